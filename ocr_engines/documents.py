@@ -1,0 +1,200 @@
+"""Opening uploaded documents safely: type sniffing, limits, PDF text layers and page images.
+
+Everything here fails with a typed error from ``errors`` within bounded time and memory: the
+type is read from magic bytes (not the file name), image sizes are read from the header before
+any pixel is decoded, and PDF page counts are checked before any page is touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import (
+    CorruptDocumentError,
+    EmptyDocumentError,
+    EncryptedDocumentError,
+    ImageTooLargeError,
+    TooManyPagesError,
+    UnsupportedFormatError,
+)
+from .layout import Word
+
+PDF, PNG, JPEG, TIFF = "pdf", "png", "jpeg", "tiff"
+_MAGIC = (
+    (b"%PDF-", PDF),
+    (b"\x89PNG\r\n\x1a\n", PNG),
+    (b"\xff\xd8\xff", JPEG),
+    (b"II*\x00", TIFF),
+    (b"MM\x00*", TIFF),
+)
+POINTS_PER_INCH = 72.0
+A4_WIDTH_INCHES = 8.27
+MIN_TEXT_LAYER_CHARS = 20  # fewer alphanumerics than this on a page: treat it as a scan
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Input bounds; the defaults suit invoices (Document AI's online limit is 15 pages)."""
+
+    max_bytes: int = 40 * 1024 * 1024
+    max_pages: int = 50
+    max_pixels: int = 80_000_000  # a 20000x20000 'decompression bomb' is 400 M
+    render_dpi: int = 300
+    page_timeout_s: float = 60.0
+
+
+def sniff_type(path: Path) -> str:
+    """Return the document type from its first bytes, raising a typed error if unusable."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise CorruptDocumentError(f"{path}: no such file") from None
+    if size == 0:
+        raise EmptyDocumentError(f"{path.name}: the file is empty (0 bytes)")
+    with path.open("rb") as fh:
+        head = fh.read(1024)
+    for magic, kind in _MAGIC:
+        # PDF headers may be preceded by junk bytes (allowed within the first 1024 by readers).
+        if head.startswith(magic) or (kind == PDF and magic in head):
+            return kind
+    raise UnsupportedFormatError(
+        f"{path.name}: not a PDF, PNG, JPEG or TIFF document (starts with {head[:8]!r})"
+    )
+
+
+def check_size(path: Path, limits: Limits) -> None:
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise ImageTooLargeError(
+            f"{path.name}: {size / 2**20:.1f} MiB exceeds the {limits.max_bytes / 2**20:.0f} MiB upload limit"
+        )
+
+
+@dataclass
+class ImageInfo:
+    frames: int
+    width: int
+    height: int
+    dpi: int  # 0 when the file does not say
+
+
+def inspect_image(path: Path, limits: Limits) -> ImageInfo:
+    """Read dimensions and frame count from the header only; refuse decompression bombs."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            frames = getattr(im, "n_frames", 1)
+            dpi = im.info.get("dpi", (0, 0))[0] or 0
+            if width * height > limits.max_pixels:
+                raise ImageTooLargeError(
+                    f"{path.name}: {width}x{height} pixels exceeds the limit of "
+                    f"{limits.max_pixels:,} pixels per page"
+                )
+            if frames > limits.max_pages:
+                raise TooManyPagesError(
+                    f"{path.name}: {frames} pages exceeds the limit of {limits.max_pages}"
+                )
+            if frames > 1:  # every frame must be in bounds, not only the first
+                for i in range(frames):
+                    im.seek(i)
+                    if im.size[0] * im.size[1] > limits.max_pixels:
+                        raise ImageTooLargeError(f"{path.name}: page {i + 1} is too large")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise CorruptDocumentError(f"{path.name}: cannot read the image ({exc})") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"{path.name}: {exc}") from None
+    return ImageInfo(frames, width, height, int(round(float(dpi))))
+
+
+def open_pdf(path: Path, limits: Limits):
+    """Open a PDF with pdfium, mapping its failures to typed errors."""
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as exc:
+        text = str(exc).lower()
+        if "password" in text:
+            raise EncryptedDocumentError(
+                f"{path.name}: the PDF is password-protected; upload an unencrypted copy"
+            ) from None
+        raise CorruptDocumentError(f"{path.name}: the PDF is damaged or truncated ({exc})") from None
+    pages = len(pdf)
+    if pages == 0:
+        pdf.close()
+        raise CorruptDocumentError(f"{path.name}: the PDF has no pages")
+    if pages > limits.max_pages:
+        pdf.close()
+        raise TooManyPagesError(
+            f"{path.name}: {pages} pages exceeds the limit of {limits.max_pages} pages per document"
+        )
+    return pdf
+
+
+def pdf_page_words(page) -> list[Word]:
+    """Words of a PDF page's text layer, boxes in points with a top-left origin."""
+    textpage = page.get_textpage()
+    try:
+        count = textpage.count_chars()
+        if count <= 0:
+            return []
+        text = textpage.get_text_range(0, count)
+        height = page.get_height()
+        words: list[Word] = []
+        chars: list[str] = []
+        box = [0.0, 0.0, 0.0, 0.0]  # x0, y0, x1, y1 of the current word
+
+        def flush():
+            if chars:
+                words.append(Word("".join(chars), *box))
+                chars.clear()
+
+        for i, ch in enumerate(text[:count]):
+            if ch.isspace() or ch == "\x00":
+                flush()
+                continue
+            left, bottom, right, top = textpage.get_charbox(i)
+            y0, y1 = height - top, height - bottom
+            if chars:
+                char_h = max(y1 - y0, box[3] - box[1], 1.0)
+                # A big jump right or a different baseline ends the word even without a space.
+                if left - box[2] > 0.6 * char_h or abs(y1 - box[3]) > 0.5 * char_h:
+                    flush()
+            if chars:
+                box = [min(box[0], left), min(box[1], y0), max(box[2], right), max(box[3], y1)]
+            else:
+                box = [left, y0, right, y1]
+            chars.append(ch)
+        flush()
+        return words
+    finally:
+        textpage.close()
+
+
+def has_text_layer(words: list[Word]) -> bool:
+    return sum(ch.isalnum() for w in words for ch in w.text) >= MIN_TEXT_LAYER_CHARS
+
+
+def render_page_to_file(page, out_path: Path, dpi: int, max_pixels: int) -> int:
+    """Render a PDF page to a greyscale image file for OCR; returns the DPI actually used."""
+    width_in = page.get_width() / POINTS_PER_INCH
+    height_in = page.get_height() / POINTS_PER_INCH
+    area = max(width_in * height_in, 1e-6)
+    # Oversized page boxes would allocate gigabytes: lower the DPI to stay within the pixel limit.
+    dpi = int(min(dpi, (max_pixels / area) ** 0.5))
+    bitmap = page.render(scale=dpi / POINTS_PER_INCH, grayscale=True)
+    try:
+        bitmap.to_pil().save(out_path)
+    finally:
+        bitmap.close()
+    return dpi
+
+
+def estimated_dpi(info: ImageInfo) -> int:
+    """The DPI Tesseract should assume: the file's own, else derived from an A4 page width."""
+    if 70 <= info.dpi <= 1200:
+        return info.dpi
+    return max(70, int(round(min(info.width, info.height) / A4_WIDTH_INCHES)))

@@ -1,0 +1,66 @@
+"""Typed errors for documents an engine cannot read.
+
+Every failure a caller can meet is one of these, with a message a person can act on; the CLI and
+the service map them to exit codes / HTTP statuses without ever showing a traceback.
+"""
+
+
+class OcrError(Exception):
+    """Base of every error raised by an engine."""
+
+    code = "ocr_error"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict:
+        return {"error": self.code, "message": self.message}
+
+
+class DocumentError(OcrError):
+    """The input document itself is unusable (the caller should fix the upload)."""
+
+    code = "invalid_document"
+
+
+class EmptyDocumentError(DocumentError):
+    code = "empty_document"
+
+
+class UnsupportedFormatError(DocumentError):
+    code = "unsupported_format"
+
+
+class CorruptDocumentError(DocumentError):
+    code = "corrupt_document"
+
+
+class EncryptedDocumentError(DocumentError):
+    code = "encrypted_document"
+
+
+class TooManyPagesError(DocumentError):
+    code = "too_many_pages"
+
+
+class ImageTooLargeError(DocumentError):
+    code = "image_too_large"
+
+
+class EngineError(OcrError):
+    """The engine failed on a valid document (the operator should look)."""
+
+    code = "engine_error"
+
+
+class EngineUnavailableError(EngineError):
+    code = "engine_unavailable"
+
+
+class OcrTimeoutError(EngineError):
+    code = "ocr_timeout"
+
+
+class UnknownEngineError(OcrError):
+    code = "unknown_engine"

@@ -1,0 +1,183 @@
+"""Accuracy of an engine against a golden directory: per-field exact match, whole-document
+correctness, character error rate and throughput.
+
+Works on any directory where each document ``X.pdf|png|jpg|jpeg|tif|tiff`` has its truth in
+``X.json`` (DESIGN.md's golden truth schema). A ``manifest.json`` with a ``variant`` per file, as
+the corpus generator writes, adds a per-variant breakdown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from rapidfuzz.distance import Levenshtein
+
+from .base import get_engine
+from .errors import OcrError
+from .result import FIELD_NAMES, LINE_ITEM_KEYS
+
+DOCUMENT_SUFFIXES = {".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff"}
+LINE_ITEMS = "line_items"
+
+
+@dataclass
+class GoldenDocument:
+    path: Path
+    truth: dict
+    group: str
+
+
+@dataclass
+class DocumentScore:
+    path: str
+    group: str
+    pages: int
+    seconds: float
+    fields: dict[str, bool]  # field → exact match, for fields in the truth or the prediction
+    edits: int  # character edits over truth field values
+    truth_chars: int
+    error: str | None = None
+    mismatches: dict[str, tuple] = field(default_factory=dict)
+
+    @property
+    def all_correct(self) -> bool:
+        return self.error is None and all(self.fields.values())
+
+
+def golden_documents(directory: Path) -> list[GoldenDocument]:
+    """Documents that have a truth file beside them, sorted by path."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: not a directory")
+    groups = {}
+    manifest = directory / "manifest.json"
+    if manifest.is_file():
+        for entry in json.loads(manifest.read_text()).get("documents", []):
+            groups[entry["file"]] = entry.get("variant", "all")
+    out = []
+    for path in sorted(directory.rglob("*")):
+        if path.suffix.lower() not in DOCUMENT_SUFFIXES or not path.is_file():
+            continue
+        truth_path = path.with_suffix(".json")
+        if truth_path.is_file():
+            rel = path.relative_to(directory).as_posix()
+            out.append(GoldenDocument(path, json.loads(truth_path.read_text()), groups.get(rel, "all")))
+    return out
+
+
+def canonical_item(item: dict, keys=LINE_ITEM_KEYS) -> tuple:
+    return tuple(str(item.get(k, "")).strip() for k in keys)
+
+
+def score_document(doc: GoldenDocument, result: dict | None, seconds: float, error: str | None = None) -> DocumentScore:
+    truth = doc.truth
+    predicted = {} if result is None else {k: v["value"] for k, v in result.get("fields", {}).items()}
+    fields, mismatches = {}, {}
+    edits = chars = 0
+    for name in FIELD_NAMES:
+        want, got = truth.get(name), predicted.get(name)
+        if want is None and got is None:
+            continue
+        ok = want is not None and got == str(want)
+        fields[name] = ok
+        if not ok:
+            mismatches[name] = (want, got)
+        if want is not None:
+            chars += len(str(want))
+            edits += Levenshtein.distance(str(want), got or "")
+    if truth.get(LINE_ITEMS) is not None or (result and result.get(LINE_ITEMS)):
+        want_items = [canonical_item(i) for i in truth.get(LINE_ITEMS) or []]
+        got_items = [canonical_item(i) for i in (result or {}).get(LINE_ITEMS) or []]
+        fields[LINE_ITEMS] = want_items == got_items
+        if want_items != got_items:
+            mismatches[LINE_ITEMS] = (len(want_items), len(got_items))
+    pages = result.get("pages", 0) if result else 0
+    return DocumentScore(str(doc.path), doc.group, pages, seconds, fields, edits, chars, error, mismatches)
+
+
+# ---------------------------------------------------------------- running
+
+_worker_engine = None
+
+
+def _init_worker(engine_name: str, options: dict) -> None:
+    global _worker_engine
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    _worker_engine = get_engine(engine_name, **options)
+
+
+def _run_one(path: str) -> tuple[dict | None, float, str | None]:
+    start = time.perf_counter()
+    try:
+        result = _worker_engine.extract(Path(path)).to_dict()
+        return result, time.perf_counter() - start, None
+    except OcrError as exc:
+        return None, time.perf_counter() - start, f"{exc.code}: {exc.message}"
+
+
+def run_documents(
+    docs: list[GoldenDocument], engine_name: str, workers: int, options: dict | None = None,
+) -> Iterator[DocumentScore]:
+    """Extract every document (in ``workers`` processes) and yield its score as it finishes."""
+    options = options or {}
+    if workers <= 1:
+        _init_worker(engine_name, options)
+        for doc in docs:
+            yield score_document(doc, *_run_one(str(doc.path)))
+        return
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(engine_name, options)) as pool:
+        futures = {pool.submit(_run_one, str(doc.path)): doc for doc in docs}
+        for future in as_completed(futures):
+            yield score_document(futures[future], *future.result())
+
+
+# ---------------------------------------------------------------- reporting
+
+
+def summarise(scores: list[DocumentScore], elapsed_s: float) -> dict:
+    """The evaluation report: overall and per group (variant)."""
+    by_group: dict[str, list[DocumentScore]] = defaultdict(list)
+    for s in scores:
+        by_group[s.group].append(s)
+    report = {
+        "documents": len(scores),
+        "pages": sum(s.pages for s in scores),
+        "elapsed_s": round(elapsed_s, 2),
+        "pages_per_s": round(sum(s.pages for s in scores) / elapsed_s, 3) if elapsed_s else None,
+        "overall": _group_summary(scores),
+        "groups": {g: _group_summary(v) for g, v in sorted(by_group.items())},
+        "errors": [{"file": s.path, "error": s.error} for s in scores if s.error],
+    }
+    return report
+
+
+def _group_summary(scores: list[DocumentScore]) -> dict:
+    per_field: dict[str, list[bool]] = defaultdict(list)
+    for s in scores:  # a failed document has every truth field marked wrong
+        for name, ok in s.fields.items():
+            per_field[name].append(ok)
+    all_fields = [ok for name, oks in per_field.items() if name != LINE_ITEMS for ok in oks]
+    chars = sum(s.truth_chars for s in scores)
+    return {
+        "documents": len(scores),
+        "field_exact_match": round(sum(all_fields) / len(all_fields), 4) if all_fields else None,
+        "all_fields_correct": round(sum(s.all_correct for s in scores) / len(scores), 4) if scores else None,
+        "cer": round(sum(s.edits for s in scores) / chars, 4) if chars else None,
+        "per_field": {
+            name: round(sum(oks) / len(oks), 4)
+            for name, oks in sorted(per_field.items(), key=lambda kv: _field_order(kv[0]))
+        },
+        "errors": sum(1 for s in scores if s.error),
+    }
+
+
+def _field_order(name: str) -> int:
+    order = FIELD_NAMES + (LINE_ITEMS,)
+    return order.index(name) if name in order else len(order)

@@ -1,0 +1,551 @@
+"""Invoice field extraction from page rows: labels, layout and arithmetic.
+
+The extractor finds a printed label, then reads the value where people put it: after the label
+in the same cell, in the next cell to the right, or just below.  Parties are read as blocks
+under their label (so side-by-side seller/buyer columns stay apart), totals are cross-checked by
+arithmetic (net + VAT = gross), and line items are recognised by quantity × unit price = amount,
+which finds the columns of any table without knowing its header.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from rapidfuzz.distance import Levenshtein
+
+from . import labels as L
+from .layout import Row, Segment
+from .normalize import (
+    digits_only,
+    digitise,
+    find_amounts,
+    find_dates,
+    find_numbers,
+    fold,
+    format_amount,
+    format_quantity,
+)
+from .validation import is_valid_iban, is_valid_nip, valid_tax_id
+
+CENT = Decimal("0.01")
+
+
+@dataclass
+class Found:
+    value: str
+    conf: float
+    row: int = -1
+
+
+@dataclass
+class LabelHit:
+    row: int
+    seg: int
+    start: int  # first word index of the label in the segment
+    end: int  # first word index after the label
+    label: str
+
+
+@dataclass
+class Extraction:
+    fields: dict[str, Found] = field(default_factory=dict)
+    line_items: list[dict[str, str]] = field(default_factory=list)
+    item_conf: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _strip_punct(word: str) -> str:
+    return word.strip(":;,.()[]").strip()
+
+
+def _words_equal(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if len(b) < 4 or abs(len(a) - len(b)) > 2:
+        return False
+    return Levenshtein.normalized_similarity(a, b) >= 0.8
+
+
+class InvoiceReader:
+    """Reads one invoice (all pages' rows in reading order) into contract fields."""
+
+    def __init__(self, rows: list[Row]):
+        self.rows = rows
+        # Folded words per segment, punctuation stripped: the form labels are matched against.
+        self.folded = [
+            [[_strip_punct(fold(w.text)) for w in seg.words] for seg in row.segments] for row in rows
+        ]
+
+    # ------------------------------------------------------------ label search
+
+    def find_labels(self, candidates: tuple[str, ...], anchored: bool = False) -> list[LabelHit]:
+        """Every place a label occurs, in reading order; one hit (the longest label) per place."""
+        hits = []
+        for r, row in enumerate(self.folded):
+            for s, words in enumerate(row):
+                starts = [0] if anchored else range(len(words))
+                for i in starts:
+                    hit = self._label_at(words, i, candidates)
+                    if hit:
+                        hits.append(LabelHit(r, s, i, i + hit[1], hit[0]))
+                        break
+        return hits
+
+    @staticmethod
+    def _label_at(words: list[str], i: int, candidates: tuple[str, ...]):
+        for label in candidates:
+            parts = [_strip_punct(p) for p in label.split(" ")]
+            parts = [p for p in parts if p]
+            if i + len(parts) > len(words):
+                continue
+            if all(_words_equal(words[i + k], p) for k, p in enumerate(parts)):
+                return label, len(parts)
+        return None
+
+    def remainder(self, hit: LabelHit) -> str:
+        seg = self.rows[hit.row].segments[hit.seg]
+        return " ".join(w.text for w in seg.words[hit.end:]).strip(" :")
+
+    def value_texts(self, hit: LabelHit, below: int = 2):
+        """Candidate texts for a label's value, nearest first: same cell, right, below."""
+        seg = self.rows[hit.row].segments[hit.seg]
+        rest = self.remainder(hit)
+        if rest:
+            yield rest, seg.conf, hit.row
+        for right in self.rows[hit.row].segments[hit.seg + 1:]:
+            yield right.text, right.conf, hit.row
+        for below_seg, r in self.segments_below(hit.row, seg, below):
+            yield below_seg.text, below_seg.conf, r
+
+    def segments_below(self, r: int, anchor: Segment, count: int):
+        """Segments in the next rows that overlap the anchor's column."""
+        width = max(anchor.x1 - anchor.x0, 1.0)
+        for rr in range(r + 1, min(r + 1 + count, len(self.rows))):
+            if self.rows[rr].page != self.rows[r].page:
+                break
+            for seg in self.rows[rr].segments:
+                overlap = min(seg.x1, anchor.x1 + width) - max(seg.x0, anchor.x0 - 0.2 * width)
+                if overlap > 0:
+                    yield seg, rr
+                    break
+
+    # ------------------------------------------------------------ simple fields
+
+    def first_value(self, candidates, parse, below: int = 2) -> Found | None:
+        for hit in self.find_labels(candidates):
+            for text, conf, r in self.value_texts(hit, below):
+                value = parse(text)
+                if value is not None:
+                    return Found(value, conf, r)
+        return None
+
+    def invoice_id(self) -> Found | None:
+        return self.first_value(L.INVOICE_ID, parse_invoice_id)
+
+    def dates(self) -> dict[str, Found]:
+        out = {}
+        taken_rows: set[tuple[int, int]] = set()
+        for name, candidates in (("due_date", L.DUE_DATE), ("delivery_date", L.DELIVERY_DATE),
+                                 ("invoice_date", L.INVOICE_DATE)):
+            for hit in self.find_labels(candidates):
+                if (hit.row, hit.seg) in taken_rows and hit.label == "date":
+                    continue
+                found = None
+                for text, conf, r in self.value_texts(hit):
+                    dates = find_dates(text)
+                    if dates:
+                        found = Found(dates[0].isoformat(), conf, r)
+                        break
+                if found:
+                    out[name] = found
+                    taken_rows.add((hit.row, hit.seg))
+                    break
+        return out
+
+    # ------------------------------------------------------------ parties
+
+    def party(self, candidates) -> tuple[Found | None, Found | None]:
+        """(name, tax id) read from the block under the first matching party label."""
+        for hit in self.find_labels(candidates, anchored=True):
+            block = self.block_rows(hit)
+            name = self.party_name(hit, block)
+            tax = None
+            for text, conf, r in block:
+                found = find_tax_id(text)
+                if found:
+                    tax = Found(found[0], conf * found[1], r)
+                    break
+            if name or tax:
+                return name, tax
+        return None, None
+
+    def block_rows(self, hit: LabelHit, max_rows: int = 9) -> list[tuple[str, float, int]]:
+        """Text of the party block: the label's own cell remainder, then the column below it."""
+        label_seg = self.rows[hit.row].segments[hit.seg]
+        out = []
+        rest = self.remainder(hit)
+        if rest:
+            out.append((rest, label_seg.conf, hit.row))
+        # The column reaches to the next cell on the label's row (e.g. the buyer's label).
+        segs = self.rows[hit.row].segments
+        right = segs[hit.seg + 1].x0 if hit.seg + 1 < len(segs) else float("inf")
+        left = label_seg.x0
+        tol = 2 * self.rows[hit.row].height
+        last_y = self.rows[hit.row].y1
+        for r in range(hit.row + 1, min(hit.row + 1 + max_rows, len(self.rows))):
+            row = self.rows[r]
+            if row.page != self.rows[hit.row].page or row.y0 - last_y > 2.5 * row.height:
+                break
+            cell = [s for s in row.segments if s.x0 >= left - tol and s.x0 < right - tol]
+            if not cell:
+                continue
+            text = " ".join(s.text for s in cell)
+            folded = fold(text)
+            if any(folded.startswith(lbl) for lbl in L.SUPPLIER + L.RECEIVER) and r != hit.row:
+                break
+            out.append((text, min(s.conf for s in cell), r))
+            last_y = row.y1
+        return out
+
+    def party_name(self, hit: LabelHit, block) -> Found | None:
+        fallback = None
+        for text, conf, r in block:
+            folded = fold(text)
+            for sub in L.NAME_SUBLABELS:
+                if folded.startswith(sub):
+                    value = text.split(":", 1)[1] if ":" in text else text[len(sub):]
+                    if value.strip():
+                        return Found(clean_name(value), conf, r)
+            if fallback is None and sum(ch.isalpha() for ch in text) >= 3 and not any(
+                folded.startswith(p) for p in L.NOT_A_NAME
+            ):
+                fallback = Found(clean_name(text), conf, r)
+        return fallback
+
+    # ------------------------------------------------------------ bank account
+
+    def iban(self) -> Found | None:
+        labelled = []
+        for hit in self.find_labels(L.IBAN):
+            for text, conf, r in self.value_texts(hit, below=1):
+                labelled.append((text, conf, r))
+        anywhere = [(row.text, min(s.conf for s in row.segments), r) for r, row in enumerate(self.rows)]
+        for text, conf, r in labelled + anywhere:
+            value = find_iban(text)
+            if value:
+                return Found(value, conf, r)
+        return None
+
+    # ------------------------------------------------------------ totals
+
+    def row_amounts_after(self, hit: LabelHit) -> list[Decimal]:
+        row = self.rows[hit.row]
+        texts = [self.remainder(hit)] + [s.text for s in row.segments[hit.seg + 1:]]
+        return find_amounts("  ".join(texts))
+
+    def labelled_amount(self, candidates) -> Found | None:
+        for hit in self.find_labels(candidates):
+            amounts = self.row_amounts_after(hit)
+            conf = self.rows[hit.row].segments[hit.seg].conf
+            if amounts:
+                return Found(format_amount(amounts[0]), conf, hit.row)
+            for seg, r in self.segments_below(hit.row, self.rows[hit.row].segments[hit.seg], 1):
+                below = find_amounts(seg.text)
+                if below:
+                    return Found(format_amount(below[0]), seg.conf, r)
+        return None
+
+    def sum_row_triple(self, exclude: set[int]) -> tuple[Decimal, Decimal, Decimal, float, int] | None:
+        """A 'Razem'/'Total' row with net, VAT and gross side by side (net + VAT = gross)."""
+        for hit in self.find_labels(L.SUM_ROW, anchored=True):
+            if hit.row in exclude:
+                continue
+            triple = additive_triple(self.row_amounts_after(hit))
+            if triple:
+                return (*triple, self.rows[hit.row].segments[hit.seg].conf, hit.row)
+        return None
+
+    def per_rate_summary(self, exclude: set[int]) -> tuple[Decimal, Decimal, Decimal, float] | None:
+        """Sum of a per-VAT-rate summary table (rows: rate, net, VAT, gross)."""
+        net = tax = gross = Decimal(0)
+        confs = []
+        seen_rates = set()
+        for r, row in enumerate(self.rows):
+            if r in exclude:
+                continue
+            text = row.text
+            rate = re.search(r"(?<!\d)(\d{1,2}) ?%|\bzw\b|\bnp\b", fold(text))
+            if not rate:
+                continue
+            triple = additive_triple(find_amounts(text))
+            if not triple or rate.group(0) in seen_rates:
+                continue
+            seen_rates.add(rate.group(0))
+            net, tax, gross = net + triple[0], tax + triple[1], gross + triple[2]
+            confs.append(min(s.conf for s in row.segments))
+        if not confs:
+            return None
+        return net, tax, gross, min(confs)
+
+    # ------------------------------------------------------------ line items
+
+    def table_header_row(self) -> int | None:
+        for r, row in enumerate(self.folded):
+            words = {w for seg in row for w in seg}
+            text = " ".join(" ".join(seg) for seg in row)
+            groups = sum(
+                any(k in words or (" " in k and k in text) for k in group)
+                for group in L.TABLE_HEADER_GROUPS
+            )
+            if groups >= 3:
+                return r
+        return None
+
+    def line_items(self) -> tuple[list[dict[str, str]], set[int], float]:
+        start = self.table_header_row()
+        if start is None:
+            return [], set(), 0.0
+        items: list[dict[str, str]] = []
+        used_rows: set[int] = set()
+        confs = []
+        for r in range(start + 1, len(self.rows)):
+            folded_row = fold(self.rows[r].text)
+            parsed = parse_item_row(self.rows[r])
+            if parsed is None:
+                first = folded_row.split(" ")[0].strip(":") if folded_row else ""
+                if first and any(_words_equal(first, end) for end in L.TABLE_END) and items:
+                    break
+                continue
+            item, conf = parsed
+            items.append(item)
+            used_rows.add(r)
+            confs.append(conf)
+        return items, used_rows, (min(confs) if confs else 0.0)
+
+    # ------------------------------------------------------------ currency
+
+    def currency(self) -> Found | None:
+        counts: Counter = Counter()
+        for row in self.rows:
+            for w in row.words:
+                token = fold(w.text).strip(":;,()")
+                code = L.CURRENCY_TOKENS.get(token)
+                if code is None and len(token) > 3 and token[-3:] in ("pln", "eur"):
+                    code = token[-3:].upper()  # '1703,55PLN'
+                if code:
+                    counts[code] += 1
+        if not counts:
+            return None
+        code, n = counts.most_common(1)[0]
+        return Found(code, min(1.0, 0.6 + 0.1 * n))
+
+
+# ================================================================ value parsers
+
+_ID_STOP = {"z", "dnia", "from", "dated", "oryginal", "kopia", "copy", "original", "data", "date"}
+
+
+def parse_invoice_id(text: str) -> str | None:
+    words = [w for w in text.replace(":", " ").split(" ") if w]
+    while words and fold(words[0]).strip(".#") in ("nr", "no", "number", "numer", ""):
+        words = words[1:]
+    out = []
+    for w in words:
+        if fold(w) in _ID_STOP:
+            break
+        out.append(w)
+        if len(out) == 3:
+            break
+    value = " ".join(out).strip(" .,;")
+    if not value or not any(ch.isdigit() for ch in value) or len(value) > 40:
+        return None
+    # A date alone is not an invoice number (e.g. the label's value is below, the date beside).
+    if find_dates(value) and len(digits_only(value)) == 8 and "/" not in value:
+        return None
+    return fix_id_digits(value)
+
+
+def fix_id_digits(value: str) -> str:
+    """Inside the numeric parts of an identifier, read letter look-alikes as digits."""
+    parts = re.split(r"([/\-_. ])", value)
+    return "".join(digitise(p) if any(ch.isdigit() for ch in p) else p for p in parts)
+
+
+_LEGAL_FORM_FIXES = (
+    (re.compile(r"\bSp\.? ?z ?[0oO]\.? ?[0oO]\.?(?=\s|$|,)"), "Sp. z o.o."),
+    (re.compile(r"\bS\.? ?A\.?$"), "S.A."),
+    (re.compile(r"\bSp\. ?[jJ]\.?$"), "Sp. j."),
+    (re.compile(r"\bSp\. ?[kK]\.?$"), "Sp.k."),
+)
+
+
+def clean_name(text: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip(" :;,")
+    for pattern, repl in _LEGAL_FORM_FIXES[:1]:
+        text = pattern.sub(repl, text)
+    return text
+
+
+_TAX_ID_RE = re.compile(r"(?:\b[A-Z]{2} ?)?[0-9OoIlSB|][0-9OoIlSB| \-]{8,16}[0-9OoIlSB|]")
+
+
+def find_tax_id(text: str) -> tuple[str, float] | None:
+    """(digits, confidence factor) of the first tax id in a text; invalid checksums score low."""
+    folded = fold(text)
+    if not any(k in folded for k in L.TAX_ID) and not re.search(r"\d{10}", text):
+        return None
+    best = None
+    for m in _TAX_ID_RE.finditer(text):
+        raw = m.group(0)
+        prefix = raw[:2] if raw[:2].isalpha() and raw[:2].isupper() and raw[:2] not in ("OO", "IO") else ""
+        body = raw[len(prefix):]
+        digits = digits_only(body.translate(str.maketrans("OoIlSB|", "0011581")))
+        if len(digits) < 8:
+            continue
+        if valid_tax_id(digits, prefix):
+            return digits, 1.0
+        if best is None and len(digits) == 10:
+            best = (digits, 0.2)  # printed like a NIP but fails the checksum: never confident
+    return best
+
+
+_IBAN_RE = re.compile(r"(?:\b([A-Z]{2}) ?)?([0-9OoIlSB|]{2}(?: ?[0-9OoIlSB|]{4}){6})(?![0-9])")
+
+
+def find_iban(text: str) -> str | None:
+    for m in _IBAN_RE.finditer(text):
+        country = m.group(1) or "PL"
+        digits = digits_only(m.group(2).translate(str.maketrans("OoIlSB|", "0011581")))
+        if len(digits) == 26 and is_valid_iban(country + digits):
+            return country + digits
+    return None
+
+
+def additive_triple(amounts: list[Decimal]) -> tuple[Decimal, Decimal, Decimal] | None:
+    """The first (a, b, c) in order with a + b = c: net, VAT, gross as printed in a row."""
+    n = len(amounts)
+    for i in range(n):
+        for j in range(i + 1, n):
+            for k in range(j + 1, n):
+                if amounts[i] + amounts[j] == amounts[k] and amounts[k] > 0 and amounts[j] < amounts[k]:
+                    return amounts[i], amounts[j], amounts[k]
+    return None
+
+
+_RATE_RE = re.compile(r"^(\d{1,2})(?:[.,]0+)? ?%?$")
+
+
+def parse_item_row(row: Row) -> tuple[dict[str, str], float] | None:
+    """A line item from a table row, found by quantity × unit price = amount."""
+    words = [w for w in row.words]
+    tokens = [digitise(w.text) for w in words]
+    numbers = []  # (word index, value, has two decimals)
+    for i, tok in enumerate(tokens):
+        clean = tok.strip("%;:|")
+        for value, raw in find_numbers(clean):
+            if raw == clean:
+                numbers.append((i, value, bool(re.search(r"[.,]\d{2}$", raw))))
+    # Thousands written with a space ('1 703,55') are split into two words: join them back.
+    joined = []
+    for idx, (i, value, money) in enumerate(numbers):
+        if (joined and money and joined[-1][0] == i - 1 and not joined[-1][2]
+                and re.fullmatch(r"\d{1,3}", tokens[i - 1]) and re.fullmatch(r"\d{3}[.,]\d{2}", tokens[i])):
+            prev = joined.pop()
+            joined.append((prev[0], Decimal(tokens[i - 1] + tokens[i].replace(",", ".")), True, i))
+            continue
+        joined.append((i, value, money, i))
+    best = None
+    for a_idx in range(len(joined)):
+        qi, q, _, q_end = joined[a_idx]
+        if q <= 0:
+            continue
+        for b_idx in range(a_idx + 1, len(joined)):
+            pi, p, p_money, p_end = joined[b_idx]
+            if not p_money:
+                continue
+            expect = (q * p).quantize(CENT, ROUND_HALF_UP)
+            for c_idx in range(b_idx + 1, len(joined)):
+                ai, a, a_money, a_end = joined[c_idx]
+                if a_money and a == expect:
+                    has_text_before = any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:qi])
+                    score = (has_text_before, -c_idx)
+                    if best is None or score > best[0]:
+                        best = (score, (qi, q, pi, p, ai, a, a_end))
+                    break
+    if best is None:
+        return None
+    qi, q, pi, p, ai, a, a_end = best[1]
+    desc_words = [w.text for w in words[:qi]]
+    if desc_words and re.fullmatch(r"\d{1,3}\.?", desc_words[0]):
+        desc_words = desc_words[1:]  # the row number ('Lp.')
+    while desc_words and fold(desc_words[-1]).strip(".") in {u.strip(".") for u in L.UNITS}:
+        desc_words = desc_words[:-1]
+    description = " ".join(desc_words).strip(" |")
+    if sum(ch.isalpha() for ch in description) < 2:
+        return None
+    item = {
+        "description": description,
+        "quantity": format_quantity(q),
+        "unit_price": format_amount(p),
+        "amount": format_amount(a),
+    }
+    for w in words[a_end + 1:]:
+        token = fold(w.text).strip("|;:")
+        m = _RATE_RE.match(digitise(token))
+        if m and int(m.group(1)) in (0, 3, 5, 7, 8, 22, 23):
+            item["vat_rate"] = str(int(m.group(1)))
+            break
+        if token in ("zw", "zw.", "np", "np."):
+            item["vat_rate"] = token.strip(".")
+            break
+    conf = min(w.conf for w in words)
+    return item, conf
+
+
+# ================================================================ the whole invoice
+
+
+def read_invoice(rows: list[Row]) -> Extraction:
+    reader = InvoiceReader(rows)
+    out = Extraction()
+    f = out.fields
+
+    if found := reader.invoice_id():
+        f["invoice_id"] = found
+    f.update(reader.dates())
+    for prefix, candidates in (("supplier", L.SUPPLIER), ("receiver", L.RECEIVER)):
+        name, tax = reader.party(candidates)
+        if name:
+            f[f"{prefix}_name"] = name
+        if tax:
+            f[f"{prefix}_tax_id"] = tax
+    if found := reader.iban():
+        f["supplier_iban"] = found
+
+    items, item_rows, item_conf = reader.line_items()
+    out.line_items, out.item_conf = items, item_conf
+
+    total = reader.labelled_amount(L.TOTAL)
+    net = reader.labelled_amount(L.NET)
+    tax = reader.labelled_amount(L.TAX)
+    triple = reader.sum_row_triple(item_rows)
+    if triple:
+        t_net, t_tax, t_gross, conf, r = triple
+        total = total or Found(format_amount(t_gross), conf, r)
+        net = net or Found(format_amount(t_net), conf, r)
+        tax = tax or Found(format_amount(t_tax), conf, r)
+    if total and not (net and tax):
+        summary = reader.per_rate_summary(item_rows)
+        if summary and format_amount(summary[2]) == total.value:
+            net = net or Found(format_amount(summary[0]), summary[3])
+            tax = tax or Found(format_amount(summary[1]), summary[3])
+    for name, found in (("net_amount", net), ("total_tax_amount", tax), ("total_amount", total)):
+        if found:
+            f[name] = found
+    if found := reader.currency():
+        f["currency"] = found
+    return out

@@ -1,0 +1,76 @@
+"""Printed labels of Polish and English invoices, folded (lower case, no diacritics).
+
+Kept as data so that a new wording seen on real invoices is a one-line change. Order matters:
+longer and more specific labels come first.
+"""
+
+INVOICE_ID = (
+    "faktura vat nr", "faktura vat numer", "faktura nr", "numer faktury", "nr faktury",
+    "faktura korygujaca nr", "faktura proforma nr", "rachunek nr", "invoice no", "invoice number",
+    "invoice nr", "invoice #", "invoice id", "faktura vat", "faktura", "invoice",
+)
+INVOICE_DATE = (
+    "data wystawienia", "data faktury", "data wystawienia faktury", "wystawiona dnia",
+    "wystawiono dnia", "issue date", "date of issue", "invoice date", "date issued", "issued on",
+    "date",
+)
+DELIVERY_DATE = (
+    "data sprzedazy", "data dostawy", "data wykonania uslugi", "data dokonania dostawy",
+    "data zakonczenia dostawy", "data dostawy/wykonania uslugi", "delivery date", "date of supply",
+    "date of delivery", "sale date", "supply date", "service date",
+)
+DUE_DATE = (
+    "termin platnosci", "termin zaplaty", "zaplacic do", "platne do", "platnosc do", "due date",
+    "payment due", "payment deadline", "pay by", "date due",
+)
+SUPPLIER = (
+    "sprzedawca", "podmiot1", "podmiot 1", "wystawca", "dostawca", "seller", "supplier", "vendor",
+    "from", "issued by",
+)
+RECEIVER = (
+    "nabywca", "podmiot2", "podmiot 2", "kupujacy", "buyer", "bill to", "billed to", "customer",
+    "sold to", "odbiorca", "recipient",
+)
+TAX_ID = ("nip", "vat id", "vat no", "vat number", "tax id", "vat reg no", "nip ue", "tin")
+IBAN = (
+    "nr rachunku", "numer rachunku", "rachunek bankowy", "nr konta", "numer konta",
+    "konto bankowe", "rachunek", "konto", "iban", "bank account", "account number", "account no",
+)
+TOTAL = (
+    "razem do zaplaty", "kwota naleznosci ogolem", "do zaplaty", "naleznosc ogolem",
+    "wartosc brutto razem", "razem brutto", "total due", "amount due", "balance due",
+    "total amount", "grand total", "total payable", "total gross", "gross total",
+)
+NET = (
+    "wartosc netto razem", "razem netto", "suma netto", "netto razem", "wartosc netto", "subtotal",
+    "net total", "total net", "net amount", "total excl. vat", "total excluding vat",
+)
+TAX = (
+    "kwota vat razem", "razem vat", "suma vat", "vat razem", "kwota vat", "podatek vat",
+    "total vat", "vat total", "vat amount", "tax amount", "total tax",
+)
+SUM_ROW = ("razem", "suma", "ogolem", "total", "totals", "w tym")
+NAME_SUBLABELS = ("nazwa", "name", "firma", "company")
+NOT_A_NAME = (
+    "nip", "adres", "address", "ul.", "tel", "e-mail", "email", "kraj", "country", "regon", "krs",
+    "bdo", "dane identyfikacyjne", "vat", "tax", "iban", "bank", "nr", "konto", "rachunek",
+)
+# Column headers of a line-item table, grouped by meaning.
+TABLE_HEADER_GROUPS = (
+    ("nazwa", "opis", "description", "item", "towar", "usluga", "product", "service"),
+    ("ilosc", "qty", "quantity", "ilo", "szt"),
+    ("cena", "price", "unit price"),
+    ("wartosc", "amount", "value", "netto", "net", "total"),
+    ("vat", "stawka", "tax", "rate", "podatek"),
+    ("lp", "no", "#", "poz"),
+)
+TABLE_END = SUM_ROW + ("podsumowanie", "do zaplaty", "stawka podatku", "subtotal", "summary")
+UNITS = (
+    "szt", "szt.", "sztuk", "godz", "godz.", "h", "kg", "m", "m2", "m3", "km", "l", "usl",
+    "usl.", "kpl", "kpl.", "opak", "opak.", "mb", "pcs", "pc", "hrs", "hr", "hours", "unit",
+    "units", "ea", "days", "day", "dni", "mies", "mies.", "month", "months", "t", "service", "kg.",
+)
+CURRENCY_TOKENS = {
+    "pln": "PLN", "zl": "PLN", "zl.": "PLN", "zlotych": "PLN", "eur": "EUR", "euro": "EUR",
+    "€": "EUR", "usd": "USD", "$": "USD", "gbp": "GBP", "£": "GBP", "chf": "CHF", "czk": "CZK",
+}

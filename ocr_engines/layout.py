@@ -1,0 +1,145 @@
+"""Words with boxes → rows → segments: the geometry every field extractor reads.
+
+Both the PDF text layer and Tesseract produce words with boxes; from there on the extractor is
+the same.  A *row* is a set of words on one visual line across the whole page; a *segment* is a
+run of words inside a row separated by no more than a normal word space, so side-by-side columns
+(seller | buyer, table cells, label | value) become separate segments.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Word:
+    text: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    conf: float = 1.0
+    line_key: tuple | None = None  # the OCR engine's own line id, used to measure skew
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+    @property
+    def cy(self) -> float:
+        return (self.y0 + self.y1) / 2
+
+
+@dataclass
+class Segment:
+    words: list[Word]
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+    @property
+    def x0(self) -> float:
+        return self.words[0].x0
+
+    @property
+    def x1(self) -> float:
+        return max(w.x1 for w in self.words)
+
+    @property
+    def conf(self) -> float:
+        return min(w.conf for w in self.words)
+
+
+@dataclass
+class Row:
+    page: int
+    words: list[Word]
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "  ".join(s.text for s in self.segments)
+
+    @property
+    def y0(self) -> float:
+        return min(w.y0 for w in self.words)
+
+    @property
+    def y1(self) -> float:
+        return max(w.y1 for w in self.words)
+
+    @property
+    def height(self) -> float:
+        return statistics.median(w.height for w in self.words)
+
+
+def skew_angle(words: list[Word]) -> float:
+    """Median slope (radians) of the OCR engine's own text lines; 0 when it cannot tell."""
+    lines: dict[tuple, list[Word]] = {}
+    for w in words:
+        if w.line_key is not None:
+            lines.setdefault(w.line_key, []).append(w)
+    slopes = []
+    for members in lines.values():
+        if len(members) < 3:
+            continue
+        xs = [(w.x0 + w.x1) / 2 for w in members]
+        ys = [w.y1 for w in members]  # bottoms follow the baseline better than centres
+        span = max(xs) - min(xs)
+        if span < 20 * statistics.median(w.height for w in members):
+            continue
+        mx, my = statistics.fmean(xs), statistics.fmean(ys)
+        den = sum((x - mx) ** 2 for x in xs)
+        if den:
+            slopes.append(sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den)
+    return math.atan(statistics.median(slopes)) if len(slopes) >= 3 else 0.0
+
+
+def deskewed(words: list[Word], angle: float) -> list[Word]:
+    """Rotate word boxes by -angle around the origin so that text lines become horizontal."""
+    if abs(angle) < 1e-4:
+        return words
+    cos, sin = math.cos(-angle), math.sin(-angle)
+    out = []
+    for w in words:
+        cx, cy = (w.x0 + w.x1) / 2, w.cy
+        nx, ny = cx * cos - cy * sin, cx * sin + cy * cos
+        hw, hh = (w.x1 - w.x0) / 2, w.height / 2
+        out.append(Word(w.text, nx - hw, ny - hh, nx + hw, ny + hh, w.conf, w.line_key))
+    return out
+
+
+def build_rows(words: list[Word], page: int = 0, gap_factor: float = 1.2) -> list[Row]:
+    """Group words into visual rows (top to bottom) and split each row into segments."""
+    rows: list[Row] = []
+    current: list[Word] = []
+    row_cy = row_h = 0.0
+    for w in sorted(words, key=lambda w: w.cy):
+        if current and abs(w.cy - row_cy) <= 0.5 * max(row_h, w.height):
+            current.append(w)
+            row_cy = statistics.fmean(x.cy for x in current)
+            row_h = statistics.median(x.height for x in current)
+            continue
+        if current:
+            rows.append(_row(current, page, gap_factor))
+        current, row_cy, row_h = [w], w.cy, w.height
+    if current:
+        rows.append(_row(current, page, gap_factor))
+    return rows
+
+
+def _row(words: list[Word], page: int, gap_factor: float) -> Row:
+    words = sorted(words, key=lambda w: w.x0)
+    row = Row(page=page, words=words)
+    limit = gap_factor * row.height
+    seg = [words[0]]
+    for prev, w in zip(words, words[1:]):
+        if w.x0 - prev.x1 > limit:
+            row.segments.append(Segment(seg))
+            seg = []
+        seg.append(w)
+    row.segments.append(Segment(seg))
+    return row

@@ -1,0 +1,132 @@
+"""Parsing printed values into the contract's normal forms, tolerant of OCR's usual misreads."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+_FOLD = str.maketrans({"ł": "l", "Ł": "L", "–": "-", "—": "-", "‐": "-", "’": "'", "‘": "'"})
+
+
+def fold(text: str) -> str:
+    """Lower-case, strip diacritics and collapse spaces: the form labels are matched in."""
+    text = unicodedata.normalize("NFKD", text.translate(_FOLD))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return re.sub(r"\s+", " ", text.lower()).strip()
+
+
+# Letters Tesseract returns for digits when a token is otherwise numeric.
+_DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "D": "0", "Q": "0", "l": "1", "I": "1",
+                                   "|": "1", "i": "1", "!": "1", "S": "5", "s": "5", "B": "8",
+                                   "Z": "2", "z": "2", "g": "9", "G": "6"})
+
+
+def digitise(token: str) -> str:
+    """Map letter look-alikes to digits in a token that is mostly digits already."""
+    digits = sum(ch.isdigit() for ch in token)
+    letters = sum(ch.isalpha() for ch in token)
+    if digits and digits >= 2 * letters:
+        return token.translate(_DIGIT_LOOKALIKES)
+    return token
+
+
+# ---------------------------------------------------------------- amounts
+
+_AMOUNT_RE = re.compile(
+    r"(?<![\w/.,-])-?\d{1,3}(?:[  .,']\d{3})+(?:[.,]\d{2})(?![\d%])"  # grouped thousands
+    r"|(?<![\w/.,-])-?\d+[.,]\d{2}(?![\d%])"  # plain
+)
+
+
+def parse_amount(text: str) -> Decimal | None:
+    """'1 703,55' / '1.703,55' / '1,703.55' / '1703.55' → Decimal('1703.55')."""
+    text = text.strip()
+    m = re.fullmatch(r"(-?)([\d  .,']+?)[.,](\d{2})", text)
+    if not m:
+        return None
+    sign, whole, cents = m.groups()
+    whole = re.sub(r"[  .,']", "", whole)
+    if not whole.isdigit():
+        return None
+    try:
+        return Decimal(f"{sign}{int(whole)}.{cents}")
+    except InvalidOperation:
+        return None
+
+
+def find_amounts(text: str) -> list[Decimal]:
+    """All money amounts in a text, left to right."""
+    text = " ".join(digitise(t) for t in text.split(" "))
+    out = []
+    for m in _AMOUNT_RE.finditer(text):
+        value = parse_amount(m.group(0))
+        if value is not None:
+            out.append(value)
+    return out
+
+
+def format_amount(value: Decimal) -> str:
+    return f"{value.quantize(Decimal('0.01'))}"
+
+
+_NUMBER_RE = re.compile(r"(?<![\w/])-?\d{1,3}(?:[  ]\d{3})+(?:[.,]\d+)?(?![\d%])|(?<![\w/])-?\d+(?:[.,]\d+)?(?![\d/])")
+
+
+def find_numbers(text: str) -> list[tuple[Decimal, str]]:
+    """Every number (integers and decimals, either separator) with its printed form."""
+    out = []
+    for m in _NUMBER_RE.finditer(text):
+        raw = m.group(0)
+        clean = re.sub(r"[  ]", "", raw)
+        if clean.count(",") + clean.count(".") > 1:
+            continue
+        try:
+            out.append((Decimal(clean.replace(",", ".")), raw))
+        except InvalidOperation:
+            continue
+    return out
+
+
+def format_quantity(value: Decimal) -> str:
+    """'10', '2.5', '0.125': no trailing zeros, no exponent."""
+    text = format(value.normalize(), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+# ---------------------------------------------------------------- dates
+
+_MONTHS = {
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9,
+    "oct": 10, "nov": 11, "dec": 12,
+    "sty": 1, "lut": 2, "kwi": 4, "maj": 5, "cze": 6, "lip": 7, "sie": 8, "wrz": 9, "paz": 10,
+    "lis": 11, "gru": 12,
+}
+_DATE_PATTERNS = (
+    (re.compile(r"(?<!\d)(\d{4})[-./](\d{1,2})[-./](\d{1,2})(?!\d)"), ("y", "m", "d")),
+    (re.compile(r"(?<!\d)(\d{1,2})[-./](\d{1,2})[-./](\d{4})(?!\d)"), ("d", "m", "y")),
+    (re.compile(r"(?<!\d)(\d{1,2})\.? ?([a-z]{3})[a-z]*\.?,? (\d{4})(?!\d)"), ("d", "mon", "y")),
+    (re.compile(r"\b([a-z]{3})[a-z]*\.? (\d{1,2}),? (\d{4})(?!\d)"), ("mon", "d", "y")),
+)
+
+
+def find_dates(text: str) -> list[date]:
+    """Every calendar date in a text, in order of appearance (D/M/Y for numeric day-first forms)."""
+    folded = fold(" ".join(digitise(t) for t in text.split(" ")))
+    found: list[tuple[int, date]] = []
+    for pattern, order in _DATE_PATTERNS:
+        for m in pattern.finditer(folded):
+            parts = dict(zip(order, m.groups()))
+            month = _MONTHS.get(parts["mon"][:3]) if "mon" in parts else int(parts["m"])
+            try:
+                found.append((m.start(), date(int(parts["y"]), month or 0, int(parts["d"]))))
+            except (ValueError, TypeError):
+                continue
+    return [d for _, d in sorted(found, key=lambda x: x[0])]
+
+
+# ---------------------------------------------------------------- identifiers
+
+def digits_only(text: str) -> str:
+    return re.sub(r"\D", "", text)

@@ -1,0 +1,169 @@
+"""`ocr-migrate`: the one console command of the migration (DESIGN.md).
+
+Every subcommand takes ``--output json`` for machines; tables are for people. Errors are typed
+and printed as one clear line (or a JSON object), never as a traceback, with distinct exit codes:
+3 = the document is unusable, 4 = the engine failed, 5 = configuration or input path problem.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_DOCUMENT, EXIT_ENGINE, EXIT_CONFIG = 3, 4, 5
+
+
+class Output(str, Enum):
+    table = "table"
+    json = "json"
+
+
+OutputOpt = typer.Option(Output.table, "--output", "-o", help="table for people, json for machines")
+
+
+def fail(output: Output, code: int, error: str, message: str) -> None:
+    if output is Output.json:
+        print(json.dumps({"error": error, "message": message}))
+    else:
+        err_console.print(f"[bold red]error[/] ({error}): {message}")
+    raise typer.Exit(code)
+
+
+def _settings(output: Output):
+    from pydantic import ValidationError
+
+    from .settings import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        fail(output, EXIT_CONFIG, "invalid_settings", str(exc).replace("\n", "; "))
+
+
+@app.command()
+def extract(
+    file: Path = typer.Argument(..., help="invoice: PDF, PNG, JPEG or TIFF"),
+    engine: str = typer.Option("tesseract", help="engine name"),
+    output: Output = OutputOpt,
+) -> None:
+    """Read one invoice and print the extraction result."""
+    from ocr_engines import DocumentError, OcrError, get_engine
+
+    settings = _settings(output)
+    try:
+        result = get_engine(engine, **settings.engine_options(engine)).extract(file)
+    except DocumentError as exc:
+        fail(output, EXIT_DOCUMENT, exc.code, exc.message)
+    except OcrError as exc:
+        fail(output, EXIT_ENGINE, exc.code, exc.message)
+    data = result.to_dict()
+    if output is Output.json:
+        print(json.dumps(data, ensure_ascii=False, indent=1))
+        return
+    table = Table(title=f"{file.name}: {data['engine']} {data['engine_version']}, {data['pages']} page(s), "
+                        f"confidence {data['confidence']:.2f}")
+    table.add_column("field")
+    table.add_column("value")
+    table.add_column("confidence", justify="right")
+    for name, fv in data["fields"].items():
+        table.add_row(name, fv["value"], f"{fv['confidence']:.2f}")
+    console.print(table)
+    if data["line_items"]:
+        items = Table(title="line items")
+        for key in ("description", "quantity", "unit_price", "amount", "vat_rate"):
+            items.add_column(key, justify="left" if key == "description" else "right")
+        for item in data["line_items"]:
+            items.add_row(*(item.get(k, "") for k in ("description", "quantity", "unit_price", "amount", "vat_rate")))
+        console.print(items)
+    for warning in data["warnings"]:
+        console.print(f"[yellow]warning[/]: {warning}")
+    console.print(f"timings (ms): {data['timings_ms']}")
+
+
+@app.command()
+def evaluate(
+    golden: Path = typer.Option(..., "--golden", help="directory of documents with X.json truth beside X"),
+    engine: str = typer.Option("tesseract", help="engine name"),
+    workers: int = typer.Option(2, min=1, help="parallel processes"),
+    limit: int = typer.Option(0, min=0, help="evaluate only the first N documents (0 = all)"),
+    output: Output = OutputOpt,
+) -> None:
+    """Score an engine against golden truth: per-field exact match, documents, CER, pages/s."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from ocr_engines import available_engines
+    from ocr_engines.evaluation import golden_documents, run_documents, summarise
+
+    settings = _settings(output)
+    if engine not in available_engines():
+        fail(output, EXIT_CONFIG, "unknown_engine", f"{engine!r}; choose one of {available_engines()}")
+    try:
+        docs = golden_documents(golden)
+    except FileNotFoundError as exc:
+        fail(output, EXIT_CONFIG, "no_golden_dir", str(exc))
+    if limit:
+        docs = docs[:limit]
+    if not docs:
+        fail(output, EXIT_CONFIG, "no_documents", f"{golden}: no document has a truth file (X.json beside X)")
+    scores = []
+    start = time.perf_counter()
+    progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err_console, transient=True,
+                        disable=not err_console.is_terminal)
+    with progress:
+        task = progress.add_task(f"{engine} on {golden}", total=len(docs))
+        for score in run_documents(docs, engine, workers, settings.engine_options(engine)):
+            scores.append(score)
+            progress.advance(task)
+    report = summarise(scores, time.perf_counter() - start)
+    if output is Output.json:
+        print(json.dumps(report, indent=1))
+        return
+    _print_report(report)
+
+
+def _print_report(report: dict) -> None:
+    groups = report["groups"]
+    names = list(groups) + (["overall"] if len(groups) > 1 else [])
+    stats = {**groups, "overall": report["overall"]}
+    table = Table(title=f"{report['documents']} documents, {report['pages']} pages, "
+                        f"{report['pages_per_s']} pages/s")
+    table.add_column("metric")
+    for name in names:
+        table.add_column(f"{name} ({stats[name]['documents']})", justify="right")
+    fields = list(dict.fromkeys(f for n in names for f in stats[n]["per_field"]))
+    rows = [("field exact-match", "field_exact_match"), ("all fields correct", "all_fields_correct"),
+            ("character error rate", "cer"), ("errors", "errors")]
+    for label, key in rows:
+        table.add_row(f"[bold]{label}[/]", *(_fmt(stats[n][key]) for n in names))
+    for field_name in fields:
+        table.add_row(f"  {field_name}", *(_fmt(stats[n]["per_field"].get(field_name)) for n in names))
+    console.print(table)
+    for error in report["errors"][:20]:
+        console.print(f"[red]{error['file']}[/]: {error['error']}")
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.2%}" if value <= 1 else f"{value:.3f}"
+    return str(value)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

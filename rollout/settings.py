@@ -1,0 +1,59 @@
+"""One settings object, read from OCR_MIGRATE_* environment variables (DESIGN.md).
+
+The CLI, the OCR service and the Airflow tasks all build their configuration from this, so a
+value set once in the environment (or an Airflow connection exported to it) means the same
+everywhere.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ocr_engines.documents import Limits
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OCR_MIGRATE_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    database_url: str = Field(default="", description="SQLAlchemy URL; default: SQLite in data_dir")
+    redis_url: str | None = None
+
+    ocr_languages: str = "pol+eng"
+    max_upload_mb: float = Field(default=40, gt=0)
+    max_pages: int = Field(default=50, ge=1)
+    max_image_pixels: int = Field(default=80_000_000, ge=1_000_000)
+    render_dpi: int = Field(default=300, ge=72, le=600)
+    page_timeout_s: float = Field(default=60, gt=0)
+
+    documentai_project: str | None = None
+    documentai_location: str = "eu"
+    documentai_processor_id: str | None = None
+    documentai_endpoint: str | None = None
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'ocr_migrate.db').resolve()}"
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_bytes=int(self.max_upload_mb * 1024 * 1024),
+            max_pages=self.max_pages,
+            max_pixels=self.max_image_pixels,
+            render_dpi=self.render_dpi,
+            page_timeout_s=self.page_timeout_s,
+        )
+
+    def engine_options(self, engine: str) -> dict:
+        if engine == "tesseract":
+            return {"languages": self.ocr_languages, "limits": self.limits()}
+        return {"limits": self.limits()}
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()
