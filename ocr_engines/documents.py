@@ -30,6 +30,7 @@ _MAGIC = (
 )
 POINTS_PER_INCH = 72.0
 A4_WIDTH_INCHES = 8.27
+FPDF_ERR_PASSWORD, FPDF_ERR_SECURITY = 4, 5  # pdfium's FPDF_GetLastError codes
 MIN_TEXT_LAYER_CHARS = 20  # fewer alphanumerics than this on a page: treat it as a scan
 
 
@@ -116,12 +117,13 @@ def open_pdf(path: Path, limits: Limits):
     try:
         pdf = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:
-        text = str(exc).lower()
-        if "password" in text:
+        # pdfium's error code is process-global and can be stale: confirm with the trailer.
+        if getattr(exc, "err_code", None) in (FPDF_ERR_PASSWORD, FPDF_ERR_SECURITY) and _declares_encryption(path):
             raise EncryptedDocumentError(
                 f"{path.name}: the PDF is password-protected; upload an unencrypted copy"
             ) from None
-        raise CorruptDocumentError(f"{path.name}: the PDF is damaged or truncated ({exc})") from None
+        # pdfium also refuses a structurally valid PDF with no pages (reporting 'success').
+        raise CorruptDocumentError(f"{path.name}: the PDF is damaged, truncated or has no pages") from None
     pages = len(pdf)
     if pages == 0:
         pdf.close()
@@ -132,6 +134,10 @@ def open_pdf(path: Path, limits: Limits):
             f"{path.name}: {pages} pages exceeds the limit of {limits.max_pages} pages per document"
         )
     return pdf
+
+
+def _declares_encryption(path: Path) -> bool:
+    return b"/Encrypt" in path.read_bytes()
 
 
 def pdf_page_words(page) -> list[Word]:

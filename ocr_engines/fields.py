@@ -247,17 +247,22 @@ class InvoiceReader:
         texts = [self.remainder(hit)] + [s.text for s in row.segments[hit.seg + 1:]]
         return find_amounts("  ".join(texts))
 
-    def labelled_amount(self, candidates) -> Found | None:
+    def labelled_amounts(self, candidates, exclude: set[int]) -> list[Found]:
+        """Amounts printed after (or just below) each occurrence of a label, in reading order."""
+        out = []
         for hit in self.find_labels(candidates):
+            if hit.row in exclude:
+                continue
             amounts = self.row_amounts_after(hit)
             conf = self.rows[hit.row].segments[hit.seg].conf
             if amounts:
-                return Found(format_amount(amounts[0]), conf, hit.row)
+                out.append(Found(format_amount(amounts[0]), conf, hit.row))
+                continue
             for seg, r in self.segments_below(hit.row, self.rows[hit.row].segments[hit.seg], 1):
                 below = find_amounts(seg.text)
                 if below:
-                    return Found(format_amount(below[0]), seg.conf, r)
-        return None
+                    out.append(Found(format_amount(below[0]), seg.conf, r))
+        return out
 
     def sum_row_triple(self, exclude: set[int]) -> tuple[Decimal, Decimal, Decimal, float, int] | None:
         """A 'Razem'/'Total' row with net, VAT and gross side by side (net + VAT = gross)."""
@@ -529,23 +534,40 @@ def read_invoice(rows: list[Row]) -> Extraction:
     items, item_rows, item_conf = reader.line_items()
     out.line_items, out.item_conf = items, item_conf
 
-    total = reader.labelled_amount(L.TOTAL)
-    net = reader.labelled_amount(L.NET)
-    tax = reader.labelled_amount(L.TAX)
-    triple = reader.sum_row_triple(item_rows)
-    if triple:
-        t_net, t_tax, t_gross, conf, r = triple
-        total = total or Found(format_amount(t_gross), conf, r)
-        net = net or Found(format_amount(t_net), conf, r)
-        tax = tax or Found(format_amount(t_tax), conf, r)
-    if total and not (net and tax):
-        summary = reader.per_rate_summary(item_rows)
-        if summary and format_amount(summary[2]) == total.value:
-            net = net or Found(format_amount(summary[0]), summary[3])
-            tax = tax or Found(format_amount(summary[1]), summary[3])
-    for name, found in (("net_amount", net), ("total_tax_amount", tax), ("total_amount", total)):
-        if found:
-            f[name] = found
+    for name, found in totals(reader, item_rows).items():
+        f[name] = found
     if found := reader.currency():
         f["currency"] = found
+    return out
+
+
+def totals(reader: InvoiceReader, item_rows: set[int]) -> dict[str, Found]:
+    """net, VAT and gross totals: labelled candidates, chosen so that net + VAT = gross."""
+    header = reader.table_header_row()
+    exclude = item_rows | ({header} if header is not None else set())
+    cands = {
+        "total_amount": reader.labelled_amounts(L.TOTAL, exclude),
+        "net_amount": reader.labelled_amounts(L.NET, exclude),
+        "total_tax_amount": reader.labelled_amounts(L.TAX, exclude),
+    }
+    triple = reader.sum_row_triple(exclude)
+    if triple:
+        t_net, t_tax, t_gross, conf, r = triple
+        for name, value in (("net_amount", t_net), ("total_tax_amount", t_tax), ("total_amount", t_gross)):
+            cands[name].append(Found(format_amount(value), conf, r))
+    summary = reader.per_rate_summary(exclude)
+    if summary:
+        for name, value in (("net_amount", summary[0]), ("total_tax_amount", summary[1]), ("total_amount", summary[2])):
+            cands[name].append(Found(format_amount(value), summary[3]))
+    for total in cands["total_amount"]:
+        for net in cands["net_amount"]:
+            for tax in cands["total_tax_amount"]:
+                if Decimal(net.value) + Decimal(tax.value) == Decimal(total.value):
+                    return {"net_amount": net, "total_tax_amount": tax, "total_amount": total}
+    # Nothing adds up: report what was labelled (the checks will mark it unreliable).
+    out = {}
+    for name in ("net_amount", "total_tax_amount", "total_amount"):
+        labelled = [c for c in cands[name] if c.row >= 0]
+        if labelled:
+            out[name] = labelled[0]
     return out
