@@ -22,12 +22,14 @@ _DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "D": "0", "Q": "0", "l": 
                                    "|": "1", "i": "1", "!": "1", "S": "5", "s": "5", "B": "8",
                                    "Z": "2", "z": "2", "g": "9", "G": "6"})
 
+_LOOKALIKE_CHARS = frozenset(chr(c) for c in _DIGIT_LOOKALIKES)
+
 
 def digitise(token: str) -> str:
     """Map letter look-alikes to digits in a token that is mostly digits already."""
     digits = sum(ch.isdigit() for ch in token)
-    letters = sum(ch.isalpha() for ch in token)
-    if digits and digits >= 2 * letters:
+    letters = [ch for ch in token if ch.isalpha() or ch in "|!"]
+    if digits and digits >= len(letters) and all(ch in _LOOKALIKE_CHARS for ch in letters):
         return token.translate(_DIGIT_LOOKALIKES)
     return token
 
@@ -35,8 +37,8 @@ def digitise(token: str) -> str:
 # ---------------------------------------------------------------- amounts
 
 _AMOUNT_RE = re.compile(
-    r"(?<![\w/.,-])-?\d{1,3}(?:[  .,']\d{3})+(?:[.,]\d{2})(?![\d%])"  # grouped thousands
-    r"|(?<![\w/.,-])-?\d+[.,]\d{2}(?![\d%])"  # plain
+    r"(?<![\w/.,-])-?\d{1,3}(?:[  .,']\d{3})+(?:[.,]\d{2})(?![\d%]|[.,]\d)"  # grouped thousands
+    r"|(?<![\w/.,-])-?\d+[.,]\d{2}(?![\d%]|[.,]\d)"  # plain
 )
 
 

@@ -1,0 +1,144 @@
+"""Throughput benchmarks of the open-source engine, as ratios against anchors measured in the
+same run (absolute times on a shared 2-core box are noise; ratios are not).
+
+1. Scanned pages, 2 workers, full extraction vs the raw `tesseract` CLI on the same pages
+   (OMP_THREAD_LIMIT=1, 2 parallel processes).          target: ratio >= 0.9
+2. Digital PDFs through the text layer vs OCR of the same pages.
+                                                       target: >= 20x faster, same fields
+3. Peak memory per worker (the Python worker and its Tesseract children).
+
+Usage: python bench/bench_throughput.py [--golden DIR] [--pages N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ["OMP_THREAD_LIMIT"] = "1"
+
+from ocr_engines import get_engine  # noqa: E402
+from ocr_engines.evaluation import golden_documents  # noqa: E402
+
+WORKERS = 2
+
+
+def raw_tesseract(image: str) -> None:
+    subprocess.run(["tesseract", image, "stdout", "-l", "pol+eng", "--oem", "1", "--psm", "3", "tsv"],
+                   check=True, capture_output=True)
+
+
+_engine = None
+
+
+def engine_extract(path: str) -> tuple[dict, int, int]:
+    global _engine
+    if _engine is None:
+        _engine = get_engine("tesseract")
+    result = _engine.extract(Path(path)).to_dict()
+    kib_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kib_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return result, kib_self, kib_children
+
+
+def timed_pool(fn, items: list[str]) -> tuple[float, list]:
+    with ProcessPoolExecutor(WORKERS) as pool:
+        list(pool.map(_noop, range(WORKERS)))  # start workers outside the timed region
+        start = time.perf_counter()
+        results = list(pool.map(fn, items))
+        return time.perf_counter() - start, results
+
+
+def _noop(_):
+    return None
+
+
+def single_page_scans(golden: Path, variant: str, limit: int) -> list[str]:
+    docs = [d for d in golden_documents(golden) if d.group == variant and d.path.suffix in (".png", ".jpg")]
+    return [str(d.path) for d in docs[:limit]]
+
+
+def bench_ocr_throughput(golden: Path, pages: int) -> dict:
+    scans = single_page_scans(golden, "scan300", pages // 2) + single_page_scans(golden, "scan_degraded", pages // 2)
+    raw_tesseract(scans[0])  # warm the page cache and traineddata
+    raw_s, _ = timed_pool(raw_tesseract, scans)
+    ours_s, results = timed_pool(engine_extract, scans)
+    n = len(scans)
+    return {
+        "pages": n,
+        "raw_tesseract_pages_per_s": round(n / raw_s, 3),
+        "engine_pages_per_s": round(n / ours_s, 3),
+        "ratio": round(raw_s / ours_s, 3),
+        "peak_worker_rss_mib": round(max(r[1] for r in results) / 1024, 1),
+        "peak_tesseract_rss_mib": round(max(r[2] for r in results) / 1024, 1),
+    }
+
+
+def bench_text_layer(golden: Path, pages: int) -> dict:
+    """Digital PDFs via the text layer vs OCR of the very same pages rendered at 300 DPI."""
+    import pypdfium2 as pdfium
+
+    pdfs = [d for d in golden_documents(golden) if d.group == "digital"][:pages]
+    engine = get_engine("tesseract")
+    with tempfile.TemporaryDirectory() as tmp:
+        images = []
+        for d in pdfs:
+            pdf = pdfium.PdfDocument(str(d.path))
+            for i in range(len(pdf)):
+                out = Path(tmp) / f"{d.path.stem}-{i}.png"
+                pdf[i].render(scale=300 / 72, grayscale=True).to_pil().save(out, dpi=(300, 300))
+                images.append(str(out))
+            pdf.close()
+        engine.extract(pdfs[0].path)  # warm-up
+        start = time.perf_counter()
+        digital = [engine.extract(d.path) for d in pdfs]
+        text_s = time.perf_counter() - start
+        start = time.perf_counter()
+        for image in images:
+            engine.extract(Path(image))
+        ocr_s = time.perf_counter() - start
+    n_pages = len(images)
+    same_fields = sum(
+        {k: v.value for k, v in r.fields.items()} == {k: str(v) for k, v in d.truth.items() if k != "line_items"}
+        for r, d in zip(digital, pdfs)
+    )
+    return {
+        "pdfs": len(pdfs),
+        "pages": n_pages,
+        "text_layer_pages_per_s": round(n_pages / text_s, 2),
+        "ocr_pages_per_s": round(n_pages / ocr_s, 3),
+        "speedup": round(ocr_s / text_s, 1),
+        "text_layer_docs_with_all_truth_fields": f"{same_fields}/{len(pdfs)}",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--golden", type=Path, default=ROOT / "expectations" / "golden")
+    parser.add_argument("--pages", type=int, default=12)
+    args = parser.parse_args()
+    ocr = bench_ocr_throughput(args.golden, args.pages)
+    print(f"scan throughput: engine {ocr['engine_pages_per_s']} pages/s vs raw tesseract CLI "
+          f"{ocr['raw_tesseract_pages_per_s']} pages/s on {ocr['pages']} pages, 2 workers: "
+          f"ratio {ocr['ratio']} (target >= 0.9)")
+    print(f"peak memory per worker: python {ocr['peak_worker_rss_mib']} MiB, "
+          f"tesseract child {ocr['peak_tesseract_rss_mib']} MiB")
+    text = bench_text_layer(args.golden, max(4, args.pages // 2))
+    print(f"digital PDFs: text layer {text['text_layer_pages_per_s']} pages/s vs OCR of the same pages "
+          f"{text['ocr_pages_per_s']} pages/s: {text['speedup']}x (target >= 20x); "
+          f"text layer all truth fields: {text['text_layer_docs_with_all_truth_fields']}")
+    print(json.dumps({"ocr": ocr, "text_layer": text}))
+
+
+if __name__ == "__main__":
+    main()

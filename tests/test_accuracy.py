@@ -1,0 +1,75 @@
+"""Accuracy floors on the committed golden subset: a regression in extraction fails CI.
+
+Targets (issue 2): field exact-match 100 % on digital PDFs, >= 99 % on clean 300-DPI scans,
+>= 95 % on degraded scans.
+"""
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from ocr_engines.evaluation import golden_documents, run_documents, summarise
+
+FLOORS = {"digital": 1.0, "scan300": 0.99, "scan_degraded": 0.95}
+
+
+@pytest.fixture(scope="module")
+def report(golden_dir):
+    docs = golden_documents(golden_dir)
+    start = time.perf_counter()
+    scores = list(run_documents(docs, "tesseract", workers=2))
+    rep = summarise(scores, time.perf_counter() - start)
+    rep["_scores"] = scores
+    return rep
+
+
+def test_every_variant_is_present(report):
+    assert set(report["groups"]) == set(FLOORS)
+    assert report["errors"] == []
+
+
+@pytest.mark.parametrize("variant", sorted(FLOORS))
+def test_field_exact_match_floor(report, variant):
+    group = report["groups"][variant]
+    misses = {s.path: s.mismatches for s in report["_scores"] if s.group == variant and s.mismatches}
+    assert group["field_exact_match"] >= FLOORS[variant], misses
+
+
+def test_digital_pdfs_are_read_completely(report):
+    digital = report["groups"]["digital"]
+    assert digital["all_fields_correct"] == 1.0
+    assert digital["per_field"]["line_items"] == 1.0
+    assert digital["cer"] == 0.0
+
+
+def test_evaluate_cli_reports_json(cli, golden_dir):
+    proc = subprocess.run([*cli, "evaluate", "--golden", str(golden_dir), "--limit", "3", "--workers", "1",
+                           "--output", "json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["documents"] == 3 and out["pages"] >= 3 and out["pages_per_s"] > 0
+    assert 0 <= out["overall"]["field_exact_match"] <= 1
+    assert "invoice_id" in out["overall"]["per_field"]
+
+
+def test_evaluate_works_on_any_directory(tmp_path, golden_dir, cli):
+    """No manifest, nested folders, other names: still evaluated (one group 'all')."""
+    doc = next(d for d in golden_documents(golden_dir) if d.group == "digital")
+    nested = tmp_path / "customer-a"
+    nested.mkdir()
+    (nested / "march.pdf").write_bytes(doc.path.read_bytes())
+    (nested / "march.json").write_text(json.dumps(doc.truth))
+    (tmp_path / "orphan.pdf").write_bytes(doc.path.read_bytes())  # no truth: skipped
+    proc = subprocess.run([*cli, "evaluate", "--golden", str(tmp_path), "--output", "json"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["documents"] == 1 and list(out["groups"]) == ["all"]
+    assert out["overall"]["all_fields_correct"] == 1.0
+
+
+def test_evaluate_cli_refuses_a_directory_without_truth(tmp_path, cli):
+    proc = subprocess.run([*cli, "evaluate", "--golden", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 5 and "no_documents" in proc.stderr

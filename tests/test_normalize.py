@@ -1,0 +1,70 @@
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from ocr_engines.fields import additive_triple, clean_name, find_iban, find_tax_id, parse_invoice_id
+from ocr_engines.normalize import find_amounts, find_dates, fold, format_quantity, parse_amount
+
+
+@pytest.mark.parametrize("text,value", [
+    ("1 703,55", "1703.55"), ("1.703,55", "1703.55"), ("1,703.55", "1703.55"), ("1703.55", "1703.55"),
+    ("12 345 678,90", "12345678.90"), ("0,05", "0.05"), ("-12,00", "-12.00"),
+])
+def test_parse_amount(text, value):
+    assert parse_amount(text) == Decimal(value)
+
+
+def test_find_amounts_ignores_percentages_dates_and_ids():
+    text = "VAT 23% z dnia 27.11.2026 FV/2026/11/0427 razem 1 703,55 zł i 12,30"
+    assert find_amounts(text) == [Decimal("1703.55"), Decimal("12.30")]
+
+
+def test_find_amounts_reads_ocr_letter_lookalikes():
+    assert find_amounts("Do zapłaty: 1 7O3,55") == [Decimal("1703.55")]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("2026-11-27", date(2026, 11, 27)), ("27.11.2026", date(2026, 11, 27)), ("27-11-2026", date(2026, 11, 27)),
+    ("27/11/2026", date(2026, 11, 27)), ("27 Nov 2026", date(2026, 11, 27)), ("Nov 27, 2026", date(2026, 11, 27)),
+    ("27 listopada 2026", date(2026, 11, 27)),
+])
+def test_find_dates(text, expected):
+    assert find_dates(f"Data: {text}") == [expected]
+
+
+def test_find_dates_rejects_impossible_dates():
+    assert find_dates("31.02.2026") == []
+
+
+def test_fold_strips_polish_diacritics():
+    assert fold("Termin  PŁATNOŚCI:") == "termin platnosci:"
+
+
+def test_tax_id_checksum_decides_confidence():
+    assert find_tax_id("NIP: 521-301-72-28") == ("5213017228", 1.0)
+    assert find_tax_id("NIP PL 5213017228") == ("5213017228", 1.0)
+    assert find_tax_id("NIP: 521-3O1-72-28") == ("5213017228", 1.0)  # O read for 0
+    assert find_tax_id("NIP: 5213017229") == ("5213017229", 0.2)  # checksum fails: never confident
+
+
+def test_iban_requires_mod97():
+    assert find_iban("PL61 1090 1014 0000 0712 1981 2874") == "PL61109010140000071219812874"
+    assert find_iban("61 1090 1014 0000 0712 1981 2874") == "PL61109010140000071219812874"
+    assert find_iban("PL61 1090 1014 0000 0712 1981 2875") is None
+
+
+def test_invoice_id_stops_before_the_date():
+    assert parse_invoice_id("nr FV/2026/11/0427 z dnia 27.11.2026") == "FV/2026/11/0427"
+    assert parse_invoice_id("FV/2026/1l/0427") == "FV/2026/11/0427"
+    assert parse_invoice_id("oryginał") is None
+
+
+def test_legal_form_misread_is_corrected():
+    assert clean_name("Handel Sp. z 0.0.") == "Handel Sp. z o.o."
+
+
+def test_additive_triple_and_quantity_format():
+    assert additive_triple([Decimal("5"), Decimal("100"), Decimal("23"), Decimal("123")]) == (
+        Decimal("100"), Decimal("23"), Decimal("123"))
+    assert format_quantity(Decimal("2.50")) == "2.5" and format_quantity(Decimal("10")) == "10"
