@@ -120,6 +120,8 @@ def _run_one(path: str) -> tuple[dict | None, float, str | None]:
         return result, time.perf_counter() - start, None
     except OcrError as exc:
         return None, time.perf_counter() - start, f"{exc.code}: {exc.message}"
+    except Exception as exc:  # a bug must cost one document's score, not the whole evaluation
+        return None, time.perf_counter() - start, f"internal_error: {type(exc).__name__}: {exc}"
 
 
 def run_documents(

@@ -90,10 +90,17 @@ class InvoiceReader:
                 starts = [0] if anchored else range(len(words))
                 for i in starts:
                     hit = self._label_at(words, i, candidates)
+                    if hit and hit[0] in L.GENERIC and not self._generic_ok(words, i, hit[1]):
+                        continue
                     if hit:
                         hits.append(LabelHit(r, s, i, i + hit[1], hit[0]))
                         break
         return hits
+
+    @staticmethod
+    def _generic_ok(words: list[str], start: int, length: int) -> bool:
+        after = start + length
+        return start == 0 and (after == len(words) or any(ch.isdigit() for ch in words[after]))
 
     @staticmethod
     def _label_at(words: list[str], i: int, candidates: tuple[str, ...]):
@@ -172,46 +179,61 @@ class InvoiceReader:
         """(name, tax id) read from the block under the first matching party label."""
         for hit in self.find_labels(candidates, anchored=True):
             block = self.block_rows(hit)
-            name = self.party_name(hit, block)
-            tax = None
-            for text, conf, r in block:
-                found = find_tax_id(text)
-                if found:
-                    tax = Found(found[0], conf * found[1], r)
-                    break
+            name = self.party_name(block)
+            tax = self.block_tax_id(block)
             if name or tax:
                 return name, tax
         return None, None
 
+    @staticmethod
+    def block_tax_id(block) -> Found | None:
+        for text, conf, r in block:
+            found = find_tax_id(text)
+            if found:
+                return Found(found[0], conf * found[1], r)
+        return None
+
     def block_rows(self, hit: LabelHit, max_rows: int = 9) -> list[tuple[str, float, int]]:
-        """Text of the party block: the label's own cell remainder, then the column below it."""
-        label_seg = self.rows[hit.row].segments[hit.seg]
+        """Text of a party block: what follows the label on its row, then the column below.
+
+        The column is where the value starts: after the label in its own cell, in the next
+        cell to the right ('Sprzedawca:   ABC Sp. z o.o.'), or under the label when the label
+        stands alone (then a second label to the right, e.g. the buyer's, ends the column).
+        """
+        segs = self.rows[hit.row].segments
+        label_seg = segs[hit.seg]
         out = []
         rest = self.remainder(hit)
+        nxt = segs[hit.seg + 1] if hit.seg + 1 < len(segs) else None
+        nxt_is_label = nxt is not None and self._label_at(self.folded[hit.row][hit.seg + 1], 0, L.ANY) is not None
         if rest:
             out.append((rest, label_seg.conf, hit.row))
-        # The column reaches to the next cell on the label's row (e.g. the buyer's label).
-        segs = self.rows[hit.row].segments
-        right = segs[hit.seg + 1].x0 if hit.seg + 1 < len(segs) else float("inf")
-        left = label_seg.x0
+            left, right = label_seg.x0, (nxt.x0 if nxt else float("inf"))
+        elif nxt is not None and not nxt_is_label:
+            out.append((nxt.text, nxt.conf, hit.row))
+            after = segs[hit.seg + 2] if hit.seg + 2 < len(segs) else None
+            left, right = nxt.x0, (after.x0 if after else float("inf"))
+        else:
+            left, right = label_seg.x0, (nxt.x0 if nxt else float("inf"))
         tol = 2 * self.rows[hit.row].height
         last_y = self.rows[hit.row].y1
         for r in range(hit.row + 1, min(hit.row + 1 + max_rows, len(self.rows))):
             row = self.rows[r]
             if row.page != self.rows[hit.row].page or row.y0 - last_y > 2.5 * row.height:
                 break
-            cell = [s for s in row.segments if s.x0 >= left - tol and s.x0 < right - tol]
+            # Another party's label in this column (or in the label column) ends the block.
+            if any(self._label_at(self.folded[r][i], 0, L.SUPPLIER + L.RECEIVER)
+                   for i, seg in enumerate(row.segments) if label_seg.x0 - tol <= seg.x0 < right - tol):
+                break
+            cell = [seg for seg in row.segments if left - tol <= seg.x0 < right - tol]
             if not cell:
                 continue
-            text = " ".join(s.text for s in cell)
-            folded = fold(text)
-            if any(folded.startswith(lbl) for lbl in L.SUPPLIER + L.RECEIVER) and r != hit.row:
-                break
-            out.append((text, min(s.conf for s in cell), r))
+            out.append((" ".join(seg.text for seg in cell), min(seg.conf for seg in cell), r))
             last_y = row.y1
         return out
 
-    def party_name(self, hit: LabelHit, block) -> Found | None:
+    @staticmethod
+    def party_name(block) -> Found | None:
         fallback = None
         for text, conf, r in block:
             folded = fold(text)
@@ -225,6 +247,31 @@ class InvoiceReader:
             ):
                 fallback = Found(clean_name(text), conf, r)
         return fallback
+
+    def unlabelled_supplier(self, taken: set[str]) -> tuple[Found | None, Found | None]:
+        """The issuer's block when it has no label: the first block holding a tax id that is
+        not the buyer's, its name being the block's first row (letterhead style)."""
+        for r, row in enumerate(self.rows):
+            for seg in row.segments:
+                found = find_tax_id(seg.text)
+                if not found or found[0] in taken:
+                    continue
+                tax = Found(found[0], seg.conf * found[1], r)
+                top = r
+                while top > 0:
+                    above = self.rows[top - 1]
+                    if above.page != row.page or self.rows[top].y0 - above.y1 > 1.5 * above.height:
+                        break
+                    if not any(abs(a.x0 - seg.x0) < 2 * row.height for a in above.segments):
+                        break
+                    top -= 1
+                cell = next(a for a in self.rows[top].segments if abs(a.x0 - seg.x0) < 2 * row.height) \
+                    if top != r else seg
+                name = None
+                if top != r and sum(ch.isalpha() for ch in cell.text) >= 3:
+                    name = Found(clean_name(cell.text), cell.conf, top)
+                return name, tax
+        return None, None
 
     # ------------------------------------------------------------ bank account
 
@@ -310,17 +357,34 @@ class InvoiceReader:
                 return r
         return None
 
+    def qty_before_price(self, header: int) -> bool:
+        """Whether the table header (which may wrap over rows) puts Quantity left of Price."""
+        top = self.rows[header]
+        qty_x = price_x = None
+        for r in range(max(0, header - 2), min(len(self.rows), header + 3)):
+            row = self.rows[r]
+            if row.page != top.page or abs(row.y0 - top.y0) > 3 * top.height:
+                continue
+            for w in row.words:
+                word = _strip_punct(fold(w.text))
+                if qty_x is None and word in L.TABLE_HEADER_GROUPS[1]:
+                    qty_x = w.x0
+                if price_x is None and word in L.TABLE_HEADER_GROUPS[2]:
+                    price_x = w.x0
+        return qty_x is None or price_x is None or qty_x < price_x
+
     def line_items(self) -> tuple[list[dict[str, str]], set[int], float]:
         start = self.table_header_row()
         if start is None:
             return [], set(), 0.0
+        qty_first = self.qty_before_price(start)
         items: list[dict[str, str]] = []
         used_rows: set[int] = set()
         confs = []
         for r in range(start + 1, len(self.rows)):
-            folded_row = fold(self.rows[r].text)
-            parsed = parse_item_row(self.rows[r])
+            parsed = parse_item_row(self.rows[r], qty_first)
             if parsed is None:
+                folded_row = fold(self.rows[r].text)
                 first = folded_row.split(" ")[0].strip(":") if folded_row else ""
                 if first and any(_words_equal(first, end) for end in L.TABLE_END) and items:
                     break
@@ -380,19 +444,13 @@ def fix_id_digits(value: str) -> str:
     return "".join(digitise(p) if any(ch.isdigit() for ch in p) else p for p in parts)
 
 
-_LEGAL_FORM_FIXES = (
-    (re.compile(r"\bSp\.? ?z ?[0oO]\.? ?[0oO]\.?(?=\s|$|,)"), "Sp. z o.o."),
-    (re.compile(r"\bS\.? ?A\.?$"), "S.A."),
-    (re.compile(r"\bSp\. ?[jJ]\.?$"), "Sp. j."),
-    (re.compile(r"\bSp\. ?[kK]\.?$"), "Sp.k."),
-)
+# "Sp. z o.o." is the most common legal form; Tesseract reads its o's as zeros or capitals.
+_SP_Z_OO = re.compile(r"\bSp\. ?[zZ2] ?[0oO]\.[0oO]\.?(?=\s|$|,)")
 
 
 def clean_name(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip(" :;,")
-    for pattern, repl in _LEGAL_FORM_FIXES[:1]:
-        text = pattern.sub(repl, text)
-    return text
+    return _SP_Z_OO.sub(lambda m: m.group(0).translate(str.maketrans("Z20O", "zzoo")), text)
 
 
 _TAX_ID_RE = re.compile(r"(?:\b[A-Z]{2} ?)?[0-9OoIlSB|][0-9OoIlSB| \-]{8,16}[0-9OoIlSB|]")
@@ -442,73 +500,112 @@ def additive_triple(amounts: list[Decimal]) -> tuple[Decimal, Decimal, Decimal] 
 
 
 _RATE_RE = re.compile(r"^(\d{1,2})(?:[.,]0+)? ?%?$")
+VAT_RATES = (0, 3, 5, 7, 8, 22, 23)
 
 
-def parse_item_row(row: Row) -> tuple[dict[str, str], float] | None:
-    """A line item from a table row, found by quantity × unit price = amount."""
-    words = [w for w in row.words]
-    tokens = [digitise(w.text) for w in words]
-    numbers = []  # (word index, value, has two decimals)
+@dataclass
+class _Num:
+    index: int  # first word of the number
+    end: int  # last word of the number (thousands groups span words)
+    value: Decimal
+    money: bool  # printed with two decimals
+
+
+def _row_numbers(tokens: list[str]) -> list[_Num]:
+    nums: list[_Num] = []
     for i, tok in enumerate(tokens):
         clean = tok.strip("%;:|")
-        for value, raw in find_numbers(clean):
-            if raw == clean:
-                numbers.append((i, value, bool(re.search(r"[.,]\d{2}$", raw))))
-    # Thousands written with a space ('1 703,55') are split into two words: join them back.
-    joined = []
-    for idx, (i, value, money) in enumerate(numbers):
-        if (joined and money and joined[-1][0] == i - 1 and not joined[-1][2]
-                and re.fullmatch(r"\d{1,3}", tokens[i - 1]) and re.fullmatch(r"\d{3}[.,]\d{2}", tokens[i])):
-            prev = joined.pop()
-            joined.append((prev[0], Decimal(tokens[i - 1] + tokens[i].replace(",", ".")), True, i))
+        found = find_numbers(clean)
+        if len(found) != 1 or found[0][1] != clean:
             continue
-        joined.append((i, value, money, i))
+        value, raw = found[0]
+        money = bool(re.search(r"[.,]\d{2}$", raw))
+        prev = nums[-1] if nums else None
+        # '1 703,55' is two words: join a 1-3 digit group with the '703,55' that follows it.
+        if (money and prev and prev.end == i - 1 and not prev.money and re.fullmatch(r"\d{1,3}", tokens[i - 1])
+                and re.fullmatch(r"\d{3}[.,]\d{2}", clean)):
+            nums[-1] = _Num(prev.index, i, Decimal(tokens[i - 1] + clean.replace(",", ".")), True)
+            continue
+        nums.append(_Num(i, i, value, money))
+    return nums
+
+
+def parse_item_row(row: Row, qty_first: bool = True) -> tuple[dict[str, str], float] | None:
+    """A line item from a table row, found by quantity × unit price = amount.
+
+    ``qty_first`` says whether the table prints the quantity column before the unit price
+    (most do; the KSeF visualisation does not).
+    """
+    words = row.words
+    tokens = [digitise(w.text) for w in words]
+    nums = _row_numbers(tokens)
     best = None
-    for a_idx in range(len(joined)):
-        qi, q, _, q_end = joined[a_idx]
-        if q <= 0:
+    for k, amount in enumerate(nums):
+        if not amount.money:
             continue
-        for b_idx in range(a_idx + 1, len(joined)):
-            pi, p, p_money, p_end = joined[b_idx]
-            if not p_money:
-                continue
-            expect = (q * p).quantize(CENT, ROUND_HALF_UP)
-            for c_idx in range(b_idx + 1, len(joined)):
-                ai, a, a_money, a_end = joined[c_idx]
-                if a_money and a == expect:
-                    has_text_before = any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:qi])
-                    score = (has_text_before, -c_idx)
-                    if best is None or score > best[0]:
-                        best = (score, (qi, q, pi, p, ai, a, a_end))
-                    break
+        for i in range(k):
+            for j in range(i + 1, k):
+                q, p = (nums[i], nums[j]) if qty_first else (nums[j], nums[i])
+                if not p.money or q.value <= 0:
+                    continue
+                if (q.value * p.value).quantize(CENT, ROUND_HALF_UP) != amount.value:
+                    continue
+                first = nums[i].index
+                has_text = any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:first])
+                # Prefer factors right of any number inside the description, then the net amount.
+                score = (has_text, i, -k)
+                if best is None or score > best[0]:
+                    best = (score, q, p, amount, first)
     if best is None:
         return None
-    qi, q, pi, p, ai, a, a_end = best[1]
-    desc_words = [w.text for w in words[:qi]]
-    if desc_words and re.fullmatch(r"\d{1,3}\.?", desc_words[0]):
-        desc_words = desc_words[1:]  # the row number ('Lp.')
-    while desc_words and fold(desc_words[-1]).strip(".") in {u.strip(".") for u in L.UNITS}:
-        desc_words = desc_words[:-1]
-    description = " ".join(desc_words).strip(" |")
+    _, q, p, amount, first = best
+    description = _item_description(row, first)
     if sum(ch.isalpha() for ch in description) < 2:
         return None
     item = {
         "description": description,
-        "quantity": format_quantity(q),
-        "unit_price": format_amount(p),
-        "amount": format_amount(a),
+        "quantity": format_quantity(q.value),
+        "unit_price": format_amount(p.value),
+        "amount": format_amount(amount.value),
     }
-    for w in words[a_end + 1:]:
-        token = fold(w.text).strip("|;:")
-        m = _RATE_RE.match(digitise(token))
-        if m and int(m.group(1)) in (0, 3, 5, 7, 8, 22, 23):
-            item["vat_rate"] = str(int(m.group(1)))
-            break
-        if token in ("zw", "zw.", "np", "np."):
-            item["vat_rate"] = token.strip(".")
-            break
-    conf = min(w.conf for w in words)
-    return item, conf
+    used = {q.index, q.end, p.index, p.end, amount.index, amount.end}
+    rate = _item_vat_rate(tokens, first, used)
+    if rate is not None:
+        item["vat_rate"] = rate
+    return item, min(w.conf for w in words)
+
+
+def _item_vat_rate(tokens: list[str], start: int, used: set[int]) -> str | None:
+    """The row's VAT rate: a percentage after the description, else a bare known rate."""
+    bare = None
+    for i in range(start, len(tokens)):
+        if i in used:
+            continue
+        token = fold(tokens[i]).strip("|;:")
+        if token.rstrip(".") in ("zw", "np"):
+            return token.rstrip(".")
+        m = _RATE_RE.match(token)
+        if m and int(m.group(1)) in VAT_RATES:
+            if token.endswith("%"):
+                return str(int(m.group(1)))
+            bare = bare or str(int(m.group(1)))
+    return bare
+
+
+def _item_description(row: Row, first_number: int) -> str:
+    """Words before the first number column, without the row number and a unit-only cell."""
+    owner = {}
+    for s_idx, seg in enumerate(row.segments):
+        for w in seg.words:
+            owner[id(w)] = s_idx
+    words = row.words[:first_number]
+    if len(words) > 1 and re.fullmatch(r"\d{1,3}\.?", digitise(words[0].text)):
+        words = words[1:]  # the row number ('Lp.')
+    units = {u.strip(".") for u in L.UNITS}
+    # A unit printed in its own column before the quantity ('szt. | 22') is not description.
+    while len(words) > 1 and owner[id(words[-1])] != owner[id(words[-2])] and fold(words[-1].text).strip(".") in units:
+        words = words[:-1]
+    return " ".join(w.text for w in words).strip(" |")
 
 
 # ================================================================ the whole invoice
@@ -522,8 +619,10 @@ def read_invoice(rows: list[Row]) -> Extraction:
     if found := reader.invoice_id():
         f["invoice_id"] = found
     f.update(reader.dates())
-    for prefix, candidates in (("supplier", L.SUPPLIER), ("receiver", L.RECEIVER)):
+    for prefix, candidates in (("receiver", L.RECEIVER), ("supplier", L.SUPPLIER)):
         name, tax = reader.party(candidates)
+        if prefix == "supplier" and not (name or tax):
+            name, tax = reader.unlabelled_supplier({f["receiver_tax_id"].value} if "receiver_tax_id" in f else set())
         if name:
             f[f"{prefix}_name"] = name
         if tax:

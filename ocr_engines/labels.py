@@ -7,15 +7,17 @@ longer and more specific labels come first.
 INVOICE_ID = (
     "faktura vat nr", "faktura vat numer", "faktura nr", "numer faktury", "nr faktury",
     "faktura korygujaca nr", "faktura proforma nr", "rachunek nr", "invoice no", "invoice number",
-    "invoice nr", "invoice #", "invoice id", "faktura vat", "faktura", "invoice",
+    "invoice nr", "invoice #", "invoice id", "faktura vat", "faktura", "invoice", "numer", "nr",
+    "number", "no",
 )
 INVOICE_DATE = (
     "data wystawienia", "data faktury", "data wystawienia faktury", "wystawiona dnia",
     "wystawiono dnia", "issue date", "date of issue", "invoice date", "date issued", "issued on",
-    "date",
+    "date", "data",
 )
 DELIVERY_DATE = (
-    "data sprzedazy", "data dostawy", "data wykonania uslugi", "data dokonania dostawy",
+    "data dokonania lub zakonczenia dostawy", "data sprzedazy", "data dostawy",
+    "data wykonania uslugi", "data dokonania dostawy",
     "data zakonczenia dostawy", "data dostawy/wykonania uslugi", "delivery date", "date of supply",
     "date of delivery", "sale date", "supply date", "service date",
 )
@@ -39,7 +41,7 @@ IBAN = (
 TOTAL = (
     "razem do zaplaty", "kwota naleznosci ogolem", "do zaplaty", "naleznosc ogolem",
     "wartosc brutto razem", "razem brutto", "total due", "amount due", "balance due",
-    "total amount", "grand total", "total payable", "total gross", "gross total",
+    "total amount", "grand total", "total payable", "total gross", "gross total", "total",
 )
 NET = (
     "wartosc netto razem", "razem netto", "suma netto", "netto razem", "wartosc netto", "subtotal",
@@ -47,8 +49,11 @@ NET = (
 )
 TAX = (
     "kwota vat razem", "razem vat", "suma vat", "vat razem", "kwota vat", "podatek vat",
-    "total vat", "vat total", "vat amount", "tax amount", "total tax",
+    "total vat", "vat total", "vat amount", "tax amount", "total tax", "vat", "tax",
 )
+# One-word labels that also occur inside other phrases: accepted only at the start of a cell and
+# directly followed by their value (or nothing), e.g. 'Data: 20-03-2025', 'Tax: 741.56 PLN'.
+GENERIC = frozenset({"data", "date", "numer", "nr", "number", "no", "faktura", "invoice", "vat", "tax", "total"})
 SUM_ROW = ("razem", "suma", "ogolem", "total", "totals", "w tym")
 NAME_SUBLABELS = ("nazwa", "name", "firma", "company")
 NOT_A_NAME = (
@@ -74,3 +79,6 @@ CURRENCY_TOKENS = {
     "pln": "PLN", "zl": "PLN", "zl.": "PLN", "zlotych": "PLN", "eur": "EUR", "euro": "EUR",
     "€": "EUR", "usd": "USD", "$": "USD", "gbp": "GBP", "£": "GBP", "chf": "CHF", "czk": "CZK",
 }
+# Every label that starts a field: a cell beginning with one of these is not a value.
+ANY = tuple(sorted(set(INVOICE_ID + INVOICE_DATE + DELIVERY_DATE + DUE_DATE + SUPPLIER + RECEIVER
+                       + IBAN + TOTAL + NET + TAX) - GENERIC, key=len, reverse=True))

@@ -112,7 +112,7 @@ def deskewed(words: list[Word], angle: float) -> list[Word]:
     return out
 
 
-def build_rows(words: list[Word], page: int = 0, gap_factor: float = 1.2) -> list[Row]:
+def build_rows(words: list[Word], page: int = 0, gap_factor: float = 2.0) -> list[Row]:
     """Group words into visual rows (top to bottom) and split each row into segments."""
     rows: list[Row] = []
     current: list[Word] = []
@@ -134,7 +134,10 @@ def build_rows(words: list[Word], page: int = 0, gap_factor: float = 1.2) -> lis
 def _row(words: list[Word], page: int, gap_factor: float) -> Row:
     words = sorted(words, key=lambda w: w.x0)
     row = Row(page=page, words=words)
-    limit = gap_factor * row.height
+    # Gaps are judged in character widths: glyph-box heights vary with case and font, and a
+    # monospaced font's word space is as wide as a proportional font's column gap in ems.
+    char_width = statistics.median((w.x1 - w.x0) / len(w.text) for w in words)
+    limit = gap_factor * char_width
     seg = [words[0]]
     for prev, w in zip(words, words[1:]):
         if w.x0 - prev.x1 > limit:

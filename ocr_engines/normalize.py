@@ -73,21 +73,53 @@ def format_amount(value: Decimal) -> str:
     return f"{value.quantize(Decimal('0.01'))}"
 
 
-_NUMBER_RE = re.compile(r"(?<![\w/])-?\d{1,3}(?:[  ]\d{3})+(?:[.,]\d+)?(?![\d%])|(?<![\w/])-?\d+(?:[.,]\d+)?(?![\d/])")
+MAX_NUMBER = Decimal(10) ** 12
+_NUMBER_RE = re.compile(
+    r"(?<![\w/])-?\d{1,3}(?:[  ]\d{3})+(?:[.,]\d+)?(?![\d/])"  # '12 345,67'
+    r"|(?<![\w/])-?\d[\d.,]*\d(?![\d/])|(?<![\w/.,])\d(?![\d/.,])"  # '2,923.26', '12.5', '7'
+)
+
+
+def parse_number(raw: str) -> Decimal | None:
+    """A printed number in Polish or English notation; None if the grouping is inconsistent.
+
+    With both ',' and '.' the last one is the decimal mark; one kind used repeatedly is
+    thousands grouping ('1.234.567'); a single one is the decimal mark ('2,5', '12.50').
+    """
+    clean = re.sub(r"[  ']", "", raw)
+    negative = clean.startswith("-")
+    clean = clean.lstrip("-")
+    commas, dots = clean.count(","), clean.count(".")
+    if commas and dots:
+        dec = "," if clean.rfind(",") > clean.rfind(".") else "."
+        group = "." if dec == "," else ","
+        whole, _, frac = clean.rpartition(dec)
+        if whole.count(dec) or not re.fullmatch(r"\d{1,3}(?:" + re.escape(group) + r"\d{3})*", whole):
+            return None
+        clean = whole.replace(group, "") + "." + frac
+    elif commas + dots > 1:
+        sep = "," if commas else "."
+        if not re.fullmatch(r"\d{1,3}(?:" + re.escape(sep) + r"\d{3})+", clean):
+            return None
+        clean = clean.replace(sep, "")
+    else:
+        clean = clean.replace(",", ".")
+    try:
+        value = Decimal(clean)
+    except InvalidOperation:
+        return None
+    if abs(value) >= MAX_NUMBER:  # longer digit runs are ids or account numbers, not amounts
+        return None
+    return -value if negative else value
 
 
 def find_numbers(text: str) -> list[tuple[Decimal, str]]:
-    """Every number (integers and decimals, either separator) with its printed form."""
+    """Every number (integers and decimals, either notation) with its printed form."""
     out = []
     for m in _NUMBER_RE.finditer(text):
-        raw = m.group(0)
-        clean = re.sub(r"[  ]", "", raw)
-        if clean.count(",") + clean.count(".") > 1:
-            continue
-        try:
-            out.append((Decimal(clean.replace(",", ".")), raw))
-        except InvalidOperation:
-            continue
+        value = parse_number(m.group(0))
+        if value is not None:
+            out.append((value, m.group(0)))
     return out
 
 

@@ -8,6 +8,7 @@ and printed as one clear line (or a JSON object), never as a traceback, with dis
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from enum import Enum
@@ -67,6 +68,9 @@ def extract(
         fail(output, EXIT_DOCUMENT, exc.code, exc.message)
     except OcrError as exc:
         fail(output, EXIT_ENGINE, exc.code, exc.message)
+    except Exception as exc:  # a bug in our code: one line for the user, details in the log
+        logging.getLogger(__name__).debug("extract failed", exc_info=True)
+        fail(output, EXIT_ENGINE, "internal_error", f"{file.name}: {type(exc).__name__}: {exc}")
     data = result.to_dict()
     if output is Output.json:
         print(json.dumps(data, ensure_ascii=False, indent=1))
