@@ -258,15 +258,17 @@ class InvoiceReader:
                     continue
                 tax = Found(found[0], seg.conf * found[1], r)
                 top = r
+                def in_column(a: Segment) -> bool:
+                    return min(a.x1, seg.x1) - max(a.x0, seg.x0) > 0
+
                 while top > 0:
                     above = self.rows[top - 1]
                     if above.page != row.page or self.rows[top].y0 - above.y1 > 1.5 * above.height:
                         break
-                    if not any(abs(a.x0 - seg.x0) < 2 * row.height for a in above.segments):
+                    if not any(in_column(a) for a in above.segments):
                         break
                     top -= 1
-                cell = next(a for a in self.rows[top].segments if abs(a.x0 - seg.x0) < 2 * row.height) \
-                    if top != r else seg
+                cell = next(a for a in self.rows[top].segments if in_column(a)) if top != r else seg
                 name = None
                 if top != r and sum(ch.isalpha() for ch in cell.text) >= 3:
                     name = Found(clean_name(cell.text), cell.conf, top)

@@ -9,6 +9,7 @@ run of words inside a row separated by no more than a normal word space, so side
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from dataclasses import dataclass, field
 
@@ -128,21 +129,41 @@ def build_rows(words: list[Word], page: int = 0, gap_factor: float = 2.0) -> lis
         current, row_cy, row_h = [w], w.cy, w.height
     if current:
         rows.append(_row(current, page, gap_factor))
-    return rows
+    return [row for row in rows if row.segments]
+
+
+_RULE = re.compile(r"^[|¦\[\]]+$")  # table rules read as characters
+_NOISE = re.compile(r"^[_~`'\".,;:—]+$")  # specks and underlines read as punctuation
+
+
+def is_rule(word: Word) -> bool:
+    return bool(_RULE.match(word.text))
 
 
 def _row(words: list[Word], page: int, gap_factor: float) -> Row:
-    words = sorted(words, key=lambda w: w.x0)
+    words = sorted((w for w in words if not _NOISE.match(w.text)), key=lambda w: w.x0)
+    if not words:
+        return Row(page=page, words=[])
     row = Row(page=page, words=words)
     # Gaps are judged in character widths: glyph-box heights vary with case and font, and a
     # monospaced font's word space is as wide as a proportional font's column gap in ems.
     char_width = statistics.median((w.x1 - w.x0) / len(w.text) for w in words)
     limit = gap_factor * char_width
-    seg = [words[0]]
-    for prev, w in zip(words, words[1:]):
-        if w.x0 - prev.x1 > limit:
+    # A vertical rule between cells ends the cell like a wide gap does, and is no word itself.
+    seg: list[Word] = []
+    prev = None
+    for w in words:
+        if is_rule(w):
+            if seg:
+                row.segments.append(Segment(seg))
+            seg, prev = [], None
+            continue
+        if seg and prev is not None and w.x0 - prev.x1 > limit:
             row.segments.append(Segment(seg))
             seg = []
         seg.append(w)
-    row.segments.append(Segment(seg))
+        prev = w
+    if seg:
+        row.segments.append(Segment(seg))
+    row.words = [w for s in row.segments for w in s.words]
     return row

@@ -16,6 +16,7 @@ from .result import ExtractionResult, FieldValue
 from .validation import apply_checks, document_confidence
 
 DEFAULT_LANGUAGES = "pol+eng"
+DEFAULT_PSM = 3
 
 
 @functools.cache
@@ -75,9 +76,11 @@ def page_rows(words: list[Word], page: int, from_ocr: bool) -> list[Row]:
 class TesseractEngine(Engine):
     name = "tesseract"
 
-    def __init__(self, languages: str = DEFAULT_LANGUAGES, limits: docs.Limits | None = None):
+    def __init__(self, languages: str = DEFAULT_LANGUAGES, limits: docs.Limits | None = None,
+                 psm: int = DEFAULT_PSM):
         self.languages = languages
         self.limits = limits or docs.Limits()
+        self.psm = psm
 
     @property
     def version(self) -> str:
@@ -116,7 +119,7 @@ class TesseractEngine(Engine):
         watch.lap("load")
         # Tesseract reads the file itself (all TIFF frames in one process): no re-encoding.
         words = ocr_words(path, docs.estimated_dpi(info), self.languages,
-                          self.limits.page_timeout_s * info.frames)
+                          self.limits.page_timeout_s * info.frames, self.psm)
         watch.lap("ocr")
         return [page_rows(words.get(i, []), i, True) for i in range(info.frames)], info.frames
 
@@ -141,7 +144,7 @@ class TesseractEngine(Engine):
                     image = Path(tmp) / f"page-{i}.png"
                     dpi = docs.render_page_to_file(page, image, self.limits.render_dpi, self.limits.max_pixels)
                     watch.lap("load")
-                    page_words = ocr_words(image, dpi, self.languages, self.limits.page_timeout_s)
+                    page_words = ocr_words(image, dpi, self.languages, self.limits.page_timeout_s, self.psm)
                     out.append(page_rows(page_words.get(0, []), i, True))
                     watch.lap("ocr")
             return out, n_pages
