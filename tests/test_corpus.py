@@ -1,0 +1,188 @@
+"""The golden invoice corpus: reproducible, internally consistent, and what its truth claims.
+
+The committed subset in expectations/golden is the engine's yardstick, so these tests check it
+against the generator (no drift), against the files on disk, and against the digital text layer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pytest
+from PIL import Image
+from stdnum import iban
+from stdnum.pl import nip
+
+from expectations.corpus import (DEFAULT_SEED, LAYOUT_NAMES, allocate, build_invoice,
+                                 derive_seed, generate_corpus)
+from expectations.corpus.fonts import text_width
+from expectations.corpus.layouts import LAYOUTS, choose_typography
+from expectations.corpus.sheet import PAGE_HEIGHT, PAGE_WIDTH, Sheet, TextOp
+
+GOLDEN = Path(__file__).resolve().parents[1] / "expectations" / "golden"
+GOLDEN_COUNT = 14
+
+
+def _manifest(directory: Path) -> dict:
+    return json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+
+
+def _golden_truths() -> list[tuple[dict, dict]]:
+    """(manifest entry, truth) for every digital document of the committed subset."""
+    return [(entry, json.loads((GOLDEN / entry["truth"]).read_text(encoding="utf-8")))
+            for entry in _manifest(GOLDEN)["documents"] if entry["variant"] == "digital"]
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
+
+
+def test_same_seed_gives_identical_files_whatever_the_worker_count(tmp_path):
+    generate_corpus(tmp_path / "one", count=3, seed=7, workers=1)
+    generate_corpus(tmp_path / "two", count=3, seed=7, workers=2)
+
+    first, second = _files(tmp_path / "one"), _files(tmp_path / "two")
+    assert len(first) == 3 * 3 * 2 + 1  # 3 invoices × 3 variants × (document + truth) + manifest
+    assert first.keys() == second.keys()
+    assert [name for name in first if first[name] != second[name]] == []
+
+
+def test_committed_subset_is_what_the_generator_produces(tmp_path):
+    manifest = generate_corpus(tmp_path, count=GOLDEN_COUNT, seed=DEFAULT_SEED,
+                               variants=("digital",), workers=1)
+
+    for entry in manifest["documents"]:
+        assert (tmp_path / entry["truth"]).read_text(encoding="utf-8") == \
+            (GOLDEN / entry["truth"]).read_text(encoding="utf-8"), entry["truth"]
+    committed = {(e["invoice"], e["pages"], e["layout"]) for e in _manifest(GOLDEN)["documents"]}
+    assert {(e["invoice"], e["pages"], e["layout"]) for e in manifest["documents"]} == committed
+
+
+def test_manifest_lists_exactly_the_files_on_disk():
+    documents = _manifest(GOLDEN)["documents"]
+    listed = {name for entry in documents for name in (entry["file"], entry["truth"])}
+
+    on_disk = {path.name for path in GOLDEN.iterdir()} - {"manifest.json", "README.md"}
+    assert listed == on_disk
+    truths_by_invoice: dict[str, set[str]] = {}
+    for entry in documents:
+        truths_by_invoice.setdefault(entry["invoice"], set()).add(
+            (GOLDEN / entry["truth"]).read_text(encoding="utf-8"))
+    assert all(len(truths) == 1 for truths in truths_by_invoice.values())
+
+
+def test_committed_subset_covers_every_kind_of_invoice():
+    documents = _manifest(GOLDEN)["documents"]
+
+    assert {entry["layout"] for entry in documents} == set(LAYOUT_NAMES)
+    assert len(LAYOUT_NAMES) >= 7
+    assert {entry["language"] for entry in documents} == {"pl", "en"}
+    assert {entry["currency"] for entry in documents} == {"PLN", "EUR"}
+    assert {entry["variant"] for entry in documents} == {"digital", "scan300", "scan_degraded"}
+    assert any(entry["pages"] == 2 for entry in documents)
+
+
+def test_any_seven_consecutive_invoices_show_every_layout():
+    for start in range(1, 30):
+        assert {allocate(index).layout for index in range(start, start + 7)} == set(LAYOUT_NAMES)
+
+
+@pytest.mark.parametrize("entry, truth", _golden_truths(), ids=lambda value: value.get("invoice"))
+def test_truth_values_are_valid_and_normalised(entry, truth):
+    assert nip.is_valid(truth["supplier_tax_id"]) and re.fullmatch(r"\d{10}",
+                                                                    truth["supplier_tax_id"])
+    assert nip.is_valid(truth["receiver_tax_id"]) and re.fullmatch(r"\d{10}",
+                                                                    truth["receiver_tax_id"])
+    if "supplier_iban" in truth:
+        assert iban.is_valid(truth["supplier_iban"])
+        assert re.fullmatch(r"PL\d{26}", truth["supplier_iban"])
+    for field in ("invoice_date", "delivery_date", "due_date"):
+        if field in truth:
+            assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", truth[field])
+    for field in ("net_amount", "total_tax_amount", "total_amount"):
+        if field in truth:
+            assert re.fullmatch(r"\d+\.\d{2}", truth[field])
+    assert truth["currency"] == entry["currency"]
+    assert {item["vat_rate"] for item in truth["line_items"]} <= {"23", "8", "5", "0"}
+
+
+@pytest.mark.parametrize("entry, truth", _golden_truths(), ids=lambda value: value.get("invoice"))
+def test_truth_amounts_add_up_to_the_grosz(entry, truth):
+    items = truth["line_items"]
+    assert 1 <= len(items) <= 8
+    for item in items:
+        line_net = Decimal(item["quantity"]) * Decimal(item["unit_price"])
+        assert abs(line_net - Decimal(item["amount"])) <= Decimal("0.005")
+    if "net_amount" in truth:
+        assert sum(Decimal(item["amount"]) for item in items) == Decimal(truth["net_amount"])
+        assert (Decimal(truth["net_amount"]) + Decimal(truth["total_tax_amount"])
+                == Decimal(truth["total_amount"]))
+
+
+def test_ksef_truth_carries_the_totals_it_prints_only_per_rate():
+    ksef = [truth for entry, truth in _golden_truths() if entry["layout"] == "ksef"]
+
+    assert ksef
+    assert all({"net_amount", "total_tax_amount", "total_amount"} <= truth.keys()
+               for truth in ksef)
+
+
+@pytest.mark.parametrize("entry, truth", _golden_truths(), ids=lambda value: value.get("invoice"))
+def test_digital_text_layer_shows_what_the_truth_claims(entry, truth):
+    document = pdfium.PdfDocument(GOLDEN / entry["file"])
+    text = "\n".join(page.get_textpage().get_text_range() for page in document)
+    digits_joined = re.sub(r"(?<=\d)[- ](?=\d)", "", text)  # "521-301-72-28" -> "5213017228"
+
+    assert len(document) == entry["pages"]
+    assert truth["invoice_id"] in text
+    assert truth["supplier_tax_id"] in digits_joined
+    assert truth["supplier_name"] in text and truth["receiver_name"] in text
+    assert all(item["description"] in text for item in truth["line_items"])
+
+
+def test_scans_carry_their_resolution():
+    for entry in _manifest(GOLDEN)["documents"]:
+        if entry["variant"] == "digital" or entry["file"].endswith(".pdf"):
+            continue
+        with Image.open(GOLDEN / entry["file"]) as image:
+            assert image.mode == "L"
+            assert round(image.info["dpi"][0]) == entry["dpi"]
+            assert getattr(image, "n_frames", 1) == entry["pages"]
+        expected = (300, 300) if entry["variant"] == "scan300" else (150, 200)
+        assert expected[0] <= entry["dpi"] <= expected[1]
+
+
+@pytest.mark.parametrize("index", range(1, GOLDEN_COUNT + 1))
+@pytest.mark.parametrize("language", ["pl", "en"])
+def test_text_lines_keep_apart_and_on_the_page(index, language):
+    allocation = allocate(index)
+    invoice = build_invoice(derive_seed(DEFAULT_SEED, index), language, allocation.currency,
+                            allocation.two_pages)
+    layout = LAYOUTS[allocation.layout]
+    sheet = Sheet()
+    layout.draw(sheet, invoice, layout.labels[language], choose_typography(invoice, layout))
+
+    assert sheet.page_count == (2 if allocation.two_pages else 1)
+    for page in sheet.pages:
+        boxes = [_text_box(op) for op in page if isinstance(op, TextOp) and op.text.strip()]
+        for left, right, top, bottom, text, _ in boxes:
+            assert 0 < left and right < PAGE_WIDTH and 0 < top and bottom < PAGE_HEIGHT, text
+        clashes = [(a[4], b[4]) for number, a in enumerate(boxes) for b in boxes[number + 1:]
+                   if _too_close(a, b)]
+        assert clashes == []
+
+
+def _text_box(op: TextOp) -> tuple[float, float, float, float, str, float]:
+    width = text_width(op.text, op.font, op.size)
+    left = {"left": op.x, "right": op.x - width, "center": op.x - width / 2}[op.align]
+    return left, left + width, op.y - 0.75 * op.size, op.y + 0.2 * op.size, op.text, op.size
+
+
+def _too_close(a: tuple, b: tuple) -> bool:
+    """Lines overlap vertically and are less than ~2 characters apart horizontally."""
+    gap = 1.2 * min(a[5], b[5])
+    return a[0] < b[1] + gap and b[0] < a[1] + gap and a[2] < b[3] and b[2] < a[3]
