@@ -512,6 +512,13 @@ class _Num:
     value: Decimal
     money: bool  # printed with two decimals
 
+    def readings(self) -> list[tuple[Decimal, bool]]:
+        """(value, is money) interpretations; OCR often drops a decimal comma ('224227')."""
+        out = [(self.value, self.money)]
+        if not self.money and self.value == self.value.to_integral_value() and self.value >= 100:
+            out.append((self.value / 100, True))
+        return out
+
 
 def _row_numbers(tokens: list[str]) -> list[_Num]:
     nums: list[_Num] = []
@@ -542,35 +549,40 @@ def parse_item_row(row: Row, qty_first: bool = True) -> tuple[dict[str, str], fl
     tokens = [digitise(w.text) for w in words]
     nums = _row_numbers(tokens)
     best = None
-    for k, amount in enumerate(nums):
-        if not amount.money:
-            continue
-        for i in range(k):
-            for j in range(i + 1, k):
-                q, p = (nums[i], nums[j]) if qty_first else (nums[j], nums[i])
-                if not p.money or q.value <= 0:
-                    continue
-                if (q.value * p.value).quantize(CENT, ROUND_HALF_UP) != amount.value:
-                    continue
-                first = nums[i].index
-                has_text = any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:first])
-                # Prefer factors right of any number inside the description, then the net amount.
-                score = (has_text, i, -k)
-                if best is None or score > best[0]:
-                    best = (score, q, p, amount, first)
+    for k, amount_num in enumerate(nums):
+        for amount, a_money in amount_num.readings():
+            if not a_money:
+                continue
+            for i in range(k):
+                for j in range(i + 1, k):
+                    q_num, p_num = (nums[i], nums[j]) if qty_first else (nums[j], nums[i])
+                    for q, _ in q_num.readings()[:1]:
+                        for price, p_money in p_num.readings():
+                            if not p_money or q <= 0:
+                                continue
+                            if (q * price).quantize(CENT, ROUND_HALF_UP) != amount:
+                                continue
+                            first = nums[i].index
+                            has_text = any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:first])
+                            # Prefer factors right of any number in the description, then the
+                            # net amount (left of gross), then readings as printed.
+                            exact = (price == p_num.value) + (amount == amount_num.value)
+                            score = (has_text, i, -k, exact)
+                            if best is None or score > best[0]:
+                                best = (score, (q_num, q), (p_num, price), (amount_num, amount), first)
     if best is None:
         return None
-    _, q, p, amount, first = best
+    _, (q_num, q), (p_num, price), (a_num, amount), first = best
     description = _item_description(row, first)
     if sum(ch.isalpha() for ch in description) < 2:
         return None
     item = {
         "description": description,
-        "quantity": format_quantity(q.value),
-        "unit_price": format_amount(p.value),
-        "amount": format_amount(amount.value),
+        "quantity": format_quantity(q),
+        "unit_price": format_amount(price),
+        "amount": format_amount(amount),
     }
-    used = {q.index, q.end, p.index, p.end, amount.index, amount.end}
+    used = {q_num.index, q_num.end, p_num.index, p_num.end, a_num.index, a_num.end}
     rate = _item_vat_rate(tokens, first, used)
     if rate is not None:
         item["vat_rate"] = rate
@@ -603,6 +615,11 @@ def _item_description(row: Row, first_number: int) -> str:
     words = row.words[:first_number]
     if len(words) > 1 and re.fullmatch(r"\d{1,3}\.?", digitise(words[0].text)):
         words = words[1:]  # the row number ('Lp.')
+    elif len(words) > 1 and not any(ch.isalnum() for ch in words[0].text):
+        words = words[1:]  # a row number that OCR read as punctuation ('-')
+    elif len(words) > 1 and owner[id(words[0])] != owner[id(words[1])] and not any(
+            ch.isalpha() for ch in words[0].text):
+        words = words[1:]  # a row number cell read with noise ('3.|')
     units = {u.strip(".") for u in L.UNITS}
     # A unit printed in its own column before the quantity ('szt. | 22') is not description.
     while len(words) > 1 and owner[id(words[-1])] != owner[id(words[-2])] and fold(words[-1].text).strip(".") in units:

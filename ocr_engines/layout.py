@@ -85,18 +85,19 @@ def skew_angle(words: list[Word]) -> float:
             lines.setdefault(w.line_key, []).append(w)
     slopes = []
     for members in lines.values():
-        if len(members) < 3:
+        if len(members) < 2:
             continue
         xs = [(w.x0 + w.x1) / 2 for w in members]
         ys = [w.y1 for w in members]  # bottoms follow the baseline better than centres
         span = max(xs) - min(xs)
-        if span < 20 * statistics.median(w.height for w in members):
+        if span < 4 * statistics.median(w.height for w in members):
             continue
         mx, my = statistics.fmean(xs), statistics.fmean(ys)
         den = sum((x - mx) ** 2 for x in xs)
         if den:
             slopes.append(sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den)
-    return math.atan(statistics.median(slopes)) if len(slopes) >= 3 else 0.0
+    # Single lines are noisy (descenders, short words); the median over many lines is not.
+    return math.atan(statistics.median(slopes)) if len(slopes) >= 5 else 0.0
 
 
 def deskewed(words: list[Word], angle: float) -> list[Word]:
@@ -136,8 +137,27 @@ _RULE = re.compile(r"^[|¦\[\]]+$")  # table rules read as characters
 _NOISE = re.compile(r"^[_~`'\".,;:—]+$")  # specks and underlines read as punctuation
 
 
-def is_rule(word: Word) -> bool:
-    return bool(_RULE.match(word.text))
+_UNIT_OR_NUMBER = re.compile(r"^(\d|kg|g|m|mm|cm|l|szt|pcs|h|godz)", re.IGNORECASE)
+
+
+def _bar_reading(words: list[Word], i: int, row_height: float) -> str | None:
+    """What a bar glyph ('|') stands for: None for a table rule, else the '1' or 'I' misread.
+
+    Tall bars are rules. A short bar before a number or unit is a '1' ('| kg'); one that ends
+    a run of words is an 'I' ('klasa |'); anything else separates cells.
+    """
+    bar = words[i]
+    if bar.text != "|" or bar.height > 1.3 * row_height:
+        return None
+    after = words[i + 1] if i + 1 < len(words) else None
+    before = words[i - 1] if i else None
+    near_after = after is not None and after.x0 - bar.x1 < bar.height
+    near_before = before is not None and bar.x0 - before.x1 < bar.height
+    if near_after and near_before and _UNIT_OR_NUMBER.match(after.text) and before.text[-1:].isalpha():
+        return "1"
+    if near_before and before.text[-1:].isalpha() and not near_after:
+        return "I"
+    return None
 
 
 def _row(words: list[Word], page: int, gap_factor: float) -> Row:
@@ -152,12 +172,15 @@ def _row(words: list[Word], page: int, gap_factor: float) -> Row:
     # A vertical rule between cells ends the cell like a wide gap does, and is no word itself.
     seg: list[Word] = []
     prev = None
-    for w in words:
-        if is_rule(w):
-            if seg:
-                row.segments.append(Segment(seg))
-            seg, prev = [], None
-            continue
+    for i, w in enumerate(words):
+        if _RULE.match(w.text):
+            reading = _bar_reading(words, i, row.height)
+            if reading is None:
+                if seg:
+                    row.segments.append(Segment(seg))
+                seg, prev = [], None
+                continue
+            w.text = reading
         if seg and prev is not None and w.x0 - prev.x1 > limit:
             row.segments.append(Segment(seg))
             seg = []
