@@ -384,12 +384,13 @@ class InvoiceReader:
         used_rows: set[int] = set()
         confs = []
         for r in range(start + 1, len(self.rows)):
+            words = self.folded[r][0] if self.folded[r] else []
+            if words and any(_words_equal(words[0], end) for end in L.TABLE_END):
+                if items:
+                    break  # the totals row ends the table
+                continue
             parsed = parse_item_row(self.rows[r], qty_first)
             if parsed is None:
-                folded_row = fold(self.rows[r].text)
-                first = folded_row.split(" ")[0].strip(":") if folded_row else ""
-                if first and any(_words_equal(first, end) for end in L.TABLE_END) and items:
-                    break
                 continue
             item, conf = parsed
             items.append(item)
@@ -512,6 +513,12 @@ class _Num:
     value: Decimal
     money: bool  # printed with two decimals
 
+    def quantity_readings(self) -> list[Decimal]:
+        """A quantity as printed, or with a decimal comma OCR dropped ('45' for '4,5')."""
+        if self.value != self.value.to_integral_value() or self.value < 10:
+            return [self.value]
+        return [self.value, self.value / 10, self.value / 100]
+
     def readings(self) -> list[tuple[Decimal, bool]]:
         """(value, is money) interpretations; OCR often drops a decimal comma ('224227')."""
         out = [(self.value, self.money)]
@@ -523,7 +530,7 @@ class _Num:
 def _row_numbers(tokens: list[str]) -> list[_Num]:
     nums: list[_Num] = []
     for i, tok in enumerate(tokens):
-        clean = tok.strip("%;:|")
+        clean = tok.strip("%;:|()[]").rstrip(",.")
         found = find_numbers(clean)
         if len(found) != 1 or found[0][1] != clean:
             continue
@@ -556,7 +563,7 @@ def parse_item_row(row: Row, qty_first: bool = True) -> tuple[dict[str, str], fl
             for i in range(k):
                 for j in range(i + 1, k):
                     q_num, p_num = (nums[i], nums[j]) if qty_first else (nums[j], nums[i])
-                    for q, _ in q_num.readings()[:1]:
+                    for q in q_num.quantity_readings():
                         for price, p_money in p_num.readings():
                             if not p_money or q <= 0:
                                 continue
@@ -566,12 +573,12 @@ def parse_item_row(row: Row, qty_first: bool = True) -> tuple[dict[str, str], fl
                             has_text = any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:first])
                             # Prefer factors right of any number in the description, then the
                             # net amount (left of gross), then readings as printed.
-                            exact = (price == p_num.value) + (amount == amount_num.value)
+                            exact = (price == p_num.value) + (amount == amount_num.value) + (q == q_num.value)
                             score = (has_text, i, -k, exact)
                             if best is None or score > best[0]:
                                 best = (score, (q_num, q), (p_num, price), (amount_num, amount), first)
     if best is None:
-        return None
+        return _item_without_quantity(row, words, nums)
     _, (q_num, q), (p_num, price), (a_num, amount), first = best
     description = _item_description(row, first)
     if sum(ch.isalpha() for ch in description) < 2:
@@ -589,15 +596,43 @@ def parse_item_row(row: Row, qty_first: bool = True) -> tuple[dict[str, str], fl
     return item, min(w.conf for w in words)
 
 
+def _item_without_quantity(row: Row, words, nums: list[_Num]) -> tuple[dict[str, str], float] | None:
+    """A row whose quantity OCR could not read: the first two money columns are the unit price
+    and the amount, and the quantity is their quotient when that is a printable quantity."""
+    money = [n for n in nums if n.money and n.value > 0]
+    if len(money) < 2:
+        return None
+    p_num, a_num = money[0], money[1]
+    q = (a_num.value / p_num.value).quantize(CENT, ROUND_HALF_UP)
+    if (q * p_num.value).quantize(CENT, ROUND_HALF_UP) != a_num.value:
+        return None
+    if not any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:p_num.index]):
+        return None
+    description = _item_description(row, p_num.index)
+    if sum(ch.isalpha() for ch in description) < 2:
+        return None
+    item = {
+        "description": description,
+        "quantity": format_quantity(q),
+        "unit_price": format_amount(p_num.value),
+        "amount": format_amount(a_num.value),
+    }
+    tokens = [digitise(w.text) for w in words]
+    rate = _item_vat_rate(tokens, p_num.index, {p_num.index, p_num.end, a_num.index, a_num.end})
+    if rate is not None:
+        item["vat_rate"] = rate
+    return item, 0.5 * min(w.conf for w in words)  # derived, not read
+
+
 def _item_vat_rate(tokens: list[str], start: int, used: set[int]) -> str | None:
     """The row's VAT rate: a percentage after the description, else a bare known rate."""
     bare = None
     for i in range(start, len(tokens)):
         if i in used:
             continue
-        token = fold(tokens[i]).strip("|;:")
-        if token.rstrip(".") in ("zw", "np"):
-            return token.rstrip(".")
+        token = fold(tokens[i]).strip("|;:,.")
+        if token in ("zw", "np"):
+            return token
         m = _RATE_RE.match(token)
         if m and int(m.group(1)) in VAT_RATES:
             if token.endswith("%"):
@@ -613,24 +648,44 @@ def _item_description(row: Row, first_number: int) -> str:
         for w in seg.words:
             owner[id(w)] = s_idx
     words = row.words[:first_number]
-    if len(words) > 1 and re.fullmatch(r"\d{1,3}\.?", digitise(words[0].text)):
-        words = words[1:]  # the row number ('Lp.')
-    elif len(words) > 1 and not any(ch.isalnum() for ch in words[0].text):
-        words = words[1:]  # a row number that OCR read as punctuation ('-')
-    elif len(words) > 1 and owner[id(words[0])] != owner[id(words[1])] and not any(
-            ch.isalpha() for ch in words[0].text):
-        words = words[1:]  # a row number cell read with noise ('3.|')
-    units = {u.strip(".") for u in L.UNITS}
-    # A unit printed in its own column before the quantity ('szt. | 22') is not description.
-    while len(words) > 1 and owner[id(words[-1])] != owner[id(words[-2])] and fold(words[-1].text).strip(".") in units:
+    # Row numbers ('Lp.') and their OCR noise ('-', '3.|', '>', 'zh') before the description.
+    for _ in range(2):
+        if len(words) < 2:
+            break
+        first = words[0].text
+        own_cell = owner[id(words[0])] != owner[id(words[1])]
+        if (re.fullmatch(r"\d{1,3}\.?", digitise(first)) or not any(ch.isalnum() for ch in first)
+                or (own_cell and not any(ch.isalpha() for ch in first))
+                or (len(first) <= 2 and first.islower() and words[1].text[:1].isupper())):
+            words = words[1:]
+    while len(words) > 1 and not any(ch.isalnum() for ch in words[-1].text):
         words = words[:-1]
-    return " ".join(w.text for w in words).strip(" |")
+    # The description is one cell: what follows it before the numbers (a unit column, an
+    # unreadable quantity) belongs to other columns.
+    if words:
+        cell = next((owner[id(w)] for w in words if sum(ch.isalpha() for ch in w.text) >= 2), owner[id(words[0])])
+        words = [w for w in words if owner[id(w)] == cell]
+    texts = [w.text for w in words]
+    for i in range(1, len(texts)):
+        if texts[i] in ("I", "|") and texts[i - 1][-1:].isdigit():
+            texts[i] = "l"  # litres: '10 l' read as '10 I'
+    return " ".join(texts).strip(" |")
 
 
 # ================================================================ the whole invoice
 
 
-def read_invoice(rows: list[Row]) -> Extraction:
+_POLISH_MARKERS = ("faktura", "sprzedawca", "nabywca", "wystawienia", "zaplaty", "platnosci", "razem", "netto")
+_ENGLISH_MARKERS = ("invoice", "seller", "buyer", "issue date", "total", "due", "supplier", "bill to")
+
+
+def is_polish(rows: list[Row]) -> bool:
+    text = fold(" ".join(row.text for row in rows))
+    return sum(text.count(m) for m in _POLISH_MARKERS) > sum(text.count(m) for m in _ENGLISH_MARKERS)
+
+
+def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:
+    """All contract fields of one invoice. ``ocr`` enables corrections for OCR misreads."""
     reader = InvoiceReader(rows)
     out = Extraction()
     f = out.fields
@@ -656,6 +711,14 @@ def read_invoice(rows: list[Row]) -> Extraction:
         f[name] = found
     if found := reader.currency():
         f["currency"] = found
+    if ocr and is_polish(rows):
+        from .lexicon import restore_diacritics
+
+        for name in ("supplier_name", "receiver_name"):
+            if name in f:
+                f[name].value = restore_diacritics(f[name].value)
+        for item in out.line_items:
+            item["description"] = restore_diacritics(item["description"])
     return out
 
 

@@ -59,6 +59,7 @@ class Row:
     page: int
     words: list[Word]
     segments: list[Segment] = field(default_factory=list)
+    ocr: bool = False  # read by OCR (not a PDF text layer): misread corrections apply
 
     @property
     def text(self) -> str:

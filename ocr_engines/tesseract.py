@@ -68,9 +68,12 @@ def ocr_words(image_path: Path, dpi: int, languages: str, timeout_s: float, psm:
 
 
 def page_rows(words: list[Word], page: int, from_ocr: bool) -> list[Row]:
-    if from_ocr:
-        words = deskewed(words, skew_angle(words))
-    return build_rows(words, page)
+    if not from_ocr:
+        return build_rows(words, page)
+    rows = build_rows(deskewed(words, skew_angle(words)), page)
+    for row in rows:
+        row.ocr = True
+    return rows
 
 
 class TesseractEngine(Engine):
@@ -97,7 +100,7 @@ class TesseractEngine(Engine):
         else:
             pages_rows, n_pages = self._read_image(path, watch)
         rows = [row for page in pages_rows for row in page]
-        extraction = read_invoice(rows)
+        extraction = read_invoice(rows, ocr=any(row.ocr for row in rows))
         warnings.extend(extraction.warnings)
         apply_checks(extraction.fields, extraction.line_items, warnings)
         watch.lap("extract")

@@ -1,0 +1,59 @@
+"""Restoring Polish diacritics that OCR dropped, with a word-frequency lexicon (wordfreq).
+
+Tesseract on low-resolution scans often returns 'Maka' for 'Mąka' or 'Jabtka' for 'Jabłka' (ł
+read as t). A word that OCR returned without any diacritic is replaced by the most frequent
+Polish word with the same letters once diacritics are removed, when that word is at least
+``MIN_RATIO`` times as frequent as the reading itself (so 'farba' is not turned into the equally
+common 'farbą', but 'plyta' becomes 'płyta'). Words OCR read with diacritics are trusted.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from .normalize import fold
+
+MIN_RATIO = 10.0
+_POLISH_DIACRITICS = set("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ")
+_WORD = re.compile(r"[A-Za-ząćęłńóśźżĄĆĘŁŃÓŚŹŻ]{3,}")
+
+
+@functools.cache
+def _index() -> tuple[dict[str, float], dict[str, tuple[str, float]]]:
+    from wordfreq import get_frequency_dict
+
+    freq = get_frequency_dict("pl", wordlist="best")
+    best: dict[str, tuple[str, float]] = {}
+    for word, f in freq.items():
+        key = fold(word)
+        if key not in best or f > best[key][1]:
+            best[key] = (word, f)
+    return freq, best
+
+
+def _match_case(template: str, word: str) -> str:
+    if template.isupper():
+        return word.upper()
+    if template[:1].isupper():
+        return word[:1].upper() + word[1:]
+    return word
+
+
+def restore_word(word: str) -> str:
+    if any(ch in _POLISH_DIACRITICS for ch in word) or not _WORD.fullmatch(word):
+        return word
+    freq, best = _index()
+    own = freq.get(word.lower(), 0.0)
+    key = fold(word)
+    candidates = [best.get(key)]
+    if "t" in key:  # 'ł' misread as 't'
+        candidates += [best.get(key[:i] + "l" + key[i + 1:]) for i, ch in enumerate(key) if ch == "t"]
+    found = max((c for c in candidates if c), key=lambda c: c[1], default=None)
+    if found is None or found[1] < MIN_RATIO * own or found[0] == word.lower():
+        return word
+    return _match_case(word, found[0])
+
+
+def restore_diacritics(text: str) -> str:
+    return _WORD.sub(lambda m: restore_word(m.group(0)), text)
