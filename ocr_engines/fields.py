@@ -335,7 +335,13 @@ class InvoiceReader:
             rate = re.search(r"(?<!\d)(\d{1,2}) ?%|\bzw\b|\bnp\b", fold(text))
             if not rate:
                 continue
-            triple = additive_triple(find_amounts(text))
+            amounts = find_amounts(text)
+            triple = additive_triple(amounts)
+            if not triple and len(amounts) >= 2 and rate.group(1):
+                # The VAT cell is unreadable: net and gross still fix it when VAT = net x rate.
+                n, g = amounts[0], amounts[-1]
+                if (n * int(rate.group(1)) / 100).quantize(CENT, ROUND_HALF_UP) == g - n:
+                    triple = (n, g - n, g)
             if not triple or rate.group(0) in seen_rates:
                 continue
             seen_rates.add(rate.group(0))
@@ -442,9 +448,17 @@ def parse_invoice_id(text: str) -> str | None:
 
 
 def fix_id_digits(value: str) -> str:
-    """Inside the numeric parts of an identifier, read letter look-alikes as digits."""
+    """Inside the numeric parts of an identifier, read letter look-alikes as digits; short
+    letter prefixes are upper case ('Fv' is 'FV' whose v OCR saw small)."""
     parts = re.split(r"([/\-_. ])", value)
-    return "".join(digitise(p) if any(ch.isdigit() for ch in p) else p for p in parts)
+    out = []
+    for p in parts:
+        if any(ch.isdigit() for ch in p):
+            p = digitise(p)
+        elif 2 <= len(p) <= 3 and p.isalpha() and p[0].isupper() and set(p[1:]) <= set("cosvwxz"):
+            p = p.upper()
+        out.append(p)
+    return "".join(out)
 
 
 # "Sp. z o.o." is the most common legal form; Tesseract reads its o's as zeros or capitals.
@@ -570,11 +584,12 @@ def parse_item_row(row: Row, qty_first: bool = True) -> tuple[dict[str, str], fl
                             if (q * price).quantize(CENT, ROUND_HALF_UP) != amount:
                                 continue
                             first = nums[i].index
-                            has_text = any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:first])
+                            if not any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:first]):
+                                continue  # no description before the numbers: not an item row
                             # Prefer factors right of any number in the description, then the
                             # net amount (left of gross), then readings as printed.
                             exact = (price == p_num.value) + (amount == amount_num.value) + (q == q_num.value)
-                            score = (has_text, i, -k, exact)
+                            score = (i, -k, exact)
                             if best is None or score > best[0]:
                                 best = (score, (q_num, q), (p_num, price), (amount_num, amount), first)
     if best is None:
@@ -731,6 +746,7 @@ def totals(reader: InvoiceReader, item_rows: set[int]) -> dict[str, Found]:
         "net_amount": reader.labelled_amounts(L.NET, exclude),
         "total_tax_amount": reader.labelled_amounts(L.TAX, exclude),
     }
+    n_labelled_totals = len(cands["total_amount"])
     triple = reader.sum_row_triple(exclude)
     if triple:
         t_net, t_tax, t_gross, conf, r = triple
@@ -740,7 +756,10 @@ def totals(reader: InvoiceReader, item_rows: set[int]) -> dict[str, Found]:
     if summary:
         for name, value in (("net_amount", summary[0]), ("total_tax_amount", summary[1]), ("total_amount", summary[2])):
             cands[name].append(Found(format_amount(value), summary[3]))
+    labelled_totals = {c.value for c in cands["total_amount"][:n_labelled_totals]}
     for total in cands["total_amount"]:
+        if labelled_totals and total.value not in labelled_totals:
+            continue  # sums that disagree with the printed total are misreads
         for net in cands["net_amount"]:
             for tax in cands["total_tax_amount"]:
                 if Decimal(net.value) + Decimal(tax.value) == Decimal(total.value):

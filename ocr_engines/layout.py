@@ -162,6 +162,8 @@ def _bar_reading(words: list[Word], i: int, row_height: float) -> str | None:
 
 
 def _row(words: list[Word], page: int, gap_factor: float) -> Row:
+    for w in words:
+        w.text = w.text.strip("_") or w.text  # underlines and specks glued to a word
     words = sorted((w for w in words if not _NOISE.match(w.text)), key=lambda w: w.x0)
     if not words:
         return Row(page=page, words=[])
