@@ -99,8 +99,10 @@ class InvoiceReader:
 
     @staticmethod
     def _generic_ok(words: list[str], start: int, length: int) -> bool:
+        """One-word labels count at a cell start, followed by nothing or by a value that has a
+        digit within two words ('Data: 20-03-2025', 'Faktura FV 233/12/2025')."""
         after = start + length
-        return start == 0 and (after == len(words) or any(ch.isdigit() for ch in words[after]))
+        return start == 0 and (after == len(words) or any(ch.isdigit() for w in words[after:after + 2] for ch in w))
 
     @staticmethod
     def _label_at(words: list[str], i: int, candidates: tuple[str, ...]):
@@ -178,6 +180,10 @@ class InvoiceReader:
     def party(self, candidates) -> tuple[Found | None, Found | None]:
         """(name, tax id) read from the block under the first matching party label."""
         for hit in self.find_labels(candidates, anchored=True):
+            seg = self.rows[hit.row].segments[hit.seg]
+            label_end = seg.words[hit.end - 1].text
+            if hit.end < len(seg.words) and not label_end.endswith(":"):
+                continue  # 'Dostawa zrealizowana ...' is a sentence, not the 'Dostawca' heading
             block = self.block_rows(hit)
             name = self.party_name(block)
             tax = self.block_tax_id(block)
@@ -261,13 +267,13 @@ class InvoiceReader:
                 def in_column(a: Segment) -> bool:
                     return min(a.x1, seg.x1) - max(a.x0, seg.x0) > 0
 
-                while top > 0:
-                    above = self.rows[top - 1]
+                # Walk up the column; rows of other columns in between do not end the block.
+                for above_r in range(r - 1, -1, -1):
+                    above = self.rows[above_r]
                     if above.page != row.page or self.rows[top].y0 - above.y1 > 1.5 * above.height:
                         break
-                    if not any(in_column(a) for a in above.segments):
-                        break
-                    top -= 1
+                    if any(in_column(a) for a in above.segments):
+                        top = above_r
                 cell = next(a for a in self.rows[top].segments if in_column(a)) if top != r else seg
                 name = None
                 if top != r and sum(ch.isalpha() for ch in cell.text) >= 3:
