@@ -113,6 +113,10 @@ class InvoiceReader:
                 continue
             if all(_words_equal(words[i + k], p) for k, p in enumerate(parts)):
                 return label, len(parts)
+            # OCR splits words ('Na bywca'): a one-word label may span two read words.
+            if len(parts) == 1 and i + 1 < len(words) and len(parts[0]) >= 6 and _words_equal(
+                    words[i] + words[i + 1], parts[0]):
+                return label, 2
         return None
 
     def remainder(self, hit: LabelHit) -> str:
@@ -215,7 +219,7 @@ class InvoiceReader:
         if rest:
             out.append((rest, label_seg.conf, hit.row))
             left, right = label_seg.x0, (nxt.x0 if nxt else float("inf"))
-        elif nxt is not None and not nxt_is_label:
+        elif nxt is not None and not nxt_is_label and sum(ch.isalnum() for ch in nxt.text) >= 2:
             out.append((nxt.text, nxt.conf, hit.row))
             after = segs[hit.seg + 2] if hit.seg + 2 < len(segs) else None
             left, right = nxt.x0, (after.x0 if after else float("inf"))
@@ -238,10 +242,17 @@ class InvoiceReader:
             last_y = row.y1
         return out
 
-    @staticmethod
-    def party_name(block) -> Found | None:
+    @classmethod
+    def _is_heading(cls, text: str) -> bool:
+        words = [_strip_punct(fold(w)) for w in text.split(" ")]
+        return bool(words) and cls._label_at(words, 0, L.SUPPLIER + L.RECEIVER) is not None and len(words) <= 2
+
+    @classmethod
+    def party_name(cls, block) -> Found | None:
         fallback = None
         for text, conf, r in block:
+            if cls._is_heading(text):
+                continue
             folded = fold(text)
             for sub in L.NAME_SUBLABELS:
                 if folded.startswith(sub):
@@ -276,7 +287,7 @@ class InvoiceReader:
                         top = above_r
                 cell = next(a for a in self.rows[top].segments if in_column(a)) if top != r else seg
                 name = None
-                if top != r and sum(ch.isalpha() for ch in cell.text) >= 3:
+                if top != r and sum(ch.isalpha() for ch in cell.text) >= 3 and not self._is_heading(cell.text):
                     name = Found(clean_name(cell.text), cell.conf, top)
                 return name, tax
         return None, None
@@ -471,18 +482,35 @@ def fix_id_digits(value: str) -> str:
 _SP_Z_OO = re.compile(r"\bSp\. ?[zZ2] ?[0oO]\.[0oO]\.?(?=\s|$|,)")
 
 
+_LEGAL_FORM_OCR = (
+    (re.compile(r"\b(Sp\. ?)z(o\.o\.)"), r"\1z \2"),  # 'Sp. zo.o.': the space was lost
+    (re.compile(r"\b(Sp\. ?)([JKP])\.?(?=$|[\s,])"), lambda m: m.group(1) + m.group(2).lower() + "."),
+    (re.compile(r"\bS\.A(?=$|[\s,])"), "S.A."),
+)
+
+
+def fix_legal_form(name: str) -> str:
+    """Polish legal forms as registered ('Sp. j.', 'Sp. z o.o.', 'S.A.'), from OCR variants."""
+    for pattern, repl in _LEGAL_FORM_OCR:
+        name = pattern.sub(repl, name)
+    return name
+
+
 def clean_name(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip(" :;,")
     return _SP_Z_OO.sub(lambda m: m.group(0).translate(str.maketrans("Z20O", "zzoo")), text)
 
 
+_NIP_KEYWORD_MISREAD = re.compile(r"\bn[i1l|][pe]\b")  # 'NIP' read as 'NIE', 'N1P'
+_NIP_PRINTED = re.compile(r"(?<![\d-])\d{3}-(?:\d{3}-\d{2}-\d{2}|\d{2}-\d{2}-\d{3})(?![\d-])")  # the two official groupings
 _TAX_ID_RE = re.compile(r"(?:\b[A-Z]{2} ?)?[0-9OoIlSB|][0-9OoIlSB| \-]{8,16}[0-9OoIlSB|]")
 
 
 def find_tax_id(text: str) -> tuple[str, float] | None:
     """(digits, confidence factor) of the first tax id in a text; invalid checksums score low."""
     folded = fold(text)
-    if not any(k in folded for k in L.TAX_ID) and not re.search(r"\d{10}", text):
+    if (not any(k in folded for k in L.TAX_ID) and not _NIP_KEYWORD_MISREAD.search(folded)
+            and not re.search(r"\d{10}", text) and not _NIP_PRINTED.search(text)):
         return None
     best = None
     for m in _TAX_ID_RE.finditer(text):
@@ -705,6 +733,18 @@ def is_polish(rows: list[Row]) -> bool:
     return sum(text.count(m) for m in _POLISH_MARKERS) > sum(text.count(m) for m in _ENGLISH_MARKERS)
 
 
+def correct_ocr_text(out: Extraction, polish: bool) -> None:
+    """Domain corrections of OCR text: legal forms everywhere, Polish diacritics in Polish."""
+    from .lexicon import restore_diacritics
+
+    restore = restore_diacritics if polish else (lambda text: text)
+    for name in ("supplier_name", "receiver_name"):
+        if name in out.fields:
+            out.fields[name].value = fix_legal_form(restore(out.fields[name].value))
+    for item in out.line_items:
+        item["description"] = restore(item["description"])
+
+
 def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:
     """All contract fields of one invoice. ``ocr`` enables corrections for OCR misreads."""
     reader = InvoiceReader(rows)
@@ -732,14 +772,8 @@ def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:
         f[name] = found
     if found := reader.currency():
         f["currency"] = found
-    if ocr and is_polish(rows):
-        from .lexicon import restore_diacritics
-
-        for name in ("supplier_name", "receiver_name"):
-            if name in f:
-                f[name].value = restore_diacritics(f[name].value)
-        for item in out.line_items:
-            item["description"] = restore_diacritics(item["description"])
+    if ocr:
+        correct_ocr_text(out, polish=is_polish(rows))
     return out
 
 
