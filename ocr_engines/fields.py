@@ -102,7 +102,14 @@ class InvoiceReader:
         """One-word labels count at a cell start, followed by nothing or by a value that has a
         digit within two words ('Data: 20-03-2025', 'Faktura FV 233/12/2025')."""
         after = start + length
-        return start == 0 and (after == len(words) or any(ch.isdigit() for w in words[after:after + 2] for ch in w))
+        if start != 0:
+            return False
+        if after == len(words) or any(ch.isdigit() for ch in words[after]):
+            return True
+        # An identifier prefix ('FV 233/12/2025') may stand between the label and the digits.
+        return (len(words[after]) <= 4 and after + 1 < len(words)
+                and any(ch.isdigit() for ch in words[after + 1])
+                and words[after] not in ("nr", "no", "z", "do"))
 
     @staticmethod
     def _label_at(words: list[str], i: int, candidates: tuple[str, ...]):
@@ -113,6 +120,10 @@ class InvoiceReader:
                 continue
             if all(_words_equal(words[i + k], p) for k, p in enumerate(parts)):
                 return label, len(parts)
+            # OCR joins words ('Datawystawienia:'): a multi-word label may be one read word.
+            joined = "".join(parts)
+            if len(parts) > 1 and len(joined) >= 10 and Levenshtein.normalized_similarity(words[i], joined) >= 0.9:
+                return label, 1
             # OCR splits words ('Na bywca'): a one-word label may span two read words.
             if len(parts) == 1 and i + 1 < len(words) and len(parts[0]) >= 6 and _words_equal(
                     words[i] + words[i + 1], parts[0]):
@@ -455,7 +466,7 @@ def parse_invoice_id(text: str) -> str | None:
         out.append(w)
         if len(out) == 3:
             break
-    value = " ".join(out).strip(" .,;")
+    value = " ".join(out).strip(" .,;:-_|")
     if not value or not any(ch.isdigit() for ch in value) or len(value) > 40:
         return None
     # A date alone is not an invoice number (e.g. the label's value is below, the date beside).
@@ -486,6 +497,8 @@ _LEGAL_FORM_OCR = (
     (re.compile(r"\b(Sp\. ?)z(o\.o\.)"), r"\1z \2"),  # 'Sp. zo.o.': the space was lost
     (re.compile(r"\b(Sp\. ?)([JKP])\.?(?=$|[\s,])"), lambda m: m.group(1) + m.group(2).lower() + "."),
     (re.compile(r"\bS\.A(?=$|[\s,])"), "S.A."),
+    # Specks after the legal form that ends a name ('Sp. j. o').
+    (re.compile(r"((?:Sp\. ?[jkp]\.|Sp\. z o\.o\.|S\.A\.))\s+\S{1,2}$"), r"\1"),
 )
 
 
