@@ -20,6 +20,10 @@ class Engine(ABC):
     @abstractmethod
     def version(self) -> str: ...
 
+    def warm_up(self) -> None:
+        """Load models and lexicons now, so that a long-lived worker's first document is not
+        slower than the rest. Optional; the default does nothing."""
+
     @abstractmethod
     def extract(self, path: Path) -> ExtractionResult:
         """Extract fields from a PDF/PNG/JPEG/TIFF file; raises ``errors.OcrError`` subclasses."""

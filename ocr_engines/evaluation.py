@@ -111,6 +111,7 @@ def _init_worker(engine_name: str, options: dict) -> None:
     global _worker_engine
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     _worker_engine = get_engine(engine_name, **options)
+    _worker_engine.warm_up()
 
 
 def _run_one(path: str) -> tuple[dict | None, float, str | None]:

@@ -25,11 +25,19 @@ def _index() -> tuple[dict[str, float], dict[str, tuple[str, float]]]:
 
     freq = get_frequency_dict("pl", wordlist="best")
     best: dict[str, tuple[str, float]] = {}
+    # Only words with diacritics can be restoration targets; skipping the rest halves start-up.
     for word, f in freq.items():
+        if _POLISH_DIACRITICS.isdisjoint(word):
+            continue
         key = fold(word)
         if key not in best or f > best[key][1]:
             best[key] = (word, f)
     return freq, best
+
+
+def warm_up() -> None:
+    """Load the lexicon now (worker start-up) rather than on the first document."""
+    _index()
 
 
 def _match_case(template: str, word: str) -> str:

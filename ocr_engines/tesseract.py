@@ -89,6 +89,12 @@ class TesseractEngine(Engine):
     def version(self) -> str:
         return tesseract_version()
 
+    def warm_up(self) -> None:
+        from .lexicon import warm_up
+
+        tesseract_version()
+        warm_up()
+
     def extract(self, path: Path) -> ExtractionResult:
         path = Path(path)
         watch = Stopwatch()
