@@ -102,8 +102,8 @@ class InvoiceReader:
         """One-word labels count at a cell start, followed by nothing or by a value that has a
         digit within two words ('Data: 20-03-2025', 'Faktura FV 233/12/2025')."""
         after = start + length
-        if start != 0:
-            return False
+        if any(ch.isalnum() for w in words[:start] for ch in w):
+            return False  # not at the start of its cell (specks before it do not count)
         if after == len(words) or any(ch.isdigit() for ch in words[after]):
             return True
         # An identifier prefix ('FV 233/12/2025') may stand between the label and the digits.
@@ -116,16 +116,16 @@ class InvoiceReader:
         for label in candidates:
             parts = [_strip_punct(p) for p in label.split(" ")]
             parts = [p for p in parts if p]
-            if i + len(parts) > len(words):
-                continue
-            if all(_words_equal(words[i + k], p) for k, p in enumerate(parts)):
-                return label, len(parts)
             # OCR joins words ('Datawystawienia:'): a multi-word label may be one read word.
             joined = "".join(parts)
             if len(parts) > 1 and len(joined) >= 10 and Levenshtein.normalized_similarity(words[i], joined) >= 0.9:
                 return label, 1
-            # OCR splits words ('Na bywca'): a one-word label may span two read words.
-            if len(parts) == 1 and i + 1 < len(words) and len(parts[0]) >= 6 and _words_equal(
+            if i + len(parts) > len(words):
+                continue
+            if all(_words_equal(words[i + k], p) for k, p in enumerate(parts)):
+                return label, len(parts)
+            # OCR splits words ('Na bywca', 'N umer'): a one-word label may span two read words.
+            if len(parts) == 1 and i + 1 < len(words) and len(parts[0]) >= 5 and _words_equal(
                     words[i] + words[i + 1], parts[0]):
                 return label, 2
         return None
@@ -439,6 +439,7 @@ class InvoiceReader:
         for row in self.rows:
             for w in row.words:
                 token = fold(w.text).strip(":;,()")
+                token = token if token in L.CURRENCY_TOKENS else token.rstrip(".")
                 code = L.CURRENCY_TOKENS.get(token)
                 if code is None and len(token) > 3 and token[-3:] in ("pln", "eur"):
                     code = token[-3:].upper()  # '1703,55PLN'
