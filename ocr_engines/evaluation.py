@@ -45,6 +45,8 @@ class DocumentScore:
     truth_chars: int
     error: str | None = None
     mismatches: dict[str, tuple] = field(default_factory=dict)
+    items_matched: int = 0  # line items equal to the truth item at the same position
+    items_total: int = 0  # max(truth items, predicted items)
 
     @property
     def all_correct(self) -> bool:
@@ -92,14 +94,16 @@ def score_document(doc: GoldenDocument, result: dict | None, seconds: float, err
         if want is not None:
             chars += len(str(want))
             edits += Levenshtein.distance(str(want), got or "")
-    if truth.get(LINE_ITEMS) is not None or (result and result.get(LINE_ITEMS)):
-        want_items = [canonical_item(i) for i in truth.get(LINE_ITEMS) or []]
-        got_items = [canonical_item(i) for i in (result or {}).get(LINE_ITEMS) or []]
+    want_items = [canonical_item(i) for i in truth.get(LINE_ITEMS) or []]
+    got_items = [canonical_item(i) for i in (result or {}).get(LINE_ITEMS) or []]
+    if want_items or got_items:
         fields[LINE_ITEMS] = want_items == got_items
         if want_items != got_items:
             mismatches[LINE_ITEMS] = (len(want_items), len(got_items))
     pages = result.get("pages", 0) if result else 0
-    return DocumentScore(str(doc.path), doc.group, pages, seconds, fields, edits, chars, error, mismatches)
+    return DocumentScore(str(doc.path), doc.group, pages, seconds, fields, edits, chars, error, mismatches,
+                         items_matched=sum(w == g for w, g in zip(want_items, got_items)),
+                         items_total=max(len(want_items), len(got_items)))
 
 
 # ---------------------------------------------------------------- running
@@ -168,11 +172,13 @@ def _group_summary(scores: list[DocumentScore]) -> dict:
             per_field[name].append(ok)
     all_fields = [ok for name, oks in per_field.items() if name != LINE_ITEMS for ok in oks]
     chars = sum(s.truth_chars for s in scores)
+    items = sum(s.items_total for s in scores)
     return {
         "documents": len(scores),
         "field_exact_match": round(sum(all_fields) / len(all_fields), 4) if all_fields else None,
         "all_fields_correct": round(sum(s.all_correct for s in scores) / len(scores), 4) if scores else None,
         "cer": round(sum(s.edits for s in scores) / chars, 4) if chars else None,
+        "line_item_exact_match": round(sum(s.items_matched for s in scores) / items, 4) if items else None,
         "per_field": {
             name: round(sum(oks) / len(oks), 4)
             for name, oks in sorted(per_field.items(), key=lambda kv: _field_order(kv[0]))

@@ -383,10 +383,10 @@ class InvoiceReader:
 
     def table_header_row(self) -> int | None:
         for r, row in enumerate(self.folded):
-            words = {w for seg in row for w in seg}
-            text = " ".join(" ".join(seg) for seg in row)
+            words = [w for seg in row for w in seg]
+            text = " ".join(words)
             groups = sum(
-                any(k in words or (" " in k and k in text) for k in group)
+                any((" " in k and k in text) or any(_words_equal(w, k) for w in words) for k in group)
                 for group in L.TABLE_HEADER_GROUPS
             )
             if groups >= 3:
@@ -410,14 +410,14 @@ class InvoiceReader:
         return qty_x is None or price_x is None or qty_x < price_x
 
     def line_items(self) -> tuple[list[dict[str, str]], set[int], float]:
-        start = self.table_header_row()
-        if start is None:
-            return [], set(), 0.0
-        qty_first = self.qty_before_price(start)
+        """Item rows are recognised by their arithmetic, not by position under a header (OCR
+        garbles headers); the header, when readable, tells the quantity/price column order."""
+        header = self.table_header_row()
+        qty_first = self.qty_before_price(header) if header is not None else True
         items: list[dict[str, str]] = []
         used_rows: set[int] = set()
         confs = []
-        for r in range(start + 1, len(self.rows)):
+        for r in range(len(self.rows)):
             words = self.folded[r][0] if self.folded[r] else []
             if words and any(_words_equal(words[0], end) for end in L.TABLE_END):
                 if items:
@@ -669,6 +669,8 @@ def _item_without_quantity(row: Row, words, nums: list[_Num]) -> tuple[dict[str,
     q = (a_num.value / p_num.value).quantize(CENT, ROUND_HALF_UP)
     if (q * p_num.value).quantize(CENT, ROUND_HALF_UP) != a_num.value:
         return None
+    if q > 1 and (q - 1) * 100 in VAT_RATES:
+        return None  # net and gross of a row: the 'quantity' would be 1 + the VAT rate
     if not any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:p_num.index]):
         return None
     description = _item_description(row, p_num.index)
@@ -732,6 +734,8 @@ def _item_description(row: Row, first_number: int) -> str:
     for i in range(1, len(texts)):
         if texts[i] in ("I", "|") and texts[i - 1][-1:].isdigit():
             texts[i] = "l"  # litres: '10 l' read as '10 I'
+    if len(texts) > 2 and texts[-1] == "1" and texts[-2].isdigit() and any(ch.isalpha() for ch in texts[-3]):
+        texts[-1] = "l"  # '... paint 10 1': a count then a lone 1 ends a description as a unit
     return " ".join(texts).strip(" |")
 
 

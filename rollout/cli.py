@@ -148,7 +148,8 @@ def _print_report(report: dict) -> None:
         table.add_column(f"{name} ({stats[name]['documents']})", justify="right")
     fields = list(dict.fromkeys(f for n in names for f in stats[n]["per_field"]))
     rows = [("field exact-match", "field_exact_match"), ("all fields correct", "all_fields_correct"),
-            ("character error rate", "cer"), ("errors", "errors")]
+            ("character error rate", "cer"), ("line item exact-match", "line_item_exact_match"),
+            ("errors", "errors")]
     for label, key in rows:
         table.add_row(f"[bold]{label}[/]", *(_fmt(stats[n][key]) for n in names))
     for field_name in fields:
