@@ -496,7 +496,8 @@ _SP_Z_OO = re.compile(r"\bSp\. ?[zZ2] ?[0oO]\.[0oO]\.?(?=\s|$|,)")
 
 _LEGAL_FORM_OCR = (
     (re.compile(r"\b(Sp\. ?)z(o\.o\.)"), r"\1z \2"),  # 'Sp. zo.o.': the space was lost
-    (re.compile(r"\b(Sp\. ?)([JKP])\.?(?=$|[\s,])"), lambda m: m.group(1) + m.group(2).lower() + "."),
+    (re.compile(r"\bS[pP]\.( ?)([JKPjkp])[.\-,]?(?=$|[\s,])"), lambda m: f"Sp.{m.group(1)}{m.group(2).lower()}."),
+    (re.compile(r"\bi [wW]sp[oó]lnicy\b"), "i Wspólnicy"),  # general partnerships' statutory wording
     (re.compile(r"\bS\.A(?=$|[\s,])"), "S.A."),
     # Specks after the legal form that ends a name ('Sp. j. o').
     (re.compile(r"((?:Sp\. ?[jkp]\.|Sp\. z o\.o\.|S\.A\.))\s+\S{1,2}$"), r"\1"),
@@ -507,7 +508,7 @@ def fix_legal_form(name: str) -> str:
     """Polish legal forms as registered ('Sp. j.', 'Sp. z o.o.', 'S.A.'), from OCR variants."""
     for pattern, repl in _LEGAL_FORM_OCR:
         name = pattern.sub(repl, name)
-    return name
+    return name[:1].upper() + name[1:]  # a registered name starts with a capital
 
 
 def clean_name(text: str) -> str:

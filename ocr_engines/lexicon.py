@@ -63,5 +63,29 @@ def restore_word(word: str) -> str:
     return _match_case(word, found[0])
 
 
+def _known(word: str) -> bool:
+    freq, best = _index()
+    return word.lower() in freq or fold(word) in best
+
+
+def rejoin_split_words(text: str) -> str:
+    """Join two read pieces into one word ('Ślusa rstwo') when neither piece is a Polish word
+    and the joined form is one."""
+    words = text.split(" ")
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        if i + 1 < len(words):
+            a, b = words[i], words[i + 1]
+            if (_WORD.fullmatch(a) and b.isalpha() and b.islower() and not _known(a)
+                    and not (len(b) > 2 and _known(b)) and _known(a + b)):
+                out.append(a + b)
+                i += 2
+                continue
+        out.append(words[i])
+        i += 1
+    return " ".join(out)
+
+
 def restore_diacritics(text: str) -> str:
-    return _WORD.sub(lambda m: restore_word(m.group(0)), text)
+    return _WORD.sub(lambda m: restore_word(m.group(0)), rejoin_split_words(text))
