@@ -137,6 +137,29 @@ def evaluate(
     _print_report(report)
 
 
+@app.command()
+def corpus(
+    out: Path = typer.Option(..., "--out", help="output directory"),
+    count: int = typer.Option(100, min=1, help="number of invoices (each gives 3 documents)"),
+    seed: int = typer.Option(None, help="corpus seed (default: the golden corpus seed)"),
+    workers: int = typer.Option(2, min=1, help="parallel processes"),
+    output: Output = OutputOpt,
+) -> None:
+    """Generate the synthetic golden invoice corpus (deterministic for a seed)."""
+    from expectations.corpus import DEFAULT_SEED, generate_corpus
+    from expectations.corpus.generate import describe_manifest
+
+    start = time.perf_counter()
+    try:
+        manifest = generate_corpus(out, count, DEFAULT_SEED if seed is None else seed, workers=workers)
+    except (ValueError, OSError) as exc:
+        fail(output, EXIT_CONFIG, "corpus_failed", str(exc))
+    if output is Output.json:
+        print(json.dumps({"out": str(out), "documents": len(manifest["documents"]), "seed": manifest.get("seed")}))
+    else:
+        console.print(describe_manifest(manifest, out, time.perf_counter() - start))
+
+
 def _print_report(report: dict) -> None:
     groups = report["groups"]
     names = list(groups) + (["overall"] if len(groups) > 1 else [])

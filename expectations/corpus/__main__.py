@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections import Counter
 from pathlib import Path
 
-from .generate import ALL_VARIANTS, DEFAULT_SEED, generate_corpus
+from .generate import ALL_VARIANTS, DEFAULT_SEED, describe_manifest, generate_corpus
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,19 +27,7 @@ def main(argv: list[str] | None = None) -> None:
         manifest = generate_corpus(args.out, args.count, args.seed, variants, args.workers)
     except ValueError as error:
         parser.error(str(error))
-    print(_summary(manifest, args.out, time.monotonic() - started))
-
-
-def _summary(manifest: dict, out: Path, seconds: float) -> str:
-    invoices = {entry["invoice"]: entry for entry in manifest["documents"]}.values()
-    languages = Counter(entry["language"] for entry in invoices)
-    currencies = Counter(entry["currency"] for entry in invoices)
-    layouts = {entry["layout"] for entry in invoices}
-    two_page = sum(entry["pages"] > 1 for entry in invoices)
-    return (f"wrote {len(manifest['documents'])} documents ({len(invoices)} invoices x "
-            f"{len(manifest['variants'])} variants; {len(layouts)} layouts, "
-            f"{languages['en']} English, {currencies['EUR']} EUR, {two_page} two-page) "
-            f"to {out} in {seconds:.1f} s")
+    print(describe_manifest(manifest, args.out, time.monotonic() - started))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -118,3 +119,16 @@ def _generate_invoice(job: tuple[Path, int, int, tuple[str, ...]]) -> list[dict]
 
 def _to_json(value: object) -> str:
     return json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def describe_manifest(manifest: dict, out: Path, seconds: float) -> str:
+    """One line a person reads after generation: counts by variant, layout, language, currency."""
+    invoices = {entry["invoice"]: entry for entry in manifest["documents"]}.values()
+    languages = Counter(entry["language"] for entry in invoices)
+    currencies = Counter(entry["currency"] for entry in invoices)
+    layouts = {entry["layout"] for entry in invoices}
+    two_page = sum(entry["pages"] > 1 for entry in invoices)
+    return (f"wrote {len(manifest['documents'])} documents ({len(invoices)} invoices x "
+            f"{len(manifest['variants'])} variants; {len(layouts)} layouts, "
+            f"{languages['en']} English, {currencies['EUR']} EUR, {two_page} two-page) "
+            f"to {out} in {seconds:.1f} s")
