@@ -8,6 +8,6 @@ export OMP_THREAD_LIMIT=1
 CORPUS=${OCR_MIGRATE_CORPUS_DIR:-data/golden-full}
 COUNT=${OCR_MIGRATE_CORPUS_COUNT:-100}
 if [ ! -f "$CORPUS/manifest.json" ]; then
-  .venv/bin/python -m expectations.corpus --out "$CORPUS" --count "$COUNT" --workers "$(nproc)"
+  .venv/bin/ocr-migrate corpus --out "$CORPUS" --count "$COUNT" --workers "$(nproc)"
 fi
 exec .venv/bin/ocr-migrate evaluate --golden "$CORPUS" --workers "$(nproc)" "$@"
