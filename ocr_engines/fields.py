@@ -54,8 +54,6 @@ class LabelHit:
 class Extraction:
     fields: dict[str, Found] = field(default_factory=dict)
     line_items: list[dict[str, str]] = field(default_factory=list)
-    item_conf: float = 0.0
-    warnings: list[str] = field(default_factory=list)
 
 
 def _strip_punct(word: str) -> str:
@@ -409,14 +407,13 @@ class InvoiceReader:
                     price_x = w.x0
         return qty_x is None or price_x is None or qty_x < price_x
 
-    def line_items(self) -> tuple[list[dict[str, str]], set[int], float]:
+    def line_items(self) -> tuple[list[dict[str, str]], set[int]]:
         """Item rows are recognised by their arithmetic, not by position under a header (OCR
         garbles headers); the header, when readable, tells the quantity/price column order."""
         header = self.table_header_row()
         qty_first = self.qty_before_price(header) if header is not None else True
         items: list[dict[str, str]] = []
         used_rows: set[int] = set()
-        confs = []
         for r in range(len(self.rows)):
             words = self.folded[r][0] if self.folded[r] else []
             if words and any(_words_equal(words[0], end) for end in L.TABLE_END):
@@ -426,11 +423,9 @@ class InvoiceReader:
             parsed = parse_item_row(self.rows[r], qty_first)
             if parsed is None:
                 continue
-            item, conf = parsed
-            items.append(item)
+            items.append(parsed)
             used_rows.add(r)
-            confs.append(conf)
-        return items, used_rows, (min(confs) if confs else 0.0)
+        return items, used_rows
 
     # ------------------------------------------------------------ currency
 
@@ -609,7 +604,7 @@ def _row_numbers(tokens: list[str]) -> list[_Num]:
     return nums
 
 
-def parse_item_row(row: Row, qty_first: bool = True) -> tuple[dict[str, str], float] | None:
+def parse_item_row(row: Row, qty_first: bool = True) -> dict[str, str] | None:
     """A line item from a table row, found by quantity × unit price = amount.
 
     ``qty_first`` says whether the table prints the quantity column before the unit price
@@ -657,10 +652,10 @@ def parse_item_row(row: Row, qty_first: bool = True) -> tuple[dict[str, str], fl
     rate = _item_vat_rate(tokens, first, used)
     if rate is not None:
         item["vat_rate"] = rate
-    return item, min(w.conf for w in words)
+    return item
 
 
-def _item_without_quantity(row: Row, words, nums: list[_Num]) -> tuple[dict[str, str], float] | None:
+def _item_without_quantity(row: Row, words, nums: list[_Num]) -> dict[str, str] | None:
     """A row whose quantity OCR could not read: the first two money columns are the unit price
     and the amount, and the quantity is their quotient when that is a printable quantity."""
     money = [n for n in nums if n.money and n.value > 0]
@@ -687,7 +682,7 @@ def _item_without_quantity(row: Row, words, nums: list[_Num]) -> tuple[dict[str,
     rate = _item_vat_rate(tokens, p_num.index, {p_num.index, p_num.end, a_num.index, a_num.end})
     if rate is not None:
         item["vat_rate"] = rate
-    return item, 0.5 * min(w.conf for w in words)  # derived, not read
+    return item
 
 
 def _item_vat_rate(tokens: list[str], start: int, used: set[int]) -> str | None:
@@ -784,8 +779,7 @@ def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:
     if found := reader.iban():
         f["supplier_iban"] = found
 
-    items, item_rows, item_conf = reader.line_items()
-    out.line_items, out.item_conf = items, item_conf
+    out.line_items, item_rows = reader.line_items()
 
     for name, found in totals(reader, item_rows).items():
         f[name] = found

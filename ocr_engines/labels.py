@@ -70,11 +70,6 @@ TABLE_HEADER_GROUPS = (
     ("lp", "no", "#", "poz"),
 )
 TABLE_END = SUM_ROW + ("podsumowanie", "do zaplaty", "stawka podatku", "subtotal", "summary")
-UNITS = (
-    "szt", "szt.", "sztuk", "godz", "godz.", "h", "kg", "m", "m2", "m3", "km", "l", "usl",
-    "usl.", "kpl", "kpl.", "opak", "opak.", "mb", "pcs", "pc", "hrs", "hr", "hours", "unit",
-    "units", "ea", "days", "day", "dni", "mies", "mies.", "month", "months", "t", "service", "kg.",
-)
 CURRENCY_TOKENS = {
     "pln": "PLN", "zl": "PLN", "zl.": "PLN", "zlotych": "PLN", "eur": "EUR", "euro": "EUR",
     "€": "EUR", "usd": "USD", "$": "USD", "gbp": "GBP", "£": "GBP", "chf": "CHF", "czk": "CZK",

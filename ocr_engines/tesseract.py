@@ -100,14 +100,13 @@ class TesseractEngine(Engine):
         watch = Stopwatch()
         kind = docs.sniff_type(path)
         docs.check_size(path, self.limits)
-        warnings: list[str] = []
         if kind == docs.PDF:
             pages_rows, n_pages = self._read_pdf(path, watch)
         else:
             pages_rows, n_pages = self._read_image(path, watch)
         rows = [row for page in pages_rows for row in page]
         extraction = read_invoice(rows, ocr=any(row.ocr for row in rows))
-        warnings.extend(extraction.warnings)
+        warnings: list[str] = []
         apply_checks(extraction.fields, extraction.line_items, warnings)
         watch.lap("extract")
         fields = {n: FieldValue(f.value, f.conf) for n, f in extraction.fields.items()}
