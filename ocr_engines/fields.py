@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from rapidfuzz.distance import Levenshtein
@@ -29,7 +28,7 @@ from .normalize import (
     format_amount,
     format_quantity,
 )
-from .validation import is_valid_iban, is_valid_nip, valid_tax_id
+from .validation import is_valid_iban, valid_tax_id
 
 CENT = Decimal("0.01")
 
