@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+WORKERS=${OCR_MIGRATE_WORKERS:-$(nproc)}  # before OMP_THREAD_LIMIT, which nproc also obeys
 export OMP_THREAD_LIMIT=1
 CORPUS=${OCR_MIGRATE_CORPUS_DIR:-data/golden-full}
 COUNT=${OCR_MIGRATE_CORPUS_COUNT:-100}
 if [ ! -f "$CORPUS/manifest.json" ]; then
-  .venv/bin/ocr-migrate corpus --out "$CORPUS" --count "$COUNT" --workers "$(nproc)"
+  .venv/bin/ocr-migrate corpus --out "$CORPUS" --count "$COUNT" --workers "$WORKERS"
 fi
-exec .venv/bin/ocr-migrate evaluate --golden "$CORPUS" --workers "$(nproc)" "$@"
+exec .venv/bin/ocr-migrate evaluate --golden "$CORPUS" --workers "$WORKERS" "$@"
