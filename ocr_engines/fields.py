@@ -9,6 +9,7 @@ which finds the columns of any table without knowing its header.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -60,11 +61,22 @@ def _strip_punct(word: str) -> str:
 
 
 def _words_equal(a: str, b: str) -> bool:
+    """Equal, or one OCR slip apart for words long enough that a slip cannot make another word."""
     if a == b:
         return True
     if len(b) < 4 or abs(len(a) - len(b)) > 2:
         return False
     return Levenshtein.normalized_similarity(a, b) >= 0.8
+
+
+def _overlap(a: Segment, b: Segment) -> bool:
+    """Whether two cells share some horizontal extent (are in one column)."""
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > 0
+
+
+@functools.cache
+def _label_words(label: str) -> tuple[str, ...]:
+    return tuple(p for p in (_strip_punct(w) for w in label.split(" ")) if p)
 
 
 class InvoiceReader:
@@ -110,9 +122,9 @@ class InvoiceReader:
 
     @staticmethod
     def _label_at(words: list[str], i: int, candidates: tuple[str, ...]):
+        """(label, words it spans) of the first candidate label starting at word i."""
         for label in candidates:
-            parts = [_strip_punct(p) for p in label.split(" ")]
-            parts = [p for p in parts if p]
+            parts = _label_words(label)
             # OCR joins words ('Datawystawienia:'): a multi-word label may be one read word.
             joined = "".join(parts)
             if len(parts) > 1 and len(joined) >= 10 and Levenshtein.normalized_similarity(words[i], joined) >= 0.9:
@@ -173,8 +185,8 @@ class InvoiceReader:
         for name, candidates in (("due_date", L.DUE_DATE), ("delivery_date", L.DELIVERY_DATE),
                                  ("invoice_date", L.INVOICE_DATE)):
             for hit in self.find_labels(candidates):
-                if (hit.row, hit.seg) in taken_rows and hit.label == "date":
-                    continue
+                if (hit.row, hit.seg) in taken_rows and hit.label in L.GENERIC:
+                    continue  # a bare 'Date'/'Data' already read as a more specific date
                 found = None
                 for text, conf, r in self.value_texts(hit):
                     dates = find_dates(text)
@@ -283,17 +295,14 @@ class InvoiceReader:
                     continue
                 tax = Found(found[0], seg.conf * found[1], r)
                 top = r
-                def in_column(a: Segment) -> bool:
-                    return min(a.x1, seg.x1) - max(a.x0, seg.x0) > 0
-
                 # Walk up the column; rows of other columns in between do not end the block.
                 for above_r in range(r - 1, -1, -1):
                     above = self.rows[above_r]
                     if above.page != row.page or self.rows[top].y0 - above.y1 > 1.5 * above.height:
                         break
-                    if any(in_column(a) for a in above.segments):
+                    if any(_overlap(a, seg) for a in above.segments):
                         top = above_r
-                cell = next(a for a in self.rows[top].segments if in_column(a)) if top != r else seg
+                cell = next(a for a in self.rows[top].segments if _overlap(a, seg)) if top != r else seg
                 name = None
                 if top != r and sum(ch.isalpha() for ch in cell.text) >= 3 and not self._is_heading(cell.text):
                     name = Found(clean_name(cell.text), cell.conf, top)
@@ -378,7 +387,9 @@ class InvoiceReader:
 
     # ------------------------------------------------------------ line items
 
+    @functools.cached_property
     def table_header_row(self) -> int | None:
+        """The first row naming three kinds of item-table column (description, qty, price...)."""
         for r, row in enumerate(self.folded):
             words = [w for seg in row for w in seg]
             text = " ".join(words)
@@ -409,7 +420,7 @@ class InvoiceReader:
     def line_items(self) -> tuple[list[dict[str, str]], set[int]]:
         """Item rows are recognised by their arithmetic, not by position under a header (OCR
         garbles headers); the header, when readable, tells the quantity/price column order."""
-        header = self.table_header_row()
+        header = self.table_header_row
         qty_first = self.qty_before_price(header) if header is not None else True
         items: list[dict[str, str]] = []
         used_rows: set[int] = set()
@@ -791,7 +802,7 @@ def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:
 
 def totals(reader: InvoiceReader, item_rows: set[int]) -> dict[str, Found]:
     """net, VAT and gross totals: labelled candidates, chosen so that net + VAT = gross."""
-    header = reader.table_header_row()
+    header = reader.table_header_row
     exclude = item_rows | ({header} if header is not None else set())
     cands = {
         "total_amount": reader.labelled_amounts(L.TOTAL, exclude),
