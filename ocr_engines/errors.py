@@ -64,3 +64,33 @@ class OcrTimeoutError(EngineError):
 
 class UnknownEngineError(OcrError):
     code = "unknown_engine"
+
+
+class QuotaExceededError(EngineError):
+    """The provider's quota is used up (HTTP 429 after retries)."""
+
+    code = "quota_exceeded"
+
+
+class PermissionDeniedError(EngineError):
+    """The credentials may not use the processor (HTTP 403): an IAM / configuration problem."""
+
+    code = "permission_denied"
+
+
+class InvalidProcessorError(EngineError):
+    """The processor name does not exist or is malformed (HTTP 404 / 400 on the name)."""
+
+    code = "invalid_processor"
+
+
+class MalformedResponseError(EngineError):
+    """The provider answered with a body that is not a ProcessResponse."""
+
+    code = "malformed_response"
+
+
+class EmptyResponseError(EngineError):
+    """The provider read the document but returned no entities."""
+
+    code = "no_entities"
