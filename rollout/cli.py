@@ -106,12 +106,16 @@ def evaluate(
     """Score an engine against golden truth: per-field exact match, documents, CER, pages/s."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from ocr_engines import available_engines
+    from ocr_engines import OcrError, available_engines, get_engine
     from ocr_engines.evaluation import golden_documents, run_documents, summarise
 
     settings = _settings(output)
     if engine not in available_engines():
         fail(output, EXIT_CONFIG, "unknown_engine", f"{engine!r}; choose one of {available_engines()}")
+    try:  # configuration errors surface here, once, not in every worker
+        get_engine(engine, **settings.engine_options(engine))
+    except OcrError as exc:
+        fail(output, EXIT_CONFIG, exc.code, exc.message)
     try:
         docs = golden_documents(golden)
     except FileNotFoundError as exc:
@@ -135,6 +139,83 @@ def evaluate(
         print(json.dumps(report, indent=1))
         return
     _print_report(report)
+
+
+@app.command()
+def compare(
+    file: Path = typer.Argument(..., help="invoice: PDF, PNG, JPEG or TIFF"),
+    control: str = typer.Option("documentai", help="the engine users rely on today"),
+    candidate: str = typer.Option("tesseract", help="the engine being proven"),
+    ignore: list[str] = typer.Option([], help="benign difference: FIELD (skip) or FIELD:case; repeatable"),
+    output: Output = OutputOpt,
+) -> None:
+    """Run two engines on one document and print the per-field diff."""
+    from ocr_engines import DocumentError, OcrError, get_engine
+    from ocr_engines.compare import IgnoreRule, compare as compare_results
+
+    settings = _settings(output)
+    try:
+        rules = [IgnoreRule.parse(text) for text in ignore]
+    except ValueError as exc:
+        fail(output, EXIT_CONFIG, "invalid_ignore_rule", str(exc))
+    outcomes = {}
+    for role, name in (("control", control), ("candidate", candidate)):
+        try:
+            outcomes[role] = get_engine(name, **settings.engine_options(name)).extract(file)
+        except DocumentError as exc:
+            fail(output, EXIT_DOCUMENT, exc.code, exc.message)  # the upload itself is unusable
+        except OcrError as exc:
+            outcomes[role] = exc  # an engine failing is a finding of the comparison, not a crash
+    result = compare_results(outcomes["control"], outcomes["candidate"], rules)
+    data = {"file": str(file), "control": control, "candidate": candidate, **result.to_dict()}
+    if output is Output.json:
+        print(json.dumps(data, ensure_ascii=False, indent=1))
+        return
+    agreement = "-" if result.agreement is None else f"{result.agreement:.0%}"
+    table = Table(title=f"{file.name}: {control} (control) vs {candidate} (candidate), agreement {agreement}")
+    for column in ("field", "status", control, candidate):
+        table.add_column(column)
+    colours = {"match": "green", "mismatch": "red", "missing": "red", "extra": "yellow", "ignored": "dim"}
+    diffs = list(result.fields.values()) + ([result.line_items] if result.line_items else [])
+    for diff in diffs:
+        table.add_row(diff.field, f"[{colours[diff.status]}]{diff.status}[/]", diff.control or "", diff.candidate or "")
+    console.print(table)
+    for role, error in (("control", result.control_error), ("candidate", result.candidate_error)):
+        if error:
+            console.print(f"[red]{role} failed[/]: {error}")
+
+
+@app.command("documentai-double")
+def documentai_double(
+    golden: Path = typer.Option(Path("expectations/golden"), help="documents it answers from their truth"),
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8081),
+    latency_median_s: float = typer.Option(0.0, help="log-normal latency median (2.0 plays Google's 1-4 s)"),
+    failure_rate: float = typer.Option(0.0, min=0, max=1, help="share of requests answered 429/500/503"),
+    field_error_rate: float = typer.Option(0.0, min=0, max=1, help="share of fields answered wrong"),
+    output: Output = OutputOpt,
+) -> None:
+    """Serve the LOCAL TEST DOUBLE of the Document AI API (never Google; for tests and the demo)."""
+    from ocr_engines.documentai_double import DocumentAIDouble, DoubleConfig
+
+    double = DocumentAIDouble(golden, DoubleConfig(latency_median_s=latency_median_s, failure_rate=failure_rate,
+                                                   field_error_rate=field_error_rate))
+    cfg = double.config
+    info = {"url": f"http://{host}:{port}", "documents": len(double.index), "project": cfg.project,
+            "location": cfg.location, "processor_id": cfg.processor_id}
+    if output is Output.json:
+        print(json.dumps(info), flush=True)
+    else:
+        console.print(f"Document AI TEST DOUBLE on {info['url']} answering {info['documents']} golden documents. "
+                      f"Point the engine at it with:\n  OCR_MIGRATE_DOCUMENTAI_ENDPOINT={info['url']} "
+                      f"OCR_MIGRATE_DOCUMENTAI_PROJECT={cfg.project} OCR_MIGRATE_DOCUMENTAI_LOCATION={cfg.location} "
+                      f"OCR_MIGRATE_DOCUMENTAI_PROCESSOR_ID={cfg.processor_id}")
+    try:
+        double.serve_forever(host, port)
+    except OSError as exc:
+        fail(output, EXIT_CONFIG, "cannot_listen", f"{host}:{port}: {exc}")
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command()

@@ -33,7 +33,12 @@ class Settings(BaseSettings):
     documentai_project: str | None = None
     documentai_location: str = "eu"
     documentai_processor_id: str | None = None
-    documentai_endpoint: str | None = None
+    documentai_processor_version: str | None = None
+    documentai_endpoint: str | None = Field(default=None, description="override, e.g. the local test double")
+    documentai_credentials_file: str | None = Field(default=None, description="service-account JSON; default ADC")
+    documentai_timeout_s: float = Field(default=60, gt=0)
+    documentai_max_attempts: int = Field(default=4, ge=1, le=10)
+    documentai_backoff_s: float = Field(default=1.0, ge=0)
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -51,6 +56,15 @@ class Settings(BaseSettings):
     def engine_options(self, engine: str) -> dict:
         if engine == "tesseract":
             return {"languages": self.ocr_languages, "limits": self.limits()}
+        if engine == "documentai":
+            from ocr_engines.documentai import DocumentAIConfig
+
+            return {"limits": self.limits(), "config": DocumentAIConfig(
+                project=self.documentai_project or "", location=self.documentai_location,
+                processor_id=self.documentai_processor_id or "",
+                processor_version=self.documentai_processor_version, endpoint=self.documentai_endpoint,
+                credentials_file=self.documentai_credentials_file, timeout_s=self.documentai_timeout_s,
+                max_attempts=self.documentai_max_attempts, backoff_initial_s=self.documentai_backoff_s)}
         return {"limits": self.limits()}
 
 
