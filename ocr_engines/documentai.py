@@ -152,15 +152,15 @@ class DocumentAIEngine(Engine):
             except (gexc.TooManyRequests, gexc.ResourceExhausted, gexc.ServiceUnavailable,
                     gexc.InternalServerError, gexc.DeadlineExceeded, gexc.GatewayTimeout) as exc:
                 last = exc
-            except gexc.PermissionDenied as exc:
+            except gexc.Forbidden as exc:  # PermissionDenied over gRPC, plain 403 over REST
                 raise PermissionDeniedError(
                     f"{filename}: the credentials may not use {cfg.processor_name} ({_reason(exc)}); "
                     "grant roles/documentai.apiUser to the service account") from None
-            except (gexc.NotFound,) as exc:
+            except gexc.NotFound as exc:
                 raise InvalidProcessorError(
                     f"{filename}: processor {cfg.processor_name} not found at {cfg.api_endpoint} ({_reason(exc)})"
                 ) from None
-            except gexc.InvalidArgument as exc:
+            except gexc.BadRequest as exc:  # InvalidArgument over gRPC
                 reason = _reason(exc)
                 if "page" in reason.lower():
                     raise TooManyPagesError(f"{filename}: {reason}") from None
