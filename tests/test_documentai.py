@@ -208,3 +208,24 @@ def test_cli_evaluate_refuses_missing_documentai_settings(cli, golden_dir):
     proc = subprocess.run([*cli, "evaluate", "--golden", str(golden_dir), "--engine", "documentai"],
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 5 and "invalid_processor" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_compare_prints_the_per_field_diff(cli, double_env, golden_dir):
+    proc = subprocess.run([*cli, "compare", str(golden_dir / "inv-0001.pdf"), "-o", "json"],
+                          capture_output=True, text=True, env=double_env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["control"] == "documentai" and out["candidate"] == "tesseract"
+    assert out["agreement"] == 1.0 and out["fields"]["total_amount"]["status"] == "match"
+    table = subprocess.run([*cli, "compare", str(golden_dir / "inv-0001.pdf")], capture_output=True, text=True,
+                           env=double_env, timeout=120)
+    assert table.returncode == 0 and "agreement 100%" in table.stdout and "total_amount" in table.stdout
+
+
+def test_cli_compare_reports_a_failing_control(cli, double_env, golden_dir):
+    env = dict(double_env, OCR_MIGRATE_DOCUMENTAI_PROCESSOR_ID="gone")
+    proc = subprocess.run([*cli, "compare", str(golden_dir / "inv-0001.pdf"), "-o", "json"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["control_error"].startswith("invalid_processor") and out["agreement"] is None
