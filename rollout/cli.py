@@ -191,15 +191,20 @@ def documentai_double(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8081),
     latency_median_s: float = typer.Option(0.0, help="log-normal latency median (2.0 plays Google's 1-4 s)"),
-    failure_rate: float = typer.Option(0.0, min=0, max=1, help="share of requests answered 429/500/503"),
+    failure_rate: float = typer.Option(0.0, min=0, max=1, help="share of requests answered with an error code"),
+    failure_codes: str = typer.Option("429,500,503", help="HTTP codes the failures draw from"),
     field_error_rate: float = typer.Option(0.0, min=0, max=1, help="share of fields answered wrong"),
     output: Output = OutputOpt,
 ) -> None:
     """Serve the LOCAL TEST DOUBLE of the Document AI API (never Google; for tests and the demo)."""
     from ocr_engines.documentai_double import DocumentAIDouble, DoubleConfig
 
+    try:
+        codes = [int(code) for code in failure_codes.split(",") if code.strip()]
+    except ValueError:
+        fail(output, EXIT_CONFIG, "invalid_failure_codes", f"{failure_codes!r}: expected e.g. 429,500,503")
     double = DocumentAIDouble(golden, DoubleConfig(latency_median_s=latency_median_s, failure_rate=failure_rate,
-                                                   field_error_rate=field_error_rate))
+                                                   failure_codes=codes, field_error_rate=field_error_rate))
     cfg = double.config
     info = {"url": f"http://{host}:{port}", "documents": len(double.index), "project": cfg.project,
             "location": cfg.location, "processor_id": cfg.processor_id}

@@ -4,7 +4,6 @@ retries (counted by the double), every error path, and that credentials never le
 import json
 import logging
 import subprocess
-import sys
 
 import pypdfium2 as pdfium
 import pytest
@@ -229,3 +228,28 @@ def test_cli_compare_reports_a_failing_control(cli, double_env, golden_dir):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["control_error"].startswith("invalid_processor") and out["agreement"] is None
+
+
+def test_random_failures_and_field_errors_play_a_degraded_baseline(fresh, golden_dir):
+    doc = golden_dir / "inv-0002.pdf"
+    truth = json.loads((golden_dir / "inv-0002.json").read_text())
+    fresh.configure(field_error_rate=1.0)
+    result = engine_for(fresh).extract(doc)
+    wrong = [k for k, v in truth.items() if k != "line_items" and result.value(k) != v]
+    assert len(wrong) >= len(truth) - 2  # every field perturbed (a perturbed currency may not parse)
+    fresh.configure(field_error_rate=0.0, failure_rate=1.0, failure_codes=[503])
+    with pytest.raises(E.EngineUnavailableError):
+        engine_for(fresh).extract(doc)
+    assert fresh.stats["status_503"] == 3
+
+
+def test_double_control_endpoint_rejects_unknown_settings(fresh):
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(f"{fresh.url}/__double__/config", data=b'{"no_such": 1}', method="POST")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=5)
+    assert info.value.code == 400
+    stats = json.loads(urllib.request.urlopen(f"{fresh.url}/__double__/stats", timeout=5).read())
+    assert stats["documents"] > 0 and "config" in stats
