@@ -277,6 +277,8 @@ def _fmt(value) -> str:
 
 
 def main() -> None:
+    from . import commands  # noqa: F401  (registers the deployment verbs on the same app)
+
     try:
         app()
     except KeyboardInterrupt:

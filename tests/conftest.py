@@ -21,3 +21,37 @@ def cli() -> list[str]:
     """The installed console command (falls back to the module when run outside the venv)."""
     exe = Path(sys.executable).with_name("ocr-migrate")
     return [str(exe)] if exe.exists() else [sys.executable, "-c", "from rollout.cli import main; main()"]
+
+
+PG_ADMIN_URL = os.environ.get("OCR_MIGRATE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throw-away database on the real PostgreSQL server (CI starts it), dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    name = f"ocr_migrate_test_{os.getpid()}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """Each flag/metrics test runs on the embedded default and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'flags.db'}"
+    url = request.getfixturevalue("postgres_url")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:  # a clean slate per test
+        conn.execute(text("DROP TABLE IF EXISTS flag_audit, rollout_state"))
+    engine.dispose()
+    return url

@@ -1,0 +1,186 @@
+"""The seed's manage_deployment verbs on ``ocr-migrate``: status, advance, rollback, enable,
+disable, maintenance-on/off, disable-google, set-flag, history, explain.
+
+Every write records an actor and a reason; a refused change (a percentage of 150, an unknown
+flag, a rollback below stage 0) changes nothing, is audited, and exits 6.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+
+import typer
+from rich.table import Table
+
+from .cli import EXIT_CONFIG, Output, OutputOpt, app, console, fail
+
+EXIT_REFUSED, EXIT_UNAVAILABLE = 6, 7
+
+
+def default_actor() -> str:
+    try:
+        return os.environ.get("OCR_MIGRATE_ACTOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+ActorOpt = typer.Option(None, "--actor", help="who makes the change (default: $OCR_MIGRATE_ACTOR or the login)")
+ReasonOpt = typer.Option(..., "--reason", help="why: kept in the audit log")
+
+
+def _store(output: Output):
+    from .flags import FlagStore, StoreUnavailableError
+    from .settings import get_settings
+
+    store = FlagStore(get_settings().sqlalchemy_url)
+    try:
+        store.init()
+    except StoreUnavailableError as exc:
+        fail(output, EXIT_UNAVAILABLE, "flag_store_unavailable", str(exc))
+    return store
+
+
+def _show(snapshot, output: Output, title: str = "rollout state") -> None:
+    data = snapshot.as_dict()
+    if output is Output.json:
+        print(json.dumps(data))
+        return
+    table = Table(title=f"{title}: stage {data['stage']} ({data['percentage']} % open source), "
+                        f"version {data['version']}")
+    table.add_column("flag")
+    table.add_column("value")
+    for name, value in data["flags"].items():
+        table.add_row(name, str(value))
+    if data["maintenance_reason"]:
+        table.add_row("maintenance_reason", data["maintenance_reason"])
+    console.print(table)
+
+
+def _write(action: str, change, actor: str | None, reason: str, output: Output) -> None:
+    from .flags import ConcurrentUpdateError, StoreUnavailableError
+    from .stages import InvalidTransition
+
+    store = _store(output)
+    try:
+        snap = store.apply(action, actor or default_actor(), reason, change)
+    except InvalidTransition as exc:
+        fail(output, EXIT_REFUSED, "refused", str(exc))
+    except ConcurrentUpdateError as exc:
+        fail(output, EXIT_REFUSED, "concurrent_update", str(exc))
+    except StoreUnavailableError as exc:
+        fail(output, EXIT_UNAVAILABLE, "flag_store_unavailable", str(exc))
+    _show(snap, output, title=action)
+
+
+@app.command()
+def status(output: Output = OutputOpt) -> None:
+    """The current stage, percentage and flags."""
+    _show(_store(output).snapshot(), output)
+
+
+@app.command()
+def advance(percentage: int = typer.Option(None, help="go to this percentage instead of the next stage"),
+            actor: str = ActorOpt, reason: str = ReasonOpt, output: Output = OutputOpt) -> None:
+    """Move to the next stage (5 → 15 → 35 → 60 → 85 → 100 %) or to a given percentage."""
+    from . import stages
+
+    _write("advance", lambda s: stages.advance(s, percentage), actor, reason, output)
+
+
+@app.command()
+def rollback(actor: str = ActorOpt, reason: str = ReasonOpt, output: Output = OutputOpt) -> None:
+    """Back to the previous stage."""
+    from . import stages
+
+    _write("rollback", stages.rollback, actor, reason, output)
+
+
+@app.command()
+def enable(actor: str = ActorOpt, reason: str = ReasonOpt, output: Output = OutputOpt) -> None:
+    """100 % open source."""
+    from . import stages
+
+    _write("enable", stages.enable, actor, reason, output)
+
+
+@app.command()
+def disable(actor: str = ActorOpt, reason: str = ReasonOpt, output: Output = OutputOpt) -> None:
+    """Everyone back to Google."""
+    from . import stages
+
+    _write("disable", stages.disable, actor, reason, output)
+
+
+@app.command("maintenance-on")
+def maintenance_on(actor: str = ActorOpt, reason: str = ReasonOpt, output: Output = OutputOpt) -> None:
+    """Refuse OCR requests with 503 + Retry-After; the reason is shown to callers."""
+    from . import stages
+
+    _write("maintenance-on", lambda s: stages.maintenance_on(s, reason), actor, reason, output)
+
+
+@app.command("maintenance-off")
+def maintenance_off(actor: str = ActorOpt, reason: str = ReasonOpt, output: Output = OutputOpt) -> None:
+    """Serve OCR requests again."""
+    from . import stages
+
+    _write("maintenance-off", stages.maintenance_off, actor, reason, output)
+
+
+@app.command("disable-google")
+def disable_google(force: bool = typer.Option(False, help="even below 100 % (audited as forced)"),
+                   actor: str = ActorOpt, reason: str = ReasonOpt, output: Output = OutputOpt) -> None:
+    """Switch Google Cloud off (refused unless open source serves 100 %)."""
+    from . import stages
+
+    _write("disable-google-forced" if force else "disable-google",
+           lambda s: stages.disable_google(s, force), actor, reason, output)
+
+
+@app.command("set-flag")
+def set_flag(name: str = typer.Argument(..., help="a seed flag, e.g. enable_accuracy_comparison"),
+             value: bool = typer.Argument(..., help="true or false"),
+             actor: str = ActorOpt, reason: str = ReasonOpt, output: Output = OutputOpt) -> None:
+    """Turn a plain on/off flag on or off (stage-bound flags have their own verbs)."""
+    from . import stages
+
+    _write(f"set-flag {name}", lambda s: stages.set_flag(s, name, value), actor, reason, output)
+
+
+@app.command()
+def history(limit: int = typer.Option(20, min=1, max=1000), output: Output = OutputOpt) -> None:
+    """The audit log, newest first."""
+    entries = _store(output).history(limit)
+    if output is Output.json:
+        print(json.dumps([{**e.__dict__, "at": e.at.isoformat()} for e in entries]))
+        return
+    table = Table(title="flag audit log")
+    for column in ("at", "actor", "action", "outcome", "change", "reason"):
+        table.add_column(column)
+    for e in entries:
+        change = ""
+        if e.before and e.after:
+            change = f"{e.before['percentage']} % → {e.after['percentage']} % (v{e.version_before}→v{e.version_after})"
+        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.outcome, change, e.reason)
+    console.print(table)
+
+
+@app.command()
+def explain(user: str = typer.Option(None, "--user", help="user id"),
+            tenant: str = typer.Option(None, "--tenant", help="tenant id (used when there is no user id)"),
+            output: Output = OutputOpt) -> None:
+    """Which engine this user's invoices go to now, and why."""
+    from .router import RequestContext, decide
+
+    if not (user or tenant):
+        fail(output, EXIT_CONFIG, "missing_id", "give --user or --tenant")
+    decision = decide(RequestContext(user, tenant), _store(output).snapshot())
+    data = decision.as_dict()
+    if output is Output.json:
+        print(json.dumps(data))
+        return
+    who = f"user {user}" if user else f"tenant {tenant}"
+    engine = decision.engine or f"refused (retry after {decision.retry_after_s} s)"
+    console.print(f"{who} → [bold]{engine}[/]: {decision.reason}")

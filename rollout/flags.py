@@ -1,0 +1,166 @@
+"""Flag state, the source of truth: one versioned row plus an append-only audit log, in SQL.
+
+PostgreSQL in production, SQLite as the embedded default (SQLAlchemy 2 Core, same code). Every
+change is a compare-and-set on the version: of two writers that read the same version exactly
+one wins, and both attempts are written to the audit log (``applied`` / ``conflict``), as are
+refused ones (``refused``), each with actor, reason, and the state before and after.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import (JSON, Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, insert,
+                        select, update)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from .stages import InvalidTransition, Snapshot
+
+metadata = MetaData()
+
+rollout_state = Table(
+    "rollout_state", metadata,
+    Column("id", Integer, primary_key=True),  # always 1: one rollout per deployment
+    Column("version", Integer, nullable=False),
+    Column("stage", Integer, nullable=False),
+    Column("percentage", Integer, nullable=False),
+    Column("flags", JSON, nullable=False),
+    Column("maintenance_reason", Text, nullable=False, default=""),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+)
+
+flag_audit = Table(
+    "flag_audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),  # applied | conflict | refused
+    Column("version_before", Integer),
+    Column("version_after", Integer),
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("reason", Text, nullable=False),
+)
+
+
+class ConcurrentUpdateError(RuntimeError):
+    """Another writer changed the state since it was read; re-read and decide again."""
+
+
+class StoreUnavailableError(RuntimeError):
+    """The flag database cannot be reached."""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    outcome: str
+    version_before: int | None
+    version_after: int | None
+    before: dict | None
+    after: dict | None
+    reason: str
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(url, pool_pre_ping=True)
+
+
+class FlagStore:
+    def __init__(self, engine: Engine | str):
+        self.engine = make_engine(engine) if isinstance(engine, str) else engine
+
+    def init(self, actor: str = "system") -> Snapshot:
+        """Create the tables and the initial state (stage 0, seed defaults) if absent."""
+        try:
+            metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                if conn.execute(select(rollout_state.c.id)).first() is None:
+                    initial = Snapshot(version=1)
+                    conn.execute(insert(rollout_state).values(id=1, **self._row(initial, actor)))
+                    self._audit(conn, actor, "init", "applied", None, initial, "initial state")
+        except IntegrityError:
+            pass  # another process initialised it first
+        except OperationalError as exc:
+            raise StoreUnavailableError(f"flag database unavailable: {_short(exc)}") from None
+        return self.snapshot()
+
+    def snapshot(self) -> Snapshot:
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(select(rollout_state).where(rollout_state.c.id == 1)).mappings().first()
+        except OperationalError as exc:
+            raise StoreUnavailableError(f"flag database unavailable: {_short(exc)}") from None
+        if row is None:
+            raise StoreUnavailableError("flag state is not initialised (run `ocr-migrate status` once, or init())")
+        return Snapshot.from_dict({**row, "flags": _json(row["flags"])})
+
+    def apply(self, action: str, actor: str, reason: str, change: Callable[[Snapshot], Snapshot],
+              based_on: Snapshot | None = None) -> Snapshot:
+        """Apply ``change`` with compare-and-set on the version it was decided from (``based_on``,
+        default: the state read now); audit every outcome."""
+        if not actor.strip():
+            raise InvalidTransition("every change needs an actor")
+        if not reason.strip():
+            raise InvalidTransition("every change needs a reason")
+        current = self.snapshot()
+        base = based_on or current
+        try:
+            proposed = change(base)
+        except InvalidTransition as exc:
+            with self.engine.begin() as conn:
+                self._audit(conn, actor, action, "refused", current, None, f"{reason} — refused: {exc}")
+            raise
+        new = Snapshot(**{**proposed.__dict__, "version": base.version + 1})
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    update(rollout_state)
+                    .where(rollout_state.c.id == 1, rollout_state.c.version == base.version)
+                    .values(**self._row(new, actor)))
+                if result.rowcount == 1:
+                    self._audit(conn, actor, action, "applied", base, new, reason)
+                    return new
+        except OperationalError as exc:
+            raise StoreUnavailableError(f"flag database unavailable: {_short(exc)}") from None
+        with self.engine.begin() as conn:
+            self._audit(conn, actor, action, "conflict", base, new, f"{reason} — lost to a concurrent change")
+        raise ConcurrentUpdateError(f"{action}: the state changed since version {base.version}; re-read and retry")
+
+    def history(self, limit: int = 50) -> list[AuditEntry]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(flag_audit).order_by(flag_audit.c.id.desc()).limit(limit)).mappings().all()
+        return [AuditEntry(**{**row, "before": _json(row["before"]), "after": _json(row["after"])}) for row in rows]
+
+    @staticmethod
+    def _row(snap: Snapshot, actor: str) -> dict:
+        return {"version": snap.version, "stage": snap.stage, "percentage": snap.percentage,
+                "flags": dict(snap.flags), "maintenance_reason": snap.maintenance_reason,
+                "updated_at": datetime.now(timezone.utc), "updated_by": actor}
+
+    @staticmethod
+    def _audit(conn, actor, action, outcome, before: Snapshot | None, after: Snapshot | None, reason: str) -> None:
+        conn.execute(insert(flag_audit).values(
+            at=datetime.now(timezone.utc), actor=actor, action=action, outcome=outcome,
+            version_before=before.version if before else None, version_after=after.version if after else None,
+            before=before.as_dict() if before else None, after=after.as_dict() if after else None, reason=reason))
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _short(exc: Exception) -> str:
+    return str(getattr(exc, "orig", exc)).splitlines()[0][:200]

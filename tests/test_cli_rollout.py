@@ -1,0 +1,62 @@
+"""The deployment verbs end to end through the console command, on SQLite and PostgreSQL."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+
+@pytest.fixture
+def run(cli, db_url):
+    env = dict(os.environ, OCR_MIGRATE_DATABASE_URL=db_url, OCR_MIGRATE_ACTOR="ops-test")
+
+    def _run(*args, ok=True):
+        proc = subprocess.run([*cli, *args], capture_output=True, text=True, env=env, timeout=120)
+        if ok:
+            assert proc.returncode == 0, proc.stderr
+        return proc
+
+    return _run
+
+
+def test_verbs_change_state_and_audit(run):
+    assert json.loads(run("status", "-o", "json").stdout)["percentage"] == 0
+    assert json.loads(run("advance", "--reason", "golden gate", "-o", "json").stdout)["percentage"] == 5
+    assert json.loads(run("advance", "--percentage", "35", "--reason", "fast track", "-o", "json").stdout)["stage"] == 3
+    assert json.loads(run("rollback", "--reason", "alert", "-o", "json").stdout)["percentage"] == 15
+    run("set-flag", "enable_accuracy_comparison", "true", "--reason", "shadow on")
+    snap = json.loads(run("maintenance-on", "--reason", "db upgrade", "-o", "json").stdout)
+    assert snap["flags"]["maintenance_mode"] and snap["flags"]["enable_accuracy_comparison"]
+    explain = json.loads(run("explain", "--user", "123", "-o", "json").stdout)
+    assert explain["engine"] is None and explain["retry_after_s"] and {"engine", "bucket", "percentage", "reason"} <= set(explain)
+    run("maintenance-off", "--reason", "done")
+    assert json.loads(run("enable", "--reason", "all in", "-o", "json").stdout)["percentage"] == 100
+    history = json.loads(run("history", "-o", "json").stdout)
+    assert [h["action"] for h in history[:3]] == ["enable", "maintenance-off", "maintenance-on"]
+    assert all(h["actor"] == "ops-test" for h in history[:3]) and history[0]["reason"] == "all in"
+
+
+@pytest.mark.parametrize("args,message", [
+    (("advance", "--percentage", "150"), "between 0 and 100"),
+    (("rollback",), "stage 0"),
+    (("set-flag", "no_such_flag", "true"), "unknown flag"),
+    (("disable-google",), "not 100 %"),
+])
+def test_wrong_values_are_refused_and_change_nothing(run, args, message):
+    before = json.loads(run("status", "-o", "json").stdout)
+    proc = run(*args, "--reason", "test", ok=False)
+    assert proc.returncode == 6 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert json.loads(run("status", "-o", "json").stdout) == before
+    assert json.loads(run("history", "-o", "json").stdout)[0]["outcome"] == "refused"
+
+
+def test_writes_require_a_reason(run):
+    proc = run("advance", ok=False)
+    assert proc.returncode == 2 and "--reason" in proc.stderr
+
+
+def test_database_down_is_a_clear_error(cli):
+    env = dict(os.environ, OCR_MIGRATE_DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:1/none")
+    proc = subprocess.run([*cli, "status"], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 7 and "flag_store_unavailable" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,126 @@
+"""Flag state with audit and compare-and-set, on SQLite and real PostgreSQL; stage rules."""
+
+import threading
+
+import pytest
+
+from rollout import stages
+from rollout.flags import ConcurrentUpdateError, FlagStore
+from rollout.stages import InvalidTransition, Snapshot
+
+
+@pytest.fixture
+def store(db_url):
+    s = FlagStore(db_url)
+    s.init()
+    return s
+
+
+def test_initial_state_is_google_only_with_seed_flags(store):
+    snap = store.snapshot()
+    assert (snap.stage, snap.percentage, snap.version) == (0, 0, 1)
+    assert snap.flag("use_opensource_ocr") is False and snap.flag("gradual_rollout_enabled") is True
+    assert set(snap.as_dict()["flags"]) == set(stages.FLAG_NAMES)
+    assert store.history()[0].action == "init"
+
+
+def test_advance_through_every_stage_and_back(store):
+    seen = []
+    for _ in range(6):
+        seen.append(store.apply("advance", "ops", "gate passed", stages.advance).percentage)
+    assert seen == [5, 15, 35, 60, 85, 100]
+    with pytest.raises(InvalidTransition, match="last stage"):
+        store.apply("advance", "ops", "more", stages.advance)
+    back = [store.apply("rollback", "ops", "alert", stages.rollback).percentage for _ in range(6)]
+    assert back == [85, 60, 35, 15, 5, 0]
+    with pytest.raises(InvalidTransition, match="stage 0"):
+        store.apply("rollback", "ops", "again", stages.rollback)
+    assert store.snapshot().version == 13
+
+
+def test_every_attempt_is_audited_with_actor_reason_before_and_after(store):
+    store.apply("advance", "alice", "stage 1 after golden gate", stages.advance)
+    with pytest.raises(InvalidTransition):
+        store.apply("advance", "bob", "skip ahead", lambda s: stages.advance(s, percentage=150))
+    applied, refused = store.history()[1], store.history()[0]
+    assert (applied.actor, applied.outcome, applied.reason) == ("alice", "applied", "stage 1 after golden gate")
+    assert applied.before["percentage"] == 0 and applied.after["percentage"] == 5
+    assert (refused.actor, refused.outcome) == ("bob", "refused") and "between 0 and 100" in refused.reason
+    assert store.snapshot().percentage == 5  # the refused change changed nothing
+
+
+def test_compare_and_set_lets_exactly_one_of_two_writers_win(store):
+    read_by_both = store.snapshot()
+    store.apply("advance", "alice", "first", stages.advance, based_on=read_by_both)
+    with pytest.raises(ConcurrentUpdateError):
+        store.apply("advance", "bob", "second", stages.advance, based_on=read_by_both)
+    assert store.snapshot().percentage == 5
+    outcomes = [(e.actor, e.outcome) for e in store.history()[:2]]
+    assert outcomes == [("bob", "conflict"), ("alice", "applied")]
+
+
+def test_concurrent_writers_in_threads(db_url):
+    FlagStore(db_url).init()
+    barrier = threading.Barrier(4)
+    results = []
+
+    def writer(name):
+        s = FlagStore(db_url)
+        snap = s.snapshot()
+        barrier.wait()
+        try:
+            s.apply("advance", name, "race", stages.advance, based_on=snap)
+            results.append("won")
+        except ConcurrentUpdateError:
+            results.append("lost")
+
+    threads = [threading.Thread(target=writer, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["lost", "lost", "lost", "won"]
+    history = FlagStore(db_url).history()
+    assert sum(e.outcome == "applied" and e.action == "advance" for e in history) == 1
+    assert sum(e.outcome == "conflict" for e in history) == 3
+
+
+def test_changes_need_actor_and_reason(store):
+    with pytest.raises(InvalidTransition, match="reason"):
+        store.apply("advance", "ops", " ", stages.advance)
+    with pytest.raises(InvalidTransition, match="actor"):
+        store.apply("advance", "", "why", stages.advance)
+
+
+def test_stage_rules():
+    s = Snapshot()
+    assert stages.advance(s, percentage=20).stage == 2  # between stages: the stage below
+    with pytest.raises(InvalidTransition, match="use rollback"):
+        stages.advance(stages.advance(s, percentage=35), percentage=15)
+    with pytest.raises(InvalidTransition, match="between 0 and 100"):
+        stages.advance(s, percentage=150)
+    assert stages.rollback(stages.advance(s, percentage=20)).percentage == 15
+    on = stages.enable(s)
+    assert on.percentage == 100 and on.flag("use_opensource_ocr")
+    off = stages.disable(stages.disable_google(on))
+    assert off.percentage == 0 and not off.flag("disable_google_cloud") and not off.flag("use_opensource_ocr")
+
+
+def test_disabling_google_needs_full_rollout_or_force():
+    at_60 = stages.advance(Snapshot(), percentage=60)
+    with pytest.raises(InvalidTransition, match="not 100 %"):
+        stages.disable_google(at_60)
+    assert stages.disable_google(at_60, force=True).flag("disable_google_cloud")
+    assert stages.disable_google(stages.enable(Snapshot())).flag("disable_google_cloud")
+
+
+def test_maintenance_needs_a_reason_and_flags_are_validated():
+    with pytest.raises(InvalidTransition, match="reason"):
+        stages.maintenance_on(Snapshot(), "")
+    on = stages.maintenance_on(Snapshot(), "Postgres upgrade")
+    assert on.flag("maintenance_mode") and on.maintenance_reason == "Postgres upgrade"
+    with pytest.raises(InvalidTransition, match="unknown flag"):
+        stages.set_flag(Snapshot(), "use_open_source", True)
+    with pytest.raises(InvalidTransition, match="advance"):
+        stages.set_flag(Snapshot(), "rollout_percentage", True)
+    assert stages.set_flag(Snapshot(), "enable_accuracy_comparison", True).flag("enable_accuracy_comparison")
