@@ -31,10 +31,12 @@ ReasonOpt = typer.Option(..., "--reason", help="why: kept in the audit log")
 
 
 def _store(output: Output):
+    from .distribution import publish
     from .flags import FlagStore, StoreUnavailableError
     from .settings import get_settings
 
-    store = FlagStore(get_settings().sqlalchemy_url)
+    settings = get_settings()
+    store = FlagStore(settings.sqlalchemy_url, on_change=lambda snap: publish(settings.redis_url, snap))
     try:
         store.init()
     except StoreUnavailableError as exc:

@@ -79,8 +79,10 @@ def make_engine(url: str) -> Engine:
 
 
 class FlagStore:
-    def __init__(self, engine: Engine | str):
+    def __init__(self, engine: Engine | str, on_change: Callable[[Snapshot], object] | None = None):
+        """``on_change`` is called with each applied snapshot (e.g. to publish it to Redis)."""
         self.engine = make_engine(engine) if isinstance(engine, str) else engine
+        self.on_change = on_change
 
     def init(self, actor: str = "system") -> Snapshot:
         """Create the tables and the initial state (stage 0, seed defaults) if absent."""
@@ -132,9 +134,15 @@ class FlagStore:
                     .values(**self._row(new, actor)))
                 if result.rowcount == 1:
                     self._audit(conn, actor, action, "applied", base, new, reason)
-                    return new
+                    applied = True
+                else:
+                    applied = False
         except OperationalError as exc:
             raise StoreUnavailableError(f"flag database unavailable: {_short(exc)}") from None
+        if applied:
+            if self.on_change:
+                self.on_change(new)
+            return new
         with self.engine.begin() as conn:
             self._audit(conn, actor, action, "conflict", base, new, f"{reason} — lost to a concurrent change")
         raise ConcurrentUpdateError(f"{action}: the state changed since version {base.version}; re-read and retry")

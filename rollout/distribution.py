@@ -1,0 +1,165 @@
+"""Distributing the flag snapshot: Redis (a key + a pub/sub notification) in production, SQL polling
+with no Redis configured, and always the last known good snapshot in memory.
+
+``FlagReader.get()`` is the hot path: an attribute read, no I/O. A background thread refreshes the
+snapshot every ``refresh_s`` seconds and at once on a change notification. Sources in order:
+Redis, then SQL; with both down the reader keeps serving its last snapshot and says so in
+``status()`` (the service's /health). A snapshot never goes back in version, and SQL — the
+source of truth — is consulted every ``sql_check_s`` even while Redis answers, so a change whose
+publication to Redis failed still arrives (and is re-published).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from .flags import FlagStore, StoreUnavailableError
+from .stages import Snapshot
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_KEY = "ocr-migrate:flags:snapshot"
+CHANNEL = "ocr-migrate:flags:changed"
+
+
+def redis_client(url: str):
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+def publish(redis_url: str | None, snap: Snapshot) -> bool:
+    """Store the snapshot in Redis and notify readers; False (logged) when Redis is unreachable."""
+    if not redis_url:
+        return False
+    import redis
+
+    try:
+        client = redis_client(redis_url)
+        client.set(SNAPSHOT_KEY, json.dumps(snap.as_dict()))
+        client.publish(CHANNEL, str(snap.version))
+        return True
+    except redis.RedisError as exc:
+        log.warning("flag snapshot v%s not published to Redis (%s); readers fall back to SQL", snap.version, exc)
+        return False
+
+
+@dataclass
+class SourceStatus:
+    source: str  # redis | sql | last-known-good
+    version: int
+    age_s: float
+    redis: str  # ok | down | not configured
+    sql: str  # ok | down
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+class FlagReader:
+    def __init__(self, store: FlagStore, redis_url: str | None = None, refresh_s: float = 2.0,
+                 sql_check_s: float = 30.0):
+        self.store, self.redis_url = store, redis_url
+        self.refresh_s, self.sql_check_s = refresh_s, sql_check_s
+        self._snapshot: Snapshot | None = None
+        self._source, self._redis_state, self._sql_state = "none", "not configured", "ok"
+        self._fetched_at = 0.0
+        self._last_sql_check = 0.0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # ---------------------------------------------------------------- hot path
+
+    def get(self) -> Snapshot:
+        snap = self._snapshot
+        if snap is None:
+            raise StoreUnavailableError("no flag snapshot yet: neither Redis nor the flag database answered")
+        return snap
+
+    def status(self) -> SourceStatus:
+        return SourceStatus(self._source, self._snapshot.version if self._snapshot else 0,
+                            round(time.monotonic() - self._fetched_at, 1) if self._fetched_at else -1.0,
+                            self._redis_state, self._sql_state)
+
+    # ---------------------------------------------------------------- refresh
+
+    def refresh(self) -> Snapshot | None:
+        snap = self._from_redis()
+        source = "redis"
+        now = time.monotonic()
+        if snap is None or now - self._last_sql_check >= self.sql_check_s:
+            from_sql = self._from_sql()
+            self._last_sql_check = now
+            if from_sql is not None and (snap is None or from_sql.version > snap.version):
+                if snap is not None:  # Redis lags the source of truth: repair it
+                    publish(self.redis_url, from_sql)
+                snap, source = from_sql, "sql"
+        if snap is None:
+            self._source = "last-known-good" if self._snapshot else "none"
+            return self._snapshot
+        if self._snapshot is None or snap.version >= self._snapshot.version:
+            self._snapshot, self._source, self._fetched_at = snap, source, time.monotonic()
+        return self._snapshot
+
+    def _from_redis(self) -> Snapshot | None:
+        if not self.redis_url:
+            return None
+        import redis
+
+        try:
+            raw = redis_client(self.redis_url).get(SNAPSHOT_KEY)
+            self._redis_state = "ok"
+            return Snapshot.from_dict(json.loads(raw)) if raw else None
+        except redis.RedisError:
+            self._redis_state = "down"
+            return None
+
+    def _from_sql(self) -> Snapshot | None:
+        try:
+            snap = self.store.snapshot()
+            self._sql_state = "ok"
+            return snap
+        except StoreUnavailableError:
+            self._sql_state = "down"
+            return None
+
+    # ---------------------------------------------------------------- background
+
+    def start(self) -> "FlagReader":
+        self.refresh()
+        self._threads = [threading.Thread(target=self._poll, name="flag-refresh", daemon=True)]
+        if self.redis_url:
+            self._threads.append(threading.Thread(target=self._listen, name="flag-notify", daemon=True))
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.refresh_s)
+            self._wake.clear()
+            if not self._stop.is_set():
+                self.refresh()
+
+    def _listen(self) -> None:
+        import redis
+
+        while not self._stop.is_set():
+            try:
+                pubsub = redis.Redis.from_url(self.redis_url, socket_connect_timeout=0.5).pubsub()
+                pubsub.subscribe(CHANNEL)
+                while not self._stop.is_set():
+                    message = pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+                    if message:
+                        self._wake.set()  # refresh now, not at the next tick
+            except redis.RedisError:
+                self._stop.wait(self.refresh_s)
