@@ -1,0 +1,230 @@
+"""One row per processed document in ``ocr_events``, written off the request path.
+
+``EventWriter.record()`` only appends to an in-memory queue; a background thread writes batches
+in one transaction each. When the database is unavailable, batches go to a local spool file
+(JSON lines, fsynced) and are replayed in order when it is back; while the spool is not empty,
+new events queue behind it, so the table receives events in the order they happened and none is
+lost (at least once: a crash between a commit and the spool's truncation may repeat a batch).
+The raw user id never leaves the process: events carry a salted hash of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Float, Index, Integer, MetaData, String,
+                        Table, insert)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from .flags import make_engine
+
+log = logging.getLogger(__name__)
+metadata = MetaData()
+
+ocr_events = Table(
+    "ocr_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("user_bucket", String(16)),  # salted hash of the user/tenant id, never the id itself
+    Column("engine", String(16), nullable=False),
+    Column("stage", Integer, nullable=False),
+    Column("percentage", Integer, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("error_class", String(64)),
+    Column("confidence", Float),
+    Column("pages", Integer),
+    Column("fallback", Boolean, nullable=False, default=False),
+    Column("shadow", Boolean, nullable=False, default=False),
+    Column("shadow_agreement", Float),
+    Column("field_agreement", JSON),
+    Index("ix_ocr_events_engine_at", "engine", "at"),
+    Index("ix_ocr_events_at", "at"),
+)
+
+
+def user_bucket(user_or_tenant: str | None, salt: str = "ocr-migrate") -> str | None:
+    if not user_or_tenant:
+        return None
+    return hashlib.sha256(f"{salt}:{user_or_tenant}".encode()).hexdigest()[:16]
+
+
+@dataclass
+class OcrEvent:
+    request_id: str
+    engine: str
+    stage: int
+    percentage: int
+    duration_ms: int
+    success: bool
+    user_bucket: str | None = None
+    error_class: str | None = None
+    confidence: float | None = None
+    pages: int | None = None
+    fallback: bool = False
+    shadow: bool = False
+    shadow_agreement: float | None = None
+    field_agreement: dict | None = None
+    at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def to_row(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        row = self.to_row()
+        row["at"] = self.at.isoformat()
+        return json.dumps(row)
+
+    @classmethod
+    def from_json(cls, line: str) -> "OcrEvent":
+        row = json.loads(line)
+        row["at"] = datetime.fromisoformat(row["at"])
+        return cls(**row)
+
+
+class EventWriter:
+    def __init__(self, engine: Engine | str, spool_path: Path, batch_size: int = 500, flush_s: float = 0.5,
+                 max_queue: int = 100_000, retry_s: float = 1.0):
+        self.engine = make_engine(engine) if isinstance(engine, str) else engine
+        self.spool_path = Path(spool_path)
+        self.spool_path.parent.mkdir(parents=True, exist_ok=True)
+        self.batch_size, self.flush_s, self.max_queue, self.retry_s = batch_size, flush_s, max_queue, retry_s
+        self._queue: deque[OcrEvent] = deque()
+        self._lock = threading.Lock()
+        self._spool_lock = threading.Lock()  # appends vs the replay's rename of the spool file
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.db_ok = True
+        self.written = 0
+
+    def init_schema(self) -> None:
+        metadata.create_all(self.engine)
+
+    # ---------------------------------------------------------------- request path
+
+    def record(self, event: OcrEvent) -> None:
+        """Never blocks on I/O; an overfull queue overflows to the spool rather than dropping."""
+        with self._lock:
+            if len(self._queue) >= self.max_queue:
+                self._spool([event])
+                return
+            self._queue.append(event)
+            if len(self._queue) >= self.batch_size:
+                self._wake.set()
+
+    # ---------------------------------------------------------------- status
+
+    def spool_depth(self) -> int:
+        """Events waiting on disk, including a batch being replayed right now."""
+        with self._spool_lock:
+            total = 0
+            for path in (self.spool_path, self._replaying_path):
+                if path.exists():
+                    with path.open("rb") as fh:
+                        total += sum(1 for _ in fh)
+            return total
+
+    def queued(self) -> int:
+        return len(self._queue)
+
+    # ---------------------------------------------------------------- background
+
+    def start(self) -> "EventWriter":
+        self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop after writing (or spooling) everything queued."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout_s)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_s if self.db_ok else self.retry_s)
+            self._wake.clear()
+            self.flush()
+
+    @property
+    def _replaying_path(self) -> Path:
+        return self.spool_path.with_suffix(".replaying")
+
+    def flush(self) -> None:
+        """Replay the spool first (order), then write queued batches; spool what cannot be written."""
+        if (self.spool_path.exists() or self._replaying_path.exists()) and not self._replay():
+            self._spool_queue()
+            return
+        while True:
+            with self._lock:
+                batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
+            if not batch:
+                return
+            if not self._insert(batch):
+                self._spool(batch)
+                self._spool_queue()
+                return
+
+    def _insert(self, batch: list[OcrEvent]) -> bool:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(ocr_events), [e.to_row() for e in batch])
+        except DBAPIError as exc:
+            if self.db_ok:
+                log.warning("events database unavailable (%s); spooling to %s", str(exc.orig).splitlines()[0][:120],
+                            self.spool_path)
+            self.db_ok = False
+            return False
+        self.db_ok = True
+        self.written += len(batch)
+        return True
+
+    def _spool_queue(self) -> None:
+        with self._lock:
+            batch = list(self._queue)
+            self._queue.clear()
+        if batch:
+            self._spool(batch)
+
+    def _spool(self, batch: list[OcrEvent]) -> None:
+        with self._spool_lock, self.spool_path.open("a", encoding="utf-8") as fh:
+            fh.write("".join(e.to_json() + "\n" for e in batch))
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def _replay(self) -> bool:
+        """Write the spool to the database in order; True when it is empty afterwards."""
+        replaying = self._replaying_path
+        with self._spool_lock:
+            if not replaying.exists():  # (it does after a crash mid-replay: that file goes first)
+                os.replace(self.spool_path, replaying)  # new spooling goes to a fresh file meanwhile
+        lines = replaying.read_text(encoding="utf-8").splitlines()
+        events = [OcrEvent.from_json(line) for line in lines if line.strip()]
+        for start in range(0, len(events), self.batch_size):
+            if not self._insert(events[start:start + self.batch_size]):
+                # Keep what is left, in order, ahead of anything spooled since.
+                rest = "".join(e.to_json() + "\n" for e in events[start:])
+                with self._spool_lock:
+                    newer = self.spool_path.read_text(encoding="utf-8") if self.spool_path.exists() else ""
+                    tmp = self.spool_path.with_suffix(".tmp")
+                    tmp.write_text(rest + newer, encoding="utf-8")
+                    os.replace(tmp, self.spool_path)
+                    replaying.unlink()
+                return False
+        replaying.unlink()
+        log.info("replayed %d spooled events", len(events))
+        return not self.spool_path.exists() or self._replay()
