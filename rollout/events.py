@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import threading
-import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone

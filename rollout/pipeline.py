@@ -1,0 +1,204 @@
+"""One invoice through the control plane: route, read, fall back, shadow, record.
+
+The HTTP service is a thin layer over ``OcrPipeline.process``; everything that decides which
+engine reads a document and what gets recorded lives here, testable without HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mmh3
+
+from ocr_engines import DocumentError, Engine, EngineError, ExtractionResult
+from ocr_engines.compare import compare
+
+from .events import EventWriter, OcrEvent, user_bucket
+from .router import GOOGLE, OPENSOURCE, Decision, RequestContext, decide
+from .stages import Snapshot
+
+log = logging.getLogger(__name__)
+
+
+class RequestRefused(Exception):
+    """Maintenance mode: the caller should retry after ``decision.retry_after_s``."""
+
+    def __init__(self, decision: Decision):
+        super().__init__(decision.reason)
+        self.decision = decision
+
+
+class CircuitBreaker:
+    """Stops sending documents to an engine after ``failures`` consecutive failures, for
+    ``cooldown_s``; then lets one request through to probe it (half-open)."""
+
+    def __init__(self, failures: int = 5, cooldown_s: float = 30.0, clock=time.monotonic):
+        self.failures, self.cooldown_s, self.clock = failures, cooldown_s, clock
+        self._consecutive = 0
+        self._opened_at: float | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> str:
+        if self._opened_at is None:
+            return "closed"
+        return "half-open" if self.clock() - self._opened_at >= self.cooldown_s else "open"
+
+    def allow(self) -> bool:
+        return self.state != "open"
+
+    def success(self) -> None:
+        with self._lock:
+            self._consecutive, self._opened_at = 0, None
+
+    def failure(self) -> None:
+        with self._lock:
+            self._consecutive += 1
+            if self._consecutive >= self.failures or self._opened_at is not None:
+                self._opened_at = self.clock()  # (re)open; a failed half-open probe restarts the cooldown
+
+
+@dataclass
+class PipelineConfig:
+    shadow_percentage: int = 10  # of requests, when enable_accuracy_comparison is on
+    confidence_floor: float = 0.6  # open-source results below it are re-read by Google while it is on
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 30.0
+
+
+@dataclass
+class Outcome:
+    decision: Decision
+    result: ExtractionResult
+    engine: str
+    fallback: str | None = None  # why another engine served it
+    attempts: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"engine": self.engine, "decision": self.decision.as_dict(), "fallback": self.fallback,
+                "result": self.result.to_dict()}
+
+
+class OcrPipeline:
+    def __init__(self, snapshot_source, engines: dict[str, Engine], writer: EventWriter | None = None,
+                 config: PipelineConfig | None = None):
+        """``snapshot_source`` is a callable returning the current Snapshot (FlagReader.get)."""
+        self.snapshot_source = snapshot_source
+        self.engines = engines
+        self.writer = writer
+        self.config = config or PipelineConfig()
+        self.breakers = {name: CircuitBreaker(self.config.breaker_failures, self.config.breaker_cooldown_s)
+                         for name in engines}
+        self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
+
+    def close(self) -> None:
+        self._shadow_pool.shutdown(wait=True)
+
+    def google_allowed(self, snap: Snapshot) -> bool:
+        return GOOGLE in self.engines and not snap.flags.get("disable_google_cloud")
+
+    def other(self, engine: str) -> str:
+        return OPENSOURCE if engine == GOOGLE else GOOGLE
+
+    def allowed(self, engine: str, snap: Snapshot) -> bool:
+        return engine in self.engines and (engine != GOOGLE or self.google_allowed(snap))
+
+    def process(self, path: Path, ctx: RequestContext, request_id: str) -> Outcome:
+        snap = self.snapshot_source()
+        decision = decide(ctx, snap)
+        if decision.engine is None:
+            raise RequestRefused(decision)
+        bucket_id = user_bucket(ctx.stickiness_key)
+        chosen, fallback = decision.engine, None
+        if not self.allowed(chosen, snap) or not self.breakers[chosen].allow():
+            alternative = self.other(chosen)
+            if self.allowed(alternative, snap):
+                fallback = f"{chosen} unavailable (circuit {self.breakers[chosen].state})" \
+                    if chosen in self.engines else f"{chosen} not configured"
+                chosen = alternative
+        attempts: list[dict] = []
+        result = self._read(chosen, path, snap, request_id, bucket_id, attempts, fallback is not None)
+        if result is None:
+            alternative = self.other(chosen)
+            if not self.allowed(alternative, snap):
+                raise EngineError(attempts[-1]["error"])
+            fallback = f"{chosen} failed: {attempts[-1]['error']}"
+            chosen = alternative
+            result = self._read(chosen, path, snap, request_id, bucket_id, attempts, True)
+            if result is None:
+                raise EngineError(f"both engines failed: {attempts[0]['error']}; {attempts[1]['error']}")
+        elif chosen == OPENSOURCE and result.confidence < self.config.confidence_floor and self.google_allowed(snap):
+            low = result.confidence
+            google = self._read(GOOGLE, path, snap, request_id, bucket_id, attempts, True)
+            if google is not None:
+                fallback, chosen, result = f"open-source confidence {low:.2f} < {self.config.confidence_floor}", \
+                    GOOGLE, google
+        outcome = Outcome(decision, result, chosen, fallback, attempts)
+        if snap.flags.get("enable_accuracy_comparison") and self._sampled(request_id):
+            # The caller deletes its upload when the response is sent: the shadow reads its own copy.
+            copy = Path(tempfile.mkdtemp(prefix="shadow-")) / path.name
+            shutil.copyfile(path, copy)
+            self._shadow_pool.submit(self._shadow, copy, outcome, snap, request_id, bucket_id)
+        return outcome
+
+    def _read(self, engine: str, path: Path, snap: Snapshot, request_id: str, bucket_id, attempts,
+              fallback: bool) -> ExtractionResult | None:
+        start = time.perf_counter()
+        try:
+            result = self.engines[engine].extract(path)
+        except DocumentError:
+            raise  # the upload is unusable: no other engine will do better
+        except EngineError as exc:
+            self.breakers[engine].failure()
+            attempts.append({"engine": engine, "error": f"{exc.code}: {exc.message}"})
+            self._record(engine, snap, request_id, bucket_id, start, None, exc, fallback)
+            return None
+        self.breakers[engine].success()
+        attempts.append({"engine": engine, "error": None})
+        self._record(engine, snap, request_id, bucket_id, start, result, None, fallback)
+        return result
+
+    def _record(self, engine, snap, request_id, bucket_id, start, result, error, fallback, **extra) -> None:
+        if self.writer is None or not snap.flags.get("collect_ocr_metrics", True):
+            return
+        self.writer.record(OcrEvent(
+            request_id=request_id, engine=engine, stage=snap.stage, percentage=snap.percentage,
+            duration_ms=int((time.perf_counter() - start) * 1000), success=error is None, user_bucket=bucket_id,
+            error_class=type(error).__name__ if error else None,
+            confidence=result.confidence if result else None, pages=result.pages if result else None,
+            fallback=fallback, **extra))
+
+    def _sampled(self, request_id: str) -> bool:
+        return mmh3.hash(f"shadow:{request_id}", 0, signed=False) % 100 < self.config.shadow_percentage
+
+    def _shadow(self, path: Path, served: Outcome, snap: Snapshot, request_id: str, bucket_id) -> None:
+        """Read with the other engine off the request path and record the field comparison."""
+        try:
+            self._shadow_read(path, served, snap, request_id, bucket_id)
+        finally:
+            shutil.rmtree(path.parent, ignore_errors=True)
+
+    def _shadow_read(self, path: Path, served: Outcome, snap: Snapshot, request_id: str, bucket_id) -> None:
+        other = self.other(served.engine)
+        if not self.allowed(other, snap):
+            return
+        start = time.perf_counter()
+        try:
+            shadow_result: ExtractionResult | Exception = self.engines[other].extract(path)
+        except Exception as exc:  # a shadow failure is data, never an error for the user
+            shadow_result = exc
+        control, candidate = (served.result, shadow_result) if served.engine == GOOGLE else (shadow_result,
+                                                                                           served.result)
+        diff = compare(control, candidate)
+        error = shadow_result if isinstance(shadow_result, Exception) else None
+        self._record(other, snap, request_id, bucket_id, start,
+                     None if error else shadow_result, error, False, shadow=True,
+                     shadow_agreement=diff.agreement,
+                     field_agreement={name: d.status for name, d in diff.fields.items()})
