@@ -186,3 +186,24 @@ def explain(user: str = typer.Option(None, "--user", help="user id"),
     who = f"user {user}" if user else f"tenant {tenant}"
     engine = decision.engine or f"refused (retry after {decision.retry_after_s} s)"
     console.print(f"{who} → [bold]{engine}[/]: {decision.reason}")
+
+
+@app.command()
+def serve(host: str = typer.Option(None, help="default: OCR_MIGRATE_SERVICE_HOST (127.0.0.1)"),
+          port: int = typer.Option(None, help="default: OCR_MIGRATE_SERVICE_PORT (8001)"),
+          output: Output = OutputOpt) -> None:
+    """Start the OCR HTTP service (needs OCR_MIGRATE_CLIENT_API_KEYS / OCR_MIGRATE_ADMIN_API_KEYS)."""
+    import uvicorn
+
+    from .flags import StoreUnavailableError
+    from .service import build_service
+    from .settings import get_settings
+
+    settings = get_settings()
+    try:
+        app_ = build_service(settings)
+    except ValueError as exc:
+        fail(output, EXIT_CONFIG, "invalid_settings", str(exc))
+    except StoreUnavailableError as exc:
+        fail(output, EXIT_UNAVAILABLE, "flag_store_unavailable", str(exc))
+    uvicorn.run(app_, host=host or settings.service_host, port=port or settings.service_port, log_level="info")

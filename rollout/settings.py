@@ -30,6 +30,16 @@ class Settings(BaseSettings):
     render_dpi: int = Field(default=300, ge=72, le=600)
     page_timeout_s: float = Field(default=60, gt=0)
 
+    service_host: str = "127.0.0.1"
+    service_port: int = Field(default=8001, ge=1, le=65535)
+    client_api_keys: str = Field(default="", description="comma-separated name:secret pairs that may process")
+    admin_api_keys: str = Field(default="", description="comma-separated name:secret pairs that may change flags")
+    max_concurrency: int = Field(default=2, ge=1, description="documents read at once")
+    max_queue: int = Field(default=16, ge=0, description="documents waiting; beyond it: 429")
+    shadow_percentage: int = Field(default=10, ge=0, le=100)
+    confidence_floor: float = Field(default=0.6, ge=0, le=1)
+    flag_refresh_s: float = Field(default=2.0, gt=0)
+
     documentai_project: str | None = None
     documentai_location: str = "eu"
     documentai_processor_id: str | None = None
@@ -39,6 +49,19 @@ class Settings(BaseSettings):
     documentai_timeout_s: float = Field(default=60, gt=0)
     documentai_max_attempts: int = Field(default=4, ge=1, le=10)
     documentai_backoff_s: float = Field(default=1.0, ge=0)
+
+    @staticmethod
+    def parse_keys(text: str) -> dict[str, str]:
+        """'ops:s3cret,app:k3y' → {secret: name}; a bare secret is named key1, key2, ..."""
+        keys = {}
+        for i, item in enumerate(filter(None, (part.strip() for part in text.split(","))), 1):
+            name, sep, secret = item.partition(":")
+            keys[secret if sep else name] = name if sep else f"key{i}"
+        return keys
+
+    @property
+    def spool_path(self) -> Path:
+        return self.data_dir / "events-spool.jsonl"
 
     @property
     def sqlalchemy_url(self) -> str:

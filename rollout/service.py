@@ -1,0 +1,327 @@
+"""The OCR HTTP service (FastAPI, default port 8001).
+
+POST /v1/ocr — an invoice (multipart ``file`` or a raw body with its content type) and a user or
+tenant id (``X-User-Id`` / ``X-Tenant-Id`` headers or form fields) → the extraction result and
+which engine served it. GET /health, GET /metrics (Prometheus), /docs (OpenAPI). Admin endpoints
+under /v1/admin change flags like the CLI does. API keys in ``X-API-Key`` (or ``Authorization:
+Bearer``): client keys may process documents, admin keys may also change flags; keys are
+compared in constant time. Uploads above the size limit get 413; when ``max_concurrency``
+documents are being read and ``max_queue`` wait, further requests get 429 with Retry-After
+instead of queueing without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import shutil
+import tempfile
+import threading
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from ocr_engines import DocumentError, EngineError
+
+from .flags import StoreUnavailableError
+from .pipeline import OcrPipeline, RequestRefused
+from .router import RequestContext
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg", "image/tiff": ".tif"}
+
+
+@dataclass
+class ServiceLimits:
+    max_upload_bytes: int = 40 * 1024 * 1024
+    max_concurrency: int = 2
+    max_queue: int = 16
+
+
+class Admission:
+    """A bounded work queue: ``max_concurrency`` in flight, ``max_queue`` waiting, the rest refused."""
+
+    def __init__(self, limits: ServiceLimits):
+        self.limits = limits
+        self.waiting = 0
+        self.in_flight = 0
+        self._lock = threading.Lock()
+        self._semaphore: asyncio.Semaphore | None = None
+
+    def try_enter(self) -> bool:
+        with self._lock:
+            if self.in_flight + self.waiting >= self.limits.max_concurrency + self.limits.max_queue:
+                return False
+            self.waiting += 1
+            return True
+
+    def abandon(self) -> None:
+        """Leave the queue without running (e.g. the upload was refused)."""
+        with self._lock:
+            self.waiting -= 1
+
+    async def run(self, fn, *args):
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.limits.max_concurrency)
+        started = False
+        try:
+            async with self._semaphore:
+                with self._lock:
+                    self.waiting -= 1
+                    self.in_flight += 1
+                started = True
+                try:
+                    return await run_in_threadpool(fn, *args)
+                finally:
+                    with self._lock:
+                        self.in_flight -= 1
+        finally:
+            if not started:  # cancelled while waiting (the client went away)
+                self.abandon()
+
+
+class Metrics:
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter("ocr_requests_total", "OCR requests by serving engine and outcome",
+                                ["engine", "outcome"], registry=self.registry)
+        self.duration = Histogram("ocr_request_seconds", "OCR request duration", ["engine"], registry=self.registry,
+                                  buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64))
+        self.fallbacks = Counter("ocr_fallbacks_total", "Documents served by the other engine", registry=self.registry)
+        self.in_flight = Gauge("ocr_in_flight", "Documents being read", registry=self.registry)
+        self.queued = Gauge("ocr_queued", "Documents waiting", registry=self.registry)
+        self.spool = Gauge("ocr_event_spool_depth", "Events waiting on disk for the database",
+                           registry=self.registry)
+        self.flags_version = Gauge("ocr_flags_version", "Flag snapshot version served", registry=self.registry)
+
+
+def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin_keys: dict[str, str],
+               limits: ServiceLimits | None = None, store=None, writer=None, on_shutdown=None) -> FastAPI:
+    """``reader`` gives .get()/.status() of the flag snapshot; ``store`` (FlagStore) enables the admin API."""
+    if not (client_keys or admin_keys):
+        raise ValueError("the OCR service needs API keys (OCR_MIGRATE_CLIENT_API_KEYS / OCR_MIGRATE_ADMIN_API_KEYS)")
+    limits = limits or ServiceLimits()
+    admission = Admission(limits)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        if on_shutdown:
+            on_shutdown()
+
+    app = FastAPI(title="OCR migration service", version="1", lifespan=lifespan,
+                  description="Reads invoices with Google Document AI or Tesseract, per the rollout flags.")
+
+    def _key_name(x_api_key: str | None, authorization: str | None, keys: dict[str, str]) -> str | None:
+        presented = x_api_key or (authorization[7:] if authorization and authorization.startswith("Bearer ") else "")
+        found = None
+        for secret, name in keys.items():  # constant time per key, and every key is tried
+            if hmac.compare_digest(presented.encode(), secret.encode()):
+                found = name
+        return found
+
+    def client(x_api_key: str | None = Header(None), authorization: str | None = Header(None)) -> str:
+        name = _key_name(x_api_key, authorization, {**client_keys, **admin_keys})
+        if name is None:
+            raise HTTPException(401, {"error": "unauthorized", "message": "a valid X-API-Key is required"},
+                                headers={"WWW-Authenticate": "Bearer"})
+        return name
+
+    def admin(x_api_key: str | None = Header(None), authorization: str | None = Header(None)) -> str:
+        name = _key_name(x_api_key, authorization, admin_keys)
+        if name is None:
+            raise HTTPException(403, {"error": "forbidden", "message": "an admin API key is required"})
+        return name
+
+    def error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+        return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+
+    @app.post("/v1/ocr", summary="Read one invoice")
+    async def ocr(request: Request, key: str = Depends(client), x_user_id: str | None = Header(None),
+                  x_tenant_id: str | None = Header(None)):
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limits.max_upload_bytes + 1024 * 64:
+            return error(413, "upload_too_large", f"uploads are limited to {limits.max_upload_bytes // 2**20} MiB")
+        if not admission.try_enter():
+            return error(429, "busy", "too many documents in progress; retry shortly", {"Retry-After": "2"})
+        tmp = Path(tempfile.mkdtemp(prefix="ocr-upload-"))
+        try:
+            try:
+                path, form = await _save_upload(request, tmp, limits.max_upload_bytes)
+            except _UploadError as exc:
+                admission.abandon()
+                return error(exc.status, exc.code, exc.message)
+            ctx = RequestContext(x_user_id or form.get("user_id"), x_tenant_id or form.get("tenant_id"))
+            request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+            try:
+                outcome = await admission.run(pipeline.process, path, ctx, request_id)
+            except RequestRefused as exc:
+                metrics.requests.labels("none", "refused").inc()
+                return error(503, "maintenance", exc.decision.reason,
+                             {"Retry-After": str(exc.decision.retry_after_s)})
+            except DocumentError as exc:
+                metrics.requests.labels("none", "bad_document").inc()
+                return error(422, exc.code, exc.message)
+            except EngineError as exc:
+                metrics.requests.labels("none", "engine_error").inc()
+                return error(503, exc.code, exc.message, {"Retry-After": "5"})
+            metrics.requests.labels(outcome.engine, "ok").inc()
+            metrics.duration.labels(outcome.engine).observe(sum(outcome.result.timings_ms.values()) / 1000)
+            if outcome.fallback:
+                metrics.fallbacks.inc()
+            return {"request_id": request_id, **outcome.as_dict()}
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @app.get("/health", summary="Service health")
+    def health():
+        status = reader.status()
+        spool = writer.spool_depth() if writer else 0
+        breakers = {name: b.state for name, b in pipeline.breakers.items()}
+        state = "healthy"
+        if status.source in ("none",):
+            state = "unhealthy"
+        elif status.source == "last-known-good" or status.redis == "down" or status.sql == "down" or spool \
+                or any(s != "closed" for s in breakers.values()) or (writer is not None and not writer.db_ok):
+            state = "degraded"
+        body = {"status": state, "flags": status.as_dict(), "engines": breakers,
+                "events": {"db": "ok" if writer is None or writer.db_ok else "down", "spool_depth": spool,
+                           "queued": writer.queued() if writer else 0},
+                "work": {"in_flight": admission.in_flight, "waiting": admission.waiting,
+                         "max_concurrency": limits.max_concurrency, "max_queue": limits.max_queue}}
+        return JSONResponse(body, status_code=503 if state == "unhealthy" else 200)
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    def prometheus():
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        metrics.in_flight.set(admission.in_flight)
+        metrics.queued.set(admission.waiting)
+        metrics.spool.set(writer.spool_depth() if writer else 0)
+        try:
+            metrics.flags_version.set(reader.get().version)
+        except StoreUnavailableError:
+            pass  # no snapshot yet: /health says so
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/admin/flags", summary="Current rollout state")
+    def get_flags(name: str = Depends(admin)):
+        return reader.get().as_dict()
+
+    @app.post("/v1/admin/flags/{action}", summary="Change the rollout (advance, rollback, enable, disable, ...)")
+    async def change_flags(action: str, request: Request, name: str = Depends(admin)):
+        from . import stages
+        from .flags import ConcurrentUpdateError
+
+        if store is None:
+            return error(503, "read_only", "this service instance has no flag store")
+        body = await request.json() if await request.body() else {}
+        reason = str(body.get("reason", ""))
+        transitions = {
+            "advance": lambda s: stages.advance(s, body.get("percentage")),
+            "rollback": stages.rollback, "enable": stages.enable, "disable": stages.disable,
+            "maintenance-on": lambda s: stages.maintenance_on(s, reason), "maintenance-off": stages.maintenance_off,
+            "disable-google": lambda s: stages.disable_google(s, bool(body.get("force"))),
+        }
+        if action not in transitions:
+            return error(404, "unknown_action", f"{action!r}; one of {', '.join(transitions)}")
+        try:
+            snap = await run_in_threadpool(store.apply, action, f"api:{name}", reason, transitions[action])
+        except stages.InvalidTransition as exc:
+            return error(409, "refused", str(exc))
+        except ConcurrentUpdateError as exc:
+            return error(409, "concurrent_update", str(exc))
+        return snap.as_dict()
+
+    return app
+
+
+class _UploadError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+async def _save_upload(request: Request, tmp: Path, max_bytes: int) -> tuple[Path, dict]:
+    """The uploaded document on disk (size-capped while streaming) and any form fields."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=10)
+        upload = form.get("file")
+        if upload is None or not hasattr(upload, "read"):
+            raise _UploadError(400, "missing_file", "send the invoice as the multipart field 'file'")
+        path = tmp / ("upload" + Path(upload.filename or "").suffix.lower()[:5])
+        size = 0
+        with path.open("wb") as fh:
+            while chunk := await upload.read(1 << 20):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _UploadError(413, "upload_too_large", f"uploads are limited to {max_bytes // 2**20} MiB")
+                fh.write(chunk)
+        fields = {k: str(v) for k, v in form.items() if k != "file"}
+        return path, fields
+    path = tmp / ("upload" + EXTENSIONS.get(content_type, ".bin"))
+    size = 0
+    with path.open("wb") as fh:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise _UploadError(413, "upload_too_large", f"uploads are limited to {max_bytes // 2**20} MiB")
+            fh.write(chunk)
+    return path, {}
+
+
+def build_service(settings) -> FastAPI:
+    """The service with everything wired from settings: flag store + reader, event writer,
+    engines (Document AI only when configured), pipeline."""
+    from ocr_engines import OcrError, get_engine
+
+    from .distribution import FlagReader, publish
+    from .events import EventWriter
+    from .flags import FlagStore
+    from .pipeline import PipelineConfig
+
+    readers: list[FlagReader] = []
+
+    def changed(snap):
+        publish(settings.redis_url, snap)
+        for r in readers:  # this instance serves its own change at once, others within refresh_s
+            r.refresh()
+
+    store = FlagStore(settings.sqlalchemy_url, on_change=changed)
+    store.init()
+    reader = FlagReader(store, settings.redis_url, refresh_s=settings.flag_refresh_s).start()
+    readers.append(reader)
+    writer = EventWriter(settings.sqlalchemy_url, settings.spool_path)
+    writer.init_schema()
+    writer.start()
+    engines = {"tesseract": get_engine("tesseract", **settings.engine_options("tesseract"))}
+    if settings.documentai_project and settings.documentai_processor_id:
+        try:
+            engines["documentai"] = get_engine("documentai", **settings.engine_options("documentai"))
+        except OcrError as exc:
+            log.error("Document AI not available: %s", exc.message)
+    for engine in engines.values():
+        engine.warm_up()
+    pipeline = OcrPipeline(reader.get, engines, writer, PipelineConfig(
+        shadow_percentage=settings.shadow_percentage, confidence_floor=settings.confidence_floor))
+
+    def shutdown():
+        pipeline.close()
+        reader.stop()
+        writer.close()
+
+    limits = ServiceLimits(settings.limits().max_bytes, settings.max_concurrency, settings.max_queue)
+    return create_app(pipeline, reader, settings.parse_keys(settings.client_api_keys),
+                      settings.parse_keys(settings.admin_api_keys), limits, store=store, writer=writer,
+                      on_shutdown=shutdown)

@@ -1,0 +1,153 @@
+"""The OCR HTTP service: auth, uploads, routing, limits, admin API, health and metrics."""
+
+import threading
+import time
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from ocr_engines import get_engine
+from ocr_engines.documentai import DocumentAIConfig
+from ocr_engines.documentai_double import DocumentAIDouble
+from rollout import stages
+from rollout.distribution import FlagReader
+from rollout.events import EventWriter
+from rollout.flags import FlagStore
+from rollout.pipeline import OcrPipeline
+from rollout.router import GOOGLE, OPENSOURCE
+from rollout.service import ServiceLimits, create_app
+
+CLIENT, ADMIN = {"X-API-Key": "client-secret"}, {"X-API-Key": "admin-secret"}
+
+
+@pytest.fixture(scope="module")
+def double(golden_dir):
+    d = DocumentAIDouble(golden_dir)
+    d.start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture
+def stack(tmp_path, double):
+    url = f"sqlite:///{tmp_path / 'svc.db'}"
+    readers = []
+    store = FlagStore(url, on_change=lambda snap: [r.refresh() for r in readers])
+    store.init()
+    reader = FlagReader(store, None, refresh_s=60)
+    reader.refresh()
+    readers.append(reader)
+    writer = EventWriter(url, tmp_path / "spool.jsonl")
+    writer.init_schema()
+    engines = {OPENSOURCE: get_engine("tesseract"), GOOGLE: get_engine("documentai", config=DocumentAIConfig(
+        project="demo-project", processor_id="demo-invoice-parser", endpoint=double.url, backoff_initial_s=0.001))}
+    pipeline = OcrPipeline(reader.get, engines, writer)
+
+    def make(limits=ServiceLimits()):
+        return create_app(pipeline, reader, {"client-secret": "app"}, {"admin-secret": "ops"}, limits,
+                          store=store, writer=writer)
+
+    yield make, store, writer
+    pipeline.close()
+
+
+def test_keys_are_required_and_admin_is_separate(stack, golden_dir):
+    make, *_ = stack
+    client = TestClient(make())
+    pdf = (golden_dir / "inv-0001.pdf").read_bytes()
+    assert client.post("/v1/ocr", content=pdf, headers={"Content-Type": "application/pdf"}).status_code == 401
+    bad = client.post("/v1/ocr", content=pdf, headers={"Content-Type": "application/pdf", "X-API-Key": "nope"})
+    assert bad.status_code == 401 and bad.json()["detail"]["error"] == "unauthorized"
+    assert client.post("/v1/admin/flags/enable", json={"reason": "x"}, headers=CLIENT).status_code == 403
+    with pytest.raises(ValueError, match="API keys"):
+        create_app(None, None, {}, {})
+
+
+def test_raw_and_multipart_uploads_follow_the_flags(stack, golden_dir):
+    make, store, writer = stack
+    client = TestClient(make())
+    pdf = (golden_dir / "inv-0001.pdf").read_bytes()
+    r = client.post("/v1/ocr", content=pdf, headers={**CLIENT, "Content-Type": "application/pdf", "X-User-Id": "u1"})
+    assert r.status_code == 200 and r.json()["engine"] == GOOGLE and r.json()["result"]["fields"]["invoice_id"]
+    changed = client.post("/v1/admin/flags/enable", json={"reason": "all in"}, headers=ADMIN)
+    assert changed.status_code == 200 and changed.json()["percentage"] == 100
+    assert store.history()[0].actor == "api:ops"
+    r = client.post("/v1/ocr", files={"file": ("inv.pdf", pdf, "application/pdf")}, data={"user_id": "u1"},
+                    headers=CLIENT)
+    assert r.status_code == 200 and r.json()["engine"] == OPENSOURCE
+    assert r.json()["decision"]["reason"].startswith("bucket")
+
+
+def test_bad_documents_and_refused_changes(stack):
+    make, *_ = stack
+    client = TestClient(make())
+    r = client.post("/v1/ocr", content=b"not a pdf", headers={**CLIENT, "Content-Type": "application/pdf"})
+    assert r.status_code == 422 and r.json()["error"] == "unsupported_format"
+    r = client.post("/v1/admin/flags/advance", json={"reason": "x", "percentage": 150}, headers=ADMIN)
+    assert r.status_code == 409 and "between 0 and 100" in r.json()["message"]
+    r = client.post("/v1/ocr", files={"nofile": ("a", b"x")}, headers=CLIENT)
+    assert r.status_code == 400 and r.json()["error"] == "missing_file"
+
+
+def test_upload_limit(stack, golden_dir):
+    make, *_ = stack
+    client = TestClient(make(ServiceLimits(max_upload_bytes=10_000)))
+    big = (golden_dir / "inv-0001-scan300.png").read_bytes()
+    r = client.post("/v1/ocr", content=big, headers={**CLIENT, "Content-Type": "image/png"})
+    assert r.status_code == 413 and r.json()["error"] == "upload_too_large"
+
+
+def test_maintenance_answers_503_with_retry_after(stack, golden_dir):
+    make, store, _ = stack
+    client = TestClient(make())
+    client.post("/v1/admin/flags/maintenance-on", json={"reason": "database upgrade"}, headers=ADMIN)
+    r = client.post("/v1/ocr", content=(golden_dir / "inv-0001.pdf").read_bytes(),
+                    headers={**CLIENT, "Content-Type": "application/pdf"})
+    assert r.status_code == 503 and r.headers["Retry-After"] and "database upgrade" in r.json()["message"]
+
+
+def test_health_and_metrics(stack, golden_dir):
+    make, *_ = stack
+    client = TestClient(make())
+    client.post("/v1/ocr", content=(golden_dir / "inv-0001.pdf").read_bytes(),
+                headers={**CLIENT, "Content-Type": "application/pdf", "X-User-Id": "u"})
+    health = client.get("/health").json()
+    assert health["status"] == "healthy" and health["flags"]["source"] == "sql"
+    assert health["engines"] == {OPENSOURCE: "closed", GOOGLE: "closed"}
+    text = client.get("/metrics").text
+    assert 'ocr_requests_total{engine="documentai",outcome="ok"} 1.0' in text and "ocr_flags_version 1.0" in text
+    assert client.get("/openapi.json").json()["paths"]["/v1/ocr"]
+
+
+def test_saturation_answers_429_instead_of_queueing_forever(stack, golden_dir):
+    """A real server on loopback, one document at a time and no queue: concurrent uploads beyond
+    that are turned away with Retry-After."""
+    import uvicorn
+
+    make, store, _ = stack
+    app = make(ServiceLimits(max_concurrency=1, max_queue=0))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    scan = (golden_dir / "inv-0002-scan300.png").read_bytes()
+    store.apply("enable", "t", "tesseract is slow enough to saturate", stages.enable)
+    statuses = []
+
+    def upload():
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/ocr", content=scan, timeout=60,
+                       headers={**CLIENT, "Content-Type": "image/png", "X-User-Id": "u"})
+        statuses.append((r.status_code, r.headers.get("Retry-After")))
+
+    threads = [threading.Thread(target=upload) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    server.should_exit = True
+    thread.join(10)
+    assert sorted(s for s, _ in statuses).count(200) >= 1
+    assert any(s == 429 and ra for s, ra in statuses)
