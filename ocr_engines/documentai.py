@@ -127,9 +127,10 @@ class DocumentAIEngine(Engine):
     def _count_pages(self, path: Path, kind: str) -> int:
         try:
             if kind == docs.PDF:
-                pdf = docs.open_pdf(path, self.limits)
-                pages = len(pdf)
-                pdf.close()
+                with docs.pdfium_lock:
+                    pdf = docs.open_pdf(path, self.limits)
+                    pages = len(pdf)
+                    pdf.close()
                 return pages
             return docs.inspect_image(path, self.limits).frames
         except TooManyPagesError as exc:

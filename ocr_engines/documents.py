@@ -7,6 +7,7 @@ any pixel is decoded, and PDF page counts are checked before any page is touched
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,8 @@ _MAGIC = (
 )
 POINTS_PER_INCH = 72.0
 A4_WIDTH_INCHES = 8.27
+# PDFium is not thread-safe (concurrent use crashes the process): every use holds this lock.
+pdfium_lock = threading.RLock()
 FPDF_ERR_PASSWORD, FPDF_ERR_SECURITY = 4, 5  # pdfium's FPDF_GetLastError codes
 MIN_TEXT_LAYER_CHARS = 20  # fewer alphanumerics than this on a page: treat it as a scan
 

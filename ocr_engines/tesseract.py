@@ -132,32 +132,39 @@ class TesseractEngine(Engine):
         return [page_rows(words.get(i, []), i, True) for i in range(info.frames)], info.frames
 
     def _read_pdf(self, path: Path, watch: Stopwatch) -> tuple[list[list[Row]], int]:
-        pdf = docs.open_pdf(path, self.limits)
-        try:
-            n_pages = len(pdf)
+        with tempfile.TemporaryDirectory(prefix="ocr-page-") as tmp:
+            # pdfium is not thread-safe: text layers and renders under its lock, OCR outside it.
+            with docs.pdfium_lock:
+                pdf = docs.open_pdf(path, self.limits)
+                try:
+                    pages = [self._pdf_page(pdf, i, Path(tmp), path.name) for i in range(len(pdf))]
+                finally:
+                    pdf.close()
+            watch.lap("load")
             out: list[list[Row]] = []
-            with tempfile.TemporaryDirectory(prefix="ocr-page-") as tmp:
-                for i in range(n_pages):
-                    try:
-                        page = pdf[i]
-                        words = docs.pdf_page_words(page)
-                    except Exception as exc:  # pdfium reports damaged page streams generically
-                        raise docs.CorruptDocumentError(
-                            f"{path.name}: page {i + 1} cannot be read ({exc})"
-                        ) from None
-                    watch.lap("load")
-                    if docs.has_text_layer(words):
-                        out.append(page_rows(words, i, False))
-                        continue
-                    image = Path(tmp) / f"page-{i}.png"
-                    dpi = docs.render_page_to_file(page, image, self.limits.render_dpi, self.limits.max_pixels)
-                    watch.lap("load")
-                    page_words = ocr_words(image, dpi, self.languages, self.limits.page_timeout_s, self.psm)
-                    out.append(page_rows(page_words.get(0, []), i, True))
-                    watch.lap("ocr")
-            return out, n_pages
-        finally:
-            pdf.close()
+            for i, (words, image, dpi) in enumerate(pages):
+                if image is None:
+                    out.append(page_rows(words, i, False))
+                    continue
+                page_words = ocr_words(image, dpi, self.languages, self.limits.page_timeout_s, self.psm)
+                out.append(page_rows(page_words.get(0, []), i, True))
+                watch.lap("ocr")
+        return out, len(pages)
+
+    def _pdf_page(self, pdf, i: int, tmp: Path, name: str) -> tuple[list[Word], Path | None, int]:
+        """(text-layer words, None, 0) or ([], rendered image, its DPI) for page i."""
+        try:
+            page = pdf[i]
+            words = docs.pdf_page_words(page)
+            if docs.has_text_layer(words):
+                return words, None, 0
+            image = tmp / f"page-{i}.png"
+            dpi = docs.render_page_to_file(page, image, self.limits.render_dpi, self.limits.max_pixels)
+            return [], image, dpi
+        except docs.OcrError:
+            raise
+        except Exception as exc:  # pdfium reports damaged page streams generically
+            raise docs.CorruptDocumentError(f"{name}: page {i + 1} cannot be read ({exc})") from None
 
 
 register("tesseract", TesseractEngine)

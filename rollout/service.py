@@ -18,6 +18,7 @@ import logging
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -67,19 +68,24 @@ class Admission:
         with self._lock:
             self.waiting -= 1
 
-    async def run(self, fn, *args):
+    async def run(self, fn, *args, timing: dict | None = None):
+        """Run ``fn`` in a worker thread once admitted; ``timing`` gets queue and run seconds."""
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.limits.max_concurrency)
         started = False
+        queued_at = time.perf_counter()
         try:
             async with self._semaphore:
                 with self._lock:
                     self.waiting -= 1
                     self.in_flight += 1
                 started = True
+                run_at = time.perf_counter()
                 try:
                     return await run_in_threadpool(fn, *args)
                 finally:
+                    if timing is not None:
+                        timing["queue"], timing["run"] = run_at - queued_at, time.perf_counter() - run_at
                     with self._lock:
                         self.in_flight -= 1
         finally:
@@ -149,6 +155,7 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
     @app.post("/v1/ocr", summary="Read one invoice")
     async def ocr(request: Request, key: str = Depends(client), x_user_id: str | None = Header(None),
                   x_tenant_id: str | None = Header(None)):
+        received = time.perf_counter()
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limits.max_upload_bytes + 1024 * 64:
             return error(413, "upload_too_large", f"uploads are limited to {limits.max_upload_bytes // 2**20} MiB")
@@ -156,6 +163,7 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
             return error(429, "busy", "too many documents in progress; retry shortly", {"Retry-After": "2"})
         tmp = Path(tempfile.mkdtemp(prefix="ocr-upload-"))
         try:
+            upload_start = time.perf_counter()
             try:
                 path, form = await _save_upload(request, tmp, limits.max_upload_bytes)
             except _UploadError as exc:
@@ -163,8 +171,9 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
                 return error(exc.status, exc.code, exc.message)
             ctx = RequestContext(x_user_id or form.get("user_id"), x_tenant_id or form.get("tenant_id"))
             request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+            timing: dict = {"upload": time.perf_counter() - upload_start}
             try:
-                outcome = await admission.run(pipeline.process, path, ctx, request_id)
+                outcome = await admission.run(pipeline.process, path, ctx, request_id, timing=timing)
             except RequestRefused as exc:
                 metrics.requests.labels("none", "refused").inc()
                 return error(503, "maintenance", exc.decision.reason,
@@ -179,7 +188,12 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
             metrics.duration.labels(outcome.engine).observe(sum(outcome.result.timings_ms.values()) / 1000)
             if outcome.fallback:
                 metrics.fallbacks.inc()
-            return {"request_id": request_id, **outcome.as_dict()}
+            # Server-Timing (W3C): where the time went, for clients, dashboards and the benchmark.
+            server_timing = (f"upload;dur={timing['upload'] * 1000:.2f}, queue;dur={timing['queue'] * 1000:.2f}, "
+                             f"pipeline;dur={timing['run'] * 1000:.2f}, "
+                             f"total;dur={(time.perf_counter() - received) * 1000:.2f}")
+            return JSONResponse({"request_id": request_id, **outcome.as_dict()},
+                                headers={"Server-Timing": server_timing})
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -285,6 +299,7 @@ def build_service(settings) -> FastAPI:
     """The service with everything wired from settings: flag store + reader, event writer,
     engines (Document AI only when configured), pipeline."""
     from ocr_engines import OcrError, get_engine
+    from ocr_engines.pool import PooledEngine
 
     from .distribution import FlagReader, publish
     from .events import EventWriter
@@ -305,7 +320,8 @@ def build_service(settings) -> FastAPI:
     writer = EventWriter(settings.sqlalchemy_url, settings.spool_path)
     writer.init_schema()
     writer.start()
-    engines = {"tesseract": get_engine("tesseract", **settings.engine_options("tesseract"))}
+    engines = {"tesseract": PooledEngine("tesseract", workers=settings.max_concurrency,
+                                         **settings.engine_options("tesseract"))}
     if settings.documentai_project and settings.documentai_processor_id:
         try:
             engines["documentai"] = get_engine("documentai", **settings.engine_options("documentai"))
@@ -320,6 +336,7 @@ def build_service(settings) -> FastAPI:
         pipeline.close()
         reader.stop()
         writer.close()
+        engines["tesseract"].close()
 
     limits = ServiceLimits(settings.limits().max_bytes, settings.max_concurrency, settings.max_queue)
     return create_app(pipeline, reader, settings.parse_keys(settings.client_api_keys),
