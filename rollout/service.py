@@ -136,14 +136,15 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
                 found = name
         return found
 
-    def client(x_api_key: str | None = Header(None), authorization: str | None = Header(None)) -> str:
+    # async: FastAPI runs plain-def dependencies in a worker thread, a hop on every request.
+    async def client(x_api_key: str | None = Header(None), authorization: str | None = Header(None)) -> str:
         name = _key_name(x_api_key, authorization, {**client_keys, **admin_keys})
         if name is None:
             raise HTTPException(401, {"error": "unauthorized", "message": "a valid X-API-Key is required"},
                                 headers={"WWW-Authenticate": "Bearer"})
         return name
 
-    def admin(x_api_key: str | None = Header(None), authorization: str | None = Header(None)) -> str:
+    async def admin(x_api_key: str | None = Header(None), authorization: str | None = Header(None)) -> str:
         name = _key_name(x_api_key, authorization, admin_keys)
         if name is None:
             raise HTTPException(403, {"error": "forbidden", "message": "an admin API key is required"})
