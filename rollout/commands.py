@@ -207,3 +207,38 @@ def serve(host: str = typer.Option(None, help="default: OCR_MIGRATE_SERVICE_HOST
     except StoreUnavailableError as exc:
         fail(output, EXIT_UNAVAILABLE, "flag_store_unavailable", str(exc))
     uvicorn.run(app_, host=host or settings.service_host, port=port or settings.service_port, log_level="info")
+
+
+@app.command()
+def health(url: str = typer.Option(None, help="the OCR service (default http://OCR_MIGRATE_SERVICE_HOST:PORT)"),
+           output: Output = OutputOpt) -> None:
+    """The OCR service's health: flag source, Redis, database, engines, event spool, work queue."""
+    import httpx
+
+    from .settings import get_settings
+
+    settings = get_settings()
+    url = url or f"http://{settings.service_host}:{settings.service_port}"
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/health", timeout=5)
+        data = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        fail(output, EXIT_UNAVAILABLE, "service_unreachable", f"{url}: {exc}")
+    if output is Output.json:
+        print(json.dumps(data))
+    else:
+        colour = {"healthy": "green", "degraded": "yellow"}.get(data["status"], "red")
+        console.print(f"[bold {colour}]{data['status']}[/] — {url}")
+        table = Table(show_header=False)
+        flags = data["flags"]
+        table.add_row("flags", f"v{flags['version']} from {flags['source']} ({flags['age_s']} s old); "
+                               f"redis {flags['redis']}, sql {flags['sql']}")
+        table.add_row("engines", ", ".join(f"{k}: circuit {v}" for k, v in data["engines"].items()))
+        table.add_row("events", f"db {data['events']['db']}, spool {data['events']['spool_depth']}, "
+                                f"queued {data['events']['queued']}")
+        work = data["work"]
+        table.add_row("work", f"{work['in_flight']}/{work['max_concurrency']} reading, "
+                              f"{work['waiting']}/{work['max_queue']} waiting")
+        console.print(table)
+    if data["status"] == "unhealthy":
+        raise typer.Exit(EXIT_UNAVAILABLE)

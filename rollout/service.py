@@ -307,6 +307,9 @@ def build_service(settings) -> FastAPI:
     from .flags import FlagStore
     from .pipeline import PipelineConfig
 
+    client_keys, admin_keys = settings.parse_keys(settings.client_api_keys), settings.parse_keys(settings.admin_api_keys)
+    if not (client_keys or admin_keys):  # before starting anything
+        raise ValueError("the OCR service needs API keys (OCR_MIGRATE_CLIENT_API_KEYS / OCR_MIGRATE_ADMIN_API_KEYS)")
     readers: list[FlagReader] = []
 
     def changed(snap):
@@ -340,6 +343,5 @@ def build_service(settings) -> FastAPI:
         engines["tesseract"].close()
 
     limits = ServiceLimits(settings.limits().max_bytes, settings.max_concurrency, settings.max_queue)
-    return create_app(pipeline, reader, settings.parse_keys(settings.client_api_keys),
-                      settings.parse_keys(settings.admin_api_keys), limits, store=store, writer=writer,
+    return create_app(pipeline, reader, client_keys, admin_keys, limits, store=store, writer=writer,
                       on_shutdown=shutdown)
