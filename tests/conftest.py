@@ -55,3 +55,42 @@ def db_url(request, tmp_path):
         conn.execute(text("DROP TABLE IF EXISTS flag_audit, rollout_state"))
     engine.dispose()
     return url
+
+
+DOUBLE_DEFAULTS = dict(fail_next=[], failure_rate=0.0, field_error_rate=0.0, malformed_next=0,
+                       permission_denied=False, latency_median_s=0.0, latency_sigma=0.35, failure_codes=[429, 500, 503])
+
+
+@pytest.fixture(scope="session")
+def double(golden_dir):
+    """The local Document AI API double, answering the committed golden documents."""
+    from ocr_engines.documentai_double import DocumentAIDouble
+
+    d = DocumentAIDouble(golden_dir)
+    d.start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture
+def fresh(double):
+    """The double with default behaviour and zeroed counters, restored after the test too."""
+    double.configure(**DOUBLE_DEFAULTS)
+    double.reset_stats()
+    yield double
+    double.configure(**DOUBLE_DEFAULTS)
+
+
+@pytest.fixture(scope="session")
+def google_engine(double):
+    """Build a Document AI engine (the real client) pointed at the double."""
+    from ocr_engines import get_engine
+    from ocr_engines.documentai import DocumentAIConfig
+
+    def make(**overrides):
+        cfg = dict(project="demo-project", location="eu", processor_id="demo-invoice-parser", endpoint=double.url,
+                   timeout_s=5.0, max_attempts=3, backoff_initial_s=0.001)
+        cfg.update(overrides)
+        return get_engine("documentai", config=DocumentAIConfig(**cfg))
+
+    return make

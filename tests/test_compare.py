@@ -5,8 +5,6 @@ import pytest
 from ocr_engines import errors as E
 from ocr_engines import get_engine
 from ocr_engines.compare import EXTRA, IGNORED, MATCH, MISMATCH, MISSING, IgnoreRule, compare
-from ocr_engines.documentai import DocumentAIConfig
-from ocr_engines.documentai_double import DocumentAIDouble
 from ocr_engines.evaluation import golden_documents
 
 
@@ -69,13 +67,8 @@ def test_line_items_compared_by_value():
 
 
 @pytest.fixture(scope="module")
-def engines(golden_dir):
-    double = DocumentAIDouble(golden_dir)
-    double.start()
-    google = get_engine("documentai", config=DocumentAIConfig(
-        project="demo-project", processor_id="demo-invoice-parser", endpoint=double.url, backoff_initial_s=0.001))
-    yield google, get_engine("tesseract")
-    double.stop()
+def engines(google_engine):
+    return google_engine(), get_engine("tesseract")
 
 
 def test_real_results_of_both_engines(engines, golden_dir):

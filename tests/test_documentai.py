@@ -12,36 +12,11 @@ from reportlab.pdfgen import canvas
 from ocr_engines import errors as E
 from ocr_engines import get_engine
 from ocr_engines.documentai import DocumentAIConfig
-from ocr_engines.documentai_double import DocumentAIDouble
 from ocr_engines.evaluation import golden_documents
 
 
-@pytest.fixture(scope="module")
-def double(golden_dir):
-    d = DocumentAIDouble(golden_dir)
-    d.start()
-    yield d
-    d.stop()
-
-
-@pytest.fixture
-def fresh(double):
-    """The double with default behaviour and zeroed counters for each test."""
-    double.configure(fail_next=[], failure_rate=0.0, field_error_rate=0.0, malformed_next=0,
-                     permission_denied=False, latency_median_s=0.0)
-    double.reset_stats()
-    return double
-
-
-def engine_for(double, **overrides):
-    cfg = dict(project="demo-project", location="eu", processor_id="demo-invoice-parser", endpoint=double.url,
-               timeout_s=5.0, max_attempts=3, backoff_initial_s=0.001)
-    cfg.update(overrides)
-    return get_engine("documentai", config=DocumentAIConfig(**cfg))
-
-
-def test_every_field_and_line_item_is_mapped(fresh, golden_dir):
-    engine = engine_for(fresh)
+def test_every_field_and_line_item_is_mapped(fresh, golden_dir, google_engine):
+    engine = google_engine()
     docs = golden_documents(golden_dir)
     for doc in docs:
         result = engine.extract(doc.path)
@@ -53,16 +28,16 @@ def test_every_field_and_line_item_is_mapped(fresh, golden_dir):
     assert fresh.stats["requests"] == len(docs)
 
 
-def test_multi_page_documents_report_their_pages(fresh, golden_dir):
+def test_multi_page_documents_report_their_pages(fresh, golden_dir, google_engine):
     manifest = json.loads((golden_dir / "manifest.json").read_text())["documents"]
     two_page = [e["file"] for e in manifest if e["pages"] == 2]
     assert two_page
     for name in two_page:
-        assert engine_for(fresh).extract(golden_dir / name).pages == 2
+        assert google_engine().extract(golden_dir / name).pages == 2
 
 
-def test_the_double_never_passes_for_google(fresh, golden_dir):
-    result = engine_for(fresh).extract(golden_dir / "inv-0001.pdf")
+def test_the_double_never_passes_for_google(fresh, golden_dir, google_engine):
+    result = google_engine().extract(golden_dir / "inv-0001.pdf")
     assert any("test double" in w and fresh.url in w for w in result.warnings)
 
 
@@ -72,32 +47,32 @@ def test_regional_endpoint_and_processor_name():
     assert cfg.processor_name == "projects/p/locations/eu/processors/abc/processorVersions/pretrained-invoice-v2.0"
 
 
-def test_transient_errors_are_retried(fresh, golden_dir):
+def test_transient_errors_are_retried(fresh, golden_dir, google_engine):
     fresh.configure(fail_next=[503, 429])
-    result = engine_for(fresh).extract(golden_dir / "inv-0002.pdf")
+    result = google_engine().extract(golden_dir / "inv-0002.pdf")
     assert result.value("invoice_id")
     assert fresh.stats["requests"] == 3 and fresh.stats["status_503"] == 1 and fresh.stats["status_429"] == 1
 
 
 @pytest.mark.parametrize("code,error", [(429, E.QuotaExceededError), (503, E.EngineUnavailableError),
                                         (500, E.EngineUnavailableError)])
-def test_persistent_errors_give_up_after_max_attempts(fresh, golden_dir, code, error):
+def test_persistent_errors_give_up_after_max_attempts(fresh, golden_dir, code, error, google_engine):
     fresh.configure(fail_next=[code] * 5)
     with pytest.raises(error, match="after 3 attempts"):
-        engine_for(fresh).extract(golden_dir / "inv-0002.pdf")
+        google_engine().extract(golden_dir / "inv-0002.pdf")
     assert fresh.stats["requests"] == 3
 
 
-def test_permission_denied_is_not_retried(fresh, golden_dir):
+def test_permission_denied_is_not_retried(fresh, golden_dir, google_engine):
     fresh.configure(permission_denied=True)
     with pytest.raises(E.PermissionDeniedError, match="documentai.apiUser"):
-        engine_for(fresh).extract(golden_dir / "inv-0002.pdf")
+        google_engine().extract(golden_dir / "inv-0002.pdf")
     assert fresh.stats["requests"] == 1
 
 
-def test_wrong_processor(fresh, golden_dir):
+def test_wrong_processor(fresh, golden_dir, google_engine):
     with pytest.raises(E.InvalidProcessorError, match="not found"):
-        engine_for(fresh, processor_id="no-such-processor").extract(golden_dir / "inv-0002.pdf")
+        google_engine(processor_id="no-such-processor").extract(golden_dir / "inv-0002.pdf")
     assert fresh.stats["requests"] == 1
 
 
@@ -106,16 +81,16 @@ def test_missing_configuration_is_a_clear_error():
         get_engine("documentai", config=DocumentAIConfig(project=""))
 
 
-def test_malformed_response_body(fresh, golden_dir):
+def test_malformed_response_body(fresh, golden_dir, google_engine):
     fresh.configure(malformed_next=1)
     with pytest.raises(E.MalformedResponseError, match="not a Document AI response"):
-        engine_for(fresh).extract(golden_dir / "inv-0002.pdf")
+        google_engine().extract(golden_dir / "inv-0002.pdf")
 
 
-def test_timeout_is_retried_then_reported(fresh, golden_dir):
+def test_timeout_is_retried_then_reported(fresh, golden_dir, google_engine):
     fresh.configure(latency_median_s=1.5, latency_sigma=0.0)
     with pytest.raises(E.OcrTimeoutError, match="within"):
-        engine_for(fresh, timeout_s=0.3, max_attempts=2).extract(golden_dir / "inv-0002.pdf")
+        google_engine(timeout_s=0.3, max_attempts=2).extract(golden_dir / "inv-0002.pdf")
     assert fresh.stats["requests"] == 2
 
 
@@ -126,23 +101,23 @@ def test_unreachable_endpoint(golden_dir):
         engine.extract(golden_dir / "inv-0002.pdf")
 
 
-def test_a_response_without_entities(fresh, tmp_path):
+def test_a_response_without_entities(fresh, tmp_path, google_engine):
     path = tmp_path / "unknown.pdf"
     c = canvas.Canvas(str(path), invariant=1)
     c.drawString(72, 720, "Not one of the golden invoices")
     c.save()
     with pytest.raises(E.EmptyResponseError, match="no invoice entities"):
-        engine_for(fresh).extract(path)
+        google_engine().extract(path)
 
 
-def test_page_limit_checked_before_the_call(fresh, tmp_path):
+def test_page_limit_checked_before_the_call(fresh, tmp_path, google_engine):
     pdf = pdfium.PdfDocument.new()
     for _ in range(16):
         pdf.new_page(595, 842)
     path = tmp_path / "long.pdf"
     pdf.save(str(path))
     with pytest.raises(E.TooManyPagesError, match="15 pages"):
-        engine_for(fresh).extract(path)
+        google_engine().extract(path)
     assert fresh.stats["requests"] == 0
 
 
@@ -160,9 +135,9 @@ def _service_account_file(tmp_path, token_uri: str):
     return path, pem
 
 
-def test_credentials_never_appear_in_errors_or_logs(fresh, golden_dir, tmp_path, caplog):
+def test_credentials_never_appear_in_errors_or_logs(fresh, golden_dir, tmp_path, caplog, google_engine):
     sa_path, pem = _service_account_file(tmp_path, f"{fresh.url}/token")
-    engine = engine_for(fresh, credentials_file=str(sa_path))
+    engine = google_engine(credentials_file=str(sa_path))
     caplog.set_level(logging.DEBUG)
     assert engine.extract(golden_dir / "inv-0002.pdf").value("invoice_id")  # the token flow works
     fresh.configure(permission_denied=True)
@@ -230,16 +205,16 @@ def test_cli_compare_reports_a_failing_control(cli, double_env, golden_dir):
     assert out["control_error"].startswith("invalid_processor") and out["agreement"] is None
 
 
-def test_random_failures_and_field_errors_play_a_degraded_baseline(fresh, golden_dir):
+def test_random_failures_and_field_errors_play_a_degraded_baseline(fresh, golden_dir, google_engine):
     doc = golden_dir / "inv-0002.pdf"
     truth = json.loads((golden_dir / "inv-0002.json").read_text())
     fresh.configure(field_error_rate=1.0)
-    result = engine_for(fresh).extract(doc)
+    result = google_engine().extract(doc)
     wrong = [k for k, v in truth.items() if k != "line_items" and result.value(k) != v]
     assert len(wrong) >= len(truth) - 2  # every field perturbed (a perturbed currency may not parse)
     fresh.configure(field_error_rate=0.0, failure_rate=1.0, failure_codes=[503])
     with pytest.raises(E.EngineUnavailableError):
-        engine_for(fresh).extract(doc)
+        google_engine().extract(doc)
     assert fresh.stats["status_503"] == 3
 
 

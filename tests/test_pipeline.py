@@ -5,8 +5,6 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from ocr_engines import Limits, get_engine
-from ocr_engines.documentai import DocumentAIConfig
-from ocr_engines.documentai_double import DocumentAIDouble
 from ocr_engines.errors import EngineError
 from rollout import stages
 from rollout.events import EventWriter, ocr_events
@@ -16,17 +14,8 @@ from rollout.stages import Snapshot
 
 
 @pytest.fixture(scope="module")
-def double(golden_dir):
-    d = DocumentAIDouble(golden_dir)
-    d.start()
-    yield d
-    d.stop()
-
-
-@pytest.fixture(scope="module")
-def engines(double):
-    google = get_engine("documentai", config=DocumentAIConfig(
-        project="demo-project", processor_id="demo-invoice-parser", endpoint=double.url, backoff_initial_s=0.001))
+def engines(google_engine):
+    google = google_engine()
     tesseract = get_engine("tesseract")
     tesseract.warm_up()
     return {GOOGLE: google, OPENSOURCE: tesseract}

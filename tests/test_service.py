@@ -8,8 +8,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ocr_engines import get_engine
-from ocr_engines.documentai import DocumentAIConfig
-from ocr_engines.documentai_double import DocumentAIDouble
 from rollout import stages
 from rollout.distribution import FlagReader
 from rollout.events import EventWriter
@@ -21,16 +19,8 @@ from rollout.service import ServiceLimits, create_app
 CLIENT, ADMIN = {"X-API-Key": "client-secret"}, {"X-API-Key": "admin-secret"}
 
 
-@pytest.fixture(scope="module")
-def double(golden_dir):
-    d = DocumentAIDouble(golden_dir)
-    d.start()
-    yield d
-    d.stop()
-
-
 @pytest.fixture
-def stack(tmp_path, double):
+def stack(tmp_path, google_engine):
     url = f"sqlite:///{tmp_path / 'svc.db'}"
     readers = []
     store = FlagStore(url, on_change=lambda snap: [r.refresh() for r in readers])
@@ -40,8 +30,7 @@ def stack(tmp_path, double):
     readers.append(reader)
     writer = EventWriter(url, tmp_path / "spool.jsonl")
     writer.init_schema()
-    engines = {OPENSOURCE: get_engine("tesseract"), GOOGLE: get_engine("documentai", config=DocumentAIConfig(
-        project="demo-project", processor_id="demo-invoice-parser", endpoint=double.url, backoff_initial_s=0.001))}
+    engines = {OPENSOURCE: get_engine("tesseract"), GOOGLE: google_engine()}
     pipeline = OcrPipeline(reader.get, engines, writer)
 
     def make(limits=ServiceLimits()):
