@@ -140,3 +140,37 @@ def test_saturation_answers_429_instead_of_queueing_forever(stack, golden_dir):
     thread.join(10)
     assert sorted(s for s, _ in statuses).count(200) >= 1
     assert any(s == 429 and ra for s, ra in statuses)
+
+
+def test_health_degrades_when_redis_stops_and_recovers(tmp_path, golden_dir):
+    """Redis down: the service keeps serving from SQL and says 'degraded'; Redis back: healthy.
+    (Both down — the last known good snapshot — is covered in test_distribution.)"""
+    from rollout.distribution import publish
+
+    from .test_distribution import RedisProcess
+
+    redis_proc = RedisProcess()
+    redis_proc.start()
+    try:
+        url = f"sqlite:///{tmp_path / 'h.db'}"
+        store = FlagStore(url, on_change=lambda s: publish(redis_proc.url, s))
+        publish(redis_proc.url, store.init())
+        reader = FlagReader(store, redis_proc.url, refresh_s=60, sql_check_s=0)
+        reader.refresh()
+        pipeline = OcrPipeline(reader.get, {OPENSOURCE: get_engine("tesseract")})
+        client = TestClient(create_app(pipeline, reader, {"client-secret": "app"}, {}))
+        assert client.get("/health").json()["status"] == "healthy"
+        redis_proc.stop()
+        reader.refresh()
+        health = client.get("/health").json()
+        assert health["status"] == "degraded" and health["flags"]["redis"] == "down"
+        assert health["flags"]["source"] == "sql"
+        r = client.post("/v1/ocr", content=(golden_dir / "inv-0001.pdf").read_bytes(),
+                        headers={**CLIENT, "Content-Type": "application/pdf", "X-User-Id": "u"})
+        assert r.status_code == 200  # still serving
+        redis_proc.start()
+        reader.refresh()
+        assert client.get("/health").json()["status"] == "healthy"
+    finally:
+        if redis_proc.proc.poll() is None:
+            redis_proc.stop()
