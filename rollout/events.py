@@ -4,7 +4,8 @@
 in one transaction each. When the database is unavailable, batches go to a local spool file
 (JSON lines, fsynced) and are replayed in order when it is back; while the spool is not empty,
 new events queue behind it, so the table receives events in the order they happened and none is
-lost (at least once: a crash between a commit and the spool's truncation may repeat a batch).
+lost, and none is stored twice: each event carries a unique id and replays skip ids already stored
+(a batch whose commit succeeded but whose acknowledgement was lost comes back through the spool).
 The raw user id never leaves the process: events carry a salted hash of it.
 """
 
@@ -15,6 +16,7 @@ import json
 import logging
 import os
 import threading
+import uuid
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -34,6 +36,7 @@ ocr_events = Table(
     "ocr_events", metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("at", DateTime(timezone=True), nullable=False),
+    Column("event_id", String(32), nullable=False, unique=True),  # makes replays idempotent
     Column("request_id", String(64), nullable=False),
     Column("user_bucket", String(16)),  # salted hash of the user/tenant id, never the id itself
     Column("engine", String(16), nullable=False),
@@ -76,6 +79,7 @@ class OcrEvent:
     shadow_agreement: float | None = None
     field_agreement: dict | None = None
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def to_row(self) -> dict:
         return asdict(self)
@@ -181,7 +185,7 @@ class EventWriter:
     def _insert(self, batch: list[OcrEvent]) -> bool:
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(ocr_events), [e.to_row() for e in batch])
+                conn.execute(self._insert_ignoring_duplicates(), [e.to_row() for e in batch])
         except DBAPIError as exc:
             if self.db_ok:
                 log.warning("events database unavailable (%s); spooling to %s", str(exc.orig).splitlines()[0][:120],
@@ -191,6 +195,17 @@ class EventWriter:
         self.db_ok = True
         self.written += len(batch)
         return True
+
+    def _insert_ignoring_duplicates(self):
+        """A batch whose commit succeeded but whose acknowledgement was lost (the database died
+        in between) is spooled and replayed: the event id turns that replay into a no-op."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        elif self.engine.dialect.name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            return insert(ocr_events)
+        return dialect_insert(ocr_events).on_conflict_do_nothing(index_elements=["event_id"])
 
     def _spool_queue(self) -> None:
         with self._lock:

@@ -52,7 +52,7 @@ def db_url(request, tmp_path):
 
     engine = create_engine(url)
     with engine.begin() as conn:  # a clean slate per test
-        conn.execute(text("DROP TABLE IF EXISTS flag_audit, rollout_state"))
+        conn.execute(text("DROP TABLE IF EXISTS flag_audit, rollout_state, ocr_events"))
     engine.dispose()
     return url
 

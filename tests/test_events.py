@@ -79,3 +79,18 @@ def test_no_event_is_lost_when_postgres_is_killed_and_restarted(private_pg, tmp_
     engine.dispose()
     assert ids == [f"r{i}" for i in range(total)]  # in order, no duplicates
     assert writer.spool_depth() == 0
+
+
+def test_replaying_a_batch_that_was_already_stored_adds_nothing(db_url, tmp_path):
+    """The database committed a batch but died before acknowledging it: the writer spooled it,
+    and its replay must not store the events twice."""
+    writer = EventWriter(db_url, tmp_path / "spool.jsonl", batch_size=10)
+    writer.init_schema()
+    batch = [event(i) for i in range(25)]
+    for e in batch:
+        writer.record(e)
+    writer.flush()
+    writer._spool(batch[:10])  # what the writer spools when a commit's acknowledgement is lost
+    writer.record(event(99))
+    writer.flush()
+    assert count(db_url) == 26 and writer.spool_depth() == 0
