@@ -185,6 +185,9 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
             except EngineError as exc:
                 metrics.requests.labels("none", "engine_error").inc()
                 return error(503, exc.code, exc.message, {"Retry-After": "5"})
+            except StoreUnavailableError as exc:  # no flag snapshot ever loaded: cannot route safely
+                metrics.requests.labels("none", "no_flags").inc()
+                return error(503, "flags_unavailable", str(exc), {"Retry-After": "5"})
             metrics.requests.labels(outcome.engine, "ok").inc()
             metrics.duration.labels(outcome.engine).observe(sum(outcome.result.timings_ms.values()) / 1000)
             if outcome.fallback:

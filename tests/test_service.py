@@ -174,3 +174,14 @@ def test_health_degrades_when_redis_stops_and_recovers(tmp_path, golden_dir):
     finally:
         if redis_proc.proc.poll() is None:
             redis_proc.stop()
+
+
+def test_no_flag_snapshot_means_503_not_a_guess(tmp_path, golden_dir):
+    reader = FlagReader(FlagStore("postgresql+psycopg://postgres@127.0.0.1:1/none"), None)
+    reader.refresh()  # nothing reachable, nothing known
+    pipeline = OcrPipeline(reader.get, {OPENSOURCE: get_engine("tesseract")})
+    client = TestClient(create_app(pipeline, reader, {"client-secret": "app"}, {}))
+    r = client.post("/v1/ocr", content=(golden_dir / "inv-0001.pdf").read_bytes(),
+                    headers={**CLIENT, "Content-Type": "application/pdf"})
+    assert r.status_code == 503 and r.json()["error"] == "flags_unavailable"
+    assert client.get("/health").status_code == 503 and client.get("/health").json()["status"] == "unhealthy"
