@@ -18,6 +18,7 @@ from pathlib import Path
 import mmh3
 
 from ocr_engines import DocumentError, Engine, EngineError, ExtractionResult
+from ocr_engines.errors import EngineUnavailableError
 from ocr_engines.compare import compare
 
 from .events import EventWriter, OcrEvent, user_bucket
@@ -123,6 +124,9 @@ class OcrPipeline:
                 fallback = f"{chosen} unavailable (circuit {self.breakers[chosen].state})" \
                     if chosen in self.engines else f"{chosen} not configured"
                 chosen = alternative
+        if chosen not in self.engines:
+            raise EngineUnavailableError(f"the router chose {chosen}, which this instance does not run, "
+                                         "and no other engine may serve")
         attempts: list[dict] = []
         result = self._read(chosen, path, snap, request_id, bucket_id, attempts, fallback is not None)
         if result is None:

@@ -122,3 +122,13 @@ def test_circuit_breaker_half_opens_after_cooldown():
     now[0] = 21
     b.success()
     assert b.state == "closed"
+
+
+def test_an_engine_this_instance_does_not_run(engines, golden_dir):
+    """Only Google here and Google switched off: a clear engine error, not a crash."""
+    p = pipeline({GOOGLE: engines[GOOGLE]}, stages.disable_google(stages.enable(Snapshot())))
+    with pytest.raises(EngineError, match="does not run"):
+        p.process(golden_dir / DIGITAL, RequestContext("u1"), "r")
+    only_google = pipeline({GOOGLE: engines[GOOGLE]}, stages.enable(Snapshot()))
+    out = only_google.process(golden_dir / DIGITAL, RequestContext("u1"), "r")
+    assert out.engine == GOOGLE and out.fallback == "tesseract not configured"
