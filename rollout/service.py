@@ -250,6 +250,7 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
             "rollback": stages.rollback, "enable": stages.enable, "disable": stages.disable,
             "maintenance-on": lambda s: stages.maintenance_on(s, reason), "maintenance-off": stages.maintenance_off,
             "disable-google": lambda s: stages.disable_google(s, bool(body.get("force"))),
+            "set-flag": lambda s: stages.set_flag(s, str(body.get("name", "")), bool(body.get("value"))),
         }
         if action not in transitions:
             return error(404, "unknown_action", f"{action!r}; one of {', '.join(transitions)}")

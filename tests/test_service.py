@@ -75,6 +75,12 @@ def test_bad_documents_and_refused_changes(stack):
     assert r.status_code == 422 and r.json()["error"] == "unsupported_format"
     r = client.post("/v1/admin/flags/advance", json={"reason": "x", "percentage": 150}, headers=ADMIN)
     assert r.status_code == 409 and "between 0 and 100" in r.json()["message"]
+    r = client.post("/v1/admin/flags/set-flag", json={"reason": "x", "name": "rollout_percentage", "value": True},
+                    headers=ADMIN)
+    assert r.status_code == 409 and "advance" in r.json()["message"]
+    r = client.post("/v1/admin/flags/set-flag", json={"reason": "shadow", "name": "enable_accuracy_comparison",
+                                                      "value": True}, headers=ADMIN)
+    assert r.status_code == 200 and r.json()["flags"]["enable_accuracy_comparison"] is True
     r = client.post("/v1/ocr", files={"nofile": ("a", b"x")}, headers=CLIENT)
     assert r.status_code == 400 and r.json()["error"] == "missing_file"
 
