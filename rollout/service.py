@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -36,6 +37,8 @@ from .router import RequestContext
 
 log = logging.getLogger(__name__)
 
+# Uploads live only for the request: memory-backed /dev/shm where it exists, else the temp dir.
+UPLOAD_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg", "image/tiff": ".tif"}
 
 
@@ -162,7 +165,7 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
             return error(413, "upload_too_large", f"uploads are limited to {limits.max_upload_bytes // 2**20} MiB")
         if not admission.try_enter():
             return error(429, "busy", "too many documents in progress; retry shortly", {"Retry-After": "2"})
-        tmp = Path(tempfile.mkdtemp(prefix="ocr-upload-"))
+        tmp = Path(tempfile.mkdtemp(prefix="ocr-upload-", dir=UPLOAD_DIR))
         try:
             upload_start = time.perf_counter()
             try:
