@@ -242,3 +242,47 @@ def health(url: str = typer.Option(None, help="the OCR service (default http://O
         console.print(table)
     if data["status"] == "unhealthy":
         raise typer.Exit(EXIT_UNAVAILABLE)
+
+
+@app.command()
+def report(hours: float = typer.Option(1.0, min=0.01, help="the window: the last N hours"),
+           by_stage: bool = typer.Option(False, "--by-stage", help="one row per engine and stage"),
+           output: Output = OutputOpt) -> None:
+    """Per-engine figures for the last N hours: volume, success, latency percentiles, confidence."""
+    from sqlalchemy.exc import DBAPIError
+
+    from .events import metadata as events_metadata
+    from .flags import make_engine
+    from .health.windows import last_hours, window_metrics
+    from .settings import get_settings
+
+    engine = make_engine(get_settings().sqlalchemy_url)
+    start, end = last_hours(hours)
+    try:
+        events_metadata.create_all(engine)  # an empty report on a fresh install, not an error
+        stats = window_metrics(engine, start, end, by_stage)
+    except DBAPIError as exc:
+        fail(output, EXIT_UNAVAILABLE, "metrics_store_unavailable", str(exc.orig).splitlines()[0][:200])
+    if output is Output.json:
+        print(json.dumps({"start": start.isoformat(), "end": end.isoformat(), "hours": hours,
+                          "engines": [s.as_dict() for s in stats]}))
+        return
+    table = Table(title=f"last {hours:g} h ({start:%Y-%m-%d %H:%M} – {end:%H:%M} UTC)")
+    for column in ("engine", "stage", "docs", "success", "p50 ms", "p95 ms", "p99 ms", "confidence", "fallback",
+                   "shadow agreement", "errors"):
+        table.add_column(column, justify="left" if column in ("engine", "errors") else "right")
+
+    def pct(value):
+        return "-" if value is None else f"{value:.1%}"
+
+    def ms(value):
+        return "-" if value is None else f"{value:.0f}"
+
+    for st in stats:
+        table.add_row(st.engine, "-" if st.stage is None else str(st.stage), str(st.documents), pct(st.success_rate),
+                      ms(st.duration_ms["p50"]), ms(st.duration_ms["p95"]), ms(st.duration_ms["p99"]),
+                      "-" if st.confidence_mean is None else f"{st.confidence_mean:.2f}", pct(st.fallback_rate),
+                      pct(st.shadow_agreement), ", ".join(f"{k} {v}" for k, v in st.errors_by_class.items()))
+    console.print(table)
+    if not stats:
+        console.print("no OCR events in this window")

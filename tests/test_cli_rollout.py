@@ -9,7 +9,7 @@ import pytest
 
 @pytest.fixture
 def run(cli, db_url):
-    env = dict(os.environ, OCR_MIGRATE_DATABASE_URL=db_url, OCR_MIGRATE_ACTOR="ops-test")
+    env = dict(os.environ, OCR_MIGRATE_DATABASE_URL=db_url, OCR_MIGRATE_ACTOR="ops-test", COLUMNS="200")
 
     def _run(*args, ok=True):
         proc = subprocess.run([*cli, *args], capture_output=True, text=True, env=env, timeout=120)
@@ -60,3 +60,24 @@ def test_database_down_is_a_clear_error(cli):
     env = dict(os.environ, OCR_MIGRATE_DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:1/none")
     proc = subprocess.run([*cli, "status"], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 7 and "flag_store_unavailable" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_report_renders_window_figures(run, db_url, tmp_path):
+    from datetime import datetime, timezone
+
+    from rollout.events import EventWriter, OcrEvent
+
+    empty = json.loads(run("report", "--hours", "1", "-o", "json").stdout)
+    assert empty["engines"] == []
+    writer = EventWriter(db_url, tmp_path / "spool.jsonl")
+    writer.init_schema()
+    for i in range(5):
+        writer.record(OcrEvent(request_id=f"r{i}", engine="tesseract", stage=1, percentage=5, duration_ms=100 * (i + 1),
+                               success=i != 4, error_class=None if i != 4 else "OcrTimeoutError",
+                               at=datetime.now(timezone.utc)))
+    writer.flush()
+    out = json.loads(run("report", "--hours", "1", "-o", "json").stdout)["engines"]
+    assert len(out) == 1 and out[0]["documents"] == 5 and out[0]["success_rate"] == 0.8
+    assert out[0]["errors_by_class"] == {"OcrTimeoutError": 1}
+    table = run("report", "--hours", "1").stdout
+    assert "tesseract" in table and "80.0%" in table

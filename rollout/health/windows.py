@@ -1,0 +1,157 @@
+"""Window metrics over ``ocr_events``: per engine (and optionally per stage), for a time window.
+
+Volume, success and error rates (with errors by class), processing time avg/min/max/p50/p95/p99,
+mean and low-tail (p05) confidence, fallback rate and per-field shadow agreement. Served reads
+only (shadow rows are counted separately, in the agreement figures). The aggregate runs in SQL on
+PostgreSQL (``percentile_cont`` over the (engine, at) index range); SQLite, the embedded default,
+gets the same numbers computed in Python from the window's rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.engine import Engine
+
+from ..events import ocr_events
+
+
+@dataclass
+class WindowStats:
+    engine: str
+    stage: int | None
+    documents: int
+    successes: int
+    errors_by_class: dict[str, int]
+    duration_ms: dict[str, float | None]  # avg, min, max, p50, p95, p99 (successful reads)
+    confidence_mean: float | None
+    confidence_p05: float | None
+    fallbacks: int
+    shadow_documents: int = 0
+    shadow_agreement: float | None = None
+    field_agreement: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.successes / self.documents if self.documents else None
+
+    @property
+    def error_rate(self) -> float | None:
+        return 1 - self.success_rate if self.documents else None
+
+    @property
+    def fallback_rate(self) -> float | None:
+        return self.fallbacks / self.documents if self.documents else None
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "success_rate": self.success_rate, "error_rate": self.error_rate,
+                "fallback_rate": self.fallback_rate}
+
+
+def last_hours(hours: float, now: datetime | None = None) -> tuple[datetime, datetime]:
+    end = now or datetime.now(timezone.utc)
+    return end - timedelta(hours=hours), end
+
+
+def _percentile(sorted_values: list[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks — the same definition as percentile_cont."""
+    if not sorted_values:
+        return None
+    pos = (len(sorted_values) - 1) * q
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def window_metrics(engine: Engine, start: datetime, end: datetime, by_stage: bool = False) -> list[WindowStats]:
+    """Figures per engine (and stage) for events with start <= at < end."""
+    e = ocr_events.c
+    in_window = and_(e.at >= start, e.at < end)
+    keys = [e.engine, e.stage] if by_stage else [e.engine]
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            stats = _sql_aggregate(conn, keys, in_window, by_stage)
+        else:
+            stats = _python_aggregate(conn, keys, in_window, by_stage)
+        errors = conn.execute(
+            select(*keys, e.error_class, func.count()).where(in_window, e.shadow.is_(False), e.success.is_(False))
+            .group_by(*keys, e.error_class)).all()
+        shadows = conn.execute(select(*keys, e.shadow_agreement, e.field_agreement)
+                               .where(in_window, e.shadow.is_(True))).all()
+    for row in errors:
+        key = tuple(row[:len(keys)])
+        if key in stats:
+            stats[key].errors_by_class[row[len(keys)] or "unknown"] = row[-1]
+    # Shadow rows are recorded under the engine that made the shadow read: their agreement with the
+    # served result is reported on that engine's row.
+    agreements, fields = defaultdict(list), defaultdict(lambda: defaultdict(list))
+    for row in shadows:
+        key = tuple(row[:len(keys)])
+        if row[len(keys)] is not None:
+            agreements[key].append(row[len(keys)])
+        for name, status in (row[-1] or {}).items():
+            if status != "ignored":
+                fields[key][name].append(status == "match")
+    for key, values in agreements.items():
+        target = stats.setdefault(key, _empty(key, by_stage))
+        target.shadow_documents = len(values)
+        target.shadow_agreement = sum(values) / len(values)
+        target.field_agreement = {n: sum(v) / len(v) for n, v in sorted(fields[key].items())}
+    return sorted(stats.values(), key=lambda s: (s.engine, s.stage or 0))
+
+
+def _empty(key: tuple, by_stage: bool) -> WindowStats:
+    return WindowStats(key[0], key[1] if by_stage else None, 0, 0, {}, dict.fromkeys(
+        ("avg", "min", "max", "p50", "p95", "p99")), None, None, 0)
+
+
+def _sql_aggregate(conn, keys, in_window, by_stage: bool) -> dict[tuple, WindowStats]:
+    e = ocr_events.c
+    ok_duration = lambda agg: agg.filter(e.success.is_(True))  # noqa: E731
+    pct = lambda q, col: func.percentile_cont(q).within_group(col)  # noqa: E731
+    rows = conn.execute(
+        select(*keys, func.count(), func.count().filter(e.success.is_(True)),
+               ok_duration(func.avg(e.duration_ms)), ok_duration(func.min(e.duration_ms)),
+               ok_duration(func.max(e.duration_ms)),
+               ok_duration(pct(0.5, e.duration_ms)), ok_duration(pct(0.95, e.duration_ms)),
+               ok_duration(pct(0.99, e.duration_ms)),
+               func.avg(e.confidence), pct(0.05, e.confidence), func.count().filter(e.fallback.is_(True)))
+        .where(in_window, e.shadow.is_(False)).group_by(*keys)).all()
+    out = {}
+    n = len(keys)
+    for row in rows:
+        key = tuple(row[:n])
+        (docs, ok, avg, mn, mx, p50, p95, p99, conf, conf05, fallbacks) = row[n:]
+        out[key] = WindowStats(key[0], key[1] if by_stage else None, docs, ok, {},
+                               {"avg": _f(avg), "min": _f(mn), "max": _f(mx), "p50": _f(p50), "p95": _f(p95),
+                                "p99": _f(p99)}, _f(conf), _f(conf05), fallbacks)
+    return out
+
+
+def _python_aggregate(conn, keys, in_window, by_stage: bool) -> dict[tuple, WindowStats]:
+    e = ocr_events.c
+    rows = conn.execute(select(*keys, e.success, e.duration_ms, e.confidence, e.fallback)
+                        .where(in_window, e.shadow.is_(False))).all()
+    groups = defaultdict(list)
+    for row in rows:
+        groups[tuple(row[:len(keys)])].append(row[len(keys):])
+    out = {}
+    for key, items in groups.items():
+        durations = sorted(d for ok, d, _, _ in items if ok)
+        confidences = sorted(c for _, _, c, _ in items if c is not None)
+        out[key] = WindowStats(
+            key[0], key[1] if by_stage else None, len(items), sum(1 for ok, *_ in items if ok), {},
+            {"avg": sum(durations) / len(durations) if durations else None,
+             "min": float(durations[0]) if durations else None, "max": float(durations[-1]) if durations else None,
+             "p50": _percentile(durations, 0.5), "p95": _percentile(durations, 0.95),
+             "p99": _percentile(durations, 0.99)},
+            sum(confidences) / len(confidences) if confidences else None, _percentile(confidences, 0.05),
+            sum(1 for *_, fb in items if fb))
+    return out
+
+
+def _f(value) -> float | None:
+    return None if value is None else float(value)
