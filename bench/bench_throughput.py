@@ -29,6 +29,7 @@ os.environ["OMP_THREAD_LIMIT"] = "1"
 
 from ocr_engines import get_engine  # noqa: E402
 from ocr_engines.evaluation import golden_documents  # noqa: E402
+from ocr_engines.pool import start_worker, worker_engine  # noqa: E402
 
 WORKERS = 2
 
@@ -38,20 +39,9 @@ def raw_tesseract(image: str) -> None:
                    check=True, capture_output=True)
 
 
-_engine = None
-
-
-def start_worker(_) -> None:
-    """Steady state, as in a long-lived worker: the engine and its lexicon are loaded."""
-    global _engine
-    if _engine is None:
-        _engine = get_engine("tesseract")
-        _engine.warm_up()
-
-
 def engine_extract(path: str) -> tuple[dict, int]:
-    start_worker(None)
-    result = _engine.extract(Path(path)).to_dict()
+    """In a worker started by start_worker: steady state, engine and lexicon already loaded."""
+    result = worker_engine().extract(Path(path)).to_dict()
     return result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
@@ -72,8 +62,9 @@ def tesseract_peak_rss(image: str) -> int:
     return peak
 
 
-def timed_pool(fn, items: list[str], init=None) -> tuple[float, list]:
-    with ProcessPoolExecutor(WORKERS, initializer=init, initargs=(None,) if init else ()) as pool:
+def timed_pool(fn, items: list[str], engine: str | None = None) -> tuple[float, list]:
+    init = dict(initializer=start_worker, initargs=(engine, {})) if engine else {}
+    with ProcessPoolExecutor(WORKERS, **init) as pool:
         list(pool.map(_noop, range(WORKERS)))  # start workers outside the timed region
         start = time.perf_counter()
         results = list(pool.map(fn, items))
@@ -93,7 +84,7 @@ def bench_ocr_throughput(golden: Path, pages: int) -> dict:
     scans = single_page_scans(golden, "scan300", pages // 2) + single_page_scans(golden, "scan_degraded", pages // 2)
     raw_tesseract(scans[0])  # warm the page cache and traineddata
     raw_s, _ = timed_pool(raw_tesseract, scans)
-    ours_s, results = timed_pool(engine_extract, scans, init=start_worker)
+    ours_s, results = timed_pool(engine_extract, scans, engine="tesseract")
     n = len(scans)
     return {
         "pages": n,

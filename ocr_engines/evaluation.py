@@ -9,7 +9,6 @@ the corpus generator writes, adds a per-variant breakdown.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -19,7 +18,7 @@ from typing import Iterator
 
 from rapidfuzz.distance import Levenshtein
 
-from .base import get_engine
+from .pool import start_worker, worker_engine
 from .errors import OcrError
 from .result import FIELD_NAMES, LINE_ITEM_KEYS
 
@@ -108,20 +107,10 @@ def score_document(doc: GoldenDocument, result: dict | None, seconds: float, err
 
 # ---------------------------------------------------------------- running
 
-_worker_engine = None
-
-
-def _init_worker(engine_name: str, options: dict) -> None:
-    global _worker_engine
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-    _worker_engine = get_engine(engine_name, **options)
-    _worker_engine.warm_up()
-
-
 def _run_one(path: str) -> tuple[dict | None, float, str | None]:
     start = time.perf_counter()
     try:
-        result = _worker_engine.extract(Path(path)).to_dict()
+        result = worker_engine().extract(Path(path)).to_dict()
         return result, time.perf_counter() - start, None
     except OcrError as exc:
         return None, time.perf_counter() - start, f"{exc.code}: {exc.message}"
@@ -135,11 +124,11 @@ def run_documents(
     """Extract every document (in ``workers`` processes) and yield its score as it finishes."""
     options = options or {}
     if workers <= 1:
-        _init_worker(engine_name, options)
+        start_worker(engine_name, options)
         for doc in docs:
             yield score_document(doc, *_run_one(str(doc.path)))
         return
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(engine_name, options)) as pool:
+    with ProcessPoolExecutor(workers, initializer=start_worker, initargs=(engine_name, options)) as pool:
         futures = {pool.submit(_run_one, str(doc.path)): doc for doc in docs}
         for future in as_completed(futures):
             yield score_document(futures[future], *future.result())

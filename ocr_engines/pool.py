@@ -19,19 +19,28 @@ from .result import ExtractionResult
 _engine: Engine | None = None
 
 
-def _start_worker(name: str, options: dict) -> None:
+def start_worker(name: str, options: dict) -> None:
+    """Process initializer: this process's engine, built and warmed up once (one OpenMP thread:
+    parallelism comes from processes). Also used by evaluate's pool and the benchmarks."""
     global _engine
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     _engine = get_engine(name, **options)
     _engine.warm_up()
 
 
+def worker_engine() -> Engine:
+    """The engine ``start_worker`` built in this process."""
+    if _engine is None:
+        raise RuntimeError("start_worker() has not run in this process")
+    return _engine
+
+
 def _extract(path: str) -> ExtractionResult:
-    return _engine.extract(Path(path))
+    return worker_engine().extract(Path(path))
 
 
 def _version() -> str:
-    return _engine.version
+    return worker_engine().version
 
 
 def _ready(_: int) -> int:
@@ -44,7 +53,7 @@ class PooledEngine(Engine):
         self.workers = workers
         # spawn: the parent has threads (server, flag refresh, event writer) that fork would copy mid-state
         self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_start_worker, initargs=(name, options))
+                                         initializer=start_worker, initargs=(name, options))
         self._version: str | None = None
 
     @property
