@@ -1,8 +1,6 @@
 """Snapshot distribution with a real Redis we can stop and start, and SQL as the source of truth."""
 
 import shutil
-import socket
-import subprocess
 import time
 
 import pytest
@@ -11,38 +9,7 @@ from rollout import stages
 from rollout.distribution import FlagReader, publish
 from rollout.flags import FlagStore
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisProcess:
-    def __init__(self):
-        self.port = _free_port()
-        self.proc = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        self.proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        import redis
-
-        for _ in range(100):
-            try:
-                redis.Redis(port=self.port).ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
+from .servers import RedisProcess
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, func, select
 
 from rollout.events import EventWriter, OcrEvent, ocr_events, user_bucket
 
-from .pg_instance import PrivatePostgres
+from .servers import PrivatePostgres
 
 
 def event(i: int) -> OcrEvent:

@@ -3,24 +3,19 @@ flag store, event writer; driven over HTTP and through the CLI."""
 
 import json
 import os
-import socket
 import subprocess
 import time
 
 import httpx
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .servers import free_port
 
 
 @pytest.fixture(scope="module")
 def service(cli, tmp_path_factory):
     data = tmp_path_factory.mktemp("serve")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, OCR_MIGRATE_DATA_DIR=str(data), OCR_MIGRATE_SERVICE_PORT=str(port),
                OCR_MIGRATE_CLIENT_API_KEYS="app:client-secret", OCR_MIGRATE_ADMIN_API_KEYS="ops:admin-secret",
                OCR_MIGRATE_MAX_CONCURRENCY="1")
@@ -72,13 +67,13 @@ def test_cli_health_and_admin_changes_reach_the_service(service, cli):
 
 
 def test_cli_health_when_the_service_is_down(cli):
-    proc = subprocess.run([*cli, "health", "--url", f"http://127.0.0.1:{_free_port()}"], capture_output=True,
+    proc = subprocess.run([*cli, "health", "--url", f"http://127.0.0.1:{free_port()}"], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 7 and "service_unreachable" in proc.stderr
 
 
 def test_serve_refuses_to_start_without_keys(cli, tmp_path):
     env = dict(os.environ, OCR_MIGRATE_DATA_DIR=str(tmp_path), OCR_MIGRATE_CLIENT_API_KEYS="",
-               OCR_MIGRATE_ADMIN_API_KEYS="", OCR_MIGRATE_SERVICE_PORT=str(_free_port()))
+               OCR_MIGRATE_ADMIN_API_KEYS="", OCR_MIGRATE_SERVICE_PORT=str(free_port()))
     proc = subprocess.run([*cli, "serve"], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 5 and "API keys" in proc.stderr

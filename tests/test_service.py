@@ -153,7 +153,7 @@ def test_health_degrades_when_redis_stops_and_recovers(tmp_path, golden_dir):
     (Both down — the last known good snapshot — is covered in test_distribution.)"""
     from rollout.distribution import publish
 
-    from .test_distribution import RedisProcess
+    from .servers import RedisProcess
 
     redis_proc = RedisProcess()
     redis_proc.start()

@@ -1,5 +1,5 @@
-"""A private PostgreSQL server for tests that stop and restart the database (the shared one
-must keep running for everything else)."""
+"""Private servers for tests that stop and restart them (the shared PostgreSQL and Redis must keep
+running for everything else): PostgreSQL in a temp dir, a redis-server on a free port."""
 
 import glob
 import shutil
@@ -23,9 +23,7 @@ def _as_postgres(*args: str) -> list[str]:
 
 class PrivatePostgres:
     def __init__(self):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="ocr-pg-"))
         shutil.chown(self.dir, "postgres", "postgres")
         self.data = self.dir / "data"
@@ -60,3 +58,36 @@ class PrivatePostgres:
                 return
             time.sleep(0.1)
         raise RuntimeError("private PostgreSQL did not become ready")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisProcess:
+    def __init__(self):
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        import redis
+
+        for _ in range(100):
+            try:
+                redis.Redis(port=self.port).ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
