@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import BigInteger, and_, func, select
 from sqlalchemy.engine import Engine
 
 from ..events import ocr_events
@@ -155,3 +155,66 @@ def _python_aggregate(conn, keys, in_window, by_stage: bool) -> dict[tuple, Wind
 
 def _f(value) -> float | None:
     return None if value is None else float(value)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def window_series(engine: Engine, start: datetime, end: datetime, bucket_s: int) -> list[dict]:
+    """Per engine, per time bucket of ``bucket_s`` seconds, for served events with start <= at < end.
+
+    Buckets are aligned to the Unix epoch in UTC (a 3600 s bucket starts on the hour, 86400 s at
+    midnight UTC), so a chart refreshed later keeps its bucket boundaries; the first and last buckets
+    hold only the part inside the window. Buckets without served events are absent. Each point:
+    ``engine``, ``bucket`` (ISO start, UTC), ``documents``, ``success_rate``, ``error_rate``,
+    ``duration_p50``/``duration_p95`` (ms, successful reads), ``confidence_mean``, ``fallback_rate``;
+    sorted by engine, then bucket. PostgreSQL aggregates in SQL, SQLite in Python: the same numbers.
+    """
+    if isinstance(bucket_s, bool) or int(bucket_s) != bucket_s or bucket_s <= 0:
+        raise ValueError(f"bucket_s must be a positive whole number of seconds, not {bucket_s!r}")
+    bucket_s = int(bucket_s)
+    e = ocr_events.c
+    served = and_(e.at >= start, e.at < end, e.shadow.is_(False))
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            rows = _sql_series(conn, served, bucket_s)
+        else:
+            rows = _python_series(conn, served, bucket_s)
+    points = []
+    for eng, index, docs, ok, p50, p95, conf, fallbacks in sorted(rows, key=lambda r: (r[0], r[1])):
+        points.append({"engine": eng, "bucket": (_EPOCH + timedelta(seconds=index * bucket_s)).isoformat(),
+                       "documents": docs, "success_rate": ok / docs, "error_rate": (docs - ok) / docs,
+                       "duration_p50": _f(p50), "duration_p95": _f(p95), "confidence_mean": _f(conf),
+                       "fallback_rate": fallbacks / docs})
+    return points
+
+
+def _sql_series(conn, served, bucket_s: int) -> list[tuple]:
+    e = ocr_events.c
+    # extract(epoch) is numeric (exact) on PostgreSQL >= 14: the same floor as Python's integer division.
+    index = func.floor(func.extract("epoch", e.at) / bucket_s).cast(BigInteger).label("bucket")
+    ok = e.success.is_(True)
+    pct = lambda q: func.percentile_cont(q).within_group(e.duration_ms).filter(ok)  # noqa: E731
+    return [tuple(r) for r in conn.execute(
+        select(e.engine, index, func.count(), func.count().filter(ok), pct(0.5), pct(0.95), func.avg(e.confidence),
+               func.count().filter(e.fallback.is_(True)))
+        .where(served).group_by(e.engine, index)).all()]
+
+
+def _python_series(conn, served, bucket_s: int) -> list[tuple]:
+    e = ocr_events.c
+    width = timedelta(seconds=bucket_s)
+    groups = defaultdict(list)
+    for eng, at, success, duration, confidence, fallback in conn.execute(
+            select(e.engine, e.at, e.success, e.duration_ms, e.confidence, e.fallback).where(served)):
+        if at.tzinfo is None:  # SQLite keeps the UTC wall time without the offset
+            at = at.replace(tzinfo=timezone.utc)
+        groups[(eng, (at - _EPOCH) // width)].append((success, duration, confidence, fallback))
+    rows = []
+    for (eng, index), items in groups.items():
+        durations = sorted(d for ok, d, _, _ in items if ok)
+        confidences = [c for _, _, c, _ in items if c is not None]
+        rows.append((eng, index, len(items), sum(1 for ok, *_ in items if ok), _percentile(durations, 0.5),
+                     _percentile(durations, 0.95), sum(confidences) / len(confidences) if confidences else None,
+                     sum(1 for *_, fb in items if fb)))
+    return rows

@@ -1,0 +1,336 @@
+"""Health gates: PASS, FAIL or INCONCLUSIVE for the open-source canary in a window, with every
+figure, threshold, sample size and the reason, stored in ``gate_evaluations``.
+
+``decide`` is a pure function of the two samples and the thresholds (the simulator and the
+benchmark call it directly); ``evaluate_gate`` loads the window's samples, decides and stores.
+
+The rules, in the order they bite:
+
+- No canary documents (or none that can be measured) → INCONCLUSIVE: missing data never passes.
+- Critical thresholds (error rate, p95 processing time) → FAIL at once, whatever the comparison
+  says, as soon as ``critical_min_documents`` canary documents exist.
+- Warning thresholds: a point estimate beyond one is FAIL when its one-sided 1 - alpha bound is
+  beyond it too, else INCONCLUSIVE (too early to tell, never a PASS).
+- Canary vs baseline (Google on the same traffic, same window, fallback reads excluded): the
+  error rates by an always-valid sequential test (mSPRT), durations and confidence by one-sided
+  Mann-Whitney tests beyond a tolerance, like Kayenta. A significant regression → FAIL.
+- Evidence: a PASS needs ``Thresholds.required_documents`` canary documents (rule of three).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+from sqlalchemy import and_, insert, select
+from sqlalchemy.engine import Engine
+
+from ..events import ocr_events
+from ..router import GOOGLE, OPENSOURCE
+from . import stats
+from .schema import gate_evaluations, init_schema
+from .thresholds import Thresholds
+
+PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
+MAX_BASELINE_SAMPLE = 5000  # rank tests on more add nothing but time; the canary is never capped
+
+
+@dataclass
+class Samples:
+    """One engine's served, non-fallback reads in a window."""
+
+    engine: str
+    documents: int = 0
+    failures: int = 0
+    durations_ms: np.ndarray = field(default_factory=lambda: np.empty(0))  # successful reads
+    confidences: np.ndarray = field(default_factory=lambda: np.empty(0))   # successful reads with one
+    errors_by_class: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_reads(cls, engine: str, reads) -> "Samples":
+        """``reads``: (success, duration_ms, confidence, error_class) tuples."""
+        durations, confidences, errors = [], [], {}
+        failures = 0
+        n = 0
+        for success, duration, confidence, error_class in reads:
+            n += 1
+            if success:
+                durations.append(duration)
+                if confidence is not None:
+                    confidences.append(confidence)
+            else:
+                failures += 1
+                errors[error_class or "unknown"] = errors.get(error_class or "unknown", 0) + 1
+        return cls(engine, n, failures, np.asarray(durations, dtype=float), np.asarray(confidences, dtype=float),
+                   errors)
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.failures / self.documents if self.documents else None
+
+
+@dataclass
+class Check:
+    name: str
+    verdict: str
+    value: float | None
+    threshold: float | None
+    detail: str
+    critical: bool = False  # a critical threshold was crossed
+
+
+@dataclass
+class GateResult:
+    verdict: str
+    reason: str
+    checks: list[Check]
+    canary: str
+    baseline: str | None
+    canary_documents: int
+    baseline_documents: int
+    figures: dict
+    thresholds: dict
+    stage: int | None = None
+    percentage: int | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    evaluated_at: datetime | None = None
+    run_id: str | None = None
+    id: int | None = None
+
+    @property
+    def critical(self) -> bool:
+        return any(c.critical and c.verdict == FAIL for c in self.checks)
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        for key in ("window_start", "window_end", "evaluated_at"):
+            out[key] = out[key].isoformat() if out[key] else None
+        return out
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f} %"
+
+
+def decide(canary: Samples, baseline: Samples | None, t: Thresholds | None = None,
+           require_baseline: bool = True) -> GateResult:
+    t = t or Thresholds()
+    n = canary.documents
+    nb = baseline.documents if baseline else 0
+    checks: list[Check] = []
+    figures: dict = {"canary": _figures(canary), "baseline": _figures(baseline) if baseline else None}
+    if n == 0:
+        return _result(INCONCLUSIVE, f"no {canary.engine} documents in the window: missing data is never a pass",
+                       [Check("evidence", INCONCLUSIVE, 0, t.required_documents, "no canary documents")],
+                       canary, baseline, figures, t)
+    can_be_critical = n >= t.critical_min_documents
+    one_sided = 1 - 2 * t.alpha  # the two-sided Wilson level whose lower bound is one-sided 1 - alpha
+
+    # --- error rate (the seed's max_error_rate and min_success_rate are one figure here)
+    max_err = round(min(t.max_error_rate, 1 - t.min_success_rate), 12)  # (1 - 0.9 is 0.0999...98)
+    crit_err = round(min(t.critical_error_rate, 1 - t.critical_success_rate), 12)
+    rate = canary.failures / n
+    low, _ = stats.wilson_interval(canary.failures, n, one_sided)
+    if can_be_critical and rate > crit_err:
+        checks.append(Check("error_rate", FAIL, rate, crit_err,
+                            f"error rate {_pct(rate)} > critical {_pct(crit_err)} (n={n})", critical=True))
+    elif rate > max_err and low > max_err and n >= t.required_documents:
+        checks.append(Check("error_rate", FAIL, rate, max_err,
+                            f"error rate {_pct(rate)} > {_pct(max_err)}, lower bound {_pct(low)} (n={n})"))
+    elif rate > max_err:
+        checks.append(Check("error_rate", INCONCLUSIVE, rate, max_err,
+                            f"error rate {_pct(rate)} > {_pct(max_err)} but not yet significant (n={n})"))
+    else:
+        checks.append(Check("error_rate", PASS, rate, max_err, f"error rate {_pct(rate)} <= {_pct(max_err)}"))
+
+    # --- processing time: p95 of successful reads; "p95 > limit" <=> "over 5 % of reads exceed it"
+    durations = canary.durations_ms
+    if len(durations) == 0:
+        checks.append(Check("processing_time_p95", INCONCLUSIVE, None, t.max_processing_time_s,
+                            "no successful reads to time"))
+    else:
+        p95_s = float(np.quantile(durations, 0.95)) / 1000
+        over = int((durations > t.max_processing_time_s * 1000).sum())
+        low_over, _ = stats.wilson_interval(over, len(durations), one_sided)
+        if can_be_critical and p95_s > t.critical_processing_time_s:
+            checks.append(Check("processing_time_p95", FAIL, p95_s, t.critical_processing_time_s,
+                                f"p95 processing time {p95_s:.1f} s > critical {t.critical_processing_time_s:g} s",
+                                critical=True))
+        elif p95_s > t.max_processing_time_s and low_over > 0.05 and n >= t.required_documents:
+            checks.append(Check("processing_time_p95", FAIL, p95_s, t.max_processing_time_s,
+                                f"p95 processing time {p95_s:.1f} s > {t.max_processing_time_s:g} s "
+                                f"({over} of {len(durations)} reads over it)"))
+        elif p95_s > t.max_processing_time_s:
+            checks.append(Check("processing_time_p95", INCONCLUSIVE, p95_s, t.max_processing_time_s,
+                                f"p95 processing time {p95_s:.1f} s > {t.max_processing_time_s:g} s, not yet significant"))
+        else:
+            checks.append(Check("processing_time_p95", PASS, p95_s, t.max_processing_time_s,
+                                f"p95 processing time {p95_s:.2f} s <= {t.max_processing_time_s:g} s"))
+
+    # --- confidence: the mean, judged with a one-sided t bound
+    conf = canary.confidences
+    if len(conf) == 0:
+        checks.append(Check("confidence_mean", INCONCLUSIVE, None, t.min_confidence, "no confidence figures"))
+    else:
+        mean, upper = float(conf.mean()), stats.mean_upper_bound(conf, t.alpha)
+        if mean < t.min_confidence and upper < t.min_confidence and n >= t.required_documents:
+            checks.append(Check("confidence_mean", FAIL, mean, t.min_confidence,
+                                f"mean confidence {mean:.3f} < {t.min_confidence:g} (upper bound {upper:.3f})"))
+        elif mean < t.min_confidence:
+            checks.append(Check("confidence_mean", INCONCLUSIVE, mean, t.min_confidence,
+                                f"mean confidence {mean:.3f} < {t.min_confidence:g}, not yet significant"))
+        else:
+            checks.append(Check("confidence_mean", PASS, mean, t.min_confidence,
+                                f"mean confidence {mean:.3f} >= {t.min_confidence:g}"))
+
+    # --- canary vs baseline on the same traffic
+    if baseline is None or nb == 0:
+        if require_baseline:
+            checks.append(Check("baseline", INCONCLUSIVE, 0, None,
+                                f"no {baseline.engine if baseline else GOOGLE} documents to compare with"))
+    else:
+        checks.extend(_comparison_checks(canary, baseline, t, figures))
+
+    # --- evidence (rule of three)
+    need = t.required_documents
+    checks.append(Check("evidence", PASS if n >= need else INCONCLUSIVE, n, need,
+                        f"{n} canary documents" + ("" if n >= need else
+                                                   f" < {need} needed (rule of three for {_pct(t.max_error_rate)})")))
+
+    failed = [c for c in checks if c.verdict == FAIL]
+    waiting = [c for c in checks if c.verdict == INCONCLUSIVE]
+    if failed:
+        failed.sort(key=lambda c: not c.critical)
+        return _result(FAIL, "; ".join(c.detail for c in failed), checks, canary, baseline, figures, t)
+    if waiting:
+        return _result(INCONCLUSIVE, "; ".join(c.detail for c in waiting), checks, canary, baseline, figures, t)
+    summary = ", ".join(c.detail for c in checks if c.name in ("error_rate", "processing_time_p95", "confidence_mean"))
+    return _result(PASS, f"{summary}; {n} canary / {nb} baseline documents", checks, canary, baseline, figures, t)
+
+
+def _comparison_checks(canary: Samples, baseline: Samples, t: Thresholds, figures: dict) -> list[Check]:
+    out = []
+    # the false-rollback budget, split: half to the error rates, a quarter each to the rank tests
+    seq = stats.msprt_proportions(canary.failures, canary.documents, baseline.failures, baseline.documents,
+                                  alpha=t.alpha / 2, tau=t.mixture_tau, tolerance=t.error_rate_tolerance)
+    figures["error_rate_delta"] = {"delta": seq.delta, "p_value": seq.p_value, "cs_low": seq.ci_low,
+                                   "cs_high": seq.ci_high}
+    verdict = FAIL if seq.p_value < t.alpha / 2 else PASS
+    out.append(Check("error_rate_vs_baseline", verdict, seq.delta, t.error_rate_tolerance,
+                     f"error rate {_pct(canary.error_rate)} vs baseline {_pct(baseline.error_rate)}: "
+                     f"+{100 * seq.delta:.1f} pp, always-valid p={seq.p_value:.2g}"
+                     if verdict == FAIL else
+                     f"error rate delta {100 * seq.delta:+.1f} pp (always-valid p={seq.p_value:.2g})"))
+    rng = np.random.default_rng(canary.documents * 1_000_003 + baseline.documents)
+    base_d = _cap(baseline.durations_ms, rng)
+    if len(canary.durations_ms) >= 20 and len(base_d) >= 20:
+        p = stats.shifted_mann_whitney(canary.durations_ms, base_d, "greater", t.latency_tolerance, relative=True)
+        ratio = float(np.median(canary.durations_ms) / max(np.median(base_d), 1e-9))
+        figures["latency"] = {"median_ratio": ratio, "p_value": p}
+        bad = p < t.alpha / 4
+        out.append(Check("latency_vs_baseline", FAIL if bad else PASS, ratio, 1 + t.latency_tolerance,
+                         f"canary median duration {ratio:.2f}x the baseline's"
+                         + (f" > {1 + t.latency_tolerance:.2f}x (Mann-Whitney p={p:.2g})" if bad else "")))
+    base_c = _cap(baseline.confidences, rng)
+    if len(canary.confidences) >= 20 and len(base_c) >= 20:
+        p = stats.shifted_mann_whitney(canary.confidences, base_c, "less", t.confidence_tolerance, relative=False)
+        delta = float(canary.confidences.mean() - base_c.mean())
+        figures["confidence"] = {"mean_delta": delta, "p_value": p}
+        bad = p < t.alpha / 4
+        out.append(Check("confidence_vs_baseline", FAIL if bad else PASS, delta, -t.confidence_tolerance,
+                         f"canary confidence {delta:+.3f} vs baseline"
+                         + (f", lower by more than {t.confidence_tolerance:g} (Mann-Whitney p={p:.2g})" if bad else "")))
+    return out
+
+
+def _cap(values: np.ndarray, rng) -> np.ndarray:
+    return rng.choice(values, MAX_BASELINE_SAMPLE, replace=False) if len(values) > MAX_BASELINE_SAMPLE else values
+
+
+def _figures(s: Samples) -> dict:
+    d = s.durations_ms
+    return {"engine": s.engine, "documents": s.documents, "failures": s.failures, "error_rate": s.error_rate,
+            "errors_by_class": s.errors_by_class,
+            "duration_p50_ms": float(np.quantile(d, 0.5)) if len(d) else None,
+            "duration_p95_ms": float(np.quantile(d, 0.95)) if len(d) else None,
+            "confidence_mean": float(s.confidences.mean()) if len(s.confidences) else None}
+
+
+def _result(verdict, reason, checks, canary: Samples, baseline: Samples | None, figures, t) -> GateResult:
+    return GateResult(verdict, reason, checks, canary.engine, baseline.engine if baseline else None,
+                      canary.documents, baseline.documents if baseline else 0, figures, t.as_dict())
+
+
+# ---------------------------------------------------------------------------------------- storage
+
+
+def load_samples(engine: Engine, start: datetime, end: datetime, canary: str = OPENSOURCE,
+                 baseline: str = GOOGLE, stage: int | None = None) -> tuple[Samples, Samples]:
+    """Served, non-fallback reads of both engines in [start, end) (optionally one stage)."""
+    e = ocr_events.c
+    cond = and_(e.at >= start, e.at < end, e.shadow.is_(False), e.fallback.is_(False),
+                e.engine.in_([canary, baseline]))
+    if stage is not None:
+        cond = and_(cond, e.stage == stage)
+    reads: dict[str, list] = {canary: [], baseline: []}
+    with engine.connect() as conn:
+        for row in conn.execute(select(e.engine, e.success, e.duration_ms, e.confidence, e.error_class).where(cond)):
+            reads[row[0]].append(row[1:])
+    return Samples.from_reads(canary, reads[canary]), Samples.from_reads(baseline, reads[baseline])
+
+
+def evaluate_gate(engine: Engine, start: datetime, end: datetime, thresholds: Thresholds | None = None, *,
+                  stage: int | None = None, percentage: int | None = None, run_id: str | None = None,
+                  require_baseline: bool | None = None, store: bool = True) -> GateResult:
+    """Decide the gate for the window and (by default) store it. At 100 % there is no baseline
+    traffic left to compare with, so the comparison is only required below 100 %."""
+    canary, baseline = load_samples(engine, start, end, stage=stage)
+    if require_baseline is None:
+        require_baseline = percentage is None or percentage < 100
+    result = decide(canary, baseline, thresholds, require_baseline=require_baseline)
+    result.stage, result.percentage, result.run_id = stage, percentage, run_id
+    result.window_start, result.window_end = start, end
+    result.evaluated_at = datetime.now(timezone.utc)
+    if store:
+        init_schema(engine)
+        row = result.as_dict()
+        with engine.begin() as conn:
+            result.id = conn.execute(insert(gate_evaluations).values(
+                evaluated_at=result.evaluated_at, run_id=run_id, stage=stage, percentage=percentage,
+                canary=result.canary, baseline=result.baseline, window_start=start, window_end=end,
+                verdict=result.verdict, reason=result.reason, canary_documents=result.canary_documents,
+                baseline_documents=result.baseline_documents, checks=row["checks"],
+                figures=_jsonable(result.figures), thresholds=result.thresholds)).inserted_primary_key[0]
+    return result
+
+
+def gate_history(engine: Engine, limit: int = 50, run_id: str | None = None) -> list[dict]:
+    """Stored evaluations, newest first."""
+    init_schema(engine)
+    g = gate_evaluations.c
+    query = select(gate_evaluations).order_by(g.evaluated_at.desc(), g.id.desc()).limit(limit)
+    if run_id:
+        query = query.where(g.run_id == run_id)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    for row in rows:
+        for key in ("evaluated_at", "window_start", "window_end"):
+            row[key] = _aware(row[key]).isoformat() if row[key] else None
+    return rows
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)  # SQLite drops the zone
+
+
+def _jsonable(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value

@@ -1,0 +1,54 @@
+"""The health room's tables: gate evaluations and alerts (the events table is ``rollout.events``)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text)
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+_id = BigInteger().with_variant(Integer, "sqlite")
+
+gate_evaluations = Table(
+    "gate_evaluations", metadata,
+    Column("id", _id, primary_key=True, autoincrement=True),
+    Column("evaluated_at", DateTime(timezone=True), nullable=False),
+    Column("run_id", String(250)),            # the Airflow run (or CLI/monitor) that asked
+    Column("stage", Integer),
+    Column("percentage", Integer),
+    Column("canary", String(16), nullable=False),
+    Column("baseline", String(16)),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("window_end", DateTime(timezone=True), nullable=False),
+    Column("verdict", String(16), nullable=False),  # PASS | FAIL | INCONCLUSIVE
+    Column("reason", Text, nullable=False),
+    Column("canary_documents", Integer, nullable=False),
+    Column("baseline_documents", Integer, nullable=False),
+    Column("checks", JSON, nullable=False),
+    Column("figures", JSON, nullable=False),
+    Column("thresholds", JSON, nullable=False),
+    Index("ix_gate_evaluations_at", "evaluated_at"),
+    Index("ix_gate_evaluations_run", "run_id", "evaluated_at"),
+)
+
+alerts = Table(
+    "alerts", metadata,
+    Column("id", _id, primary_key=True, autoincrement=True),
+    Column("key", String(200), nullable=False),       # de-duplication key, e.g. error_rate:tesseract
+    Column("severity", String(16), nullable=False),   # warning | critical
+    Column("source", String(32), nullable=False),     # gate | monitor | ...
+    Column("message", Text, nullable=False),
+    Column("recommendation", Text, nullable=False),
+    Column("stage", Integer),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("count", Integer, nullable=False, default=1),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("notified", Boolean, nullable=False, default=False),
+    Column("details", JSON),
+    Index("ix_alerts_open", "key", "resolved_at"),
+    Index("ix_alerts_raised", "severity", "raised_at"),
+)
+
+
+def init_schema(engine: Engine) -> None:
+    metadata.create_all(engine)
