@@ -278,6 +278,7 @@ def _fmt(value) -> str:
 
 def main() -> None:
     from . import commands  # noqa: F401  (registers the deployment verbs on the same app)
+    from .health import commands as health_commands  # noqa: F401  (report, gate, alerts, monitor, simulate)
 
     try:
         app()

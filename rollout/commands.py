@@ -212,7 +212,8 @@ def serve(host: str = typer.Option(None, help="default: OCR_MIGRATE_SERVICE_HOST
 @app.command()
 def health(url: str = typer.Option(None, help="the OCR service (default http://OCR_MIGRATE_SERVICE_HOST:PORT)"),
            output: Output = OutputOpt) -> None:
-    """The OCR service's health: flag source, Redis, database, engines, event spool, work queue."""
+    """The OCR service's health (flag source, Redis, database, engines, event spool, work queue) and
+    the last hour's figures per engine, the latest gate verdict and the open alerts."""
     import httpx
 
     from .settings import get_settings
@@ -224,8 +225,11 @@ def health(url: str = typer.Option(None, help="the OCR service (default http://O
         data = response.json()
     except (httpx.HTTPError, ValueError) as exc:
         fail(output, EXIT_UNAVAILABLE, "service_unreachable", f"{url}: {exc}")
+    from .health.commands import health_figures
+
+    data["metrics"] = health_figures()
     if output is Output.json:
-        print(json.dumps(data))
+        print(json.dumps(data, default=str))
     else:
         colour = {"healthy": "green", "degraded": "yellow"}.get(data["status"], "red")
         console.print(f"[bold {colour}]{data['status']}[/] — {url}")
@@ -240,49 +244,8 @@ def health(url: str = typer.Option(None, help="the OCR service (default http://O
         table.add_row("work", f"{work['in_flight']}/{work['max_concurrency']} reading, "
                               f"{work['waiting']}/{work['max_queue']} waiting")
         console.print(table)
+        from .health.commands import print_health_figures
+
+        print_health_figures(data["metrics"])
     if data["status"] == "unhealthy":
         raise typer.Exit(EXIT_UNAVAILABLE)
-
-
-@app.command()
-def report(hours: float = typer.Option(1.0, min=0.01, help="the window: the last N hours"),
-           by_stage: bool = typer.Option(False, "--by-stage", help="one row per engine and stage"),
-           output: Output = OutputOpt) -> None:
-    """Per-engine figures for the last N hours: volume, success, latency percentiles, confidence."""
-    from sqlalchemy.exc import DBAPIError
-
-    from .events import metadata as events_metadata
-    from .flags import make_engine
-    from .health.windows import last_hours, window_metrics
-    from .settings import get_settings
-
-    engine = make_engine(get_settings().sqlalchemy_url)
-    start, end = last_hours(hours)
-    try:
-        events_metadata.create_all(engine)  # an empty report on a fresh install, not an error
-        stats = window_metrics(engine, start, end, by_stage)
-    except DBAPIError as exc:
-        fail(output, EXIT_UNAVAILABLE, "metrics_store_unavailable", str(exc.orig).splitlines()[0][:200])
-    if output is Output.json:
-        print(json.dumps({"start": start.isoformat(), "end": end.isoformat(), "hours": hours,
-                          "engines": [s.as_dict() for s in stats]}))
-        return
-    table = Table(title=f"last {hours:g} h ({start:%Y-%m-%d %H:%M} – {end:%H:%M} UTC)")
-    for column in ("engine", "stage", "docs", "success", "p50 ms", "p95 ms", "p99 ms", "confidence", "fallback",
-                   "shadow agreement", "errors"):
-        table.add_column(column, justify="left" if column in ("engine", "errors") else "right")
-
-    def pct(value):
-        return "-" if value is None else f"{value:.1%}"
-
-    def ms(value):
-        return "-" if value is None else f"{value:.0f}"
-
-    for st in stats:
-        table.add_row(st.engine, "-" if st.stage is None else str(st.stage), str(st.documents), pct(st.success_rate),
-                      ms(st.duration_ms["p50"]), ms(st.duration_ms["p95"]), ms(st.duration_ms["p99"]),
-                      "-" if st.confidence_mean is None else f"{st.confidence_mean:.2f}", pct(st.fallback_rate),
-                      pct(st.shadow_agreement), ", ".join(f"{k} {v}" for k, v in st.errors_by_class.items()))
-    console.print(table)
-    if not stats:
-        console.print("no OCR events in this window")

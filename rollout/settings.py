@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     confidence_floor: float = Field(default=0.6, ge=0, le=1)
     flag_refresh_s: float = Field(default=2.0, gt=0)
 
+    alert_webhook_url: str | None = Field(default=None, description="alerts are POSTed here as JSON")
+    alert_webhook_retries: int = Field(default=3, ge=0, le=10)
+
     documentai_project: str | None = None
     documentai_location: str = "eu"
     documentai_processor_id: str | None = None

@@ -47,12 +47,18 @@ def db_url(request, tmp_path):
     """Each flag/metrics test runs on the embedded default and on PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'flags.db'}"
-    url = request.getfixturevalue("postgres_url")
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def pg_url(postgres_url):
+    """The throw-away PostgreSQL database with none of our tables: a clean slate per test."""
+    url = postgres_url
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
     with engine.begin() as conn:  # a clean slate per test
-        conn.execute(text("DROP TABLE IF EXISTS flag_audit, rollout_state, ocr_events"))
+        conn.execute(text("DROP TABLE IF EXISTS flag_audit, rollout_state, ocr_events, gate_evaluations, alerts"))
     engine.dispose()
     return url
 

@@ -1,0 +1,344 @@
+"""The health verbs of ``ocr-migrate``: report (tables, JSON or a self-contained HTML file), gate
+(evaluate now and store), gates (history), alerts, monitor (a live terminal dashboard, the seed's
+monitor_deployment.sh) and simulate (write scenario traffic into the events table)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from ..cli import EXIT_CONFIG, Output, OutputOpt, app, console, fail
+
+EXIT_UNAVAILABLE, EXIT_GATE_FAIL, EXIT_GATE_INCONCLUSIVE = 7, 8, 9
+
+
+def metrics_engine(output: Output):
+    """The metrics database (the flag database's URL), with the health tables in place."""
+    from sqlalchemy.exc import DBAPIError
+
+    from ..events import metadata as events_metadata
+    from ..flags import make_engine
+    from ..settings import get_settings
+    from .schema import init_schema
+
+    engine = make_engine(get_settings().sqlalchemy_url)
+    try:
+        events_metadata.create_all(engine)  # an empty report on a fresh install, not an error
+        init_schema(engine)
+    except DBAPIError as exc:
+        fail(output, EXIT_UNAVAILABLE, "metrics_store_unavailable", str(exc.orig).splitlines()[0][:200])
+    return engine
+
+
+def current_state():
+    from ..flags import FlagStore, StoreUnavailableError
+    from ..settings import get_settings
+
+    try:
+        store = FlagStore(get_settings().sqlalchemy_url)
+        return store.init()
+    except StoreUnavailableError:
+        return None
+
+
+def service_health(url: str | None) -> dict | None:
+    import httpx
+
+    from ..settings import get_settings
+
+    settings = get_settings()
+    url = url or f"http://{settings.service_host}:{settings.service_port}"
+    try:
+        data = httpx.get(f"{url.rstrip('/')}/health", timeout=3).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return {"url": url, "status": "unreachable", "detail": {"error": str(exc)[:200]}}
+    return {"url": url, "status": data.get("status", "unknown"), "detail": data}
+
+
+def _pct(value):
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _ms(value):
+    return "-" if value is None else f"{value:.0f}"
+
+
+def engine_table(stats: list, title: str) -> Table:
+    table = Table(title=title)
+    for column in ("engine", "stage", "docs", "success", "p50 ms", "p95 ms", "p99 ms", "confidence", "fallback",
+                   "shadow agreement", "errors"):
+        table.add_column(column, justify="left" if column in ("engine", "errors") else "right")
+    for st in stats:
+        table.add_row(st.engine, "-" if st.stage is None else str(st.stage), str(st.documents), _pct(st.success_rate),
+                      _ms(st.duration_ms["p50"]), _ms(st.duration_ms["p95"]), _ms(st.duration_ms["p99"]),
+                      "-" if st.confidence_mean is None else f"{st.confidence_mean:.2f}", _pct(st.fallback_rate),
+                      _pct(st.shadow_agreement), ", ".join(f"{k} {v}" for k, v in st.errors_by_class.items()))
+    return table
+
+
+def comparison_table(comparison: dict | None) -> Table | None:
+    if not comparison or not comparison["metrics"]:
+        return None
+    table = Table(title=f"{comparison['canary']} vs {comparison['baseline']} (95 % intervals), volume "
+                        + ", ".join(f"{k} {v}" for k, v in comparison["volume"].items()))
+    for column in ("figure", comparison["baseline"], comparison["canary"], "delta", "95 % CI"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    for m in comparison["metrics"]:
+        fmt = (lambda v: f"{v:.0f} ms") if m["unit"] == "ms" else (lambda v: f"{v:.3f}")
+        table.add_row(m["name"], fmt(m["baseline"]), fmt(m["canary"]), fmt(m["delta"]),
+                      f"[{fmt(m['ci_low'])}, {fmt(m['ci_high'])}]")
+    return table
+
+
+def health_figures(hours: float = 1.0) -> dict:
+    """The last hour per engine, the latest gate and open alerts; the error instead when the
+    metrics database cannot be read (the service's own health is still worth showing)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from ..events import metadata as events_metadata
+    from ..flags import make_engine
+    from ..settings import get_settings
+    from .alerts import AlertStore
+    from .gates import gate_history
+    from .windows import last_hours, window_metrics
+
+    try:
+        engine = make_engine(get_settings().sqlalchemy_url)
+        events_metadata.create_all(engine)
+        start, end = last_hours(hours)
+        latest = gate_history(engine, limit=1)
+        return {"hours": hours, "engines": [s.as_dict() for s in window_metrics(engine, start, end)],
+                "latest_gate": latest[0] if latest else None,
+                "open_alerts": AlertStore(engine, notifiers=[]).recent(20, open_only=True)}
+    except DBAPIError as exc:
+        return {"error": str(exc.orig).splitlines()[0][:200]}
+
+
+def print_health_figures(figures: dict) -> None:
+    from .windows import WindowStats
+
+    if "error" in figures:
+        console.print(f"[red]metrics store unavailable[/]: {figures['error']}")
+        return
+    stats = [WindowStats(**{k: v for k, v in s.items() if k not in ("success_rate", "error_rate", "fallback_rate")})
+             for s in figures["engines"]]
+    console.print(engine_table(stats, f"last {figures['hours']:g} h"))
+    gate_row = figures["latest_gate"]
+    if gate_row:
+        console.print(f"latest gate ({gate_row['evaluated_at'][:19]}, stage {gate_row['stage']}): "
+                      f"[bold]{gate_row['verdict']}[/] — {gate_row['reason']}")
+    for alert in figures["open_alerts"]:
+        console.print(f"[{'red' if alert['severity'] == 'critical' else 'yellow'}]{alert['severity']}[/]: "
+                      f"{alert['message']} — {alert['recommendation']}")
+
+
+@app.command()
+def report(hours: float = typer.Option(1.0, min=0.01, help="the window: the last N hours"),
+           by_stage: bool = typer.Option(False, "--by-stage", help="one row per engine and stage"),
+           html: Path = typer.Option(None, "--html", help="also write a self-contained HTML report here"),
+           output: Output = OutputOpt) -> None:
+    """Per-engine figures for the last N hours, the engine comparison with confidence intervals;
+    --html FILE writes plots over time, gate history and alerts too."""
+    from sqlalchemy.exc import DBAPIError
+
+    from .comparison import compare_engines
+    from .windows import last_hours, window_metrics
+
+    engine = metrics_engine(output)
+    start, end = last_hours(hours)
+    try:
+        stats = window_metrics(engine, start, end, by_stage)
+        comparison = compare_engines(engine, start, end)
+        if html:
+            from .overview import health_snapshot
+            from .report import write_html
+
+            state = current_state()
+            write_html(health_snapshot(engine, hours, state, end=end), html)
+    except DBAPIError as exc:
+        fail(output, EXIT_UNAVAILABLE, "metrics_store_unavailable", str(exc.orig).splitlines()[0][:200])
+    except OSError as exc:
+        fail(output, EXIT_CONFIG, "cannot_write_report", f"{html}: {exc}")
+    if output is Output.json:
+        print(json.dumps({"start": start.isoformat(), "end": end.isoformat(), "hours": hours,
+                          "engines": [s.as_dict() for s in stats], "comparison": comparison,
+                          "html": str(html) if html else None}))
+        return
+    console.print(engine_table(stats, f"last {hours:g} h ({start:%Y-%m-%d %H:%M} – {end:%H:%M} UTC)"))
+    if not stats:
+        console.print("no OCR events in this window")
+    table = comparison_table(comparison)
+    if table is not None:
+        console.print(table)
+    if html:
+        console.print(f"HTML report: {html}")
+
+
+@app.command()
+def gate(hours: float = typer.Option(1.0, min=0.01, help="the window: the last N hours"),
+         since: str = typer.Option(None, help="or: from this ISO time (e.g. when the stage started)"),
+         stage: int = typer.Option(None, help="only events of this stage (default: all in the window)"),
+         thresholds: str = typer.Option("{}", help='JSON overrides, e.g. {"max_error_rate": 0.03}'),
+         run_id: str = typer.Option("cli", help="recorded with the evaluation"),
+         store: bool = typer.Option(True, help="store the evaluation and raise/resolve alerts"),
+         output: Output = OutputOpt) -> None:
+    """Evaluate the health gate now: PASS (exit 0), FAIL (exit 8) or INCONCLUSIVE (exit 9)."""
+    from datetime import timedelta
+
+    from ..settings import get_settings
+    from .alerts import AlertStore, alerts_from_gate, notifiers_from
+    from .gates import FAIL, PASS, evaluate_gate
+    from .thresholds import ThresholdError, Thresholds
+
+    try:
+        limits = Thresholds.from_mapping(json.loads(thresholds))
+    except (ThresholdError, json.JSONDecodeError, TypeError) as exc:
+        fail(output, EXIT_CONFIG, "invalid_thresholds", str(exc))
+    end = datetime.now(timezone.utc)
+    try:
+        start = datetime.fromisoformat(since) if since else end - timedelta(hours=hours)
+    except ValueError:
+        fail(output, EXIT_CONFIG, "invalid_time", f"--since {since!r}: expected an ISO time")
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=timezone.utc)
+    engine = metrics_engine(output)
+    state = current_state()
+    result = evaluate_gate(engine, start, end, limits, stage=stage, run_id=run_id, store=store,
+                           percentage=state.percentage if state else None)
+    raised = []
+    if store:
+        settings = get_settings()
+        raised = AlertStore(engine, notifiers_from(settings.alert_webhook_url, settings.alert_webhook_retries)).process(
+            alerts_from_gate(result, state.stage if state else None))
+    if output is Output.json:
+        print(json.dumps({**result.as_dict(), "alerts_raised": raised}, default=str))
+    else:
+        colour = {PASS: "green", FAIL: "red"}.get(result.verdict, "yellow")
+        console.print(f"[bold {colour}]{result.verdict}[/]: {result.reason}")
+        table = Table("check", "verdict", "value", "threshold", "detail")
+        for c in result.checks:
+            table.add_row(c.name, c.verdict, "-" if c.value is None else f"{c.value:.4g}",
+                          "-" if c.threshold is None else f"{c.threshold:g}", c.detail)
+        console.print(table)
+        for alert in raised:
+            console.print(f"[{'red' if alert['severity'] == 'critical' else 'yellow'}]{alert['severity']}[/]: "
+                          f"{alert['message']} — {alert['recommendation']}")
+    if result.verdict != PASS:
+        raise typer.Exit(EXIT_GATE_FAIL if result.verdict == FAIL else EXIT_GATE_INCONCLUSIVE)
+
+
+@app.command()
+def gates(limit: int = typer.Option(20, min=1, max=1000), output: Output = OutputOpt) -> None:
+    """Gate history, newest first."""
+    from .gates import gate_history
+
+    rows = gate_history(metrics_engine(output), limit=limit)
+    if output is Output.json:
+        print(json.dumps(rows, default=str))
+        return
+    table = Table("when", "stage", "verdict", "canary/baseline docs", "reason", title="gate evaluations")
+    for r in rows:
+        table.add_row(r["evaluated_at"][:19], str(r["stage"]), r["verdict"],
+                      f"{r['canary_documents']}/{r['baseline_documents']}", r["reason"])
+    console.print(table)
+
+
+@app.command()
+def alerts(limit: int = typer.Option(20, min=1, max=1000), open_only: bool = typer.Option(False, "--open"),
+           output: Output = OutputOpt) -> None:
+    """Alerts, newest first (--open: unresolved only)."""
+    from .alerts import AlertStore
+
+    rows = AlertStore(metrics_engine(output), notifiers=[]).recent(limit, open_only)
+    if output is Output.json:
+        print(json.dumps(rows, default=str))
+        return
+    table = Table("raised", "severity", "message", "recommendation", "seen", "resolved", title="alerts")
+    for r in rows:
+        table.add_row(r["raised_at"][:19], r["severity"], r["message"], r["recommendation"], str(r["count"]),
+                      (r["resolved_at"] or "")[:19])
+    console.print(table)
+
+
+@app.command()
+def monitor(refresh: float = typer.Option(5.0, min=0.2, help="seconds between refreshes"),
+            duration: float = typer.Option(0, min=0, help="stop after this many seconds (0: until Ctrl-C)"),
+            hours: float = typer.Option(1.0, min=0.01, help="the window shown"),
+            url: str = typer.Option(None, help="the OCR service (default http://OCR_MIGRATE_SERVICE_HOST:PORT)"),
+            output: Output = OutputOpt) -> None:
+    """A live dashboard: deployment status, health per engine, comparison, service, gates, alerts.
+    With --output json, one JSON snapshot per refresh (one per line)."""
+    from rich.live import Live
+    from sqlalchemy.exc import DBAPIError
+
+    from .dashboard import render_dashboard
+    from .overview import health_snapshot
+
+    engine = metrics_engine(output)
+
+    def snapshot() -> dict:
+        try:
+            return health_snapshot(engine, hours, current_state(), service_health(url))
+        except DBAPIError as exc:  # keep monitoring through a database blip
+            return {"error": str(exc.orig).splitlines()[0][:200]}
+
+    stop_at = time.monotonic() + duration if duration else None
+    if output is Output.json:
+        while True:
+            print(json.dumps(snapshot(), default=str), flush=True)
+            if stop_at and time.monotonic() + refresh > stop_at:
+                return
+            time.sleep(refresh)
+    with Live(console=console, auto_refresh=False, screen=False) as live:
+        while True:
+            data = snapshot()
+            live.update(render_dashboard(data) if "error" not in data else f"[red]metrics store: {data['error']}",
+                        refresh=True)
+            if stop_at and time.monotonic() + refresh > stop_at:
+                return
+            time.sleep(refresh)
+
+
+@app.command()
+def simulate(scenario: str = typer.Option("aa", help="aa | errors | slow | low_confidence | missing"),
+             documents: int = typer.Option(1000, min=1, max=5_000_000, help="served documents to write"),
+             percentage: int = typer.Option(None, min=0, max=100, help="open-source share (default: current)"),
+             minutes: float = typer.Option(60, min=0.1, help="spread over the last N minutes"),
+             shadow: float = typer.Option(0.1, min=0, max=1, help="share of reads with a shadow comparison"),
+             seed: int = typer.Option(None), output: Output = OutputOpt) -> None:
+    """Write simulated traffic for a scenario into the events table (tests, demos, gate drills)."""
+    from datetime import timedelta
+
+    import numpy as np
+
+    from ..events import EventWriter
+    from ..settings import get_settings
+    from .simulate import SCENARIOS
+
+    if scenario not in SCENARIOS:
+        fail(output, EXIT_CONFIG, "unknown_scenario", f"{scenario!r}; known: {', '.join(SCENARIOS)}")
+    state = current_state()
+    pct = percentage if percentage is not None else (state.percentage if state else 0)
+    stage = state.stage if state else 0
+    end = datetime.now(timezone.utc)
+    events = SCENARIOS[scenario].events(documents, pct, end - timedelta(minutes=minutes), timedelta(minutes=minutes),
+                                        stage, np.random.default_rng(seed), shadow_share=shadow)
+    settings = get_settings()
+    metrics_engine(output)
+    writer = EventWriter(settings.sqlalchemy_url, settings.spool_path)
+    for event in events:
+        writer.record(event)
+    writer.flush()
+    spooled = writer.spool_depth()
+    summary = {"scenario": scenario, "events": len(events), "percentage": pct, "stage": stage,
+               "written": writer.written, "spooled": spooled}
+    if output is Output.json:
+        print(json.dumps(summary))
+    else:
+        console.print(f"{scenario}: {len(events)} events at {pct} % ({SCENARIOS[scenario].description}); "
+                      f"written {writer.written}, spooled {spooled}")

@@ -1,0 +1,44 @@
+"""The health snapshot: one dict with everything the report, the terminal monitor and the Airflow
+UI page show — rollout state, window figures per engine, the engine comparison, figures over
+time, gate history and alerts (and, when given, the OCR service's own /health)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy.engine import Engine
+
+from ..events import metadata as events_metadata
+from ..stages import Snapshot
+from .alerts import AlertStore
+from .comparison import compare_engines
+from .gates import gate_history
+from .schema import init_schema
+from .windows import window_metrics, window_series
+
+
+def bucket_seconds(hours: float) -> int:
+    """About 30-60 points per plot, on a round bucket size."""
+    for size in (60, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 86400):
+        if hours * 3600 / size <= 60:
+            return size
+    return 86400
+
+
+def health_snapshot(engine: Engine, hours: float, state: Snapshot | None, service: dict | None = None,
+                    end: datetime | None = None, gates: int = 20, alerts: int = 20) -> dict:
+    end = end or datetime.now(timezone.utc)
+    start = end - timedelta(hours=hours)
+    events_metadata.create_all(engine)
+    init_schema(engine)
+    return {
+        "generated_at": datetime.now(timezone.utc).isoformat(),
+        "window": {"start": start.isoformat(), "end": end.isoformat(), "hours": hours},
+        "state": state.as_dict() if state else None,
+        "engines": [s.as_dict() for s in window_metrics(engine, start, end)],
+        "comparison": compare_engines(engine, start, end),
+        "series": window_series(engine, start, end, bucket_seconds(hours)),
+        "gates": gate_history(engine, limit=gates),
+        "alerts": AlertStore(engine, notifiers=[]).recent(limit=alerts),
+        "service": service,
+    }
