@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from pathlib import Path
 
 import typer
 from rich.table import Table
@@ -149,6 +150,23 @@ def set_flag(name: str = typer.Argument(..., help="a seed flag, e.g. enable_accu
     from . import stages
 
     _write(f"set-flag {name}", lambda s: stages.set_flag(s, name, value), actor, reason, output)
+
+
+@app.command()
+def restore(backup: Path = typer.Option(..., "--backup", exists=True, dir_okay=False,
+                                        help="a pre-cutover backup written by the migration"),
+            actor: str = ActorOpt, reason: str = ReasonOpt, output: Output = OutputOpt) -> None:
+    """Put back the rollout state saved in a backup (what rollback_cutover.sh runs)."""
+    from dataclasses import replace
+
+    from .migration import restore_check
+    from .stages import InvalidTransition
+
+    try:
+        target = restore_check(json.loads(backup.read_text())["state"])
+    except (OSError, ValueError, KeyError, TypeError, InvalidTransition) as exc:
+        fail(output, EXIT_REFUSED, "invalid_backup", f"{backup}: {exc}")
+    _write("restore", lambda snap: replace(target, version=snap.version), actor, reason, output)
 
 
 @app.command()

@@ -50,7 +50,9 @@ def alerts_from_gate(result: GateResult, stage: int | None = None) -> list[Alert
             severity = CRITICAL if check.critical else WARNING
             advice = _rollback_advice(stage)
         elif check.verdict == INCONCLUSIVE and check.name in ("error_rate", "processing_time_p95",
-                                                               "confidence_mean") and check.value is not None:
+                                                               "confidence_mean") and check.value is not None \
+                and result.canary_documents >= result.thresholds.get("critical_min_documents", 0):
+            # (below that, a breach is a handful of documents: not worth waking anyone)
             severity, advice = WARNING, f"hold at stage {stage} until the gate decides" if stage is not None \
                 else "hold until the gate decides"
         else:

@@ -1,0 +1,35 @@
+"""
+### OCR emergency actions
+
+One task, one audited change to the rollout, for when something is wrong *now*:
+`rollback` (previous stage, Google back on), `disable` (everyone back to Google),
+`maintenance_on` (the OCR service answers 503 with Retry-After and the reason) and
+`maintenance_off`. The reason is kept in the audit log (`ocr-migrate history`).
+
+`airflow dags trigger ocr_emergency --conf '{"action": "disable", "reason": "totals misread on KSeF invoices"}'`
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG, Param
+
+import ocr_migration_ops as ops
+
+with DAG(
+    dag_id="ocr_emergency",
+    description="Emergency rollout actions: rollback, disable, maintenance on/off",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["ocr", "migration", "emergency"],
+    doc_md=__doc__,
+    params={
+        "action": Param("rollback", enum=["rollback", "disable", "maintenance_on", "maintenance_off"],
+                        description="what to do"),
+        "reason": Param("", type="string", minLength=5, description="why (kept in the audit log)"),
+    },
+) as dag:
+    PythonOperator(task_id="apply", python_callable=ops.emergency)

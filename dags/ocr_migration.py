@@ -1,0 +1,109 @@
+"""
+### OCR migration: Google Document AI → open source (Tesseract), in stages
+
+Built from the stage plan as data: one TaskGroup per plan slot (`stage_1` … `stage_6`), each
+**set percentage** (audited, idempotent) → **health gate** (sensor on the events table, reschedule
+mode: no worker slot held while waiting; PASS after the soak time, FAIL at once) → **golden gate**
+(Great Expectations suites on the golden invoices; Data Docs under *OCR migration* in the nav) →
+optional **approval** (Human-in-the-loop) → next stage. Then the **cutover**: preconditions (every
+stage PASSed in this run, no open critical alert), backup of the flag state and a metrics snapshot,
+100 %, Google off, `rollback_cutover.sh` written, and the **post-cutover watch**.
+
+**On FAIL** the stage's `rollback` task returns to the previous percentage, raises a critical
+alert, and the run stops (failed) with the rollout in that state. **INCONCLUSIVE** until
+`stage_timeout_s`: the run stops without advancing or rolling back — a human decides.
+
+**Rollback points.** Every task is idempotent. *Clear* a stage's `set_percentage` task (with
+downstream) to re-apply that stage: the rollout goes back (or forward) to its percentage and the
+gate judges the traffic from then on. Clearing a task twice gives the same state.
+
+**Trigger from the CLI** (conf keys = the params below):
+`airflow dags trigger ocr_migration --conf '{"stages": [5, 15, 35, 60, 85, 100], "soak_s": 900}'`
+
+Plan slots beyond the plan's length pass through (a 3-stage plan uses `stage_1`–`stage_3`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.providers.standard.operators.python import BranchPythonOperator, PythonOperator
+from airflow.sdk import DAG, Param, TaskGroup, TriggerRule
+
+import ocr_migration_ops as ops
+from rollout.health.thresholds import Thresholds
+
+DEFAULT_PLAN = [5, 15, 35, 60, 85, 100]
+SLOTS = len(DEFAULT_PLAN)
+SEED = Thresholds()
+
+with DAG(
+    dag_id="ocr_migration",
+    description="Staged migration of invoice OCR from Google Document AI to Tesseract, with health gates",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["ocr", "migration"],
+    doc_md=__doc__,
+    params={
+        "stages": Param(DEFAULT_PLAN, type="array", items={"type": "integer", "minimum": 1, "maximum": 100},
+                        minItems=1, maxItems=SLOTS, description="open-source percentage per stage, ending at 100"),
+        "soak_s": Param(900, type="number", minimum=0, description="seconds each stage runs before it may PASS"),
+        "min_documents": Param(200, type="integer", minimum=0, description="canary documents per stage"),
+        "stage_timeout_s": Param(6 * 3600, type="number", minimum=1,
+                                 description="INCONCLUSIVE this long: stop for a human"),
+        "thresholds": Param({"max_error_rate": SEED.max_error_rate, "min_success_rate": SEED.min_success_rate,
+                             "min_confidence": SEED.min_confidence,
+                             "max_processing_time_s": SEED.max_processing_time_s,
+                             "critical_error_rate": SEED.critical_error_rate,
+                             "critical_processing_time_s": SEED.critical_processing_time_s,
+                             "critical_success_rate": SEED.critical_success_rate},
+                            type="object", description="gate thresholds (seed defaults); unknown names are refused"),
+        "require_approval": Param(False, type="boolean", description="a human approves each stage"),
+        "auto_rollback": Param(True, type="boolean", description="roll back to the previous stage on FAIL"),
+        "post_cutover_watch_s": Param(86400, type="number", minimum=0,
+                                      description="no critical alert this long after the cutover"),
+        "golden_subset": Param("digital", enum=["digital", "scan", "all"],
+                               description="golden documents the GX gate reads (scans take ~2 s each)"),
+    },
+) as dag:
+    validate = PythonOperator(task_id="validate_plan", python_callable=ops.validate_plan)
+    golden_before = PythonOperator(task_id="golden_gate_baseline", python_callable=ops.golden_gate)
+    validate >> golden_before
+    previous = golden_before
+
+    for position in range(1, SLOTS + 1):
+        group_id = f"stage_{position}"
+        with TaskGroup(group_id, tooltip=f"plan slot {position}") as group:
+            set_pct = PythonOperator(task_id="set_percentage", python_callable=ops.set_stage_percentage,
+                                     op_kwargs={"position": position})
+            gate = ops.StageGateSensor(task_id="health_gate", position=position,
+                                       set_task_id=f"{group_id}.set_percentage")
+            golden = PythonOperator(task_id="golden_gate", python_callable=ops.golden_gate,
+                                    op_kwargs={"position": position})
+            branch = BranchPythonOperator(task_id="approval_needed", python_callable=ops.approval_branch,
+                                          op_kwargs={"position": position, "group": group_id})
+            approve = ApprovalOperator(task_id="approve", subject=f"Advance past plan stage {position}?",
+                                       body="The health and golden gates passed for this stage. Approve to "
+                                            "continue the migration, reject to stop it here.")
+            auto = EmptyOperator(task_id="auto_approved")
+            done = EmptyOperator(task_id="done", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+            rollback = PythonOperator(task_id="rollback", python_callable=ops.stage_rollback,
+                                      op_kwargs={"position": position, "golden_task_id": f"{group_id}.golden_gate"},
+                                      trigger_rule=TriggerRule.ONE_FAILED)
+            set_pct >> gate >> golden >> branch >> [approve, auto] >> done
+            [gate, golden] >> rollback
+        previous >> set_pct
+        previous = done
+
+    with TaskGroup("cutover", tooltip="switch Google off, keep a way back") as cutover:
+        pre = PythonOperator(task_id="preconditions", python_callable=ops.cutover_preconditions)
+        backup = PythonOperator(task_id="backup", python_callable=ops.backup_before_cutover)
+        switch = PythonOperator(task_id="switch", python_callable=ops.cut_over,
+                                op_kwargs={"backup": "{{ ti.xcom_pull(task_ids='cutover.backup') }}"})
+        watch = ops.PostCutoverSensor(task_id="post_cutover_watch", cutover_task_id="cutover.switch")
+        pre >> backup >> switch >> watch
+    previous >> pre

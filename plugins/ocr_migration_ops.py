@@ -1,0 +1,331 @@
+"""Airflow glue for the migration DAGs: where the stores come from (Connections and Variables,
+falling back to the OCR_MIGRATE_* settings), the gate sensors, and the task callables the DAG
+files wire together. The logic itself lives in ``rollout.migration`` and ``rollout.health``.
+
+Connections / Variables (all optional; unset = the OCR_MIGRATE_* environment):
+  ocr_metrics_db (postgres or sqlite connection) — flag state, events, gates, alerts
+  ocr_redis (redis connection)                    — flag distribution
+  ocr_notifier_webhook (Variable)                 — alerts are POSTed here
+  ocr_golden_dir (Variable)                       — golden invoices for the GX gates
+  ocr_service_url (Variable)                      — the OCR service the monitoring DAG checks
+
+Nothing heavy is imported at module level: DAG files import this at parse time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import AirflowFailException
+
+log = logging.getLogger(__name__)
+
+METRICS_CONN, REDIS_CONN = "ocr_metrics_db", "ocr_redis"
+WEBHOOK_VAR, GOLDEN_VAR, SERVICE_VAR = "ocr_notifier_webhook", "ocr_golden_dir", "ocr_service_url"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# How often a waiting gate looks again (reschedule mode: no worker slot is held meanwhile).
+POKE_INTERVAL_S = float(os.environ.get("OCR_MIGRATE_GATE_POKE_S", "60"))
+
+
+# ------------------------------------------------------------------------------- configuration
+
+
+def _connection(conn_id: str):
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return None
+    except Exception as exc:  # no Airflow context (e.g. a plain script): the environment decides
+        log.debug("connection %s not readable: %s", conn_id, exc)
+        return None
+
+
+def _variable(key: str) -> str | None:
+    from airflow.sdk import Variable
+
+    try:
+        return Variable.get(key, default=None) or None
+    except Exception as exc:
+        log.debug("variable %s not readable: %s", key, exc)
+        return None
+
+
+def sqlalchemy_url(conn) -> str:
+    """An Airflow connection as an SQLAlchemy URL for our stores (psycopg 3 for PostgreSQL)."""
+    if conn.conn_type == "sqlite":
+        return f"sqlite:///{conn.host}"
+    uri = conn.get_uri()
+    scheme, rest = uri.split("://", 1)
+    if scheme in ("postgres", "postgresql"):
+        return f"postgresql+psycopg://{rest}"
+    return uri
+
+
+def migration_settings():
+    """The project's Settings with the Airflow Connections/Variables applied over the environment."""
+    from rollout.settings import Settings
+
+    overrides = {}
+    if (conn := _connection(METRICS_CONN)) is not None:
+        overrides["database_url"] = sqlalchemy_url(conn)
+    if (conn := _connection(REDIS_CONN)) is not None:
+        overrides["redis_url"] = conn.get_uri()
+    if (hook := _variable(WEBHOOK_VAR)) is not None:
+        overrides["alert_webhook_url"] = hook
+    return Settings(**overrides)
+
+
+class Stores:
+    """The flag store (publishing changes to Redis), the metrics engine and the notifiers."""
+
+    def __init__(self):
+        from rollout.distribution import publish
+        from rollout.flags import FlagStore, make_engine
+        from rollout.health.alerts import notifiers_from
+
+        self.settings = migration_settings()
+        self.engine = make_engine(self.settings.sqlalchemy_url)
+        self.flags = FlagStore(self.engine, on_change=lambda snap: publish(self.settings.redis_url, snap))
+        self.notifiers = notifiers_from(self.settings.alert_webhook_url, self.settings.alert_webhook_retries)
+        self.flags.init()
+
+
+def actor(context) -> str:
+    return f"airflow:{context['dag'].dag_id}/{context['run_id']}"
+
+
+def plan_of(context):
+    from rollout.migration import MigrationPlan, PlanError
+
+    try:
+        return MigrationPlan.from_params(dict(context["params"]))
+    except PlanError as exc:
+        raise AirflowFailException(f"invalid migration plan: {exc}") from None
+
+
+def golden_dir() -> Path:
+    return Path(_variable(GOLDEN_VAR) or REPO_ROOT / "expectations" / "golden")
+
+
+# ------------------------------------------------------------------------------------ sensors
+
+
+class StageGateSensor(BaseSensorOperator):
+    """Waits until the stage's health gate is PASS and its soak time is over; fails at once on
+    FAIL, and with a clear INCONCLUSIVE message when the stage times out (no rollback then)."""
+
+    template_fields = ("set_task_id",)
+    ui_color = "#ffe4b5"
+
+    def __init__(self, *, position: int, set_task_id: str, **kwargs):
+        kwargs.setdefault("mode", "reschedule")
+        kwargs.setdefault("poke_interval", POKE_INTERVAL_S)
+        kwargs.setdefault("timeout", 7 * 86400)  # the plan's stage_timeout_s is the real limit
+        super().__init__(**kwargs)
+        self.position, self.set_task_id = position, set_task_id
+
+    def poke(self, context) -> bool | PokeReturnValue:
+        from rollout.migration import stage_gate
+
+        plan = plan_of(context)
+        percentage = plan.percentage_at(self.position)
+        if percentage is None:
+            return PokeReturnValue(True, {"status": "not in plan"})
+        stage = context["ti"].xcom_pull(task_ids=self.set_task_id)
+        since = datetime.fromisoformat(stage["since"])
+        stores = Stores()
+        out = stage_gate(stores.engine, stores.flags, since, percentage, plan, context["run_id"], stores.notifiers)
+        self.log.info("gate at %s %%: %s — %s (canary %s, baseline %s documents)", percentage, out["verdict"],
+                      out["reason"], out.get("canary_documents"), out.get("baseline_documents"))
+        if out["status"] == "pass":
+            return PokeReturnValue(True, out)
+        if out["status"] == "fail":
+            raise AirflowFailException(f"gate FAIL at {percentage} %: {out['reason']}")
+        if out["status"] == "timeout":
+            raise AirflowFailException(
+                f"gate still INCONCLUSIVE at {percentage} % after {plan.stage_timeout_s:g} s: {out['reason']}. "
+                "Stopped without advancing or rolling back; decide, then clear this task to look again")
+        return False
+
+
+class PostCutoverSensor(BaseSensorOperator):
+    """The post-cutover watch: success after the watch period without a critical alert."""
+
+    template_fields = ("cutover_task_id",)
+
+    def __init__(self, *, cutover_task_id: str, **kwargs):
+        kwargs.setdefault("mode", "reschedule")
+        kwargs.setdefault("poke_interval", POKE_INTERVAL_S)
+        kwargs.setdefault("timeout", 30 * 86400)
+        super().__init__(**kwargs)
+        self.cutover_task_id = cutover_task_id
+
+    def poke(self, context) -> bool | PokeReturnValue:
+        from rollout.migration import post_cutover_status
+
+        plan = plan_of(context)
+        cut = context["ti"].xcom_pull(task_ids=self.cutover_task_id)
+        stores = Stores()
+        out = post_cutover_status(stores.engine, stores.flags, datetime.fromisoformat(cut["at"]),
+                                  plan.post_cutover_watch_s, context["run_id"], stores.notifiers)
+        self.log.info("post-cutover watch: %s — %s", out["status"], out["reason"])
+        if out["status"] == "fail":
+            raise AirflowFailException(f"{out['reason']}; run {cut['rollback_script']} to go back")
+        return PokeReturnValue(True, out) if out["status"] == "pass" else False
+
+
+# ------------------------------------------------------------------------------ task callables
+
+
+def validate_plan(**context) -> dict:
+    plan = plan_of(context)
+    return {"stages": list(plan.stages), "soak_s": plan.soak_s, "min_documents": plan.min_documents,
+            "require_approval": plan.require_approval, "auto_rollback": plan.auto_rollback}
+
+
+def set_stage_percentage(position: int, **context) -> dict:
+    from rollout.migration import set_percentage
+
+    plan = plan_of(context)
+    percentage = plan.percentage_at(position)
+    if percentage is None:
+        return {"skipped": True, "since": datetime.now(timezone.utc).isoformat()}
+    stores = Stores()
+    out = set_percentage(stores.flags, percentage, actor(context),
+                         f"migration stage {position}: {percentage} % open source")
+    log.info("stage %s: %s %% (%s since %s)", position, percentage, "set" if out["changed"] else "already",
+             out["since"])
+    return out
+
+
+def golden_gate(position: int | None = None, **context) -> dict:
+    """The Great Expectations suites over the open-source engine's output on the golden set (and a
+    sample of shadow comparisons); a FAIL blocks the stage."""
+    from rollout.health.golden_gate import run_golden_gate
+
+    plan = plan_of(context)
+    percentage = plan.percentage_at(position) if position else 0
+    if position and percentage is None:
+        return {"skipped": True}
+    stores = Stores()
+    settings = stores.settings
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    result = run_golden_gate(stores.engine, golden_dir(), engine_name="tesseract", subset=plan.golden_subset,
+                             run_id=context["run_id"], stage=percentage, data_docs_dir=settings.data_docs_dir,
+                             cache_dir=settings.data_dir / "golden-cache")
+    context["ti"].xcom_push(key="golden", value={"success": result["success"], "data_docs": result["data_docs"]})
+    log.info("golden gate: %s; Data Docs: %s (UI: /ocr-migration/data-docs/index.html)",
+             "PASS" if result["success"] else "FAIL", result["data_docs"])
+    if not result["success"]:
+        failed = [f"{s['suite']}: {s['failed']}" for s in result["suites"] if not s["success"]]
+        raise AirflowFailException(f"golden-set quality gate FAILED: {'; '.join(failed)[:1500]}")
+    return {"success": True, "documents": result["documents"], "data_docs": result["data_docs"]}
+
+
+def approval_branch(position: int, group: str, **context) -> str:
+    plan = plan_of(context)
+    needs = plan.require_approval and plan.percentage_at(position) is not None
+    return f"{group}.approve" if needs else f"{group}.auto_approved"
+
+
+def stage_rollback(position: int, golden_task_id: str, **context) -> dict:
+    """Runs only when the stage failed: roll back (FAIL) or leave it for a human (INCONCLUSIVE)."""
+    from rollout.migration import roll_back_stage
+
+    plan = plan_of(context)
+    percentage = plan.percentage_at(position)
+    golden = context["ti"].xcom_pull(task_ids=golden_task_id, key="golden")
+    cause = "golden" if golden and not golden.get("success") else "gate"
+    stores = Stores()
+    out = roll_back_stage(stores.engine, stores.flags, percentage, plan, context["run_id"], actor(context), cause,
+                          stores.notifiers)
+    log.warning("stage %s (%s %%): %s", position, percentage, out["reason"])
+    return out
+
+
+def cutover_preconditions(**context) -> dict:
+    from rollout.migration import cutover_problems
+
+    stores = Stores()
+    problems = cutover_problems(stores.engine, plan_of(context), context["run_id"])
+    if problems:
+        raise AirflowFailException("cutover refused: " + "; ".join(problems))
+    return {"ok": True}
+
+
+def backup_before_cutover(**context) -> str:
+    from rollout.migration import backup_state
+
+    stores = Stores()
+    return str(backup_state(stores.engine, stores.flags, stores.settings.data_dir / "backups", context["run_id"]))
+
+
+def cut_over(backup: str, **context) -> dict:
+    from rollout.migration import cut_over as switch, write_rollback_script
+
+    stores = Stores()
+    script = write_rollback_script(Path(backup), stores.settings.data_dir / "rollback_cutover.sh",
+                                   stores.settings.database_url or None)
+    state = switch(stores.flags, actor(context), "cutover: all stages passed; Google switched off")
+    return {"at": datetime.now(timezone.utc).isoformat(), "state": state, "rollback_script": str(script),
+            "backup": backup}
+
+
+def emergency(**context) -> dict:
+    """ocr_emergency: rollback | disable | maintenance_on | maintenance_off, with a reason."""
+    from rollout import stages
+    from rollout.stages import InvalidTransition
+
+    params = context["params"]
+    action, reason = params["action"], (params.get("reason") or "").strip()
+    if not reason:
+        raise AirflowFailException("an emergency action needs a reason")
+    changes = {"rollback": stages.rollback, "disable": stages.disable,
+               "maintenance_on": lambda s: stages.maintenance_on(s, reason),
+               "maintenance_off": stages.maintenance_off}
+    if action not in changes:
+        raise AirflowFailException(f"unknown action {action!r}; one of {', '.join(changes)}")
+    stores = Stores()
+    try:
+        snap = stores.flags.apply(action.replace("_", "-"), actor(context), reason, changes[action])
+    except InvalidTransition as exc:
+        raise AirflowFailException(f"{action} refused: {exc}") from None
+    log.warning("emergency %s: now stage %s (%s %%)", action, snap.stage, snap.percentage)
+    return snap.as_dict()
+
+
+def monitoring_check(**context) -> dict:
+    """ocr_monitoring: the last hour's gate at the current percentage (stored, alerts raised and
+    resolved) and the OCR service's /health when its URL is configured."""
+    from datetime import timedelta
+
+    from rollout.health.alerts import AlertStore, alerts_from_gate
+    from rollout.health.gates import evaluate_gate
+
+    stores = Stores()
+    snap = stores.flags.snapshot()
+    now = datetime.now(timezone.utc)
+    out = {"stage": snap.stage, "percentage": snap.percentage}
+    if snap.percentage > 0:
+        result = evaluate_gate(stores.engine, now - timedelta(hours=1), now, percentage=snap.percentage,
+                               run_id=context["run_id"])
+        raised = AlertStore(stores.engine, stores.notifiers).process(alerts_from_gate(result, snap.stage),
+                                                                     source="monitor")
+        out.update(verdict=result.verdict, reason=result.reason, alerts_raised=len(raised))
+    url = _variable(SERVICE_VAR)
+    if url:
+        import httpx
+
+        try:
+            out["service"] = httpx.get(f"{url.rstrip('/')}/health", timeout=5).json().get("status")
+        except (httpx.HTTPError, ValueError) as exc:
+            out["service"] = f"unreachable: {exc}"
+    log.info("monitoring: %s", out)
+    return out

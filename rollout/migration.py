@@ -1,0 +1,278 @@
+"""The migration's steps as plain functions over the flag store and the metrics database: what the
+Airflow tasks of ``dags/ocr_migration.py`` call (and what the CLI or a test can call the same way).
+
+Every step is idempotent, so clearing a task in Airflow re-applies its stage: setting a
+percentage that is already active changes nothing and reports when it became active; a gate
+decides from the events since then; a rollback to a percentage already in place is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from . import stages
+from .flags import FlagStore
+from .health.thresholds import ThresholdError, Thresholds
+from .stages import InvalidTransition, Snapshot
+
+DEFAULT_PLAN = (5, 15, 35, 60, 85, 100)
+
+
+class PlanError(ValueError):
+    """The run's parameters are not a usable migration plan; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class MigrationPlan:
+    stages: tuple[int, ...] = DEFAULT_PLAN
+    soak_s: float = 600.0                 # a stage PASSes only after this long
+    min_documents: int = 100              # canary documents per stage (on top of the rule of three)
+    stage_timeout_s: float = 6 * 3600.0   # INCONCLUSIVE this long: stop for a human
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    require_approval: bool = False
+    auto_rollback: bool = True
+    post_cutover_watch_s: float = 24 * 3600.0
+    golden_subset: str = "digital"
+
+    @classmethod
+    def from_params(cls, params: dict) -> "MigrationPlan":
+        try:
+            plan = tuple(int(p) for p in params.get("stages", DEFAULT_PLAN))
+        except (TypeError, ValueError):
+            raise PlanError(f"stages must be a list of percentages, got {params.get('stages')!r}") from None
+        if not plan or any(not 0 < p <= 100 for p in plan) or list(plan) != sorted(set(plan)):
+            raise PlanError(f"stages must be strictly increasing percentages in 1..100, got {list(plan)}")
+        if plan[-1] != 100:
+            raise PlanError(f"the plan must end at 100 % before the cutover, got {list(plan)}")
+        if len(plan) > len(DEFAULT_PLAN):
+            raise PlanError(f"at most {len(DEFAULT_PLAN)} stages, got {len(plan)}")
+        try:
+            thresholds = Thresholds.from_mapping({**(params.get("thresholds") or {}),
+                                                  "min_documents": int(params.get("min_documents", 100))})
+        except (ThresholdError, TypeError, ValueError) as exc:
+            raise PlanError(str(exc)) from None
+        numbers = {}
+        for name, default, low in (("soak_s", 600.0, 0.0), ("stage_timeout_s", 6 * 3600.0, 1.0),
+                                   ("post_cutover_watch_s", 24 * 3600.0, 0.0)):
+            try:
+                numbers[name] = float(params.get(name, default))
+            except (TypeError, ValueError):
+                raise PlanError(f"{name} must be a number of seconds, got {params.get(name)!r}") from None
+            if numbers[name] < low:
+                raise PlanError(f"{name} must be >= {low:g}, got {numbers[name]:g}")
+        subset = params.get("golden_subset", "digital")
+        if subset not in ("digital", "scan", "all"):
+            raise PlanError(f"golden_subset must be digital, scan or all, got {subset!r}")
+        return cls(plan, numbers["soak_s"], thresholds.min_documents, numbers["stage_timeout_s"], thresholds,
+                   bool(params.get("require_approval", False)), bool(params.get("auto_rollback", True)),
+                   numbers["post_cutover_watch_s"], subset)
+
+    def percentage_at(self, position: int) -> int | None:
+        """The plan's percentage for stage slot ``position`` (1-based), None when the plan is shorter."""
+        return self.stages[position - 1] if position <= len(self.stages) else None
+
+    def previous(self, percentage: int) -> int:
+        before = [p for p in self.stages if p < percentage]
+        return before[-1] if before else 0
+
+
+def _to(percentage: int):
+    """A transition to exactly ``percentage`` in either direction (Google back on when going down)."""
+    def change(snap: Snapshot) -> Snapshot:
+        if not 0 <= percentage <= 100:
+            raise InvalidTransition(f"percentage must be between 0 and 100, not {percentage}")
+        moved = replace(snap, percentage=percentage, stage=stages.stage_for(percentage))
+        moved = moved.with_flags(use_opensource_ocr=percentage > 0)
+        return moved.with_flags(disable_google_cloud=False) if percentage < 100 else moved
+    return change
+
+
+def active_since(store: FlagStore, percentage: int) -> datetime | None:
+    """When the current percentage became active (the audit log's last change to it)."""
+    for entry in store.history(limit=1000):
+        if entry.outcome != "applied" or not entry.after:
+            continue
+        if entry.after["percentage"] != percentage:
+            return None  # a later change left this percentage
+        if entry.before is None or entry.before["percentage"] != percentage:
+            return entry.at if entry.at.tzinfo else entry.at.replace(tzinfo=timezone.utc)
+    return None
+
+
+def set_percentage(store: FlagStore, percentage: int, actor: str, reason: str) -> dict:
+    """Move the rollout to ``percentage`` (audited) unless it is there already; returns the state
+    and when the percentage became active — the start of the stage's gate window."""
+    snap = store.init()
+    if snap.percentage == percentage and not (percentage < 100 and snap.flag("disable_google_cloud")):
+        since = active_since(store, percentage) or datetime.now(timezone.utc)
+        return {"changed": False, "state": snap.as_dict(), "since": since.isoformat()}
+    new = store.apply("set-percentage", actor, reason, _to(percentage), based_on=snap)
+    since = active_since(store, percentage) or datetime.now(timezone.utc)
+    return {"changed": True, "state": new.as_dict(), "since": since.isoformat()}
+
+
+def stage_gate(engine: Engine, store: FlagStore, since: datetime, percentage: int, plan: MigrationPlan,
+               run_id: str | None, notifiers=None, now: datetime | None = None) -> dict:
+    """One look of the stage's gate, stored with its alerts. ``status``: ``pass`` (PASS and the
+    soak time is over), ``fail`` (FAIL), ``timeout`` (still INCONCLUSIVE at the stage timeout) or
+    ``wait``."""
+    from .health.alerts import AlertStore, alerts_from_gate
+    from .health.gates import FAIL, PASS, evaluate_gate
+
+    now = now or datetime.now(timezone.utc)
+    snap = store.snapshot()
+    if snap.percentage != percentage:
+        return {"status": "fail", "verdict": "FAIL", "reason": f"the rollout is at {snap.percentage} %, not "
+                f"{percentage} %: someone changed it during the stage", "gate": None}
+    result = evaluate_gate(engine, since, now, plan.thresholds, stage=None, percentage=percentage, run_id=run_id,
+                           require_baseline=percentage < 100)
+    AlertStore(engine, notifiers).process(alerts_from_gate(result, snap.stage))
+    soaked = (now - since).total_seconds() >= plan.soak_s
+    if result.verdict == FAIL:
+        status = "fail"
+    elif result.verdict == PASS and soaked:
+        status = "pass"
+    elif (now - since).total_seconds() >= plan.stage_timeout_s:
+        status = "timeout"
+    else:
+        status = "wait"
+    reason = result.reason if soaked or result.verdict != PASS else \
+        f"PASS, soaking until {(since + timedelta(seconds=plan.soak_s)).isoformat(timespec='seconds')}"
+    return {"status": status, "verdict": result.verdict, "reason": reason, "gate": result.id,
+            "canary_documents": result.canary_documents, "baseline_documents": result.baseline_documents}
+
+
+def roll_back_stage(engine: Engine, store: FlagStore, percentage: int, plan: MigrationPlan, run_id: str | None,
+                    actor: str, cause: str, notifiers=None) -> dict:
+    """After a failed stage: back to the previous percentage when auto_rollback is on and a gate
+    (health or golden) FAILed; an INCONCLUSIVE stage is left where it is, for a human."""
+    from .health.alerts import CRITICAL, Alert, AlertStore
+    from .health.gates import gate_history
+
+    latest = next((g for g in gate_history(engine, limit=50, run_id=run_id) if g["percentage"] == percentage), None)
+    failed = cause == "golden" or (latest is not None and latest["verdict"] == "FAIL")
+    if not failed:
+        why = latest["reason"] if latest else "no gate evaluation"
+        return {"action": "none", "reason": f"stage {percentage} % stopped without a FAIL ({why}): "
+                                            "left in place for a human to decide"}
+    target = plan.previous(percentage)
+    detail = latest["reason"] if cause != "golden" and latest else "the golden-set quality gate failed"
+    if not plan.auto_rollback:
+        action, message = "none", f"stage {percentage} % FAILED ({detail}); auto_rollback is off"
+    else:
+        set_percentage(store, target, actor, f"automatic rollback: stage {percentage} % failed: {detail}")
+        action, message = "rollback", f"rolled back from {percentage} % to {target} %: {detail}"
+    AlertStore(engine, notifiers).process([Alert(
+        f"rollback:{percentage}", CRITICAL, f"stage {percentage} % failed its gate: {detail}",
+        f"rolled back to {target} %; investigate before re-running" if action == "rollback"
+        else f"roll back to {target} % (ocr-migrate rollback)", source="migration",
+        stage=stages.stage_for(percentage), details={"run_id": run_id})], source="migration", resolve_missing=False)
+    return {"action": action, "target": target, "reason": message}
+
+
+# ------------------------------------------------------------------------------------------ cutover
+
+
+def cutover_problems(engine: Engine, plan: MigrationPlan, run_id: str | None) -> list[str]:
+    """What stands in the way of switching Google off: a plan stage without a PASS in this run,
+    an open critical alert."""
+    from .health.alerts import CRITICAL, AlertStore
+    from .health.gates import gate_history
+
+    problems = []
+    history = gate_history(engine, limit=5000, run_id=run_id)
+    for p in plan.stages:
+        if not any(g["percentage"] == p and g["verdict"] == "PASS" for g in history):
+            problems.append(f"stage {p} % has no PASS gate in this run")
+    for alert in AlertStore(engine, notifiers=[]).recent(100, open_only=True):
+        if alert["severity"] == CRITICAL:
+            problems.append(f"open critical alert: {alert['message']}")
+    return problems
+
+
+def backup_state(engine: Engine, store: FlagStore, out_dir: Path, run_id: str | None) -> Path:
+    """The flag state, the recent audit log and a metrics snapshot, as one JSON file."""
+    from .health.windows import last_hours, window_metrics
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    snap = store.snapshot()
+    start, end = last_hours(24)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = out_dir / f"pre-cutover-{stamp}.json"
+    path.write_text(json.dumps({
+        "created_at": datetime.now(timezone.utc).isoformat(), "run_id": run_id, "state": snap.as_dict(),
+        "audit": [{"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "outcome": e.outcome,
+                   "reason": e.reason} for e in store.history(limit=200)],
+        "metrics_24h": [s.as_dict() for s in window_metrics(engine, start, end)]}, indent=1, default=str))
+    return path
+
+
+def cut_over(store: FlagStore, actor: str, reason: str) -> dict:
+    """100 % open source, then Google off (each audited; both idempotent)."""
+    snap = store.init()
+    if snap.percentage != 100:
+        snap = store.apply("enable", actor, reason, stages.enable)
+    if not snap.flag("disable_google_cloud"):
+        snap = store.apply("disable-google", actor, reason, stages.disable_google)
+    return snap.as_dict()
+
+
+def write_rollback_script(backup: Path, script: Path, database_url: str | None = None) -> Path:
+    """A bash script that regenerates the pre-cutover state through the CLI (``ocr-migrate
+    restore``). The backup is validated now, and every value in the script is shell-quoted: a
+    stored reason or path cannot inject a command."""
+    state = json.loads(backup.read_text())["state"]
+    restore_check(state)
+    cli = Path(sys.executable).parent / "ocr-migrate"
+    lines = ["#!/usr/bin/env bash",
+             "# Regenerates the rollout state from before the cutover (Google back on).",
+             f"# Backup: {shlex.quote(str(backup))} (stage {int(state['stage'])}, {int(state['percentage'])} %)",
+             "set -euo pipefail"]
+    if database_url:
+        lines.append(f"export OCR_MIGRATE_DATABASE_URL={shlex.quote(database_url)}")
+    lines.append(f"{shlex.quote(str(cli))} restore --backup {shlex.quote(str(backup.resolve()))} "
+                 f"--reason {shlex.quote('rollback of the cutover')} \"$@\"")
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text("\n".join(lines) + "\n")
+    script.chmod(0o750)
+    return script
+
+
+def restore_check(state: dict) -> Snapshot:
+    """A stored state is only trusted after the same checks as any change."""
+    try:
+        snap = Snapshot.from_dict(state)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidTransition(f"not a rollout state: {exc}") from None
+    if not 0 <= snap.percentage <= 100 or snap.stage != stages.stage_for(snap.percentage):
+        raise InvalidTransition(f"inconsistent stored state: stage {snap.stage} at {snap.percentage} %")
+    if snap.flag("disable_google_cloud") and snap.percentage < 100:
+        raise InvalidTransition("stored state disables Google below 100 %")
+    return snap
+
+
+def post_cutover_status(engine: Engine, store: FlagStore, since: datetime, watch_s: float,
+                        run_id: str | None = None, notifiers=None, now: datetime | None = None) -> dict:
+    """The watch after the cutover: ``fail`` on a critical alert since the cutover, ``pass`` when
+    the watch is over without one, else ``wait``. Each look also judges the traffic at 100 %."""
+    from .health.alerts import AlertStore, alerts_from_gate
+    from .health.gates import evaluate_gate
+
+    now = now or datetime.now(timezone.utc)
+    result = evaluate_gate(engine, max(since, now - timedelta(hours=1)), now, Thresholds(), percentage=100,
+                           run_id=run_id, require_baseline=False)
+    alerts = AlertStore(engine, notifiers)
+    alerts.process(alerts_from_gate(result, 6))
+    critical = alerts.critical_since(since)
+    if critical:
+        return {"status": "fail", "reason": f"critical alert after the cutover: {critical[0]['message']}"}
+    if (now - since).total_seconds() >= watch_s:
+        return {"status": "pass", "reason": f"no critical alert for {watch_s:g} s after the cutover"}
+    return {"status": "wait", "reason": f"watching; latest gate {result.verdict}: {result.reason}"}
