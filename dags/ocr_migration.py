@@ -7,7 +7,9 @@ mode: no worker slot held while waiting; PASS after the soak time, FAIL at once)
 (Great Expectations suites on the golden invoices; Data Docs under *OCR migration* in the nav) →
 optional **approval** (Human-in-the-loop) → next stage. Then the **cutover**: preconditions (every
 stage PASSed in this run, no open critical alert), backup of the flag state and a metrics snapshot,
-100 %, Google off, `rollback_cutover.sh` written, and the **post-cutover watch**.
+100 %, Google off, `rollback_cutover.sh` written, and the **post-cutover watch**. Before the
+stages: the staging stack is deployed and its test suites run (`run_staging`), and the golden
+gate checks the open-source engine once more.
 
 **On FAIL** the stage's `rollback` task returns to the previous percentage, raises a critical
 alert, and the run stops (failed) with the rollout in that state. **INCONCLUSIVE** until
@@ -29,7 +31,8 @@ from datetime import datetime
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.providers.standard.operators.python import BranchPythonOperator, PythonOperator
+from airflow.providers.standard.operators.python import (BranchPythonOperator, PythonOperator,
+                                                        ShortCircuitOperator)
 from airflow.sdk import DAG, Param, TaskGroup, TriggerRule
 
 import ocr_migration_ops as ops
@@ -66,13 +69,25 @@ with DAG(
         "auto_rollback": Param(True, type="boolean", description="roll back to the previous stage on FAIL"),
         "post_cutover_watch_s": Param(86400, type="number", minimum=0,
                                       description="no critical alert this long after the cutover"),
+        "run_staging": Param(True, type="boolean", description="deploy staging and run its test suites first"),
+        "deployer": Param("local", enum=["local", "docker"], description="how the staging stack runs"),
         "golden_subset": Param("digital", enum=["digital", "scan", "all"],
                                description="golden documents the GX gate reads (scans take ~2 s each)"),
     },
 ) as dag:
     validate = PythonOperator(task_id="validate_plan", python_callable=ops.validate_plan)
-    golden_before = PythonOperator(task_id="golden_gate_baseline", python_callable=ops.golden_gate)
-    validate >> golden_before
+    with TaskGroup("staging", tooltip="staging stack up, test suites, down") as staging:
+        needed = ShortCircuitOperator(task_id="needed", python_callable=ops.staging_needed,
+                                      ignore_downstream_trigger_rules=False)
+        deploy = PythonOperator(task_id="deploy", python_callable=ops.staging_deploy)
+        tests = PythonOperator(task_id="tests", python_callable=ops.staging_tests)
+        teardown = PythonOperator(task_id="teardown", python_callable=ops.staging_teardown,
+                                  trigger_rule=TriggerRule.ALL_DONE)
+        needed >> deploy >> tests >> teardown
+    golden_before = PythonOperator(task_id="golden_gate_baseline", python_callable=ops.golden_gate,
+                                   trigger_rule=TriggerRule.NONE_FAILED)
+    validate >> needed
+    tests >> golden_before
     previous = golden_before
 
     for position in range(1, SLOTS + 1):
@@ -92,7 +107,8 @@ with DAG(
             auto = EmptyOperator(task_id="auto_approved")
             done = EmptyOperator(task_id="done", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
             rollback = PythonOperator(task_id="rollback", python_callable=ops.stage_rollback,
-                                      op_kwargs={"position": position, "golden_task_id": f"{group_id}.golden_gate"},
+                                      op_kwargs={"position": position, "set_task_id": f"{group_id}.set_percentage",
+                                                 "golden_task_id": f"{group_id}.golden_gate"},
                                       trigger_rule=TriggerRule.ONE_FAILED)
             set_pct >> gate >> golden >> branch >> [approve, auto] >> done
             [gate, golden] >> rollback

@@ -235,12 +235,17 @@ def approval_branch(position: int, group: str, **context) -> str:
     return f"{group}.approve" if needs else f"{group}.auto_approved"
 
 
-def stage_rollback(position: int, golden_task_id: str, **context) -> dict:
+def stage_rollback(position: int, set_task_id: str, golden_task_id: str, **context) -> dict:
     """Runs only when the stage failed: roll back (FAIL) or leave it for a human (INCONCLUSIVE)."""
     from rollout.migration import roll_back_stage
 
+    from airflow.sdk.exceptions import AirflowSkipException
+
     plan = plan_of(context)
     percentage = plan.percentage_at(position)
+    if percentage is None or context["ti"].xcom_pull(task_ids=set_task_id) is None:
+        # an earlier stage failed (upstream_failed also fires ONE_FAILED): nothing of ours to undo
+        raise AirflowSkipException("this stage never started")
     golden = context["ti"].xcom_pull(task_ids=golden_task_id, key="golden")
     cause = "golden" if golden and not golden.get("success") else "gate"
     stores = Stores()
@@ -329,3 +334,71 @@ def monitoring_check(**context) -> dict:
             out["service"] = f"unreachable: {exc}"
     log.info("monitoring: %s", out)
     return out
+
+
+# ------------------------------------------------------------------------------------ staging
+
+STAGING_VAR = "ocr_staging"  # JSON: StagingConfig fields (ports, base_dir, database_url, redis_url, ...)
+
+
+def staging_config(**overrides):
+    import json
+
+    from rollout.staging import StagingConfig
+
+    raw = json.loads(_variable(STAGING_VAR) or "{}")
+    settings = migration_settings()
+    raw.setdefault("base_dir", str((settings.data_dir / "staging").resolve()))
+    return StagingConfig.from_dict({**raw, **overrides})
+
+
+def staging_results_dir() -> Path:
+    return Path(_variable("ocr_staging_results_dir") or REPO_ROOT / "staging_test_results")
+
+
+def staging_deploy(**context) -> dict:
+    """Bring the staging stack up (idempotent), load its test data, smoke-check it."""
+    from rollout.staging import StagingError, get_deployer
+
+    kind = context["params"].get("deployer", "local")
+    deployer = get_deployer(kind, staging_config())
+    try:
+        endpoints = deployer.up()
+        deployer.load_test_data(endpoints)
+        smoke = deployer.smoke_check(endpoints)
+    except StagingError as exc:
+        raise AirflowFailException(f"staging deploy ({kind}) failed: {exc}") from None
+    log.info("staging up: %s; smoke check %s", endpoints.service_url, smoke)
+    return endpoints.to_dict()
+
+
+def staging_tests(**context) -> dict:
+    """The staging suites against the running staging stack; a failed suite fails the task."""
+    from rollout.staging import StagingError, get_deployer, run_staging_tests
+
+    kind = context["params"].get("deployer", "local")
+    deployer = get_deployer(kind, staging_config())
+    try:
+        endpoints = deployer.up()  # already running: reused, not restarted
+        summary = run_staging_tests(endpoints, out_dir=staging_results_dir(),
+                                    suites=context["params"].get("staging_suites") or None)
+    except StagingError as exc:
+        raise AirflowFailException(f"staging tests could not run: {exc}") from None
+    log.info("staging tests %s: %s; report %s", summary["status"], summary["suites"], summary["report_html"])
+    if summary["status"] != "passed":
+        failed = {k: v for k, v in summary["suites"].items() if v["status"] != "passed"}
+        raise AirflowFailException(f"staging tests failed: {failed}; report {summary['report_html']}")
+    return {"status": summary["status"], "report_html": str(summary["report_html"]),
+            "results_json": str(summary["results_json"])}
+
+
+def staging_teardown(**context) -> dict:
+    from rollout.staging import get_deployer
+
+    if not context["params"].get("run_staging", True):
+        return {"skipped": True}
+    return get_deployer(context["params"].get("deployer", "local"), staging_config()).down()
+
+
+def staging_needed(**context) -> bool:
+    return bool(context["params"].get("run_staging", True))

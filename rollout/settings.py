@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         return self.data_dir / "events-spool.jsonl"
 
     @property
+    def data_docs_dir(self) -> Path:
+        """Great Expectations Data Docs (static HTML) built by the golden gates, served by the UI plugin."""
+        return self.data_dir / "data_docs"
+
+    @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'ocr_migrate.db').resolve()}"
 

@@ -1,0 +1,168 @@
+"""The DAGs: import errors and parse time, then real runs with ``dag.test()`` against PostgreSQL
+(metrics + flags, through the ``ocr_metrics_db`` connection) and Redis (``ocr_redis``): the happy
+path to 100 % with cutover, a degraded engine at stage 2 rolled back automatically, INCONCLUSIVE
+without traffic (no advance), the emergency DAG, and re-running a stage task twice.
+
+Each run is a subprocess (Airflow reads its configuration once per process) on a session-wide
+migrated metadata database; simulated traffic flows into the events table while it runs.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+DAG_IDS = {"ocr_migration", "ocr_emergency", "ocr_monitoring", "ocr_staging_deploy", "ocr_staging_tests"}
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("airflow")
+    env = airflow_env(home)
+    proc = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return home
+
+
+def airflow_env(home: Path, **extra) -> dict:
+    return dict(os.environ, AIRFLOW_HOME=str(home), AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
+                AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"), AIRFLOW__CORE__LOAD_EXAMPLES="false",
+                AIRFLOW__CORE__UNIT_TEST_MODE="false", OCR_MIGRATE_GATE_POKE_S="1", GX_ANALYTICS_ENABLED="false",
+                PYTHONPATH=str(ROOT), **extra)
+
+
+@pytest.fixture
+def migration_env(airflow_home, pg_url, tmp_path):
+    """Connections as the deployment would set them (AIRFLOW_CONN_*), a data folder of its own."""
+    pg = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    env = airflow_env(airflow_home, AIRFLOW_CONN_OCR_METRICS_DB=pg, AIRFLOW_CONN_OCR_REDIS="redis://127.0.0.1:6379/9",
+                      OCR_MIGRATE_DATABASE_URL=pg_url, OCR_MIGRATE_REDIS_URL="redis://127.0.0.1:6379/9",
+                      OCR_MIGRATE_DATA_DIR=str(tmp_path / "data"), OCR_MIGRATE_ACTOR="test")
+    return env, create_engine(pg_url)
+
+
+def run_dag(env, dag_id, conf, traffic="none", timeout=600):
+    proc = subprocess.run([sys.executable, "-m", "tests.airflow_runner", dag_id, json.dumps(conf), traffic],
+                          env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, f"no result (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return json.loads(lines[-1][7:]), proc.stdout + proc.stderr
+
+
+def flags(engine) -> dict:
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT stage, percentage, flags FROM rollout_state")).mappings().one()
+    f = row["flags"] if isinstance(row["flags"], dict) else json.loads(row["flags"])
+    return {"stage": row["stage"], "percentage": row["percentage"], **f}
+
+
+FAST = {"soak_s": 1, "min_documents": 60, "post_cutover_watch_s": 2, "stage_timeout_s": 120}
+
+
+def test_dagbag_has_no_import_errors_and_parses_fast(airflow_home):
+    code = ("import json; from airflow.dag_processing.dagbag import DagBag; b = DagBag(); "
+            "print(json.dumps({'errors': {k: str(v) for k, v in b.import_errors.items()}, 'dags': sorted(b.dag_ids),"
+            " 'seconds': {s.file: s.duration.total_seconds() for s in b.dagbag_stats}}))")
+    proc = subprocess.run([sys.executable, "-c", code], env=airflow_env(airflow_home), capture_output=True,
+                          text=True, timeout=120)
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert out["errors"] == {}
+    assert DAG_IDS <= set(out["dags"])
+    print("DAG parse seconds:", out["seconds"])
+    assert all(seconds <= 0.5 for seconds in out["seconds"].values()), out["seconds"]
+
+
+def test_happy_path_to_100_percent_with_cutover(migration_env):
+    env, engine = migration_env
+    result, log = run_dag(env, "ocr_migration", FAST, traffic="healthy")
+    assert result["state"] == "success", log[-4000:]
+    assert all(state in ("success", "skipped") for state in result["tis"].values())
+    assert result["tis"]["cutover.post_cutover_watch"] == "success"
+    state = flags(engine)
+    assert state["percentage"] == 100 and state["disable_google_cloud"] is True
+    with engine.connect() as conn:
+        passes = conn.execute(text("SELECT DISTINCT percentage FROM gate_evaluations WHERE run_id = :r AND "
+                                   "verdict = 'PASS'"), {"r": result["run_id"]}).scalars().all()
+        actions = conn.execute(text("SELECT action, actor FROM flag_audit WHERE outcome = 'applied' ORDER BY id")).all()
+    assert set(passes) >= {5, 15, 35, 60, 85, 100}
+    assert [a for a, _ in actions][-7:] == ["set-percentage"] * 6 + ["disable-google"]
+    assert ("disable-google", f"airflow:ocr_migration/{result['run_id']}") in [tuple(a) for a in actions]
+    script = Path(env["OCR_MIGRATE_DATA_DIR"]) / "rollback_cutover.sh"
+    body = script.read_text()
+    assert "restore --backup" in body and os.access(script, os.X_OK)
+    # the way back works: the script restores the pre-cutover state (100 %, Google on)
+    proc = subprocess.run(["bash", str(script), "--actor", "ops"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    state = flags(engine)
+    assert state["percentage"] == 100 and state["disable_google_cloud"] is False
+
+
+def test_degraded_engine_at_stage_2_rolls_back_automatically(migration_env):
+    env, engine = migration_env
+    result, log = run_dag(env, "ocr_migration", {**FAST, "stages": [5, 15, 100]}, traffic="degraded-from-15")
+    assert result["state"] == "failed"
+    tis = result["tis"]
+    assert tis["stage_1.done"] == "success" and tis["stage_2.health_gate"] == "failed"
+    assert tis["stage_2.rollback"] == "success" and tis["stage_3.set_percentage"] == "upstream_failed"
+    assert tis["cutover.switch"] == "upstream_failed"
+    assert flags(engine)["percentage"] == 5  # back to the previous stage
+    with engine.connect() as conn:
+        alerts = conn.execute(text("SELECT severity, message, recommendation FROM alerts WHERE source = 'migration'"
+                                   )).all()
+        verdict = conn.execute(text("SELECT verdict FROM gate_evaluations WHERE percentage = 15 ORDER BY id DESC"
+                                    )).scalars().first()
+    assert verdict == "FAIL"
+    assert alerts and alerts[0][0] == "critical" and "stage 15 % failed" in alerts[0][1]
+    assert "rolled back to 5 %" in alerts[0][2]
+
+
+def test_inconclusive_without_traffic_stops_without_advancing(migration_env):
+    env, engine = migration_env
+    result, log = run_dag(env, "ocr_migration", {**FAST, "stages": [5, 100], "stage_timeout_s": 3})
+    tis = result["tis"]
+    assert result["state"] == "failed" and tis["stage_1.health_gate"] == "failed"
+    assert "INCONCLUSIVE" in log and "Stopped without advancing" in log
+    assert tis["stage_1.rollback"] == "success" and tis["stage_2.set_percentage"] == "upstream_failed"
+    assert flags(engine)["percentage"] == 5  # neither advanced nor rolled back: a human decides
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alerts WHERE source = 'migration'")).scalar() == 0
+
+
+def test_emergency_dag_actions(migration_env):
+    env, engine = migration_env
+    result, _ = run_dag(env, "ocr_emergency", {"action": "maintenance_on", "reason": "database upgrade"})
+    assert result["state"] == "success" and flags(engine)["maintenance_mode"] is True
+    result, _ = run_dag(env, "ocr_emergency", {"action": "maintenance_off", "reason": "upgrade done"})
+    assert result["state"] == "success" and flags(engine)["maintenance_mode"] is False
+    result, log = run_dag(env, "ocr_emergency", {"action": "rollback", "reason": "nothing to roll back"})
+    assert result["state"] == "failed" and "already at stage 0" in log  # refused, audited, state unchanged
+    proc = subprocess.run([sys.executable, "-m", "tests.airflow_runner", "ocr_emergency",
+                           json.dumps({"action": "explode", "reason": "x"}), "none"], env=env, capture_output=True,
+                          text=True, timeout=300, cwd=ROOT)
+    assert "RESULT" not in proc.stdout and "explode" in proc.stderr  # the params are validated before any run
+    with engine.connect() as conn:
+        reasons = conn.execute(text("SELECT action, outcome FROM flag_audit ORDER BY id")).all()
+    assert [tuple(r) for r in reasons][-3:] == [("maintenance-on", "applied"), ("maintenance-off", "applied"),
+                                               ("rollback", "refused")]
+
+
+def test_rerunning_a_stage_task_twice_gives_the_same_state(migration_env):
+    """What clearing ``stage_3.set_percentage`` does: the task runs again; twice = once."""
+    env, engine = migration_env
+    states = []
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-m", "airflow", "tasks", "test", "ocr_migration",
+                               "stage_3.set_percentage"], env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        with engine.connect() as conn:
+            states.append((flags(engine)["percentage"],
+                           conn.execute(text("SELECT version FROM rollout_state")).scalar(),
+                           conn.execute(text("SELECT count(*) FROM flag_audit")).scalar()))
+    assert states[0] == states[1] and states[0][0] == 35
