@@ -58,7 +58,7 @@ def pg_url(postgres_url):
 
     engine = create_engine(url)
     with engine.begin() as conn:  # a clean slate per test
-        conn.execute(text("DROP TABLE IF EXISTS flag_audit, rollout_state, ocr_events, gate_evaluations, alerts"))
+        conn.execute(text("DROP TABLE IF EXISTS flag_audit, rollout_state, ocr_events, gate_evaluations, alerts, gx_validations"))
     engine.dispose()
     return url
 
