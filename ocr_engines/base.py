@@ -29,6 +29,38 @@ class Engine(ABC):
         """Extract fields from a PDF/PNG/JPEG/TIFF file; raises ``errors.OcrError`` subclasses."""
 
 
+class FaultInjectingEngine(Engine):
+    """Wraps an engine and fails a share of its reads with ``InjectedFaultError`` — a bad engine
+    on demand, for gate drills and the automatic-rollback demo."""
+
+    def __init__(self, inner: Engine, failure_rate: float, seed: int | None = None):
+        import random
+
+        if not 0 <= failure_rate <= 1:
+            raise ValueError(f"failure_rate must be between 0 and 1, got {failure_rate!r}")
+        self.inner, self.failure_rate, self.name = inner, failure_rate, inner.name
+        self._random = random.Random(seed)
+
+    @property
+    def version(self) -> str:
+        return self.inner.version
+
+    def warm_up(self) -> None:
+        self.inner.warm_up()
+
+    def extract(self, path: Path) -> ExtractionResult:
+        from .errors import InjectedFaultError
+
+        if self._random.random() < self.failure_rate:
+            raise InjectedFaultError(f"injected fault ({self.failure_rate:.0%} of {self.name} reads fail)")
+        return self.inner.extract(path)
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if close:
+            close()
+
+
 class Stopwatch:
     """Collects the timings_ms of a result, one named lap at a time."""
 

@@ -58,6 +58,12 @@ class EngineUnavailableError(EngineError):
     code = "engine_unavailable"
 
 
+class InjectedFaultError(EngineError):
+    """A failure injected on purpose (drills, the rollback demo): never seen in normal operation."""
+
+    code = "injected_fault"
+
+
 class OcrTimeoutError(EngineError):
     code = "ocr_timeout"
 

@@ -338,6 +338,13 @@ def build_service(settings) -> FastAPI:
             engines["documentai"] = get_engine("documentai", **settings.engine_options("documentai"))
         except OcrError as exc:
             log.error("Document AI not available: %s", exc.message)
+    if settings.fault_injection:
+        from ocr_engines.base import FaultInjectingEngine
+
+        name, rate = settings.fault_injection.split(":")
+        if name in engines:
+            log.warning("FAULT INJECTION: %s of %s reads will fail", rate, name)
+            engines[name] = FaultInjectingEngine(engines[name], float(rate))
     for engine in engines.values():
         engine.warm_up()
     pipeline = OcrPipeline(reader.get, engines, writer, PipelineConfig(

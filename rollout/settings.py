@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     confidence_floor: float = Field(default=0.6, ge=0, le=1)
     flag_refresh_s: float = Field(default=2.0, gt=0)
 
+    fault_injection: str | None = Field(default=None, pattern=r"^(tesseract|documentai):(0(\.\d+)?|1(\.0+)?)$",
+                                        description="ENGINE:RATE, e.g. tesseract:0.3 — that share of reads fail (drills)")
     alert_webhook_url: str | None = Field(default=None, description="alerts are POSTed here as JSON")
     alert_webhook_retries: int = Field(default=3, ge=0, le=10)
 

@@ -31,7 +31,7 @@ def test_critical_gate_failure_recommends_rolling_back_one_stage():
 
 
 def test_not_yet_significant_breach_is_a_warning_to_hold():
-    result = decide(samples("tesseract", 80, 5), samples("documentai", 600, 30))  # 6.25 %, n=80
+    result = decide(samples("tesseract", 80, 5), samples("documentai", 600, 30))  # 6.25 %, n=80 >= 50
     result.stage = 2
     (alert,) = alerts_from_gate(result)
     assert alert.severity == WARNING and alert.recommendation == "hold at stage 2 until the gate decides"

@@ -120,7 +120,8 @@ def scenario(name: str, **canary_overrides) -> Scenario:
 
 
 def drive_service(url: str, api_key: str, documents: list[Path], requests: int, users: int = 500,
-                  concurrency: int = 2, timeout_s: float = 120.0, stop_at: float | None = None) -> dict:
+                  concurrency: int = 2, timeout_s: float = 120.0, stop_at: float | None = None,
+                  user_offset: int = 0) -> dict:
     """Send ``requests`` invoices (cycling through ``documents``) to a running OCR service as
     ``users`` distinct users; returns counts by HTTP status. 429 answers are retried after
     their Retry-After, as a well-behaved client would."""
@@ -138,7 +139,8 @@ def drive_service(url: str, api_key: str, documents: list[Path], requests: int, 
             for _ in range(20):
                 try:
                     r = client.post(f"{url.rstrip('/')}/v1/ocr", content=body, headers={
-                        "X-API-Key": api_key, "X-User-Id": f"sim-user-{i % users}", "Content-Type": ctype})
+                        "X-API-Key": api_key, "X-User-Id": f"sim-user-{(user_offset + i) % users}",
+                        "Content-Type": ctype})
                 except httpx.HTTPError as exc:
                     key = type(exc).__name__
                     break

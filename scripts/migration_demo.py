@@ -1,0 +1,305 @@
+"""The main job on embedded defaults: the whole migration, end to end, on this machine.
+
+Starts the Document AI API TEST DOUBLE (playing Google), the OCR service (real Tesseract; metrics
+and flags in SQLite), Airflow standalone (SQLite, LocalExecutor) with this project's DAGs and UI
+plugin, and a traffic simulator sending golden invoices to the service as thousands of users;
+triggers ``ocr_migration`` with short soak times, prints the stage timeline and the gate verdicts
+as they happen, then where the reports are. Airflow stays up (UI on :8080, login printed) until
+Ctrl-C, unless --exit.
+
+  --bad-engine   inject a bad open-source engine (30 % of its reads fail): watch the gate FAIL
+                 and the automatic rollback
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rollout.staging.processes import free_port, log_tail, port_open, wait_until  # noqa: E402
+
+BIN = Path(sys.executable).parent
+COLOURS = {"success": "\033[32m", "failed": "\033[31m", "upstream_failed": "\033[31m", "PASS": "\033[32m",
+           "FAIL": "\033[31m", "INCONCLUSIVE": "\033[33m"}
+RESET = "\033[0m"
+
+
+def say(text: str) -> None:
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def paint(word: str) -> str:
+    return f"{COLOURS.get(word, '')}{word}{RESET}" if sys.stdout.isatty() else word
+
+
+class Demo:
+    def __init__(self, args):
+        self.args = args
+        self.home = (ROOT / args.data_dir).resolve()
+        self.procs: list[subprocess.Popen] = []
+        self.stop_traffic = threading.Event()
+        self.traffic_counts: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ processes
+
+    def start(self, name: str, argv: list[str], env: dict, port: int, timeout_s: float = 180) -> None:
+        log = open(self.home / "logs" / f"{name}.log", "ab")
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd=ROOT, start_new_session=True)
+        self.procs.append(proc)
+        if not wait_until(lambda: port_open(port), timeout_s, 0.3, alive=lambda: proc.poll() is None):
+            raise SystemExit(f"{name} did not start on port {port}:\n{log_tail(self.home / 'logs' / f'{name}.log')}")
+
+    def stop_all(self) -> None:
+        self.stop_traffic.set()
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for proc in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self) -> int:
+        args = self.args
+        if self.home.exists():
+            shutil.rmtree(self.home)
+        (self.home / "logs").mkdir(parents=True)
+        ports = {"double": free_port(), "service": args.service_port, "airflow": args.airflow_port}
+        for name in ("service", "airflow"):
+            if port_open(ports[name]):
+                raise SystemExit(f"port {ports[name]} ({name}) is taken: stop what runs there or pass "
+                                 f"--{name}-port")
+        client_key, admin_key = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+        db_url = f"sqlite:///{self.home / 'ocr_migrate.db'}"
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("OCR_MIGRATE_", "AIRFLOW"))}
+        ocr_env = dict(base, OMP_THREAD_LIMIT="1", OCR_MIGRATE_DATA_DIR=str(self.home),
+                       OCR_MIGRATE_DATABASE_URL=db_url, OCR_MIGRATE_ACTOR="demo",
+                       OCR_MIGRATE_DOCUMENTAI_ENDPOINT=f"http://127.0.0.1:{ports['double']}",
+                       OCR_MIGRATE_DOCUMENTAI_PROJECT="demo-project", OCR_MIGRATE_DOCUMENTAI_LOCATION="eu",
+                       OCR_MIGRATE_DOCUMENTAI_PROCESSOR_ID="demo-processor")
+        self.ocr_env = ocr_env
+
+        say(f"data, logs and reports under {self.home}")
+        say("starting the Document AI API TEST DOUBLE (plays Google; never calls Google)")
+        self.start("documentai-double", [str(BIN / "ocr-migrate"), "documentai-double", "--golden",
+                                         str(ROOT / "expectations" / "golden"), "--port", str(ports["double"]),
+                                         "--latency-median-s", "0.05"], ocr_env, ports["double"])
+        subprocess.run([str(BIN / "ocr-migrate"), "set-flag", "enable_accuracy_comparison", "true", "--reason",
+                        "demo: shadow-compare a sample of reads"], env=ocr_env, check=True, capture_output=True)
+        service_env = dict(ocr_env, OCR_MIGRATE_CLIENT_API_KEYS=f"demo:{client_key}",
+                           OCR_MIGRATE_ADMIN_API_KEYS=f"ops:{admin_key}", OCR_MIGRATE_SERVICE_PORT=str(ports["service"]),
+                           OCR_MIGRATE_MAX_QUEUE="64", OCR_MIGRATE_SHADOW_PERCENTAGE="5")
+        if args.bad_engine:
+            service_env["OCR_MIGRATE_FAULT_INJECTION"] = "tesseract:0.3"
+            say("BAD ENGINE injected: 30 % of Tesseract reads will fail — expect a FAIL and an automatic rollback")
+        say(f"starting the OCR service on :{ports['service']} (Tesseract + the double as Google, SQLite)")
+        self.start("ocr-service", [str(BIN / "ocr-migrate"), "serve", "--port", str(ports["service"])], service_env,
+                   ports["service"])
+
+        airflow_home = self.home / "airflow"
+        airflow_home.mkdir()
+        password = secrets.token_urlsafe(9)
+        (airflow_home / "simple_auth_manager_passwords.json.generated").write_text(json.dumps({"admin": password}))
+        staging = {"service_port": free_port(), "redis_port": free_port(), "postgres_port": free_port(),
+                   "documentai_port": free_port(), "base_dir": str(self.home / "staging")}
+        af_env = dict(ocr_env, AIRFLOW_HOME=str(airflow_home), AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
+                      AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"), AIRFLOW__CORE__LOAD_EXAMPLES="false",
+                      AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
+                      AIRFLOW__API__PORT=str(ports["airflow"]),
+                      AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL="5",
+                      AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+                      AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT="600",
+                      AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="false",
+                      AIRFLOW_VAR_OCR_SERVICE_URL=f"http://127.0.0.1:{ports['service']}",
+                      AIRFLOW_VAR_OCR_STAGING=json.dumps(staging),
+                      AIRFLOW_VAR_OCR_STAGING_RESULTS_DIR=str(self.home / "staging_test_results"),
+                      OCR_MIGRATE_GATE_POKE_S="2", GX_ANALYTICS_ENABLED="false", PYTHONPATH=str(ROOT),
+                      PATH=f"{BIN}:{os.environ.get('PATH', '')}")  # standalone starts `airflow ...` by name
+        say(f"starting Airflow standalone on :{ports['airflow']} (SQLite, LocalExecutor) — about a minute")
+        self.start("airflow", [str(BIN / "airflow"), "standalone"], af_env, ports["airflow"], timeout_s=300)
+        api = f"http://127.0.0.1:{ports['airflow']}"
+        token = self.token(api, password)
+        self.wait_for_dag(api, token)
+
+        self.traffic = threading.Thread(target=self.drive, args=(f"http://127.0.0.1:{ports['service']}", client_key),
+                                        daemon=True)
+        self.traffic.start()
+        conf = {"soak_s": args.soak_s, "min_documents": 60, "post_cutover_watch_s": args.watch_s,
+                "stage_timeout_s": args.stage_timeout_s, "run_staging": not args.skip_staging,
+                "golden_subset": "digital"}
+        run = self.trigger(api, token, conf)
+        say(f"triggered ocr_migration run {run} with {json.dumps(conf)}")
+        state = self.follow(api, token, run)
+        self.stop_traffic.set()
+        self.summary(state, api, password, ports)
+        if not args.exit:
+            say(f"Airflow keeps running: {api}  (user admin, password {password}). Ctrl-C stops everything.")
+            try:
+                while all(p.poll() is None for p in self.procs):
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass
+        return 0 if (state == "success") != bool(args.bad_engine) else 1
+
+    # ------------------------------------------------------------------ Airflow REST
+
+    def token(self, api: str, password: str) -> str:
+        import httpx
+
+        token = {}
+
+        def ok():
+            r = httpx.post(f"{api}/auth/token", json={"username": "admin", "password": password}, timeout=10)
+            token["value"] = r.json()["access_token"]
+            return r.status_code in (200, 201)
+
+        if not wait_until(ok, 180, 1):
+            raise SystemExit(f"cannot log in to Airflow:\n{log_tail(self.home / 'logs' / 'airflow.log')}")
+        return token["value"]
+
+    def wait_for_dag(self, api: str, token: str) -> None:
+        import httpx
+
+        def parsed():
+            r = httpx.get(f"{api}/api/v2/dags/ocr_migration", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            return r.status_code == 200
+
+        if not wait_until(parsed, 240, 2):
+            raise SystemExit("ocr_migration was not parsed; see " + str(self.home / "logs" / "airflow.log"))
+        httpx.patch(f"{api}/api/v2/dags/ocr_migration", json={"is_paused": False},
+                    headers={"Authorization": f"Bearer {token}"}, timeout=10).raise_for_status()
+
+    def trigger(self, api: str, token: str, conf: dict) -> str:
+        import httpx
+
+        r = httpx.post(f"{api}/api/v2/dags/ocr_migration/dagRuns", json={"logical_date": None, "conf": conf},
+                       headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        r.raise_for_status()
+        return r.json()["dag_run_id"]
+
+    def follow(self, api: str, token: str, run: str) -> str:
+        """Print each task as it finishes (gates with their verdict) until the run ends."""
+        import httpx
+
+        seen: dict[str, str] = {}
+        headers = {"Authorization": f"Bearer {token}"}
+        deadline = time.monotonic() + self.args.timeout_s
+        while time.monotonic() < deadline:
+            try:
+                tis = httpx.get(f"{api}/api/v2/dags/ocr_migration/dagRuns/{run}/taskInstances?limit=200",
+                                headers=headers, timeout=30).json()["task_instances"]
+                state = httpx.get(f"{api}/api/v2/dags/ocr_migration/dagRuns/{run}", headers=headers,
+                                  timeout=30).json()["state"]
+            except (httpx.HTTPError, KeyError, ValueError):
+                time.sleep(2)
+                continue
+            for ti in sorted(tis, key=lambda t: t.get("end_date") or ""):
+                task, st = ti["task_id"], ti["state"]
+                if st in ("success", "failed", "upstream_failed") and seen.get(task) != st:
+                    seen[task] = st
+                    say(f"{task:<34} {paint(st)}{self.detail(task)}")
+            if state in ("success", "failed"):
+                say(f"ocr_migration run {paint(state)}  (traffic sent: {self.traffic_counts})")
+                return state
+            time.sleep(2)
+        say("timed out waiting for the run; it continues in Airflow")
+        return "running"
+
+    def detail(self, task: str) -> str:
+        """The gate verdict / the percentage behind a task, from the metrics database."""
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.ocr_env["OCR_MIGRATE_DATABASE_URL"])
+        with engine.connect() as conn:
+            if task.endswith("health_gate"):
+                row = conn.execute(text("SELECT verdict, percentage, canary_documents, baseline_documents, reason "
+                                        "FROM gate_evaluations ORDER BY id DESC LIMIT 1")).first()
+                if row:
+                    return (f"  gate {paint(row[0])} at {row[1]} % ({row[2]} canary / {row[3]} baseline docs): "
+                            f"{row[4][:110]}")
+            if task.endswith("set_percentage") or task.endswith("rollback") or task == "cutover.switch":
+                row = conn.execute(text("SELECT percentage, flags FROM rollout_state")).first()
+                if row:
+                    flags = row[1] if isinstance(row[1], dict) else json.loads(row[1])
+                    google = "off" if flags.get("disable_google_cloud") else "on"
+                    return f"  now {row[0]} % open source, Google {google}"
+        return ""
+
+    # ------------------------------------------------------------------ traffic
+
+    def drive(self, url: str, key: str) -> None:
+        from ocr_engines.evaluation import golden_documents
+        from rollout.health.simulate import drive_service
+
+        docs = [d.path for d in golden_documents(ROOT / "expectations" / "golden") if d.group == "digital"]
+        batch = 0
+        while not self.stop_traffic.is_set():
+            counts = drive_service(url, key, docs, requests=200, users=20_000, concurrency=3,
+                                   user_offset=batch * 200)
+            for k, v in counts.items():
+                self.traffic_counts[k] = self.traffic_counts.get(k, 0) + v
+            batch += 1
+
+    # ------------------------------------------------------------------ the end
+
+    def summary(self, state: str, api: str, password: str, ports: dict) -> None:
+        env = dict(self.ocr_env, COLUMNS="150")
+        print()
+        say("stage timeline (the audit log):")
+        subprocess.run([str(BIN / "ocr-migrate"), "history", "--limit", "30"], env=env)
+        say("gate verdicts:")
+        subprocess.run([str(BIN / "ocr-migrate"), "gates", "--limit", "12"], env=env)
+        html = self.home / "reports" / "migration-report.html"
+        subprocess.run([str(BIN / "ocr-migrate"), "report", "--hours", "1", "--html", str(html)], env=env)
+        staging = sorted((self.home / "staging_test_results").glob("*/report.html"))
+        say("reports:")
+        print(f"  migration report (HTML, plots, gates, alerts): {html}")
+        print(f"  Great Expectations Data Docs: {self.home / 'data_docs'}  (UI: {api}/ocr-migration/data-docs/index.html)")
+        if staging:
+            print(f"  staging test report: {staging[-1]}")
+        print(f"  rollback script (after a cutover): {self.home / 'rollback_cutover.sh'}")
+        print(f"  Airflow UI: {api}  — user admin, password {password}; the 'OCR migration' page: {api}/ocr-migration/")
+        print(f"  logs: {self.home / 'logs'}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bad-engine", action="store_true", help="30 %% of open-source reads fail: see a rollback")
+    parser.add_argument("--skip-staging", action="store_true", help="skip the staging deploy + test suites")
+    parser.add_argument("--exit", action="store_true", help="stop everything when the run ends")
+    parser.add_argument("--soak-s", type=float, default=10)
+    parser.add_argument("--watch-s", type=float, default=20, help="post-cutover watch")
+    parser.add_argument("--stage-timeout-s", type=float, default=300)
+    parser.add_argument("--timeout-s", type=float, default=1200, help="give up following the run after this")
+    parser.add_argument("--service-port", type=int, default=8001)
+    parser.add_argument("--airflow-port", type=int, default=8080)
+    parser.add_argument("--data-dir", default="data/demo")
+    demo = Demo(parser.parse_args())
+    try:
+        return demo.run()
+    finally:
+        demo.stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
