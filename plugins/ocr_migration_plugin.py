@@ -1,0 +1,466 @@
+"""The "OCR migration" page of the Airflow UI (an Airflow 3 plugin: ``fastapi_apps`` + ``external_views``).
+
+The api-server mounts the app below at ``/ocr-migration``; the nav entry shows it inside the UI
+(an iframe under ``/plugin/ocr-migration``). Routes, all ``GET``:
+
+  /                    the page: stage and flags, health per engine with plots over time, canary vs
+                       baseline, gate history with reasons, alerts, recent flag changes, the DAGs'
+                       latest runs, links to the Data Docs and the DAG. ``?hours=N`` (0 < N <= 720,
+                       default 24) is the window; anything else is a 422.
+  /api/snapshot        the same data as JSON (``?hours=N`` likewise)
+  /data-docs/{path}    the Great Expectations Data Docs in ``settings.data_docs_dir`` (no path may
+                       leave that folder: 404)
+  /static/{name}       the page's own script and icon
+
+Authentication: plugin FastAPI apps get none from Airflow, so every route depends on Airflow's own
+``get_user`` (``GetUserDep``): the JWT the UI got at login, sent by the browser as the ``_token``
+cookie, or an ``Authorization: Bearer`` header (``POST /auth/token``). No or an expired token: 401
+(a browser asking for HTML is redirected to the login page instead, then comes back); an invalid
+token: 403. Authorization: the user must be allowed the UI (``AccessView.WEBSITE``) and to read the
+``ocr_migration`` DAG (403 otherwise); a DAG's latest run is only shown to who may read its runs.
+
+Data: the migration database is the one the DAG tasks use: ``ocr_migration_ops.migration_settings()``
+(the ``ocr_metrics_db`` Airflow connection over the ``OCR_MIGRATE_*`` environment) when that module
+is importable (the api-server puts the plugins folder on ``sys.path``), else
+``rollout.settings.get_settings()``.
+
+Import cost: Airflow imports every plugin module in the scheduler, the DAG processor and each task,
+so this module imports only Airflow's plugin base class. FastAPI, Airflow's security module and the
+health code (numpy, scipy) are imported when the api-server serves the first request
+(:class:`LazyASGIApp`).
+"""
+
+import functools
+import logging
+import math
+import threading
+from datetime import date, datetime
+from decimal import Decimal
+from html import escape
+
+from airflow.plugins_manager import AirflowPlugin
+
+log = logging.getLogger(__name__)
+
+URL_PREFIX = "/ocr-migration"
+MIGRATION_DAG_ID = "ocr_migration"
+#: Shown in the "Airflow DAGs" table, the migration first.
+DAG_IDS = ("ocr_migration", "ocr_staging_deploy", "ocr_staging_tests", "ocr_emergency", "ocr_monitoring")
+MAX_HOURS = 720
+WINDOW_CHOICES = ((1, "1 h"), (6, "6 h"), (24, "24 h"), (168, "7 d"), (720, "30 d"))
+REFRESH_S = 60
+
+# When the page is shown inside the Airflow UI (the nav entry's iframe), a link to one of Airflow's
+# own pages should move the UI itself, not load a second UI inside the frame. The frame's sandbox
+# forbids navigating the top window, but it is same-origin, so the UI's router can be told to go
+# there (pushState + popstate is what its history listener follows). Anything unexpected: the link
+# keeps its normal behaviour. An external file, not an inline script: a CSP may forbid inline ones.
+PAGE_JS = """\
+(function () {
+  "use strict";
+  if (window.top === window.self) { return; }
+  var top;
+  try { top = window.top; void top.location.pathname; } catch (err) { return; }
+  document.addEventListener("click", function (ev) {
+    var link = ev.target && ev.target.closest ? ev.target.closest("a[data-airflow-route]") : null;
+    if (!link || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) {
+      return;
+    }
+    try {
+      top.history.pushState(null, "", link.href);
+      top.dispatchEvent(new top.PopStateEvent("popstate", { state: null }));
+      ev.preventDefault();
+    } catch (err) { /* fall back to following the link inside the frame */ }
+  });
+})();
+"""
+
+ICON_SVG = """\
+<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="24" height="24" fill="none" \
+stroke="#4a5568" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round">\
+<path d="M6 2h9l5 5v15H6z"/><path d="M15 2v5h5"/><path d="M9 17v-3M12 17v-6M15 17v-4"/></svg>
+"""
+
+EXTRA_CSS = """
+nav.ocr { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 18px; padding: 10px 0;
+          border-bottom: 1px solid var(--line); font-size: 13px; }
+nav.ocr .stage { font-size: 15px; }
+nav.ocr a { color: #174ea6; text-decoration: none; }
+nav.ocr a:hover { text-decoration: underline; }
+nav.ocr .choices a, nav.ocr .choices strong { padding: 1px 6px; border-radius: 4px; }
+nav.ocr .choices strong { background: #e8f0fe; color: #174ea6; }
+nav.ocr .note { color: var(--muted); font-style: italic; }
+section { overflow-x: auto; }
+.run-state { font-weight: 600; border-radius: 4px; padding: 1px 6px; white-space: nowrap; }
+.run-state.success { color: var(--pass); background: var(--pass-bg); }
+.run-state.failed { color: var(--fail); background: var(--fail-bg); }
+.run-state.running, .run-state.queued { color: #174ea6; background: #e8f0fe; }
+"""
+
+
+class LazyASGIApp:
+    """An ASGI app that builds the real one on its first request, in a worker thread (the build
+    imports FastAPI, Airflow's security module and numpy/scipy: about two seconds, once)."""
+
+    def __init__(self, factory):
+        self._factory = factory
+        self._app = None
+        self._lock = threading.Lock()
+
+    def build(self):
+        with self._lock:
+            if self._app is None:
+                self._app = self._factory()
+        return self._app
+
+    async def __call__(self, scope, receive, send):
+        app = self._app
+        if app is None:
+            import anyio.to_thread
+
+            app = await anyio.to_thread.run_sync(self.build)
+        await app(scope, receive, send)
+
+
+# ------------------------------------------------------------------------------------------- data
+
+
+def migration_settings():
+    """The settings the DAG tasks use (Airflow connection over the environment), see the docstring."""
+    try:
+        from ocr_migration_ops import migration_settings as from_airflow
+    except ImportError:
+        from rollout.settings import get_settings
+
+        return get_settings()
+    return from_airflow()
+
+
+@functools.lru_cache(maxsize=4)
+def _engine(url: str):
+    from rollout.flags import make_engine
+
+    return make_engine(url)
+
+
+def jsonable(value):
+    """The snapshot as strict JSON: datetimes as ISO strings, non-finite numbers as null."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value) if value.is_finite() else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return jsonable(value.item())
+    return value
+
+
+def flag_changes(store, limit: int = 10) -> list[dict]:
+    """The flag audit log, newest first: who changed what, why, and what came of it."""
+    rows = []
+    for entry in store.history(limit=limit):
+        before, after = entry.before or {}, entry.after or {}
+        rows.append({"id": entry.id, "at": entry.at, "actor": entry.actor, "action": entry.action,
+                     "outcome": entry.outcome, "version_before": entry.version_before,
+                     "version_after": entry.version_after, "reason": entry.reason,
+                     "stage_before": before.get("stage"), "stage_after": after.get("stage"),
+                     "percentage_before": before.get("percentage"), "percentage_after": after.get("percentage")})
+    return rows
+
+
+def collect(hours: float) -> dict:
+    """The health snapshot of ``rollout.health.overview`` plus the recent flag changes and, under
+    ``notes``, what could not be read (a missing flag state is shown, not an error)."""
+    from sqlalchemy import inspect
+
+    from rollout.flags import FlagStore, StoreUnavailableError
+    from rollout.health.overview import health_snapshot
+
+    settings = migration_settings()
+    engine = _engine(settings.sqlalchemy_url)
+    store = FlagStore(engine)
+    notes = []
+    try:
+        state = store.snapshot()
+    except StoreUnavailableError as exc:
+        state = None
+        fresh = "not initialised" in str(exc) or not inspect(engine).has_table("rollout_state")
+        notes.append("no rollout state yet: the ocr_migration DAG (or `ocr-migrate status`) creates it at stage 0"
+                     if fresh else f"flag state: {exc}")
+    data = health_snapshot(engine, hours, state)
+    try:
+        data["flag_history"] = flag_changes(store)
+    except Exception as exc:  # the audit table appears with the flag state
+        log.debug("flag history not readable: %s", exc)
+        data["flag_history"] = []
+    data["notes"] = notes
+    data["data_docs"] = {"available": (settings.data_docs_dir / "index.html").is_file()}
+    return data
+
+
+def latest_runs(user, dag_ids=DAG_IDS) -> dict:
+    """Per DAG: whether Airflow knows it, and its latest run (if the user may read runs). Read from
+    Airflow's own database; ``{"error": ...}`` when that is not possible (e.g. outside the api-server)."""
+    from sqlalchemy import select
+
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+    from airflow.models.dag import DagModel
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    auth = get_auth_manager()
+    out: dict = {"dags": {}}
+    try:
+        with create_session() as session:
+            known = {row.dag_id: row for row in session.execute(
+                select(DagModel.dag_id, DagModel.is_paused).where(DagModel.dag_id.in_(dag_ids)))}
+            for dag_id in dag_ids:
+                info = {"known": dag_id in known, "paused": known[dag_id].is_paused if dag_id in known else None,
+                        "latest_run": None}
+                if auth.is_authorized_dag(method="GET", access_entity=DagAccessEntity.RUN,
+                                          details=DagDetails(id=dag_id), user=user):
+                    run = session.execute(
+                        select(DagRun.run_id, DagRun.state, DagRun.run_type, DagRun.start_date, DagRun.end_date,
+                               DagRun.run_after)
+                        .where(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).limit(1)).first()
+                    if run is not None:
+                        info["latest_run"] = {"run_id": run.run_id, "state": str(run.state) if run.state else None,
+                                              "run_type": str(run.run_type), "start_date": run.start_date,
+                                              "end_date": run.end_date, "run_after": run.run_after}
+                out["dags"][dag_id] = info
+    except Exception as exc:  # noqa: BLE001 — the page is still useful without Airflow's view of the runs
+        log.warning("ocr-migration page: Airflow's DAG runs not readable: %s", exc)
+        return {"dags": {}, "error": "Airflow's database is not readable from here"}
+    return out
+
+
+# ------------------------------------------------------------------------------------------- page
+
+
+def _e(value) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _state_badge(state) -> str:
+    s = str(state or "").lower()
+    return f'<span class="run-state {_e(s)}">{_e(s or "–")}</span>'
+
+
+def _fmt_hours(hours: float) -> str:
+    return f"{hours:g} h" if hours < 48 or hours % 24 else f"{hours / 24:g} d"
+
+
+def nav_html(data: dict, runs: dict, hours: float, base: str, airflow: str) -> str:
+    """The bar above the report: stage, window choice, links to the DAG, its latest run, the Data Docs."""
+    from urllib.parse import quote
+
+    state = data.get("state") or {}
+    if state:
+        stage = (f'<span class="stage">Stage <strong>{_e(state.get("stage"))}</strong> · '
+                 f'{_e(state.get("percentage"))} % open source</span>')
+    else:
+        stage = '<span class="stage note">no rollout state yet</span>'
+    choices = " ".join(f"<strong>{_e(label)}</strong>" if float(h) == float(hours)
+                       else f'<a href="{_e(base)}/?hours={h}">{_e(label)}</a>' for h, label in WINDOW_CHOICES)
+    if all(float(h) != float(hours) for h, _ in WINDOW_CHOICES):
+        choices += f" <strong>{_e(_fmt_hours(hours))}</strong>"
+    dag_url = f"{airflow}/dags/{quote(MIGRATION_DAG_ID)}"
+    links = [f'<a data-airflow-route href="{_e(dag_url)}">DAG {MIGRATION_DAG_ID}</a>']
+    run = ((runs.get("dags") or {}).get(MIGRATION_DAG_ID) or {}).get("latest_run")
+    if run:
+        run_url = f"{dag_url}/runs/{quote(run['run_id'], safe='')}"
+        links.append(f'<a data-airflow-route href="{_e(run_url)}">latest run</a> {_state_badge(run.get("state"))}')
+    elif not runs.get("error"):
+        links.append('<span class="note">no run yet</span>')
+    if (data.get("data_docs") or {}).get("available"):
+        links.append(f'<a href="{_e(base)}/data-docs/index.html">Data Docs</a>')
+    else:
+        links.append('<span class="note">no Data Docs yet</span>')
+    links.append(f'<a href="{_e(base)}/api/snapshot?hours={hours:g}">JSON</a>')
+    return (f'<nav class="ocr" aria-label="OCR migration">{stage}'
+            f'<span class="choices">Window: {choices}</span>{" · ".join(links)}'
+            f'<span class="note">refreshes every {REFRESH_S} s</span></nav>')
+
+
+def airflow_section(runs: dict, airflow: str) -> str:
+    from urllib.parse import quote
+
+    if runs.get("error"):
+        return (f'<section id=airflow><h2>Airflow DAGs</h2><p class="nodata">{_e(runs["error"])}</p>'
+                "</section>")
+    rows = []
+    for dag_id, info in (runs.get("dags") or {}).items():
+        dag_url = f"{airflow}/dags/{quote(dag_id)}"
+        name = (f'<a data-airflow-route href="{_e(dag_url)}">{_e(dag_id)}</a>' if info.get("known")
+                else f'{_e(dag_id)} <span class="nodata">(not deployed)</span>')
+        run = info.get("latest_run")
+        if run:
+            run_url = f"{dag_url}/runs/{quote(run['run_id'], safe='')}"
+            cells = [f'<a data-airflow-route href="{_e(run_url)}">{_e(run["run_id"])}</a>',
+                     _state_badge(run.get("state")), _e(_iso(run.get("start_date"))), _e(_iso(run.get("end_date")))]
+        else:
+            cells = ['<span class="nodata">no run</span>', "", "", ""]
+        paused = {True: "paused", False: "active"}.get(info.get("paused"), "")
+        rows.append(f"<tr><td>{name}</td><td>{_e(paused)}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("DAG", "", "Latest run", "State", "Started", "Ended"))
+    return (f"<section id=airflow><h2>Airflow DAGs</h2><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></section>")
+
+
+def _iso(value) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    return "" if value is None else str(value)
+
+
+def flags_section(data: dict) -> str:
+    rows = []
+    for c in data.get("flag_history") or []:
+        stage = ""
+        if c.get("stage_before") is not None or c.get("stage_after") is not None:
+            stage = f"{_stage_text(c.get('stage_before'), c.get('percentage_before'))} → " \
+                    f"{_stage_text(c.get('stage_after'), c.get('percentage_after'))}"
+        rows.append("".join(f"<td>{x}</td>" for x in (
+            _e(_iso(c.get("at"))), _e(c.get("actor")), _e(c.get("action")), _e(c.get("outcome")), _e(stage),
+            _e(c.get("reason")))))
+    if not rows:
+        return '<section id=flag-changes><h2>Flag changes</h2><p class="nodata">no changes recorded</p></section>'
+    head = "".join(f"<th>{h}</th>" for h in ("At", "Actor", "Action", "Outcome", "Stage", "Reason"))
+    return (f'<section id=flag-changes><h2>Flag changes</h2><table><thead><tr>{head}</tr></thead><tbody>'
+            + "".join(f"<tr>{r}</tr>" for r in rows) + "</tbody></table></section>")
+
+
+def _stage_text(stage, percentage) -> str:
+    if stage is None:
+        return "–"
+    return f"{stage} ({percentage} %)" if percentage is not None else str(stage)
+
+
+def render_page(data: dict, runs: dict, hours: float, base: str, airflow: str) -> str:
+    """The health report of ``rollout.health.report`` with the page's nav bar and sections added."""
+    from rollout.health.report import render_html
+
+    html = render_html(data)
+    notes = "".join(f'<p class="maint">{_e(n)}</p>' for n in data.get("notes") or [])
+    head = (f'<meta http-equiv="refresh" content="{REFRESH_S}">'
+            f'<link rel="icon" href="{_e(base)}/static/icon.svg" type="image/svg+xml">'
+            f"<style>{EXTRA_CSS}</style>"
+            f'<script src="{_e(base)}/static/page.js" defer></script></head>')
+    html = html.replace("</head>", head, 1)
+    html = html.replace("<body>", "<body>" + nav_html(data, runs, hours, base, airflow) + notes, 1)
+    return html.replace("<footer>", flags_section(data) + airflow_section(runs, airflow) + "<footer>", 1)
+
+
+# -------------------------------------------------------------------------------------------- app
+
+
+def create_app():
+    """The FastAPI app (built on the first request in the api-server; tests build it directly)."""
+    from typing import Annotated
+
+    from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+    from fastapi.exception_handlers import http_exception_handler
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+    from sqlalchemy.exc import SQLAlchemyError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
+    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView, DagDetails
+    from airflow.api_fastapi.core_api.security import GetUserDep
+
+    def migration_reader(user: GetUserDep) -> BaseUser:
+        """Logged in (``GetUserDep``: 401/403 otherwise), may use the UI and read the migration DAG."""
+        auth = get_auth_manager()
+        if not (auth.is_authorized_view(access_view=AccessView.WEBSITE, user=user)
+                and auth.is_authorized_dag(method="GET", details=DagDetails(id=MIGRATION_DAG_ID), user=user)):
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"Forbidden: the OCR migration page needs read access to the {MIGRATION_DAG_ID} DAG")
+        return user
+
+    Reader = Annotated[BaseUser, Depends(migration_reader)]
+    Hours = Annotated[float, Query(gt=0, le=MAX_HOURS, description="the window, in hours")]
+
+    app = FastAPI(title="OCR migration", dependencies=[Depends(migration_reader)],
+                  docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def login_redirect(request: Request, exc: StarletteHTTPException):
+        """A browser without a valid login is sent to the login page, and back here afterwards."""
+        if (exc.status_code == status.HTTP_401_UNAUTHORIZED and request.method == "GET"
+                and "text/html" in request.headers.get("accept", "")):
+            next_url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(get_auth_manager().get_url_login(next_url=next_url),
+                                    status_code=status.HTTP_303_SEE_OTHER)
+        return await http_exception_handler(request, exc)
+
+    def base_paths(request: Request) -> tuple[str, str]:
+        """(this app's URL prefix, Airflow's): the mount's root path, as served."""
+        base = request.scope.get("root_path", "").rstrip("/")
+        airflow = base.removesuffix(URL_PREFIX) if base.endswith(URL_PREFIX) else ""
+        return base, airflow
+
+    def snapshot_or_503(hours: float) -> dict:
+        try:
+            return collect(hours)
+        except SQLAlchemyError as exc:
+            log.exception("ocr-migration page: the migration database is not readable")
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                                f"the migration database is not readable ({type(exc).__name__})") from None
+
+    @app.get("/", response_class=HTMLResponse)
+    def page(request: Request, user: Reader, hours: Hours = 24) -> HTMLResponse:
+        base, airflow = base_paths(request)
+        data = snapshot_or_503(hours)
+        html = render_page(data, latest_runs(user), hours, base, airflow)
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/snapshot")
+    def snapshot(user: Reader, hours: Hours = 24) -> JSONResponse:
+        data = snapshot_or_503(hours)
+        data["airflow"] = latest_runs(user)
+        return JSONResponse(jsonable(data), headers={"Cache-Control": "no-store"})
+
+    @app.get("/data-docs/{path:path}")
+    def data_docs(path: str) -> FileResponse:
+        root = migration_settings().data_docs_dir.resolve()
+        target = (root / path).resolve()
+        if target.is_dir():
+            target = target / "index.html"
+        # resolve() has applied every "..", symlink and absolute part: what is left must be inside.
+        if not target.is_relative_to(root) or not target.is_file():
+            raise HTTPException(status.HTTP_404_NOT_FOUND,
+                                "no such Data Docs file" if root.is_dir() else "no Data Docs yet")
+        return FileResponse(target)
+
+    @app.get("/static/{name}")
+    def static(name: str) -> Response:
+        assets = {"page.js": (PAGE_JS, "text/javascript"), "icon.svg": (ICON_SVG, "image/svg+xml")}
+        if name not in assets:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such asset")
+        body, media_type = assets[name]
+        return Response(body, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+
+    return app
+
+
+app = LazyASGIApp(create_app)
+
+
+class OcrMigrationPlugin(AirflowPlugin):
+    name = "ocr_migration"
+    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "OCR migration"}]
+    external_views = [{
+        "name": "OCR migration",
+        "href": f"{URL_PREFIX}/",
+        "destination": "nav",
+        "url_route": "ocr-migration",  # shown inside the UI at /plugin/ocr-migration
+        "nav_top_level": True,
+        "icon": f"{URL_PREFIX}/static/icon.svg",
+    }]
