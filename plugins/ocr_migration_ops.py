@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -128,6 +128,11 @@ class StageGateSensor(BaseSensorOperator):
         kwargs.setdefault("mode", "reschedule")
         kwargs.setdefault("poke_interval", POKE_INTERVAL_S)
         kwargs.setdefault("timeout", 7 * 86400)  # the plan's stage_timeout_s is the real limit
+        # Retries absorb infrastructure failures only (a gate FAIL raises AirflowFailException,
+        # which is never retried): notably apache/airflow#71172, where a reschedule-mode sensor
+        # is failed by the scheduler on a stale executor event from its previous poke.
+        kwargs.setdefault("retries", 3)
+        kwargs.setdefault("retry_delay", timedelta(seconds=5))
         super().__init__(**kwargs)
         self.position, self.set_task_id = position, set_task_id
 
@@ -164,6 +169,8 @@ class PostCutoverSensor(BaseSensorOperator):
         kwargs.setdefault("mode", "reschedule")
         kwargs.setdefault("poke_interval", POKE_INTERVAL_S)
         kwargs.setdefault("timeout", 30 * 86400)
+        kwargs.setdefault("retries", 3)  # see StageGateSensor
+        kwargs.setdefault("retry_delay", timedelta(seconds=5))
         super().__init__(**kwargs)
         self.cutover_task_id = cutover_task_id
 

@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
-# README command 1: set up, generate the golden corpus (>= 300 documents) and evaluate the
-# open-source engine on it with embedded defaults (no database, no credentials).
+# README command 1: the main job on embedded defaults (SQLite, Airflow standalone, the Document AI
+# test double as Google, no credentials): set up, then run the whole migration end to end —
+# staging deploy + tests, golden gates, stages 5 -> 100 % under real traffic, cutover — printing
+# the timeline, the gate verdicts and where the reports are. Airflow stays up on :8080 until
+# Ctrl-C (pass --exit to stop at the end). --bad-engine injects a failing open-source engine to
+# show an automatic rollback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-WORKERS=${OCR_MIGRATE_WORKERS:-$(nproc)}  # before OMP_THREAD_LIMIT, which nproc also obeys
 export OMP_THREAD_LIMIT=1
-CORPUS=${OCR_MIGRATE_CORPUS_DIR:-data/golden-full}
-COUNT=${OCR_MIGRATE_CORPUS_COUNT:-100}
-if [ ! -f "$CORPUS/manifest.json" ]; then
-  .venv/bin/ocr-migrate corpus --out "$CORPUS" --count "$COUNT" --workers "$WORKERS"
-fi
-exec .venv/bin/ocr-migrate evaluate --golden "$CORPUS" --workers "$WORKERS" "$@"
+exec .venv/bin/python scripts/migration_demo.py "$@"

@@ -96,7 +96,7 @@ class Demo:
                        OCR_MIGRATE_DATABASE_URL=db_url, OCR_MIGRATE_ACTOR="demo",
                        OCR_MIGRATE_DOCUMENTAI_ENDPOINT=f"http://127.0.0.1:{ports['double']}",
                        OCR_MIGRATE_DOCUMENTAI_PROJECT="demo-project", OCR_MIGRATE_DOCUMENTAI_LOCATION="eu",
-                       OCR_MIGRATE_DOCUMENTAI_PROCESSOR_ID="demo-processor")
+                       OCR_MIGRATE_DOCUMENTAI_PROCESSOR_ID="demo-invoice-parser")
         self.ocr_env = ocr_env
 
         say(f"data, logs and reports under {self.home}")
@@ -215,7 +215,8 @@ class Demo:
                 continue
             for ti in sorted(tis, key=lambda t: t.get("end_date") or ""):
                 task, st = ti["task_id"], ti["state"]
-                if st in ("success", "failed", "upstream_failed") and seen.get(task) != st:
+                if st in ("success", "failed") and seen.get(task) != st and not task.endswith(
+                        ("approval_needed", "auto_approved", "done", "needed")):
                     seen[task] = st
                     say(f"{task:<34} {paint(st)}{self.detail(task)}")
             if state in ("success", "failed"):
