@@ -103,12 +103,13 @@ class Demo:
         say("starting the Document AI API TEST DOUBLE (plays Google; never calls Google)")
         self.start("documentai-double", [str(BIN / "ocr-migrate"), "documentai-double", "--golden",
                                          str(ROOT / "expectations" / "golden"), "--port", str(ports["double"]),
-                                         "--latency-median-s", "0.05"], ocr_env, ports["double"])
+                                         "--latency-median-s", "0.25"], ocr_env, ports["double"])
         subprocess.run([str(BIN / "ocr-migrate"), "set-flag", "enable_accuracy_comparison", "true", "--reason",
                         "demo: shadow-compare a sample of reads"], env=ocr_env, check=True, capture_output=True)
         service_env = dict(ocr_env, OCR_MIGRATE_CLIENT_API_KEYS=f"demo:{client_key}",
                            OCR_MIGRATE_ADMIN_API_KEYS=f"ops:{admin_key}", OCR_MIGRATE_SERVICE_PORT=str(ports["service"]),
-                           OCR_MIGRATE_MAX_QUEUE="64", OCR_MIGRATE_SHADOW_PERCENTAGE="5")
+                           OCR_MIGRATE_MAX_QUEUE="64", OCR_MIGRATE_SHADOW_PERCENTAGE="5",
+                           OCR_MIGRATE_MAX_CONCURRENCY="4")  # Google reads mostly wait on the network
         if args.bad_engine:
             service_env["OCR_MIGRATE_FAULT_INJECTION"] = "tesseract:0.3"
             say("BAD ENGINE injected: 30 % of Tesseract reads will fail — expect a FAIL and an automatic rollback")
@@ -255,7 +256,7 @@ class Demo:
         docs = [d.path for d in golden_documents(ROOT / "expectations" / "golden") if d.group == "digital"]
         batch = 0
         while not self.stop_traffic.is_set():
-            counts = drive_service(url, key, docs, requests=200, users=20_000, concurrency=3,
+            counts = drive_service(url, key, docs, requests=200, users=20_000, concurrency=6,
                                    user_offset=batch * 200)
             for k, v in counts.items():
                 self.traffic_counts[k] = self.traffic_counts.get(k, 0) + v

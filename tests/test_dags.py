@@ -166,3 +166,20 @@ def test_rerunning_a_stage_task_twice_gives_the_same_state(migration_env):
                            conn.execute(text("SELECT version FROM rollout_state")).scalar(),
                            conn.execute(text("SELECT count(*) FROM flag_audit")).scalar()))
     assert states[0] == states[1] and states[0][0] == 35
+
+
+def test_validate_deployment_reports_each_check_and_a_verdict(migration_env):
+    env, _ = migration_env
+    from tests.servers import free_port
+
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "validate_deployment.py"), "--output", "json",
+                           "--service-url", f"http://127.0.0.1:{free_port()}"], env=dict(env, OMP_THREAD_LIMIT="1"),
+                          capture_output=True, text=True, timeout=300)
+    out = json.loads(proc.stdout.splitlines()[-1])
+    status = {c["check"]: c["status"] for c in out["checks"]}
+    assert status["DAG import errors"] == "PASS" and status["DAGs present"] == "PASS"
+    assert status["metrics database"] == "PASS" and status["redis"] == "PASS"
+    assert status["tesseract"] == "PASS" and status["GX suite ocr_golden_fields"] == "PASS"
+    assert status["UI plugin"] == "PASS"
+    assert status["OCR service"] == "FAIL"  # nothing listens there: the verdict must say so
+    assert out["verdict"] == "FAIL" and proc.returncode == 1

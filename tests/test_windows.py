@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from rollout.events import EventWriter, OcrEvent
-from rollout.health.windows import last_hours, window_metrics
+from rollout.health.windows import last_hours, window_metrics, window_series
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 
@@ -55,3 +55,92 @@ def test_by_stage(metrics):
     # the shadow read happened at stage 2: a documentai row with no served documents carries it
     assert [(s.engine, s.stage, s.documents, s.shadow_documents) for s in by_stage] == [
         ("documentai", 2, 0, 1), ("documentai", 3, 1, 0), ("tesseract", 2, 12, 0)]
+
+
+# ---------------------------------------------------------------- window_series
+
+
+@pytest.fixture
+def series_writer(db_url, tmp_path):
+    writer = EventWriter(db_url, tmp_path / "spool.jsonl")
+    writer.init_schema()
+    h = lambda hour, minute=0, second=0: datetime(2026, 11, 30, hour, minute, second, tzinfo=timezone.utc)  # noqa: E731
+    events = [
+        # tesseract, 09:00 bucket: three reads (one fell back), one failure; the first at the window's start
+        ev(0, "tesseract", h(9), duration=100, confidence=0.8),
+        ev(1, "tesseract", h(9, 20), duration=300, confidence=1.0, fallback=True),
+        ev(2, "tesseract", h(9, 59, 59), duration=200, confidence=0.9),
+        ev(3, "tesseract", h(9, 40), success=False, duration=60000),  # a failure's duration is not a read time
+        # tesseract, 11:00 bucket
+        ev(4, "tesseract", h(11, 5), duration=500, confidence=0.7),
+        ev(5, "tesseract", h(11, 55), duration=700, confidence=0.9),
+        # documentai, 10:00 bucket (10:00:00 belongs to it, not to 09:00); its shadow read is not served
+        ev(6, "documentai", h(10), duration=2000, confidence=0.95, fallback=True),
+        ev(7, "documentai", h(10, 30), shadow=True, shadow_agreement=0.5, field_agreement={"invoice_id": "match"}),
+        ev(8, "documentai", h(11, 30), shadow=True, shadow_agreement=1.0),  # a bucket with only a shadow read
+        ev(11, "documentai", h(9, 10), success=False, error_class="RateLimitedError"),  # only a failure
+        # outside [09:00, 12:00)
+        ev(9, "tesseract", h(8, 59, 59), duration=9999),
+        ev(10, "documentai", h(12), duration=9999),
+    ]
+    for e in events:
+        writer.record(e)
+    writer.flush()
+    return writer.engine
+
+
+def test_series_figures(series_writer):
+    points = window_series(series_writer, NOW - timedelta(hours=3), NOW, 3600)
+    assert [(p["engine"], p["bucket"], p["documents"]) for p in points] == [
+        ("documentai", "2026-11-30T09:00:00+00:00", 1),
+        ("documentai", "2026-11-30T10:00:00+00:00", 1),
+        ("tesseract", "2026-11-30T09:00:00+00:00", 4),
+        ("tesseract", "2026-11-30T11:00:00+00:00", 2)]
+    failed, google, t9, t11 = points
+    assert failed == {"engine": "documentai", "bucket": "2026-11-30T09:00:00+00:00", "documents": 1,
+                      "success_rate": 0.0, "error_rate": 1.0, "duration_p50": None, "duration_p95": None,
+                      "confidence_mean": None, "fallback_rate": 0.0}
+    assert google == {"engine": "documentai", "bucket": "2026-11-30T10:00:00+00:00", "documents": 1,
+                      "success_rate": 1.0, "error_rate": 0.0, "duration_p50": 2000.0, "duration_p95": 2000.0,
+                      "confidence_mean": pytest.approx(0.95), "fallback_rate": 1.0}
+    assert (t9["success_rate"], t9["error_rate"], t9["fallback_rate"]) == (0.75, 0.25, 0.25)
+    assert t9["duration_p50"] == pytest.approx(200) and t9["duration_p95"] == pytest.approx(290)
+    assert t9["confidence_mean"] == pytest.approx(0.9)  # the failure has no confidence
+    assert (t11["success_rate"], t11["error_rate"], t11["fallback_rate"]) == (1.0, 0.0, 0.0)
+    assert t11["duration_p50"] == pytest.approx(600) and t11["duration_p95"] == pytest.approx(690)
+    assert t11["confidence_mean"] == pytest.approx(0.8)
+    assert all(isinstance(p["documents"], int) for p in points)
+    assert all(isinstance(p["duration_p50"], float) for p in points[1:])
+
+
+def test_series_buckets_are_epoch_aligned(series_writer):
+    # a window starting at 09:30 still has an 09:00 bucket, holding only what is inside the window
+    points = window_series(series_writer, NOW - timedelta(hours=2, minutes=30), NOW, 3600)
+    first = points[1]
+    assert (first["engine"], first["bucket"], first["documents"]) == ("tesseract", "2026-11-30T09:00:00+00:00", 2)
+    assert first["duration_p50"] == pytest.approx(200) and first["error_rate"] == 0.5
+    quarter = window_series(series_writer, NOW - timedelta(hours=3), NOW, 900)
+    assert [(p["engine"], p["bucket"][11:16], p["documents"]) for p in quarter] == [
+        ("documentai", "09:00", 1), ("documentai", "10:00", 1), ("tesseract", "09:00", 1), ("tesseract", "09:15", 1), ("tesseract", "09:30", 1),
+        ("tesseract", "09:45", 1), ("tesseract", "11:00", 1), ("tesseract", "11:45", 1)]
+    assert window_series(series_writer, NOW + timedelta(hours=1), NOW + timedelta(hours=2), 60) == []
+
+
+def test_series_day_bucket_matches_window_metrics(series_writer):
+    start, end = NOW - timedelta(hours=3), NOW
+    points = window_series(series_writer, start, end, 86400)
+    stats = {s.engine: s for s in window_metrics(series_writer, start, end)}
+    assert [p["bucket"] for p in points] == ["2026-11-30T00:00:00+00:00"] * 2
+    for p in points:
+        s = stats[p["engine"]]
+        assert (p["documents"], p["success_rate"], p["fallback_rate"]) == (s.documents, s.success_rate, s.fallback_rate)
+        assert p["duration_p50"] == pytest.approx(s.duration_ms["p50"])
+        assert p["duration_p95"] == pytest.approx(s.duration_ms["p95"])
+        assert p["confidence_mean"] == pytest.approx(s.confidence_mean)
+    assert (stats["tesseract"].documents, stats["documentai"].documents) == (6, 2)
+
+
+@pytest.mark.parametrize("bucket_s", [0, -60, 1.5, True])
+def test_series_rejects_bad_buckets(series_writer, bucket_s):
+    with pytest.raises(ValueError):
+        window_series(series_writer, NOW - timedelta(hours=1), NOW, bucket_s)
