@@ -109,7 +109,7 @@ class Demo:
         service_env = dict(ocr_env, OCR_MIGRATE_CLIENT_API_KEYS=f"demo:{client_key}",
                            OCR_MIGRATE_ADMIN_API_KEYS=f"ops:{admin_key}", OCR_MIGRATE_SERVICE_PORT=str(ports["service"]),
                            OCR_MIGRATE_MAX_QUEUE="64", OCR_MIGRATE_SHADOW_PERCENTAGE="5",
-                           OCR_MIGRATE_MAX_CONCURRENCY="4")  # Google reads mostly wait on the network
+                           OCR_MIGRATE_MAX_CONCURRENCY="8")  # Google reads mostly wait on the network
         if args.bad_engine:
             service_env["OCR_MIGRATE_FAULT_INJECTION"] = "tesseract:0.3"
             say("BAD ENGINE injected: 30 % of Tesseract reads will fail — expect a FAIL and an automatic rollback")
@@ -256,7 +256,7 @@ class Demo:
         docs = [d.path for d in golden_documents(ROOT / "expectations" / "golden") if d.group == "digital"]
         batch = 0
         while not self.stop_traffic.is_set():
-            counts = drive_service(url, key, docs, requests=200, users=20_000, concurrency=6,
+            counts = drive_service(url, key, docs, requests=200, users=20_000, concurrency=10,
                                    user_offset=batch * 200)
             for k, v in counts.items():
                 self.traffic_counts[k] = self.traffic_counts.get(k, 0) + v

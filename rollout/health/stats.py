@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -99,7 +100,9 @@ def mean_difference_interval(canary, baseline, confidence: float = 0.95) -> tupl
     delta = float(c.mean() - b.mean())
     if len(c) < 2 or len(b) < 2 or (c.std() == 0 and b.std() == 0):
         return delta, delta, delta
-    ci = stats.ttest_ind(c, b, equal_var=False).confidence_interval(confidence)
+    with warnings.catch_warnings():  # nearly identical samples: scipy warns, the interval is still right
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = stats.ttest_ind(c, b, equal_var=False).confidence_interval(confidence)
     return delta, float(ci.low), float(ci.high)
 
 
