@@ -62,7 +62,8 @@ def flags(engine) -> dict:
     return {"stage": row["stage"], "percentage": row["percentage"], **f}
 
 
-FAST = {"soak_s": 1, "min_documents": 60, "post_cutover_watch_s": 2, "stage_timeout_s": 120}
+# staging has its own tests (test_staging.py); here the group is skipped by its param
+FAST = {"soak_s": 1, "min_documents": 60, "post_cutover_watch_s": 2, "stage_timeout_s": 120, "run_staging": False}
 
 
 def test_dagbag_has_no_import_errors_and_parses_fast(airflow_home):
@@ -128,7 +129,10 @@ def test_inconclusive_without_traffic_stops_without_advancing(migration_env):
     result, log = run_dag(env, "ocr_migration", {**FAST, "stages": [5, 100], "stage_timeout_s": 3})
     tis = result["tis"]
     assert result["state"] == "failed" and tis["stage_1.health_gate"] == "failed"
-    assert "INCONCLUSIVE" in log and "Stopped without advancing" in log
+    with engine.connect() as conn:
+        verdicts = conn.execute(text("SELECT DISTINCT verdict FROM gate_evaluations WHERE run_id = :r"),
+                                {"r": result["run_id"]}).scalars().all()
+    assert verdicts == ["INCONCLUSIVE"]  # looked until the stage timeout, never decided
     assert tis["stage_1.rollback"] == "success" and tis["stage_2.set_percentage"] == "upstream_failed"
     assert flags(engine)["percentage"] == 5  # neither advanced nor rolled back: a human decides
     with engine.connect() as conn:
@@ -142,7 +146,7 @@ def test_emergency_dag_actions(migration_env):
     result, _ = run_dag(env, "ocr_emergency", {"action": "maintenance_off", "reason": "upgrade done"})
     assert result["state"] == "success" and flags(engine)["maintenance_mode"] is False
     result, log = run_dag(env, "ocr_emergency", {"action": "rollback", "reason": "nothing to roll back"})
-    assert result["state"] == "failed" and "already at stage 0" in log  # refused, audited, state unchanged
+    assert result["state"] == "failed" and flags(engine)["percentage"] == 0  # refused (audited below), unchanged
     proc = subprocess.run([sys.executable, "-m", "tests.airflow_runner", "ocr_emergency",
                            json.dumps({"action": "explode", "reason": "x"}), "none"], env=env, capture_output=True,
                           text=True, timeout=300, cwd=ROOT)

@@ -287,6 +287,7 @@ def evaluate_gate(engine: Engine, start: datetime, end: datetime, thresholds: Th
                   require_baseline: bool | None = None, store: bool = True) -> GateResult:
     """Decide the gate for the window and (by default) store it. At 100 % there is no baseline
     traffic left to compare with, so the comparison is only required below 100 %."""
+    ensure_tables(engine)
     canary, baseline = load_samples(engine, start, end, stage=stage)
     if require_baseline is None:
         require_baseline = percentage is None or percentage < 100
@@ -295,7 +296,6 @@ def evaluate_gate(engine: Engine, start: datetime, end: datetime, thresholds: Th
     result.window_start, result.window_end = start, end
     result.evaluated_at = datetime.now(timezone.utc)
     if store:
-        init_schema(engine)
         row = result.as_dict()
         with engine.begin() as conn:
             result.id = conn.execute(insert(gate_evaluations).values(
@@ -305,6 +305,14 @@ def evaluate_gate(engine: Engine, start: datetime, end: datetime, thresholds: Th
                 baseline_documents=result.baseline_documents, checks=row["checks"],
                 figures=_jsonable(result.figures), thresholds=result.thresholds)).inserted_primary_key[0]
     return result
+
+
+def ensure_tables(engine: Engine) -> None:
+    """A fresh install has no events yet: the gate must say INCONCLUSIVE, not crash on a missing table."""
+    from ..events import metadata as events_metadata
+
+    events_metadata.create_all(engine)
+    init_schema(engine)
 
 
 def gate_history(engine: Engine, limit: int = 50, run_id: str | None = None) -> list[dict]:
