@@ -226,7 +226,9 @@ def golden_gate(position: int | None = None, **context) -> dict:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     result = run_golden_gate(stores.engine, golden_dir(), engine_name="tesseract", subset=plan.golden_subset,
                              run_id=context["run_id"], stage=percentage, data_docs_dir=settings.data_docs_dir,
-                             cache_dir=settings.data_dir / "golden-cache")
+                             cache_dir=settings.data_dir / "golden-cache",
+                             # and the last hour's shadow comparisons, when there are enough of them
+                             shadow_window=(datetime.now(timezone.utc) - timedelta(hours=1), datetime.now(timezone.utc)))
     context["ti"].xcom_push(key="golden", value={"success": result["success"], "data_docs": result["data_docs"]})
     log.info("golden gate: %s; Data Docs: %s (UI: /ocr-migration/data-docs/index.html)",
              "PASS" if result["success"] else "FAIL", result["data_docs"])

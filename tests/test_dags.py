@@ -187,3 +187,28 @@ def test_validate_deployment_reports_each_check_and_a_verdict(migration_env):
     assert status["UI plugin"] == "PASS"
     assert status["OCR service"] == "FAIL"  # nothing listens there: the verdict must say so
     assert out["verdict"] == "FAIL" and proc.returncode == 1
+
+
+def test_cli_trigger_with_conf_creates_a_run_and_validates_params(migration_env):
+    """`airflow dags trigger ... --conf` as documented (README, doc_md): a run with that conf is
+    queued for the scheduler; a conf the params refuse creates nothing."""
+    env, _ = migration_env
+
+    def airflow(*args, check=True):
+        proc = subprocess.run([sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True,
+                              timeout=300)
+        if check:
+            assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc
+
+    airflow("dags", "reserialize")
+    conf = {"action": "maintenance_on", "reason": "scheduled database upgrade"}
+    airflow("dags", "trigger", "ocr_emergency", "--conf", json.dumps(conf), "--run-id", "cli-trigger-test")
+    runs = json.loads(airflow("dags", "list-runs", "ocr_emergency", "-o", "json").stdout)
+    run = next(r for r in runs if r["run_id"] == "cli-trigger-test")
+    assert run["state"] == "queued"
+    bad = airflow("dags", "trigger", "ocr_emergency", "--conf", json.dumps({"action": "explode", "reason": "x"}),
+                  "--run-id", "cli-trigger-bad", check=False)
+    assert bad.returncode != 0
+    runs = json.loads(airflow("dags", "list-runs", "ocr_emergency", "-o", "json").stdout)
+    assert "cli-trigger-bad" not in {r["run_id"] for r in runs}
