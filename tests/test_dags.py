@@ -201,14 +201,18 @@ def test_cli_trigger_with_conf_creates_a_run_and_validates_params(migration_env)
             assert proc.returncode == 0, proc.stderr[-3000:]
         return proc
 
+    def runs_of(dag_id):  # the JSON line (the CLI may log before it)
+        out = airflow("dags", "list-runs", dag_id, "-o", "json").stdout
+        return json.loads(next(line for line in out.splitlines() if line.startswith("[")))
+
     airflow("dags", "reserialize")
     conf = {"action": "maintenance_on", "reason": "scheduled database upgrade"}
     airflow("dags", "trigger", "ocr_emergency", "--conf", json.dumps(conf), "--run-id", "cli-trigger-test")
-    runs = json.loads(airflow("dags", "list-runs", "ocr_emergency", "-o", "json").stdout)
+    runs = runs_of("ocr_emergency")
     run = next(r for r in runs if r["run_id"] == "cli-trigger-test")
     assert run["state"] == "queued"
     bad = airflow("dags", "trigger", "ocr_emergency", "--conf", json.dumps({"action": "explode", "reason": "x"}),
                   "--run-id", "cli-trigger-bad", check=False)
     assert bad.returncode != 0
-    runs = json.loads(airflow("dags", "list-runs", "ocr_emergency", "-o", "json").stdout)
+    runs = runs_of("ocr_emergency")
     assert "cli-trigger-bad" not in {r["run_id"] for r in runs}
