@@ -181,7 +181,8 @@ class PostCutoverSensor(BaseSensorOperator):
         cut = context["ti"].xcom_pull(task_ids=self.cutover_task_id)
         stores = Stores()
         out = post_cutover_status(stores.engine, stores.flags, datetime.fromisoformat(cut["at"]),
-                                  plan.post_cutover_watch_s, context["run_id"], stores.notifiers)
+                                  plan.post_cutover_watch_s, context["run_id"], stores.notifiers,
+                                  thresholds=plan.thresholds)
         self.log.info("post-cutover watch: %s — %s", out["status"], out["reason"])
         if out["status"] == "fail":
             raise AirflowFailException(f"{out['reason']}; run {cut['rollback_script']} to go back")

@@ -139,6 +139,8 @@ def stage_gate(engine: Engine, store: FlagStore, since: datetime, percentage: in
         status = "fail"
     elif result.verdict == PASS and soaked:
         status = "pass"
+        # this stage is healthy now: an earlier run's "stage failed" alert for it is over
+        AlertStore(engine, notifiers=[]).resolve([f"rollback:{percentage}"])
     elif (now - since).total_seconds() >= plan.stage_timeout_s:
         status = "timeout"
     else:
@@ -259,14 +261,16 @@ def restore_check(state: dict) -> Snapshot:
 
 
 def post_cutover_status(engine: Engine, store: FlagStore, since: datetime, watch_s: float,
-                        run_id: str | None = None, notifiers=None, now: datetime | None = None) -> dict:
+                        run_id: str | None = None, notifiers=None, now: datetime | None = None,
+                        thresholds: Thresholds | None = None) -> dict:
     """The watch after the cutover: ``fail`` on a critical alert since the cutover, ``pass`` when
     the watch is over without one, else ``wait``. Each look also judges the traffic at 100 %."""
     from .health.alerts import AlertStore, alerts_from_gate
     from .health.gates import evaluate_gate
 
     now = now or datetime.now(timezone.utc)
-    result = evaluate_gate(engine, max(since, now - timedelta(hours=1)), now, Thresholds(), percentage=100,
+    result = evaluate_gate(engine, max(since, now - timedelta(hours=1)), now, thresholds or Thresholds(),
+                           percentage=100,
                            run_id=run_id, require_baseline=False)
     alerts = AlertStore(engine, notifiers)
     alerts.process(alerts_from_gate(result, 6))

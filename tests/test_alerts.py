@@ -148,3 +148,9 @@ def test_webhook_unreachable_is_not_an_exception_and_the_alert_stays_unnotified(
     store = AlertStore(make_engine(db_url), [notifier])
     assert len(store.process([alert()])) == 1
     assert store.recent()[0]["notified"] is False  # kept, to be seen in the UI and the report
+
+
+def test_resolve_closes_open_alerts_by_key(store):
+    store.process([alert(key="rollback:15")], source="migration", resolve_missing=False)
+    assert store.resolve(["rollback:15", "rollback:35"]) == 1
+    assert store.recent(open_only=True) == [] and store.resolve(["rollback:15"]) == 0

@@ -185,6 +185,13 @@ class AlertStore:
                     conn.execute(update(alerts).where(a.id == item["id"]).values(notified=True))
         return raised
 
+    def resolve(self, keys: list[str]) -> int:
+        """Close open alerts with these keys (their condition is known to be over)."""
+        a = alerts.c
+        with self.engine.begin() as conn:
+            return conn.execute(update(alerts).where(and_(a.key.in_(keys), a.resolved_at.is_(None)))
+                                .values(resolved_at=datetime.now(timezone.utc))).rowcount
+
     def recent(self, limit: int = 50, open_only: bool = False) -> list[dict]:
         a = alerts.c
         query = select(alerts).order_by(a.raised_at.desc(), a.id.desc()).limit(limit)
