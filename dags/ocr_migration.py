@@ -84,7 +84,7 @@ with DAG(
         teardown = PythonOperator(task_id="teardown", python_callable=ops.staging_teardown,
                                   trigger_rule=TriggerRule.ALL_DONE)
         needed >> deploy >> tests >> teardown
-    golden_before = PythonOperator(task_id="golden_gate_baseline", python_callable=ops.golden_gate,
+    golden_before = ops.GoldenGateOperator(task_id="golden_gate_baseline", python_callable=ops.golden_gate,
                                    trigger_rule=TriggerRule.NONE_FAILED)
     validate >> needed
     tests >> golden_before
@@ -97,7 +97,7 @@ with DAG(
                                      op_kwargs={"position": position})
             gate = ops.StageGateSensor(task_id="health_gate", position=position,
                                        set_task_id=f"{group_id}.set_percentage")
-            golden = PythonOperator(task_id="golden_gate", python_callable=ops.golden_gate,
+            golden = ops.GoldenGateOperator(task_id="golden_gate", python_callable=ops.golden_gate,
                                     op_kwargs={"position": position})
             branch = BranchPythonOperator(task_id="approval_needed", python_callable=ops.approval_branch,
                                           op_kwargs={"position": position, "group": group_id})

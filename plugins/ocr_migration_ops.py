@@ -19,7 +19,8 @@ import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import BaseOperatorLink, BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,25 @@ def plan_of(context):
 
 def golden_dir() -> Path:
     return Path(_variable(GOLDEN_VAR) or REPO_ROOT / "expectations" / "golden")
+
+
+# ------------------------------------------------------------------------------ links, operators
+
+
+class DataDocsLink(BaseOperatorLink):
+    """A golden gate's Great Expectations Data Docs, served by the OCR migration UI plugin."""
+
+    name = "Data Docs"
+
+    def get_link(self, operator, *, ti_key) -> str:
+        return "/ocr-migration/data-docs/index.html"
+
+
+class GoldenGateOperator(PythonOperator):
+    """A PythonOperator for the golden gate, with a "Data Docs" link on the task."""
+
+    operator_extra_links = (DataDocsLink(),)
+    ui_color = "#e0f0ff"
 
 
 # ------------------------------------------------------------------------------------ sensors

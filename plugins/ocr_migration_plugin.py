@@ -453,8 +453,22 @@ def create_app():
 app = LazyASGIApp(create_app)
 
 
+def _data_docs_link():
+    import sys
+
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:  # Airflow puts the plugins folder on sys.path; a bare import may not
+        sys.path.append(here)
+    from ocr_migration_ops import DataDocsLink
+
+    return DataDocsLink()
+
+
 class OcrMigrationPlugin(AirflowPlugin):
     name = "ocr_migration"
+    operator_extra_links = [_data_docs_link()]  # the golden gate tasks' "Data Docs" button
     fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "OCR migration"}]
     external_views = [{
         "name": "OCR migration",
