@@ -30,6 +30,9 @@ WEBHOOK_VAR, GOLDEN_VAR, SERVICE_VAR = "ocr_notifier_webhook", "ocr_golden_dir",
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # How often a waiting gate looks again (reschedule mode: no worker slot is held meanwhile).
 POKE_INTERVAL_S = float(os.environ.get("OCR_MIGRATE_GATE_POKE_S", "60"))
+# reschedule (default): no worker slot held between looks. poke: for short demo intervals, where
+# reschedule-mode sensors hit apache/airflow#71172 (a stale executor event fails the next poke).
+SENSOR_MODE = os.environ.get("OCR_MIGRATE_GATE_MODE", "reschedule")
 
 
 # ------------------------------------------------------------------------------- configuration
@@ -145,13 +148,13 @@ class StageGateSensor(BaseSensorOperator):
     ui_color = "#ffe4b5"
 
     def __init__(self, *, position: int, set_task_id: str, **kwargs):
-        kwargs.setdefault("mode", "reschedule")
+        kwargs.setdefault("mode", SENSOR_MODE)
         kwargs.setdefault("poke_interval", POKE_INTERVAL_S)
         kwargs.setdefault("timeout", 7 * 86400)  # the plan's stage_timeout_s is the real limit
         # Retries absorb infrastructure failures only (a gate FAIL raises AirflowFailException,
         # which is never retried): notably apache/airflow#71172, where a reschedule-mode sensor
         # is failed by the scheduler on a stale executor event from its previous poke.
-        kwargs.setdefault("retries", 3)
+        kwargs.setdefault("retries", 5)
         kwargs.setdefault("retry_delay", timedelta(seconds=5))
         super().__init__(**kwargs)
         self.position, self.set_task_id = position, set_task_id
@@ -186,7 +189,7 @@ class PostCutoverSensor(BaseSensorOperator):
     template_fields = ("cutover_task_id",)
 
     def __init__(self, *, cutover_task_id: str, **kwargs):
-        kwargs.setdefault("mode", "reschedule")
+        kwargs.setdefault("mode", SENSOR_MODE)
         kwargs.setdefault("poke_interval", POKE_INTERVAL_S)
         kwargs.setdefault("timeout", 30 * 86400)
         kwargs.setdefault("retries", 3)  # see StageGateSensor

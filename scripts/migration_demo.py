@@ -134,7 +134,10 @@ class Demo:
                       AIRFLOW_VAR_OCR_SERVICE_URL=f"http://127.0.0.1:{ports['service']}",
                       AIRFLOW_VAR_OCR_STAGING=json.dumps(staging),
                       AIRFLOW_VAR_OCR_STAGING_RESULTS_DIR=str(self.home / "staging_test_results"),
-                      OCR_MIGRATE_GATE_POKE_S="2", GX_ANALYTICS_ENABLED="false", PYTHONPATH=str(ROOT),
+                      # 2-second looks: in poke mode (reschedule mode at this interval trips
+                      # apache/airflow#71172; production keeps reschedule with 60 s looks)
+                      OCR_MIGRATE_GATE_POKE_S="2", OCR_MIGRATE_GATE_MODE="poke",
+                      GX_ANALYTICS_ENABLED="false", PYTHONPATH=str(ROOT),
                       PATH=f"{BIN}:{os.environ.get('PATH', '')}")  # standalone starts `airflow ...` by name
         say(f"starting Airflow standalone on :{ports['airflow']} (SQLite, LocalExecutor) — about a minute")
         self.start("airflow", [str(BIN / "airflow"), "standalone"], af_env, ports["airflow"], timeout_s=300)
