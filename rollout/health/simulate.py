@@ -93,7 +93,7 @@ class Scenario:
                 confidence=float(confidence) if ok else None, pages=1, at=at, event_id=request_id))
             if ok and shadow_share and rng.random() < shadow_share:
                 other = GOOGLE if engine == OPENSOURCE else OPENSOURCE
-                agree = {f: ("match" if rng.random() < 0.93 else str(rng.choice(["mismatch", "missing", "extra"])))
+                agree = {f: ("match" if rng.random() < 0.98 else str(rng.choice(["mismatch", "missing", "extra"])))
                          for f in ("invoice_id", "invoice_date", "total_amount", "net_amount", "supplier_tax_id")}
                 out.append(OcrEvent(
                     request_id=request_id, engine=other, stage=stage, percentage=percentage,
