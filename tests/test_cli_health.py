@@ -33,9 +33,9 @@ def test_gate_verdicts_alerts_and_reports_from_simulated_traffic(run, tmp_path):
     empty = json.loads(run("gate", "-o", "json", code=9).stdout)
     assert empty["verdict"] == "INCONCLUSIVE" and "missing data" in empty["reason"]
     run("advance", "--percentage", "35", "--reason", "drill")
-    sim = json.loads(run("simulate", "--scenario", "errors", "--documents", "3000", "--minutes", "30",
+    sim = json.loads(run("simulate", "--scenario", "errors", "--documents", "6000", "--minutes", "30",
                          "--seed", "5", "-o", "json").stdout)
-    assert sim["events"] >= 3000 and sim["written"] == sim["events"] and sim["percentage"] == 35
+    assert sim["events"] >= 6000 and sim["written"] == sim["events"] and sim["percentage"] == 35
     failed = json.loads(run("gate", "-o", "json", code=8).stdout)
     assert failed["verdict"] == "FAIL" and failed["stage"] is None and failed["percentage"] == 35
     assert failed["alerts_raised"] and failed["alerts_raised"][0]["recommendation"].startswith("roll back to stage 2")
