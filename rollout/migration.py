@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from . import stages
 from .flags import FlagStore
+from .health.schema import as_utc
 from .health.thresholds import ThresholdError, Thresholds
 from .stages import InvalidTransition, Snapshot
 
@@ -102,7 +103,7 @@ def active_since(store: FlagStore, percentage: int) -> datetime | None:
         if entry.after["percentage"] != percentage:
             return None  # a later change left this percentage
         if entry.before is None or entry.before["percentage"] != percentage:
-            return entry.at if entry.at.tzinfo else entry.at.replace(tzinfo=timezone.utc)
+            return as_utc(entry.at)
     return None
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Engine
 
 from .gates import FAIL, INCONCLUSIVE, GateResult
-from .schema import alerts, init_schema
+from .schema import alerts, as_utc, init_schema
 
 log = logging.getLogger(__name__)
 WARNING, CRITICAL = "warning", "critical"
@@ -203,8 +203,7 @@ class AlertStore:
             row["resolved"] = row["resolved_at"] is not None
             for key in ("raised_at", "last_seen_at", "resolved_at"):
                 if row[key] is not None:
-                    value = row[key]
-                    row[key] = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+                    row[key] = as_utc(row[key]).isoformat()
         return rows
 
     def critical_since(self, since: datetime) -> list[dict]:

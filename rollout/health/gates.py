@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 from ..events import ocr_events
 from ..router import GOOGLE, OPENSOURCE
 from . import stats
-from .schema import gate_evaluations, init_schema
+from .schema import gate_evaluations, init_schema, recent_rows
 from .thresholds import Thresholds
 
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
@@ -318,20 +318,8 @@ def ensure_tables(engine: Engine) -> None:
 def gate_history(engine: Engine, limit: int = 50, run_id: str | None = None) -> list[dict]:
     """Stored evaluations, newest first."""
     init_schema(engine)
-    g = gate_evaluations.c
-    query = select(gate_evaluations).order_by(g.evaluated_at.desc(), g.id.desc()).limit(limit)
-    if run_id:
-        query = query.where(g.run_id == run_id)
-    with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(query)]
-    for row in rows:
-        for key in ("evaluated_at", "window_start", "window_end"):
-            row[key] = _aware(row[key]).isoformat() if row[key] else None
-    return rows
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)  # SQLite drops the zone
+    return recent_rows(engine, gate_evaluations, "evaluated_at", limit, run_id,
+                       ("evaluated_at", "window_start", "window_end"))
 
 
 def _jsonable(value):

@@ -34,7 +34,7 @@ from ocr_engines.normalize import digits_only
 from ocr_engines.result import FIELD_NAMES
 from ocr_engines.validation import CRITICAL_FIELDS, is_valid_iban, is_valid_nip
 
-from .schema import _id, metadata
+from .schema import _id, as_utc, metadata, recent_rows
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ def shadow_rows(db_engine: Engine | str, start: datetime, end: datetime, limit: 
         events = conn.execute(query).all()
     rows = []
     for at, engine, stage, agreement, fields in events:
-        row = {"at": _aware(at).isoformat(), "engine": engine, "stage": stage, "shadow_agreement": agreement}
+        row = {"at": as_utc(at).isoformat(), "engine": engine, "stage": stage, "shadow_agreement": agreement}
         fields = fields or {}
         for name in FIELD_NAMES:
             status = fields.get(name)
@@ -351,15 +351,7 @@ def gx_history(db_engine: Engine | str, limit: int = 20, run_id: str | None = No
     """Stored suite runs, newest first."""
     db_engine = _db(db_engine)
     init_schema(db_engine)
-    g = gx_validations.c
-    query = select(gx_validations).order_by(g.evaluated_at.desc(), g.id.desc()).limit(limit)
-    if run_id:
-        query = query.where(g.run_id == run_id)
-    with db_engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(query)]
-    for row in rows:
-        row["evaluated_at"] = _aware(row["evaluated_at"]).isoformat()
-    return rows
+    return recent_rows(db_engine, gx_validations, "evaluated_at", limit, run_id, ("evaluated_at",))
 
 
 def init_schema(db_engine: Engine) -> None:
@@ -537,8 +529,6 @@ def _url_path(url: str) -> Path:
     return Path(unquote(urlparse(url).path))
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)  # SQLite drops the zone
 
 
 def _jsonable(value):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text)
+from datetime import datetime, timezone
+
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
+                        select)
 from sqlalchemy.engine import Engine
 
 metadata = MetaData()
@@ -52,3 +55,23 @@ alerts = Table(
 
 def init_schema(engine: Engine) -> None:
     metadata.create_all(engine)
+
+
+def as_utc(value: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite keeps the UTC wall time, drops the zone)."""
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def recent_rows(engine: Engine, table: Table, order: str, limit: int, run_id: str | None,
+                time_columns: tuple[str, ...]) -> list[dict]:
+    """The newest ``limit`` rows of a history table (optionally one run's), times as ISO strings."""
+    c = table.c
+    query = select(table).order_by(c[order].desc(), c.id.desc()).limit(limit)
+    if run_id:
+        query = query.where(c.run_id == run_id)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    for row in rows:
+        for key in time_columns:
+            row[key] = as_utc(row[key]).isoformat() if row[key] else None
+    return rows

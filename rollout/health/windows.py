@@ -20,6 +20,7 @@ from sqlalchemy import BigInteger, and_, func, select
 from sqlalchemy.engine import Engine
 
 from ..events import ocr_events
+from .schema import as_utc
 
 
 @dataclass
@@ -209,9 +210,7 @@ def _python_series(conn, served, bucket_s: int) -> list[tuple]:
     groups = defaultdict(list)
     for eng, at, success, duration, confidence, fallback in conn.execute(
             select(e.engine, e.at, e.success, e.duration_ms, e.confidence, e.fallback).where(served)):
-        if at.tzinfo is None:  # SQLite keeps the UTC wall time without the offset
-            at = at.replace(tzinfo=timezone.utc)
-        groups[(eng, (at - _EPOCH) // width)].append((success, duration, confidence, fallback))
+        groups[(eng, (as_utc(at) - _EPOCH) // width)].append((success, duration, confidence, fallback))
     rows = []
     for (eng, index), items in groups.items():
         durations = sorted(d for ok, d, _, _ in items if ok)

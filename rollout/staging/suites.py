@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from .deploy import StagingEndpoints, StagingError, _golden_variants, default_golden_dir, project_root
+from .deploy import StagingEndpoints, StagingError, _golden_variants, _json, default_golden_dir, project_root
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 ACTOR = "staging-tests"
@@ -150,14 +150,6 @@ def _http():
     import httpx
 
     return httpx
-
-
-def _json(response) -> dict:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _client_headers(endpoints: StagingEndpoints, user: str) -> dict:
