@@ -28,6 +28,13 @@ class Engine(ABC):
     def extract(self, path: Path) -> ExtractionResult:
         """Extract fields from a PDF/PNG/JPEG/TIFF file; raises ``errors.OcrError`` subclasses."""
 
+    async def extract_async(self, path: Path) -> ExtractionResult:
+        """``extract`` for an event loop. The default runs it in a worker thread; engines that can
+        wait without a thread (the process pool) override it."""
+        import asyncio
+
+        return await asyncio.to_thread(self.extract, path)
+
 
 class FaultInjectingEngine(Engine):
     """Wraps an engine and fails a share of its reads with ``InjectedFaultError`` — a bad engine
@@ -48,12 +55,19 @@ class FaultInjectingEngine(Engine):
     def warm_up(self) -> None:
         self.inner.warm_up()
 
-    def extract(self, path: Path) -> ExtractionResult:
+    def _maybe_fail(self) -> None:
         from .errors import InjectedFaultError
 
         if self._random.random() < self.failure_rate:
             raise InjectedFaultError(f"injected fault ({self.failure_rate:.0%} of {self.name} reads fail)")
+
+    def extract(self, path: Path) -> ExtractionResult:
+        self._maybe_fail()
         return self.inner.extract(path)
+
+    async def extract_async(self, path: Path) -> ExtractionResult:
+        self._maybe_fail()
+        return await self.inner.extract_async(path)
 
     def close(self) -> None:
         close = getattr(self.inner, "close", None)

@@ -6,7 +6,9 @@ engine reads a document and what gets recorded lives here, testable without HTTP
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -26,6 +28,20 @@ from .router import GOOGLE, OPENSOURCE, Decision, RequestContext, decide
 from .stages import Snapshot
 
 log = logging.getLogger(__name__)
+
+
+# Documents live only while they are read: memory-backed /dev/shm where it exists, else the temp dir.
+SCRATCH_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
+def _keep(path: Path) -> Path:
+    """A second name for ``path`` in a directory of its own, that outlives the original's."""
+    keep = Path(tempfile.mkdtemp(prefix="shadow-", dir=SCRATCH_DIR)) / path.name
+    try:
+        os.link(path, keep)
+    except OSError:  # another file system, or links not allowed
+        shutil.copyfile(path, keep)
+    return keep
 
 
 class RequestRefused(Exception):
@@ -81,6 +97,7 @@ class Outcome:
     engine: str
     fallback: str | None = None  # why another engine served it
     attempts: list[dict] = field(default_factory=list)
+    engine_s: float = 0.0  # time spent in engine reads (all attempts), the rest is the service's
 
     def as_dict(self) -> dict:
         return {"engine": self.engine, "decision": self.decision.as_dict(), "fallback": self.fallback,
@@ -112,6 +129,12 @@ class OcrPipeline:
         return engine in self.engines and (engine != GOOGLE or self.google_allowed(snap))
 
     def process(self, path: Path, ctx: RequestContext, request_id: str) -> Outcome:
+        """``process_async`` for callers without an event loop."""
+        return asyncio.run(self.process_async(path, ctx, request_id))
+
+    async def process_async(self, path: Path, ctx: RequestContext, request_id: str) -> Outcome:
+        """Route, read (falling back when allowed), record; the engines are awaited, so the
+        service's event loop serves other requests meanwhile without a thread per document."""
         snap = self.snapshot_source()
         decision = decide(ctx, snap)
         if decision.engine is None:
@@ -128,44 +151,45 @@ class OcrPipeline:
             raise EngineUnavailableError(f"the router chose {chosen}, which this instance does not run, "
                                          "and no other engine may serve")
         attempts: list[dict] = []
-        result = self._read(chosen, path, snap, request_id, bucket_id, attempts, fallback is not None)
+        result = await self._read(chosen, path, snap, request_id, bucket_id, attempts, fallback is not None)
         if result is None:
             alternative = self.other(chosen)
             if not self.allowed(alternative, snap):
                 raise EngineError(attempts[-1]["error"])
             fallback = f"{chosen} failed: {attempts[-1]['error']}"
             chosen = alternative
-            result = self._read(chosen, path, snap, request_id, bucket_id, attempts, True)
+            result = await self._read(chosen, path, snap, request_id, bucket_id, attempts, True)
             if result is None:
                 raise EngineError(f"both engines failed: {attempts[0]['error']}; {attempts[1]['error']}")
         elif chosen == OPENSOURCE and result.confidence < self.config.confidence_floor and self.google_allowed(snap):
             low = result.confidence
-            google = self._read(GOOGLE, path, snap, request_id, bucket_id, attempts, True)
+            google = await self._read(GOOGLE, path, snap, request_id, bucket_id, attempts, True)
             if google is not None:
                 fallback, chosen, result = f"open-source confidence {low:.2f} < {self.config.confidence_floor}", \
                     GOOGLE, google
-        outcome = Outcome(decision, result, chosen, fallback, attempts)
+        outcome = Outcome(decision, result, chosen, fallback, attempts,
+                          sum(a["seconds"] for a in attempts))
         if snap.flags.get("enable_accuracy_comparison") and self._sampled(request_id):
-            # The caller deletes its upload when the response is sent: the shadow reads its own copy.
-            copy = Path(tempfile.mkdtemp(prefix="shadow-")) / path.name
-            shutil.copyfile(path, copy)
-            self._shadow_pool.submit(self._shadow, copy, outcome, snap, request_id, bucket_id)
+            # The caller deletes its upload when the response is sent: the shadow reads its own
+            # link to it (a copy across file systems).
+            self._shadow_pool.submit(self._shadow, _keep(path), outcome, snap, request_id, bucket_id)
         return outcome
 
-    def _read(self, engine: str, path: Path, snap: Snapshot, request_id: str, bucket_id, attempts,
-              fallback: bool) -> ExtractionResult | None:
+    async def _read(self, engine: str, path: Path, snap: Snapshot, request_id: str, bucket_id, attempts,
+                    fallback: bool) -> ExtractionResult | None:
         start = time.perf_counter()
         try:
-            result = self.engines[engine].extract(path)
+            result = await self.engines[engine].extract_async(path)
         except DocumentError:
             raise  # the upload is unusable: no other engine will do better
         except EngineError as exc:
             self.breakers[engine].failure()
-            attempts.append({"engine": engine, "error": f"{exc.code}: {exc.message}"})
+            attempts.append({"engine": engine, "error": f"{exc.code}: {exc.message}",
+                             "seconds": time.perf_counter() - start})
             self._record(engine, snap, request_id, bucket_id, start, None, exc, fallback)
             return None
         self.breakers[engine].success()
-        attempts.append({"engine": engine, "error": None})
+        attempts.append({"engine": engine, "error": None, "seconds": time.perf_counter() - start})
         self._record(engine, snap, request_id, bucket_id, start, result, None, fallback)
         return result
 
