@@ -54,8 +54,6 @@ def worker_engine() -> Engine:
 def _serve(conn: Connection, name: str, options: dict) -> None:
     """A worker's life: build the engine, say so, then answer one request at a time until the
     parent closes its end."""
-    if os.environ.get("XNICE"):
-        os.nice(int(os.environ["XNICE"]))
     try:
         start_worker(name, options)
     except Exception as exc:  # noqa: BLE001 (reported to the parent, which raises it)
