@@ -189,6 +189,11 @@ class PooledEngine(Engine):
         if not future.done():
             future.set_exception(EngineUnavailableError(f"the {self.name} pool was closed"))
 
+    def pids(self) -> list[int]:
+        """The live workers' process ids (for health checks and drills)."""
+        with self._lock:
+            return sorted(w.pid for w in self._all if w.pid is not None)
+
     # -- checking workers out and in --------------------------------------------------------
 
     def _checkout(self) -> _Worker:

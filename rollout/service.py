@@ -27,6 +27,7 @@ from pathlib import Path
 from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPBearer
+from starlette.requests import ClientDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from ocr_engines import DocumentError, EngineError
@@ -217,7 +218,11 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
             except _UploadError as exc:
                 admission.abandon()
                 return error(exc.status, exc.code, exc.message)
-            except BaseException:  # e.g. the client went away mid-upload: its queue place is freed
+            except ClientDisconnect:  # gone mid-upload: nobody reads an answer, its queue place is freed
+                admission.abandon()
+                log.info("client went away during the upload")
+                return Response(status_code=499)
+            except BaseException:
                 admission.abandon()
                 raise
             ctx = RequestContext(x_user_id or form.get("user_id"), x_tenant_id or form.get("tenant_id"))

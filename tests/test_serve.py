@@ -20,7 +20,8 @@ def service(cli, tmp_path_factory):
                OCR_MIGRATE_CLIENT_API_KEYS="app:client-secret", OCR_MIGRATE_ADMIN_API_KEYS="ops:admin-secret",
                OCR_MIGRATE_MAX_CONCURRENCY="1")
     env.pop("OCR_MIGRATE_DOCUMENTAI_PROJECT", None)
-    proc = subprocess.Popen([*cli, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = (data / "serve.log").open("w")  # a file, not a pipe nobody reads: a full pipe blocks the service
+    proc = subprocess.Popen([*cli, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -31,10 +32,12 @@ def service(cli, tmp_path_factory):
             time.sleep(0.2)
     else:
         proc.kill()
-        pytest.fail(f"service did not start: {proc.stdout.read()}")
+        pytest.fail(f"service did not start: {(data / 'serve.log').read_text()}")
     yield url, env
     proc.terminate()
     proc.wait(30)
+    log.close()
+    assert "Traceback" not in (data / "serve.log").read_text()
 
 
 def test_serve_reads_invoices_and_records_events(service, golden_dir):
@@ -47,7 +50,37 @@ def test_serve_reads_invoices_and_records_events(service, golden_dir):
     # Google is not configured here: the decision names it, and the fallback says why tesseract served
     assert body["engine"] == "tesseract" and body["fallback"] == "documentai not configured"
     assert body["result"]["fields"]["invoice_id"]["value"] == json.loads((golden_dir / "inv-0003.json").read_text())["invoice_id"]
-    assert "pipeline;dur=" in r.headers["Server-Timing"]
+    timing = dict(part.strip().split(";dur=") for part in r.headers["Server-Timing"].split(","))
+    assert 0 < float(timing["engine"]) <= float(timing["pipeline"]) <= float(timing["total"])
+
+
+def test_a_client_gone_mid_upload_frees_its_place_and_leaves_no_file(service, golden_dir):
+    """Half a body then a closed socket: the queue place is given back (else a few such clients
+    would make the service answer 429 for ever) and the partial upload is deleted."""
+    import glob
+    import socket
+
+    from rollout.pipeline import SCRATCH_DIR
+
+    url, env = service
+    host, port = url.removeprefix("http://").split(":")
+    scratch = SCRATCH_DIR or __import__("tempfile").gettempdir()
+    before = set(glob.glob(f"{scratch}/ocr-upload-*"))
+    for _ in range(20):  # more than max_concurrency + max_queue (1 + 16)
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(b"POST /v1/ocr HTTP/1.1\r\nHost: x\r\nX-API-Key: client-secret\r\n"
+                         b"Content-Type: application/pdf\r\nContent-Length: 100000\r\n\r\n%PDF-1.7 half")
+            time.sleep(0.05)
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{url}/health").json()["work"]["waiting"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert httpx.get(f"{url}/health").json()["work"] == {"in_flight": 0, "waiting": 0, "max_concurrency": 1,
+                                                          "max_queue": 16}
+    assert set(glob.glob(f"{scratch}/ocr-upload-*")) <= before
+    pdf = (golden_dir / "inv-0003.pdf").read_bytes()
+    r = httpx.post(f"{url}/v1/ocr", content=pdf, timeout=60,
+                   headers={"X-API-Key": "client-secret", "X-User-Id": "u1", "Content-Type": "application/pdf"})
+    assert r.status_code == 200, r.text
 
 
 def test_cli_health_and_admin_changes_reach_the_service(service, cli):
