@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Float, Index, Integer, MetaData, String,
                         Table, insert)
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from .flags import make_engine
 
@@ -119,6 +119,7 @@ class EventWriter:
         self._thread: threading.Thread | None = None
         self.db_ok = True
         self.written = 0
+        self.rejected = 0
         self._statement = None
 
     def init_schema(self) -> None:
@@ -195,6 +196,10 @@ class EventWriter:
         try:
             with self.engine.begin() as conn:
                 conn.execute(self._insert_ignoring_duplicates(), [e.to_row() for e in batch])
+        except (IntegrityError, DataError):
+            # The database is up but refuses a row (e.g. a schema that changed under us): one
+            # bad event must not hold back every later one in the spool for ever.
+            return self._insert_one_by_one(batch)
         except DBAPIError as exc:
             if self.db_ok:
                 log.warning("events database unavailable (%s); spooling to %s", str(exc.orig).splitlines()[0][:120],
@@ -204,6 +209,31 @@ class EventWriter:
         self.db_ok = True
         self.written += len(batch)
         return True
+
+    def _insert_one_by_one(self, batch: list[OcrEvent]) -> bool:
+        """Store what the database accepts; set aside the events it refuses, with its reason,
+        in ``<spool>.rejected`` (JSON lines) for a person to look at."""
+        for event in batch:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(self._insert_ignoring_duplicates(), [event.to_row()])
+            except (IntegrityError, DataError) as exc:
+                reason = str(exc.orig).splitlines()[0][:300]
+                log.error("events database refused event %s (%s); set aside in %s", event.event_id, reason,
+                          self.rejected_path)
+                with self._spool_lock, self.rejected_path.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps({"reason": reason, "event": json.loads(event.to_json())}) + "\n")
+                self.rejected += 1
+            except DBAPIError:
+                return False  # down after all: the caller spools the batch (stored rows are no-ops on replay)
+            else:
+                self.written += 1
+        self.db_ok = True
+        return True
+
+    @property
+    def rejected_path(self) -> Path:
+        return self.spool_path.with_suffix(".rejected")
 
     def _insert_ignoring_duplicates(self):
         """A batch whose commit succeeded but whose acknowledgement was lost (the database died

@@ -271,7 +271,8 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
             state = "degraded"
         body = {"status": state, "flags": status.as_dict(), "engines": breakers,
                 "events": {"db": "ok" if writer is None or writer.db_ok else "down", "spool_depth": spool,
-                           "queued": writer.queued() if writer else 0},
+                           "queued": writer.queued() if writer else 0,
+                           "rejected": writer.rejected if writer else 0},
                 "work": {"in_flight": admission.in_flight, "waiting": admission.waiting,
                          "max_concurrency": limits.max_concurrency, "max_queue": limits.max_queue}}
         return JSONResponse(body, status_code=503 if state == "unhealthy" else 200)

@@ -94,3 +94,25 @@ def test_replaying_a_batch_that_was_already_stored_adds_nothing(db_url, tmp_path
     writer.record(event(99))
     writer.flush()
     assert count(db_url) == 26 and writer.spool_depth() == 0
+
+
+def test_an_event_the_database_refuses_is_set_aside_not_retried_for_ever(db_url, tmp_path):
+    """A row the database refuses (here NULL in a NOT NULL column) is an error about that row,
+    not an outage: the rest of its batch and everything after it are stored, and the refused
+    event is kept, with the reason, for a person."""
+    import json
+
+    writer = EventWriter(db_url, tmp_path / "spool.jsonl", batch_size=10)
+    writer.init_schema()
+    bad = event(5)
+    bad.fallback = None  # what a schema change under a running writer looks like
+    for e in [event(i) for i in range(5)] + [bad] + [event(i) for i in range(6, 12)]:
+        writer.record(e)
+    writer.flush()
+    writer.record(event(12))
+    writer.flush()
+    assert count(db_url) == 12 and writer.spool_depth() == 0 and writer.db_ok
+    [line] = (tmp_path / "spool.rejected").read_text().splitlines()
+    rejected = json.loads(line)
+    assert rejected["event"]["event_id"] == bad.event_id and "null" in rejected["reason"].lower()
+    assert writer.rejected == 1
