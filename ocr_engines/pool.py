@@ -110,8 +110,9 @@ class _Worker:
             raise value
         return value
 
-    def crashed(self) -> EngineCrashedError:
-        return EngineCrashedError(f"the engine worker (pid {self.pid}) died while reading the document; "
+    def crashed(self, exc: Exception) -> EngineCrashedError:
+        what = "died" if isinstance(exc, (EOFError, ConnectionError)) else f"failed ({type(exc).__name__}: {exc})"
+        return EngineCrashedError(f"the engine worker (pid {self.pid}) {what} while reading the document; "
                                   "it is being replaced")
 
     def stop(self) -> None:
@@ -285,9 +286,9 @@ class PooledEngine(Engine):
         try:
             worker.conn.send(("extract", str(path)))
             message = worker.conn.recv()
-        except (EOFError, OSError):
+        except Exception as exc:  # EOF: it died; anything else: its pipe can no longer be trusted
             self._replace(worker)
-            raise worker.crashed() from None
+            raise worker.crashed(exc) from None
         self._checkin(worker)
         return worker.unpack(message)
 
@@ -308,9 +309,9 @@ class PooledEngine(Engine):
             loop.remove_reader(fd)
             try:
                 message = worker.conn.recv()
-            except (EOFError, OSError):
+            except Exception as exc:  # never leave the awaiting request hanging
                 self._replace(worker)
-                answer.set_exception(worker.crashed())
+                answer.set_exception(worker.crashed(exc))
                 return
             self._checkin(worker)
             if not answer.cancelled():
@@ -318,9 +319,9 @@ class PooledEngine(Engine):
 
         try:
             worker.conn.send(request)
-        except (EOFError, OSError):
+        except Exception as exc:
             self._replace(worker)
-            answer.set_exception(worker.crashed())
+            answer.set_exception(worker.crashed(exc))
             return answer
         loop.add_reader(fd, readable)
         return answer
