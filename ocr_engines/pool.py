@@ -230,10 +230,8 @@ class PooledEngine(Engine):
 
     def _checkin(self, worker: _Worker) -> None:
         with self._lock:
-            if worker not in self._all:
-                worker.stop()  # closed meanwhile
-                return
-            while self._waiters:
+            retired = worker not in self._all  # the pool was closed meanwhile
+            while self._waiters and not retired:
                 waiter = self._waiters.popleft()
                 if isinstance(waiter, _Waiter):
                     waiter.worker = worker
@@ -243,10 +241,13 @@ class PooledEngine(Engine):
                 if not loop.is_closed():
                     loop.call_soon_threadsafe(self._hand_over, future, worker)
                     return
-            self._idle.append(worker)
+            if not retired:
+                self._idle.append(worker)
+                return
+        worker.stop()  # outside the lock: it may wait for the process to exit
 
     def _hand_over(self, future: asyncio.Future, worker: _Worker) -> None:
-        if future.cancelled():  # the caller gave up between the hand-over and now
+        if future.done():  # the caller gave up (or the pool closed) between the hand-over and now
             self._checkin(worker)
         else:
             future.set_result(worker)
