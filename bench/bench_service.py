@@ -1,13 +1,13 @@
 """OCR service overhead under concurrent load on loopback: client-observed latency minus the
-engine's own time (HTTP + auth + upload + routing + event enqueue + the hand-off to the engine
-process), with the fast engine path (digital PDFs through the text layer). Target: p99 overhead
+engine's own time (HTTP + auth + upload + routing + event enqueue), with the fast engine path (digital PDFs through the text layer). Target: p99 overhead
 <= 5 ms.
 
 The service reports ``Server-Timing``: queue (waiting for a free engine process while the other
 client's document is read), engine (the reads, as the pipeline awaits them: worker time plus the
-pipe to it), pipeline, total. Overhead = client latency - queue - engine. The anchor measured in
-the same run is the engine time itself: the overhead is also printed as a share of it, and the
-queue wait beside it.
+hand-off to it), pipeline, total. Overhead = client latency - queue - engine. The overhead is also
+printed as a share of the engine time, with the queue wait beside it. The anchor measured in the
+same run (``floor_app``) is the same transport, upload and engine round trip with nothing of ours
+between: what the service adds is the difference.
 
 Usage: python bench/bench_service.py [--requests 400] [--clients 2]
 """
