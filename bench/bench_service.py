@@ -1,6 +1,6 @@
 """OCR service overhead under concurrent load on loopback: client-observed latency minus the
-engine's own time (HTTP + auth + upload + routing + event enqueue), with the fast engine path (digital PDFs through the text layer). Target: p99 overhead
-<= 5 ms.
+engine's own time (HTTP + auth + upload + routing + event enqueue), with the fast engine path
+(digital PDFs through the text layer). Target: p99 overhead <= 5 ms.
 
 The service reports ``Server-Timing``: queue (waiting for a free engine process while the other
 client's document is read), engine (the reads, as the pipeline awaits them: worker time plus the
