@@ -4,7 +4,7 @@ engine's own time (HTTP + auth + upload + routing + event enqueue), with the fas
 
 The service reports ``Server-Timing``: queue (waiting for a free engine process while the other
 client's document is read), engine (the reads, as the pipeline awaits them: worker time plus the
-hand-off to it), pipeline, total. Overhead = client latency - queue - engine. The overhead is also
+pipe to it), pipeline, total. Overhead = client latency - queue - engine. The overhead is also
 printed as a share of the engine time, with the queue wait beside it. The anchor measured in the
 same run (``floor_app``) is the same transport, upload and engine round trip with nothing of ours
 between: what the service adds is the difference.

@@ -29,8 +29,8 @@ class Engine(ABC):
         """Extract fields from a PDF/PNG/JPEG/TIFF file; raises ``errors.OcrError`` subclasses."""
 
     async def extract_async(self, path: Path) -> ExtractionResult:
-        """``extract`` for an event loop: run in a worker thread, so the loop serves other
-        requests meanwhile. An engine that can wait without a thread may override it."""
+        """``extract`` for an event loop. The default runs it in a worker thread; engines that can
+        wait without a thread (the process pool) override it."""
         import asyncio
 
         return await asyncio.to_thread(self.extract, path)

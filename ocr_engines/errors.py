@@ -58,6 +58,12 @@ class EngineUnavailableError(EngineError):
     code = "engine_unavailable"
 
 
+class EngineCrashedError(EngineError):
+    """The process reading the document died (out of memory, a crash in a native library)."""
+
+    code = "engine_crashed"
+
+
 class InjectedFaultError(EngineError):
     """A failure injected on purpose (drills, the rollback demo): never seen in normal operation."""
 

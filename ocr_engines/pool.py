@@ -2,19 +2,35 @@
 
 OCR is CPU-bound Python plus a Tesseract child process: run in threads of a web server it holds
 the GIL and stalls the event loop (the switch interval is 5 ms), and pdfium may not be used from
-two threads at once. ``PooledEngine`` keeps the engine interface and runs ``extract`` in a pool
-of processes, each with its own engine built (and warmed up) once at start.
+two threads at once. ``PooledEngine`` keeps the engine interface and runs ``extract`` in worker
+processes, each with its own engine built (and warmed up) once at start.
+
+Each worker owns one end of a pipe and reads one document at a time. A caller checks a worker
+out, writes the path, reads the result and checks it back in: from a thread (``extract``) or from
+an event loop without any thread (``extract_async`` waits on the pipe with ``add_reader``).
+``concurrent.futures.ProcessPoolExecutor`` would add a manager thread and a feeder thread to every
+call (measured: +1.4 ms of CPU per document in the web process and a longer latency tail, see
+bench/bench_service.py), and after one crashed worker it refuses all further work. Here a worker
+that dies (killed by the OOM killer, a crash in a native library) fails only its own document
+with ``EngineCrashedError`` and is replaced in the background.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import logging
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import threading
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from .base import Engine, get_engine
+from .errors import EngineCrashedError, EngineUnavailableError, OcrError
 from .result import ExtractionResult
+
+log = logging.getLogger(__name__)
 
 _engine: Engine | None = None
 
@@ -35,39 +51,283 @@ def worker_engine() -> Engine:
     return _engine
 
 
-def _extract(path: str) -> ExtractionResult:
-    return worker_engine().extract(Path(path))
+def _serve(conn: Connection, name: str, options: dict) -> None:
+    """A worker's life: build the engine, say so, then answer one request at a time until the
+    parent closes its end."""
+    try:
+        start_worker(name, options)
+    except Exception as exc:  # noqa: BLE001 (reported to the parent, which raises it)
+        conn.send(("error", _portable(exc)))
+        return
+    conn.send(("ready", os.getpid(), _engine.version))
+    while True:
+        try:
+            op, arg = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent went away
+        try:
+            reply = ("ok", _engine.extract(Path(arg)) if op == "extract" else None)
+        except Exception as exc:  # noqa: BLE001 (every failure goes back typed)
+            reply = ("error", _portable(exc))
+        conn.send(reply)
 
 
-def _version() -> str:
-    return worker_engine().version
+def _portable(exc: Exception) -> Exception:
+    """The exception itself when it survives pickling, else an EngineError that names it."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001
+        return EngineCrashedError(f"{type(exc).__name__}: {exc}")
 
 
-def _ready(_: int) -> int:
-    return os.getpid()
+class _Worker:
+    def __init__(self, ctx, name: str, options: dict):
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_serve, args=(child, name, options), daemon=True,
+                                   name=f"ocr-{name}-worker")
+        self.process.start()
+        child.close()  # only the worker holds its end: a dead worker reads as EOF here
+        self.pid: int | None = None
+        self.version: str | None = None
+
+    def wait_ready(self) -> None:
+        try:
+            message = self.conn.recv()
+        except (EOFError, OSError):
+            self.process.join(5)
+            raise EngineCrashedError(f"an engine worker exited while starting (exit code "
+                                     f"{self.process.exitcode})") from None
+        if message[0] == "error":
+            raise message[1]
+        _, self.pid, self.version = message
+
+    def unpack(self, message) -> ExtractionResult:
+        status, value = message
+        if status == "error":
+            raise value
+        return value
+
+    def crashed(self, exc: Exception) -> EngineCrashedError:
+        what = "died" if isinstance(exc, (EOFError, ConnectionError)) else f"failed ({type(exc).__name__}: {exc})"
+        return EngineCrashedError(f"the engine worker (pid {self.pid}) {what} while reading the document; "
+                                  "it is being replaced")
+
+    def stop(self) -> None:
+        self.conn.close()
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+
+
+class _Waiter(threading.Event):
+    """A thread waiting for a worker."""
+
+    worker: _Worker | None = None
 
 
 class PooledEngine(Engine):
     def __init__(self, name: str, workers: int = 2, **options):
-        self.name = name
-        self.workers = workers
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers!r}")
+        self.name, self.workers, self.options = name, workers, options
         # spawn: the parent has threads (server, flag refresh, event writer) that fork would copy mid-state
-        self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=start_worker, initargs=(name, options))
+        self._ctx = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
+        self._idle: collections.deque[_Worker] = collections.deque()
+        self._waiters: collections.deque = collections.deque()  # _Waiter or (loop, future)
+        self._all: set[_Worker] = set()
+        self._started = False
+        self._closed = False
         self._version: str | None = None
+
+    # -- life cycle -------------------------------------------------------------------------
 
     @property
     def version(self) -> str:
-        if self._version is None:
-            self._version = self._pool.submit(_version).result()
-        return self._version
+        self.warm_up()
+        return self._version or ""
 
     def warm_up(self) -> None:
-        """Start every worker now (each builds and warms its engine)."""
-        list(self._pool.map(_ready, range(self.workers * 2)))
-
-    def extract(self, path: Path) -> ExtractionResult:
-        return self._pool.submit(_extract, str(path)).result()
+        """Start every worker now (each builds and warms its engine); raises what a worker could
+        not start with (e.g. EngineUnavailableError when Tesseract is missing)."""
+        with self._lock:
+            if self._started:
+                return
+            if self._closed:
+                raise EngineUnavailableError(f"the {self.name} pool is closed")
+            started = [_Worker(self._ctx, self.name, self.options) for _ in range(self.workers)]
+            try:
+                for worker in started:
+                    worker.wait_ready()
+            except BaseException:
+                for worker in started:
+                    worker.stop()
+                raise
+            self._version = started[0].version
+            self._all.update(started)
+            self._idle.extend(started)
+            self._started = True
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            self._closed = True
+            workers, self._all = list(self._all), set()
+            waiters, self._waiters = list(self._waiters), collections.deque()
+            self._idle.clear()
+        for waiter in waiters:  # nobody waits forever for a closed pool
+            if isinstance(waiter, _Waiter):
+                waiter.set()
+            elif not waiter[0].is_closed():
+                waiter[0].call_soon_threadsafe(self._refuse, waiter[1])
+        for worker in workers:
+            worker.stop()
+
+    def _refuse(self, future: asyncio.Future) -> None:
+        if not future.done():
+            future.set_exception(EngineUnavailableError(f"the {self.name} pool was closed"))
+
+    def pids(self) -> list[int]:
+        """The live workers' process ids (for health checks and drills)."""
+        with self._lock:
+            return sorted(w.pid for w in self._all if w.pid is not None)
+
+    # -- checking workers out and in --------------------------------------------------------
+
+    def _checkout(self) -> _Worker:
+        self.warm_up()
+        waiter = _Waiter()
+        with self._lock:
+            self._refuse_if_closed()
+            if self._idle:
+                return self._idle.popleft()
+            self._waiters.append(waiter)
+        waiter.wait()
+        if waiter.worker is None:
+            raise EngineUnavailableError(f"the {self.name} pool was closed")
+        return waiter.worker
+
+    async def _checkout_async(self) -> _Worker:
+        if not self._started:
+            await asyncio.to_thread(self.warm_up)
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            self._refuse_if_closed()
+            if self._idle:
+                return self._idle.popleft()
+            waiter = (loop, loop.create_future())
+            self._waiters.append(waiter)
+        try:
+            return await waiter[1]
+        except asyncio.CancelledError:
+            with self._lock:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            raise
+
+    def _checkin(self, worker: _Worker) -> None:
+        with self._lock:
+            retired = worker not in self._all  # the pool was closed meanwhile
+            while self._waiters and not retired:
+                waiter = self._waiters.popleft()
+                if isinstance(waiter, _Waiter):
+                    waiter.worker = worker
+                    waiter.set()
+                    return
+                loop, future = waiter
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(self._hand_over, future, worker)
+                    return
+            if not retired:
+                self._idle.append(worker)
+                return
+        worker.stop()  # outside the lock: it may wait for the process to exit
+
+    def _hand_over(self, future: asyncio.Future, worker: _Worker) -> None:
+        if future.done():  # the caller gave up (or the pool closed) between the hand-over and now
+            self._checkin(worker)
+        else:
+            future.set_result(worker)
+
+    def _refuse_if_closed(self) -> None:
+        if self._closed:
+            raise EngineUnavailableError(f"the {self.name} pool is closed")
+
+    def _replace(self, dead: _Worker) -> None:
+        """Swap a dead worker for a new one, in the background (reaping the old one and starting
+        the new one take time the caller, maybe an event loop, does not have)."""
+        with self._lock:
+            self._all.discard(dead)
+
+        def start() -> None:
+            dead.stop()
+            log.error("a %s worker (pid %s) died with exit code %s", self.name, dead.pid, dead.process.exitcode)
+            if self._closed:
+                return
+            try:
+                worker = _Worker(self._ctx, self.name, self.options)
+                worker.wait_ready()
+            except OcrError as exc:
+                log.error("could not replace a dead %s worker: %s", self.name, exc.message)
+                return
+            with self._lock:
+                self._all.add(worker)
+            self._checkin(worker)
+            log.warning("replaced a dead %s worker (new pid %s)", self.name, worker.pid)
+
+        threading.Thread(target=start, name=f"ocr-{self.name}-respawn", daemon=True).start()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def extract(self, path: Path) -> ExtractionResult:
+        worker = self._checkout()
+        try:
+            worker.conn.send(("extract", str(path)))
+            message = worker.conn.recv()
+        except Exception as exc:  # EOF: it died; anything else: its pipe can no longer be trusted
+            self._replace(worker)
+            raise worker.crashed(exc) from None
+        self._checkin(worker)
+        return worker.unpack(message)
+
+    async def extract_async(self, path: Path) -> ExtractionResult:
+        worker = await self._checkout_async()
+        # Shielded: a caller that goes away does not strand the worker with an unread answer.
+        message = await asyncio.shield(self._exchange(worker, ("extract", str(path))))
+        return worker.unpack(message)
+
+    def _exchange(self, worker: _Worker, request) -> asyncio.Future:
+        """Send ``request`` and wait for the answer on the event loop; the worker is checked back
+        in (or replaced) when the answer arrives, whether anyone still waits for it or not."""
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+        fd = worker.conn.fileno()
+
+        def readable() -> None:
+            loop.remove_reader(fd)
+            try:
+                # uvloop (libuv) puts a polled descriptor in non-blocking mode and leaves it so: an
+                # answer longer than the pipe buffer would then fail half-read here, and the next
+                # thread to use this worker would get EAGAIN from its recv(). Blocking again: the
+                # rest of an answer that has started to arrive follows at once.
+                os.set_blocking(fd, True)
+                message = worker.conn.recv()
+            except Exception as exc:  # never leave the awaiting request hanging
+                self._replace(worker)
+                answer.set_exception(worker.crashed(exc))
+                return
+            self._checkin(worker)
+            if not answer.cancelled():
+                answer.set_result(message)
+
+        try:
+            worker.conn.send(request)
+        except Exception as exc:
+            self._replace(worker)
+            answer.set_exception(worker.crashed(exc))
+            return answer
+        loop.add_reader(fd, readable)
+        return answer

@@ -134,7 +134,7 @@ class OcrPipeline:
 
     async def process_async(self, path: Path, ctx: RequestContext, request_id: str) -> Outcome:
         """Route, read (falling back when allowed), record; the engines are awaited, so the
-        service's event loop serves other requests meanwhile."""
+        service's event loop serves other requests meanwhile without a thread per document."""
         snap = self.snapshot_source()
         decision = decide(ctx, snap)
         if decision.engine is None:

@@ -50,20 +50,90 @@ def test_in_process_pdfium_use_is_serialised(golden_dir):
     assert [r.value("total_amount") for r in results] == [d.truth["total_amount"] for d in docs * 3]
 
 
-def test_async_reads_match_and_share_the_workers(pooled, golden_dir, tmp_path):
-    """The service awaits the workers on its event loop; a thread may use the same pool at once."""
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_async_reads_match_and_share_the_workers(pooled, golden_dir, tmp_path, loop):
+    """The service awaits the workers on its event loop (uvicorn's: uvloop); a thread (the shadow
+    reads) uses the same pool at once. uvloop leaves a polled pipe non-blocking: a thread's read
+    of a worker the loop used before must still wait for its answer."""
     import asyncio
 
+    import uvloop
+
+    run = uvloop.run if loop == "uvloop" else asyncio.run
     docs = [d for d in golden_documents(golden_dir) if d.group == "digital"]
 
     async def both():
-        in_thread = asyncio.to_thread(lambda: [pooled.extract(d.path) for d in docs])
-        return await asyncio.gather(in_thread, *(pooled.extract_async(d.path) for d in docs * 2))
+        loop_reads = [pooled.extract_async(d.path) for d in docs * 2]
+        in_thread = asyncio.to_thread(lambda: [pooled.extract(d.path) for d in docs * 2])
+        return await asyncio.gather(*loop_reads, in_thread)
 
-    from_thread, *from_loop = asyncio.run(both())
+    *from_loop, from_thread = run(both())
     assert [r.value("invoice_id") for r in from_loop] == [d.truth["invoice_id"] for d in docs * 2]
-    assert [r.value("invoice_id") for r in from_thread] == [d.truth["invoice_id"] for d in docs]
+    assert [r.value("invoice_id") for r in from_thread] == [d.truth["invoice_id"] for d in docs * 2]
     empty = tmp_path / "empty.pdf"
     empty.write_bytes(b"")
     with pytest.raises(E.EmptyDocumentError):
-        asyncio.run(pooled.extract_async(empty))
+        run(pooled.extract_async(empty))
+    assert len(pooled.pids()) == 2  # no worker was lost on the way
+
+
+def test_an_answer_longer_than_the_pipe_buffer_arrives_whole(pooled, tmp_path):
+    """A long document's answer (its text alone is > 64 KiB) is written in pieces: the loop must
+    read it whole, not fail half-way on a non-blocking pipe."""
+    import uvloop
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "long.pdf"
+    c = canvas.Canvas(str(path), invariant=1)
+    for page in range(30):
+        for line in range(60):
+            c.drawString(40, 800 - 12 * line, f"Pozycja {page * 60 + line:05d} usluga doradcza wg umowy nr "
+                                             f"{page:03d}/{line:03d}/2026 kwota 100,00 PLN")
+        c.showPage()
+    c.save()
+    result = uvloop.run(pooled.extract_async(path))
+    assert result.pages == 30 and len(result.text.encode()) > 100 * 1024
+    assert "Pozycja 01799" in result.text
+    assert len(pooled.pids()) == 2
+
+
+def test_a_dead_worker_fails_only_its_document_and_is_replaced(golden_dir):
+    """ProcessPoolExecutor refuses all work after one crash; this pool loses one document."""
+    import os
+    import signal
+    import threading
+    import time
+
+    scan = next(d for d in golden_documents(golden_dir) if d.group == "scan300")
+    digital = next(d for d in golden_documents(golden_dir) if d.group == "digital")
+    engine = PooledEngine("tesseract", workers=1)
+    try:
+        engine.warm_up()
+        [victim] = engine.pids()
+        outcome: dict = {}
+        reader = threading.Thread(target=lambda: outcome.update(error=_raises(engine.extract, scan.path)))
+        reader.start()
+        time.sleep(0.5)  # the scan takes seconds: the worker is mid-read
+        os.kill(victim, signal.SIGKILL)
+        reader.join(30)
+        assert isinstance(outcome["error"], E.EngineCrashedError) and outcome["error"].code == "engine_crashed"
+        # The next document waits for the replacement and is read by it.
+        assert engine.extract(digital.path).value("invoice_id") == digital.truth["invoice_id"]
+        assert len(engine.pids()) == 1 and engine.pids() != [victim]
+    finally:
+        engine.close()
+    with pytest.raises(E.EngineUnavailableError, match="closed"):
+        engine.extract(digital.path)
+
+
+def test_a_worker_that_cannot_start_is_a_typed_error():
+    with pytest.raises(E.UnknownEngineError):
+        PooledEngine("no-such-engine", workers=1).warm_up()
+
+
+def _raises(fn, *args):
+    try:
+        fn(*args)
+    except Exception as exc:  # noqa: BLE001
+        return exc
+    return None
