@@ -35,6 +35,11 @@ class Engine(ABC):
 
         return await asyncio.to_thread(self.extract, path)
 
+    def workers_status(self) -> dict | None:
+        """For an engine that reads in worker processes: {"configured", "live", "pids"}, for
+        /health. None (the default) for one that has none."""
+        return None
+
 
 class FaultInjectingEngine(Engine):
     """Wraps an engine and fails a share of its reads with ``InjectedFaultError`` — a bad engine
@@ -68,6 +73,9 @@ class FaultInjectingEngine(Engine):
     async def extract_async(self, path: Path) -> ExtractionResult:
         self._maybe_fail()
         return await self.inner.extract_async(path)
+
+    def workers_status(self) -> dict | None:
+        return self.inner.workers_status()
 
     def close(self) -> None:
         close = getattr(self.inner, "close", None)

@@ -12,7 +12,9 @@ an event loop without any thread (``extract_async`` waits on the pipe with ``add
 call (measured: +1.4 ms of CPU per document in the web process and a longer latency tail, see
 bench/bench_service.py), and after one crashed worker it refuses all further work. Here a worker
 that dies (killed by the OOM killer, a crash in a native library) fails only its own document
-with ``EngineCrashedError`` and is replaced in the background.
+with ``EngineCrashedError`` and is replaced in the background; one found dead while idle is
+replaced before anybody reads with it. When no worker is left and none can start, callers get
+``EngineUnavailableError`` rather than waiting. ``workers_status`` gives /health the live count.
 """
 
 from __future__ import annotations
@@ -127,6 +129,12 @@ class _Waiter(threading.Event):
     """A thread waiting for a worker."""
 
     worker: _Worker | None = None
+    error: Exception | None = None
+
+
+def _fail(future: asyncio.Future, error: Exception) -> None:
+    if not future.done():
+        future.set_exception(error)
 
 
 class PooledEngine(Engine):
@@ -182,18 +190,19 @@ class PooledEngine(Engine):
             if isinstance(waiter, _Waiter):
                 waiter.set()
             elif not waiter[0].is_closed():
-                waiter[0].call_soon_threadsafe(self._refuse, waiter[1])
+                waiter[0].call_soon_threadsafe(_fail, waiter[1],
+                                               EngineUnavailableError(f"the {self.name} pool was closed"))
         for worker in workers:
             worker.stop()
-
-    def _refuse(self, future: asyncio.Future) -> None:
-        if not future.done():
-            future.set_exception(EngineUnavailableError(f"the {self.name} pool was closed"))
 
     def pids(self) -> list[int]:
         """The live workers' process ids (for health checks and drills)."""
         with self._lock:
-            return sorted(w.pid for w in self._all if w.pid is not None)
+            return sorted(w.pid for w in self._all if w.pid is not None and w.process.is_alive())
+
+    def workers_status(self) -> dict:
+        pids = self.pids()
+        return {"configured": self.workers, "live": len(pids), "pids": pids}
 
     # -- checking workers out and in --------------------------------------------------------
 
@@ -202,24 +211,30 @@ class PooledEngine(Engine):
         waiter = _Waiter()
         with self._lock:
             self._refuse_if_closed()
-            if self._idle:
-                return self._idle.popleft()
-            self._waiters.append(waiter)
+            worker, dead = self._take_idle()
+            if worker is None:
+                self._waiters.append(waiter)
+        self._replace(*dead)
+        if worker is not None:
+            return worker
         waiter.wait()
         if waiter.worker is None:
-            raise EngineUnavailableError(f"the {self.name} pool was closed")
+            raise waiter.error or EngineUnavailableError(f"the {self.name} pool was closed")
         return waiter.worker
 
     async def _checkout_async(self) -> _Worker:
         if not self._started:
             await asyncio.to_thread(self.warm_up)
         loop = asyncio.get_running_loop()
+        waiter = (loop, loop.create_future())
         with self._lock:
             self._refuse_if_closed()
-            if self._idle:
-                return self._idle.popleft()
-            waiter = (loop, loop.create_future())
-            self._waiters.append(waiter)
+            worker, dead = self._take_idle()
+            if worker is None:
+                self._waiters.append(waiter)
+        self._replace(*dead)
+        if worker is not None:
+            return worker
         try:
             return await waiter[1]
         except asyncio.CancelledError:
@@ -227,6 +242,18 @@ class PooledEngine(Engine):
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
             raise
+
+    def _take_idle(self) -> tuple[_Worker | None, list[_Worker]]:
+        """Under the lock: a live idle worker (or None), and the idle ones found dead meanwhile
+        (killed while nobody used them), which the caller replaces once the lock is released.
+        One waitpid(WNOHANG) per checkout spares a user the failed read of a dead worker."""
+        dead = []
+        while self._idle:
+            worker = self._idle.popleft()
+            if worker.process.is_alive():
+                return worker, dead
+            dead.append(worker)
+        return None, dead
 
     def _checkin(self, worker: _Worker) -> None:
         with self._lock:
@@ -256,9 +283,13 @@ class PooledEngine(Engine):
         if self._closed:
             raise EngineUnavailableError(f"the {self.name} pool is closed")
 
-    def _replace(self, dead: _Worker) -> None:
-        """Swap a dead worker for a new one, in the background (reaping the old one and starting
+    def _replace(self, *workers: _Worker) -> None:
+        """Swap dead workers for new ones, in the background (reaping the old one and starting
         the new one take time the caller, maybe an event loop, does not have)."""
+        for dead in workers:
+            self._replace_one(dead)
+
+    def _replace_one(self, dead: _Worker) -> None:
         with self._lock:
             self._all.discard(dead)
 
@@ -267,18 +298,45 @@ class PooledEngine(Engine):
             log.error("a %s worker (pid %s) died with exit code %s", self.name, dead.pid, dead.process.exitcode)
             if self._closed:
                 return
+            worker = None
             try:
                 worker = _Worker(self._ctx, self.name, self.options)
                 worker.wait_ready()
-            except OcrError as exc:
-                log.error("could not replace a dead %s worker: %s", self.name, exc.message)
+            except Exception as exc:  # noqa: BLE001 (a typed engine error, or e.g. no more processes)
+                if worker is not None:
+                    worker.stop()
+                reason = exc.message if isinstance(exc, OcrError) else f"{type(exc).__name__}: {exc}"
+                log.error("could not replace a dead %s worker: %s", self.name, reason)
+                self._lost(reason)
                 return
-            with self._lock:
-                self._all.add(worker)
+            with self._lock:  # not after a restart of the whole pool meanwhile (_checkin then retires it)
+                needed = self._started and len(self._all) < self.workers
+                if needed:
+                    self._all.add(worker)
             self._checkin(worker)
-            log.warning("replaced a dead %s worker (new pid %s)", self.name, worker.pid)
+            if needed:
+                log.warning("replaced a dead %s worker (new pid %s)", self.name, worker.pid)
 
         threading.Thread(target=start, name=f"ocr-{self.name}-respawn", daemon=True).start()
+
+    def _lost(self, reason: str) -> None:
+        """A replacement could not start. While other workers live, the pool carries on smaller
+        (``workers_status`` tells /health). With none left, nobody waits for a worker that will not
+        come: the waiting callers get EngineUnavailableError, and the next call starts the pool
+        afresh (raising the typed error at once if it still cannot)."""
+        with self._lock:
+            if self._all or self._closed:
+                return
+            self._started = False
+            self._idle.clear()
+            waiters, self._waiters = list(self._waiters), collections.deque()
+        error = EngineUnavailableError(f"no {self.name} worker is running: {reason}")
+        for waiter in waiters:
+            if isinstance(waiter, _Waiter):
+                waiter.error = error
+                waiter.set()
+            elif not waiter[0].is_closed():
+                waiter[0].call_soon_threadsafe(_fail, waiter[1], error)
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -256,6 +256,9 @@ def health(url: str = typer.Option(None, help="the OCR service (default http://O
         table.add_row("flags", f"v{flags['version']} from {flags['source']} ({flags['age_s']} s old); "
                                f"redis {flags['redis']}, sql {flags['sql']}")
         table.add_row("engines", ", ".join(f"{k}: circuit {v}" for k, v in data["engines"].items()))
+        if data.get("workers"):
+            table.add_row("engine workers", ", ".join(f"{k}: {w['live']}/{w['configured']} live"
+                                                      for k, w in data["workers"].items()))
         table.add_row("events", f"db {data['events']['db']}, spool {data['events']['spool_depth']}, "
                                 f"queued {data['events']['queued']}")
         work = data["work"]

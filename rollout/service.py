@@ -263,13 +263,15 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
         status = reader.status()
         spool = writer.spool_depth() if writer else 0
         breakers = {name: b.state for name, b in pipeline.breakers.items()}
+        workers = {name: w for name, engine in pipeline.engines.items() if (w := engine.workers_status())}
         state = "healthy"
         if status.source in ("none",):
             state = "unhealthy"
         elif status.source == "last-known-good" or status.redis == "down" or status.sql == "down" or spool \
-                or any(s != "closed" for s in breakers.values()) or (writer is not None and not writer.db_ok):
+                or any(s != "closed" for s in breakers.values()) or (writer is not None and not writer.db_ok) \
+                or any(w["live"] < w["configured"] for w in workers.values()):
             state = "degraded"
-        body = {"status": state, "flags": status.as_dict(), "engines": breakers,
+        body = {"status": state, "flags": status.as_dict(), "engines": breakers, "workers": workers,
                 "events": {"db": "ok" if writer is None or writer.db_ok else "down", "spool_depth": spool,
                            "queued": writer.queued() if writer else 0,
                            "rejected": writer.rejected if writer else 0},

@@ -137,3 +137,35 @@ def _raises(fn, *args):
     except Exception as exc:  # noqa: BLE001
         return exc
     return None
+
+
+def test_with_no_worker_left_callers_get_a_typed_error_not_a_wait_forever(golden_dir, monkeypatch):
+    """The only worker dies and its replacement cannot start (here: Tesseract gone from PATH):
+    the waiting read is refused with a typed error, later reads are refused at once, and once the
+    cause is fixed the pool starts afresh."""
+    import os
+    import signal
+    import time
+
+    digital = next(d for d in golden_documents(golden_dir) if d.group == "digital")
+    engine = PooledEngine("tesseract", workers=1)
+    try:
+        engine.warm_up()
+        [victim] = engine.pids()
+        monkeypatch.setenv("PATH", "/nonexistent")  # inherited by the replacement process
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while engine.pids() and time.monotonic() < deadline:  # dead while idle, as an OOM kill would leave it
+            time.sleep(0.02)
+        with ThreadPoolExecutor(1) as threads:
+            waiting = threads.submit(engine.extract, digital.path)
+            with pytest.raises(E.EngineUnavailableError, match="no tesseract worker is running.*not installed"):
+                waiting.result(timeout=60)
+        assert engine.pids() == [] and engine.workers_status()["live"] == 0
+        with pytest.raises(E.EngineUnavailableError, match="not installed"):
+            engine.extract(digital.path)
+        monkeypatch.undo()
+        assert engine.extract(digital.path).value("invoice_id") == digital.truth["invoice_id"]
+        assert engine.workers_status() == {"configured": 1, "live": 1, "pids": engine.pids()}
+    finally:
+        engine.close()

@@ -110,3 +110,30 @@ def test_serve_refuses_to_start_without_keys(cli, tmp_path):
                OCR_MIGRATE_ADMIN_API_KEYS="", OCR_MIGRATE_SERVICE_PORT=str(free_port()))
     proc = subprocess.run([*cli, "serve"], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 5 and "API keys" in proc.stderr
+
+
+def test_a_killed_engine_worker_is_reported_and_replaced(service, golden_dir):
+    """An engine process killed while idle (the OOM killer, an operator): /health says so at once,
+    the next document is still read (by a replacement, not by the dead worker), and the service is
+    whole again."""
+    import signal
+
+    url, _ = service
+    before = httpx.get(f"{url}/health").json()
+    workers = before["workers"]["tesseract"]
+    assert workers["configured"] == 1 and workers["live"] == 1
+    [victim] = workers["pids"]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{url}/health").json()["workers"]["tesseract"]["live"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    hurt = httpx.get(f"{url}/health").json()
+    assert hurt["workers"]["tesseract"]["live"] == 0 and hurt["status"] == "degraded"
+    r = httpx.post(f"{url}/v1/ocr", content=(golden_dir / "inv-0002.pdf").read_bytes(), timeout=60,
+                   headers={"X-API-Key": "client-secret", "X-User-Id": "u7", "Content-Type": "application/pdf"})
+    assert r.status_code == 200, r.text
+    assert r.json()["result"]["fields"]["invoice_id"]["value"] == \
+        json.loads((golden_dir / "inv-0002.json").read_text())["invoice_id"]
+    after = httpx.get(f"{url}/health").json()
+    assert after["workers"]["tesseract"]["live"] == 1 and after["workers"]["tesseract"]["pids"] != [victim]
+    assert after["status"] == before["status"]
