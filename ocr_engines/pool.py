@@ -29,7 +29,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from .base import Engine, get_engine
-from .errors import EngineCrashedError, EngineUnavailableError, OcrError
+from .errors import EngineCrashedError, EngineUnavailableError, OcrError, OcrTimeoutError
 from .result import ExtractionResult
 
 log = logging.getLogger(__name__)
@@ -138,10 +138,16 @@ def _fail(future: asyncio.Future, error: Exception) -> None:
 
 
 class PooledEngine(Engine):
-    def __init__(self, name: str, workers: int = 2, **options):
+    def __init__(self, name: str, workers: int = 2, deadline_s: float | None = None, **options):
+        """``options`` build each worker's engine. ``deadline_s``: a read not answered by then
+        (a hang outside the engine's own timeouts, e.g. in a PDF library on hostile input) is
+        ended by killing its worker, which is replaced, and raises OcrTimeoutError, so the
+        pipeline may fall back to the other engine."""
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers!r}")
-        self.name, self.workers, self.options = name, workers, options
+        if deadline_s is not None and not deadline_s > 0:
+            raise ValueError(f"deadline_s must be positive, got {deadline_s!r}")
+        self.name, self.workers, self.deadline_s, self.options = name, workers, deadline_s, options
         # spawn: the parent has threads (server, flag refresh, event writer) that fork would copy mid-state
         self._ctx = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
@@ -344,10 +350,13 @@ class PooledEngine(Engine):
         worker = self._checkout()
         try:
             worker.conn.send(("extract", str(path)))
-            message = worker.conn.recv()
+            answered = self.deadline_s is None or worker.conn.poll(self.deadline_s)
+            message = worker.conn.recv() if answered else None
         except Exception as exc:  # EOF: it died; anything else: its pipe can no longer be trusted
             self._replace(worker)
             raise worker.crashed(exc) from None
+        if not answered:
+            raise self._overdue(worker, path)
         self._checkin(worker)
         return worker.unpack(message)
 
@@ -363,9 +372,17 @@ class PooledEngine(Engine):
         loop = asyncio.get_running_loop()
         answer = loop.create_future()
         fd = worker.conn.fileno()
+        timer: asyncio.TimerHandle | None = None
+
+        def overdue() -> None:
+            loop.remove_reader(fd)
+            os.set_blocking(fd, True)  # see readable()
+            answer.set_exception(self._overdue(worker, Path(request[1])))
 
         def readable() -> None:
             loop.remove_reader(fd)
+            if timer is not None:
+                timer.cancel()
             try:
                 # uvloop (libuv) puts a polled descriptor in non-blocking mode and leaves it so: an
                 # answer longer than the pipe buffer would then fail half-read here, and the next
@@ -388,4 +405,15 @@ class PooledEngine(Engine):
             answer.set_exception(worker.crashed(exc))
             return answer
         loop.add_reader(fd, readable)
+        if self.deadline_s is not None:
+            timer = loop.call_later(self.deadline_s, overdue)
         return answer
+
+    def _overdue(self, worker: _Worker, path: Path) -> OcrTimeoutError:
+        """End a read past the deadline: kill its worker (it may be stuck in native code, deaf to
+        anything gentler) and replace it."""
+        log.error("a %s worker (pid %s) did not answer within %s s (%s): killed", self.name, worker.pid,
+                  self.deadline_s, path.name)
+        worker.process.kill()
+        self._replace(worker)
+        return OcrTimeoutError(f"{path.name}: the {self.name} engine did not answer within {self.deadline_s:g} s")

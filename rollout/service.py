@@ -395,7 +395,7 @@ def build_service(settings) -> FastAPI:
     writer.init_schema()
     writer.start()
     engines = {"tesseract": PooledEngine("tesseract", workers=settings.max_concurrency,
-                                         **settings.engine_options("tesseract"))}
+                                         deadline_s=settings.engine_deadline_s, **settings.engine_options("tesseract"))}
     if settings.documentai_project and settings.documentai_processor_id:
         try:
             engines["documentai"] = get_engine("documentai", **settings.engine_options("documentai"))

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=80_000_000, ge=1_000_000)
     render_dpi: int = Field(default=300, ge=72, le=600)
     page_timeout_s: float = Field(default=60, gt=0)
+    engine_deadline_s: float = Field(default=300, gt=0, description="a Tesseract read not answered by "
+                                     "then is ended (its worker killed and replaced) and may fall back to Google")
 
     service_host: str = "127.0.0.1"
     service_port: int = Field(default=8001, ge=1, le=65535)

@@ -169,3 +169,28 @@ def test_with_no_worker_left_callers_get_a_typed_error_not_a_wait_forever(golden
         assert engine.workers_status() == {"configured": 1, "live": 1, "pids": engine.pids()}
     finally:
         engine.close()
+
+
+def test_a_read_past_the_deadline_is_ended_and_its_worker_replaced(golden_dir):
+    """A read that does not answer in time (a scan takes about a second; the deadline here is 0.25 s) is
+    ended with OcrTimeoutError, from a thread and from the event loop; its worker is killed and
+    replaced, and the next document is read."""
+    import uvloop
+
+    scan = next(d for d in golden_documents(golden_dir) if d.group == "scan300")
+    digital = next(d for d in golden_documents(golden_dir) if d.group == "digital")
+    engine = PooledEngine("tesseract", workers=1, deadline_s=0.25)
+    try:
+        engine.warm_up()
+        [first] = engine.pids()
+        with pytest.raises(E.OcrTimeoutError, match="did not answer within 0.25 s"):
+            engine.extract(scan.path)
+        with pytest.raises(E.OcrTimeoutError, match="did not answer within 0.25 s"):
+            uvloop.run(engine.extract_async(scan.path))
+        assert engine.extract(digital.path).value("invoice_id") == digital.truth["invoice_id"]
+        assert uvloop.run(engine.extract_async(digital.path)).value("invoice_id") == digital.truth["invoice_id"]
+        assert len(engine.pids()) == 1 and first not in engine.pids()
+    finally:
+        engine.close()
+    with pytest.raises(ValueError, match="deadline_s"):
+        PooledEngine("tesseract", workers=1, deadline_s=0)
