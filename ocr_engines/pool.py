@@ -137,6 +137,15 @@ def _fail(future: asyncio.Future, error: Exception) -> None:
         future.set_exception(error)
 
 
+def _call_soon(loop: asyncio.AbstractEventLoop, callback, *args) -> bool:
+    """``callback(*args)`` on ``loop`` from any thread; False when that loop is closed."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+        return True
+    except RuntimeError:  # closed, maybe between a check and the call
+        return False
+
+
 class PooledEngine(Engine):
     def __init__(self, name: str, workers: int = 2, deadline_s: float | None = None, **options):
         """``options`` build each worker's engine. ``deadline_s``: a read not answered by then
@@ -154,6 +163,7 @@ class PooledEngine(Engine):
         self._idle: collections.deque[_Worker] = collections.deque()
         self._waiters: collections.deque = collections.deque()  # _Waiter or (loop, future)
         self._all: set[_Worker] = set()
+        self._starting = 0  # replacements being started in the background
         self._started = False
         self._closed = False
         self._version: str | None = None
@@ -183,22 +193,24 @@ class PooledEngine(Engine):
                 raise
             self._version = started[0].version
             self._all.update(started)
-            self._idle.extend(started)
             self._started = True
+        for worker in started:  # to whoever already waits (a restart after every worker was lost)
+            self._checkin(worker)
 
     def close(self) -> None:
+        """Refuse new reads, wake whoever waits, stop the idle workers. A worker busy with a read
+        finishes it (its caller gets the answer) and is stopped when it comes back."""
         with self._lock:
             self._closed = True
-            workers, self._all = list(self._all), set()
+            self._all = set()
+            idle, self._idle = list(self._idle), collections.deque()
             waiters, self._waiters = list(self._waiters), collections.deque()
-            self._idle.clear()
         for waiter in waiters:  # nobody waits forever for a closed pool
             if isinstance(waiter, _Waiter):
                 waiter.set()
-            elif not waiter[0].is_closed():
-                waiter[0].call_soon_threadsafe(_fail, waiter[1],
-                                               EngineUnavailableError(f"the {self.name} pool was closed"))
-        for worker in workers:
+            else:
+                _call_soon(waiter[0], _fail, waiter[1], EngineUnavailableError(f"the {self.name} pool was closed"))
+        for worker in idle:
             worker.stop()
 
     def pids(self) -> list[int]:
@@ -213,13 +225,17 @@ class PooledEngine(Engine):
     # -- checking workers out and in --------------------------------------------------------
 
     def _checkout(self) -> _Worker:
-        self.warm_up()
         waiter = _Waiter()
-        with self._lock:
-            self._refuse_if_closed()
-            worker, dead = self._take_idle()
-            if worker is None:
-                self._waiters.append(waiter)
+        while True:
+            self.warm_up()
+            with self._lock:
+                self._refuse_if_closed()
+                if not self._started:  # every worker was lost since warm_up(): start afresh
+                    continue
+                worker, dead = self._take_idle()
+                if worker is None:
+                    self._waiters.append(waiter)
+            break
         self._replace(*dead)
         if worker is not None:
             return worker
@@ -229,15 +245,19 @@ class PooledEngine(Engine):
         return waiter.worker
 
     async def _checkout_async(self) -> _Worker:
-        if not self._started:
-            await asyncio.to_thread(self.warm_up)
         loop = asyncio.get_running_loop()
         waiter = (loop, loop.create_future())
-        with self._lock:
-            self._refuse_if_closed()
-            worker, dead = self._take_idle()
-            if worker is None:
-                self._waiters.append(waiter)
+        while True:
+            if not self._started:
+                await asyncio.to_thread(self.warm_up)
+            with self._lock:
+                self._refuse_if_closed()
+                if not self._started:  # every worker was lost since warm_up(): start afresh
+                    continue
+                worker, dead = self._take_idle()
+                if worker is None:
+                    self._waiters.append(waiter)
+            break
         self._replace(*dead)
         if worker is not None:
             return worker
@@ -245,8 +265,14 @@ class PooledEngine(Engine):
             return await waiter[1]
         except asyncio.CancelledError:
             with self._lock:
-                if waiter in self._waiters:
+                queued = waiter in self._waiters
+                if queued:
                     self._waiters.remove(waiter)
+            handed = waiter[1]
+            if not queued and handed.done() and not handed.cancelled() and handed.exception() is None:
+                # The worker was handed over in the same turn as the cancellation: it is ours to
+                # give back, or it would be lost to the pool for good.
+                self._checkin(handed.result())
             raise
 
     def _take_idle(self) -> tuple[_Worker | None, list[_Worker]]:
@@ -271,17 +297,21 @@ class PooledEngine(Engine):
                     waiter.set()
                     return
                 loop, future = waiter
-                if not loop.is_closed():
-                    loop.call_soon_threadsafe(self._hand_over, future, worker)
+                if _call_soon(loop, self._hand_over, future, worker):
                     return
             if not retired:
                 self._idle.append(worker)
                 return
-        worker.stop()  # outside the lock: it may wait for the process to exit
+        # Retired: stopped in the background (it waits for the process to exit; the caller may be
+        # an event loop).
+        threading.Thread(target=worker.stop, name=f"ocr-{self.name}-stop", daemon=True).start()
 
     def _hand_over(self, future: asyncio.Future, worker: _Worker) -> None:
         if future.done():  # the caller gave up (or the pool closed) between the hand-over and now
             self._checkin(worker)
+        elif self._closed:
+            future.set_exception(EngineUnavailableError(f"the {self.name} pool was closed"))
+            self._checkin(worker)  # retires it
         else:
             future.set_result(worker)
 
@@ -298,27 +328,31 @@ class PooledEngine(Engine):
     def _replace_one(self, dead: _Worker) -> None:
         with self._lock:
             self._all.discard(dead)
+            self._starting += 1
 
         def start() -> None:
             dead.stop()
             log.error("a %s worker (pid %s) died with exit code %s", self.name, dead.pid, dead.process.exitcode)
-            if self._closed:
-                return
-            worker = None
-            try:
-                worker = _Worker(self._ctx, self.name, self.options)
-                worker.wait_ready()
-            except Exception as exc:  # noqa: BLE001 (a typed engine error, or e.g. no more processes)
-                if worker is not None:
-                    worker.stop()
-                reason = exc.message if isinstance(exc, OcrError) else f"{type(exc).__name__}: {exc}"
-                log.error("could not replace a dead %s worker: %s", self.name, reason)
-                self._lost(reason)
-                return
+            worker, reason = None, None
+            if not self._closed:
+                try:
+                    worker = _Worker(self._ctx, self.name, self.options)
+                    worker.wait_ready()
+                except Exception as exc:  # noqa: BLE001 (a typed engine error, or e.g. no more processes)
+                    if worker is not None:
+                        worker.stop()
+                    worker = None
+                    reason = exc.message if isinstance(exc, OcrError) else f"{type(exc).__name__}: {exc}"
+                    log.error("could not replace a dead %s worker: %s", self.name, reason)
             with self._lock:  # not after a restart of the whole pool meanwhile (_checkin then retires it)
-                needed = self._started and len(self._all) < self.workers
+                self._starting -= 1
+                needed = worker is not None and self._started and len(self._all) < self.workers
                 if needed:
                     self._all.add(worker)
+            if reason is not None:
+                self._lost(reason)
+            if worker is None:
+                return
             self._checkin(worker)
             if needed:
                 log.warning("replaced a dead %s worker (new pid %s)", self.name, worker.pid)
@@ -331,7 +365,7 @@ class PooledEngine(Engine):
         come: the waiting callers get EngineUnavailableError, and the next call starts the pool
         afresh (raising the typed error at once if it still cannot)."""
         with self._lock:
-            if self._all or self._closed:
+            if self._all or self._starting or self._closed:
                 return
             self._started = False
             self._idle.clear()
@@ -341,8 +375,8 @@ class PooledEngine(Engine):
             if isinstance(waiter, _Waiter):
                 waiter.error = error
                 waiter.set()
-            elif not waiter[0].is_closed():
-                waiter[0].call_soon_threadsafe(_fail, waiter[1], error)
+            else:
+                _call_soon(waiter[0], _fail, waiter[1], error)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -356,28 +390,36 @@ class PooledEngine(Engine):
             self._replace(worker)
             raise worker.crashed(exc) from None
         if not answered:
-            raise self._overdue(worker, path)
+            self._end_overdue(worker, path)
+            raise self._timeout(path)
         self._checkin(worker)
         return worker.unpack(message)
 
     async def extract_async(self, path: Path) -> ExtractionResult:
         worker = await self._checkout_async()
         # Shielded: a caller that goes away does not strand the worker with an unread answer.
-        message = await asyncio.shield(self._exchange(worker, ("extract", str(path))))
+        message = await asyncio.shield(self._exchange(worker, Path(path)))
         return worker.unpack(message)
 
-    def _exchange(self, worker: _Worker, request) -> asyncio.Future:
-        """Send ``request`` and wait for the answer on the event loop; the worker is checked back
-        in (or replaced) when the answer arrives, whether anyone still waits for it or not."""
+    def _exchange(self, worker: _Worker, path: Path) -> asyncio.Future:
+        """Send the read and wait for the answer on the event loop; the worker is checked back in
+        (or replaced) when the answer arrives, whether anyone still waits for it or not. The
+        answer is always settled first: nothing that goes wrong afterwards leaves a request hanging."""
         loop = asyncio.get_running_loop()
         answer = loop.create_future()
-        fd = worker.conn.fileno()
         timer: asyncio.TimerHandle | None = None
+        try:
+            fd = worker.conn.fileno()
+            worker.conn.send(("extract", str(path)))
+        except Exception as exc:  # noqa: BLE001 (its pipe can no longer be trusted)
+            answer.set_exception(worker.crashed(exc))
+            self._replace(worker)
+            return answer
 
         def overdue() -> None:
             loop.remove_reader(fd)
-            os.set_blocking(fd, True)  # see readable()
-            answer.set_exception(self._overdue(worker, Path(request[1])))
+            answer.set_exception(self._timeout(path))
+            self._end_overdue(worker, path)
 
         def readable() -> None:
             loop.remove_reader(fd)
@@ -390,30 +432,26 @@ class PooledEngine(Engine):
                 # rest of an answer that has started to arrive follows at once.
                 os.set_blocking(fd, True)
                 message = worker.conn.recv()
-            except Exception as exc:  # never leave the awaiting request hanging
-                self._replace(worker)
+            except Exception as exc:  # noqa: BLE001 (EOF: it died; anything else: untrustworthy)
                 answer.set_exception(worker.crashed(exc))
+                self._replace(worker)
                 return
-            self._checkin(worker)
             if not answer.cancelled():
                 answer.set_result(message)
+            self._checkin(worker)
 
-        try:
-            worker.conn.send(request)
-        except Exception as exc:
-            self._replace(worker)
-            answer.set_exception(worker.crashed(exc))
-            return answer
         loop.add_reader(fd, readable)
         if self.deadline_s is not None:
             timer = loop.call_later(self.deadline_s, overdue)
         return answer
 
-    def _overdue(self, worker: _Worker, path: Path) -> OcrTimeoutError:
-        """End a read past the deadline: kill its worker (it may be stuck in native code, deaf to
+    def _timeout(self, path: Path) -> OcrTimeoutError:
+        return OcrTimeoutError(f"{path.name}: the {self.name} engine did not answer within {self.deadline_s:g} s")
+
+    def _end_overdue(self, worker: _Worker, path: Path) -> None:
+        """A read past the deadline: kill its worker (it may be stuck in native code, deaf to
         anything gentler) and replace it."""
         log.error("a %s worker (pid %s) did not answer within %s s (%s): killed", self.name, worker.pid,
                   self.deadline_s, path.name)
         worker.process.kill()
         self._replace(worker)
-        return OcrTimeoutError(f"{path.name}: the {self.name} engine did not answer within {self.deadline_s:g} s")

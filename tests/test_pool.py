@@ -194,3 +194,81 @@ def test_a_read_past_the_deadline_is_ended_and_its_worker_replaced(golden_dir):
         engine.close()
     with pytest.raises(ValueError, match="deadline_s"):
         PooledEngine("tesseract", workers=1, deadline_s=0)
+
+
+def test_callers_that_give_up_while_waiting_never_cost_the_pool_a_worker(golden_dir):
+    """A request cancelled while it waits for a worker, in the very turn the worker is handed to
+    it (here: the read before it finishes and cancels it, as a hedged or first-wins caller does),
+    must give the worker back: a lost one would make every later read wait forever."""
+    import asyncio
+
+    import uvloop
+
+    digital = next(d for d in golden_documents(golden_dir) if d.group == "digital")
+    engine = PooledEngine("tesseract", workers=1)
+
+    async def rounds():
+        for _ in range(3):
+            waiting: list[asyncio.Task] = []
+
+            async def first():
+                result = await engine.extract_async(digital.path)
+                waiting[0].cancel()  # the worker is being handed to it in this same turn
+                return result
+
+            holder = asyncio.create_task(first())
+            await asyncio.sleep(0)
+            waiting.append(asyncio.create_task(engine.extract_async(digital.path)))
+            await holder
+            with pytest.raises(asyncio.CancelledError):
+                await waiting[0]
+            # with one worker, a lost one would make this wait forever
+            await asyncio.wait_for(engine.extract_async(digital.path), 30)
+
+    try:
+        engine.warm_up()
+        uvloop.run(rounds())
+        asyncio.run(rounds())
+        with ThreadPoolExecutor(1) as thread:
+            assert thread.submit(engine.extract, digital.path).result(30).value("invoice_id") == \
+                digital.truth["invoice_id"]
+    finally:
+        engine.close()
+
+
+def test_close_lets_reads_in_flight_finish_and_refuses_new_ones(golden_dir):
+    """Shutting down while documents are being read: those reads still get their answers (from
+    the loop and from a thread), the workers are stopped afterwards, and new reads are refused."""
+    import asyncio
+    import os
+    import time
+
+    import uvloop
+
+    scan = next(d for d in golden_documents(golden_dir) if d.group == "scan300")
+    engine = PooledEngine("tesseract", workers=2)
+    engine.warm_up()
+    pids = engine.pids()
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:  # exited and reaped
+            return False
+
+    async def read_while_closing():
+        in_thread = asyncio.create_task(asyncio.to_thread(engine.extract, scan.path))
+        on_loop = asyncio.create_task(engine.extract_async(scan.path))
+        await asyncio.sleep(0.3)  # both reads are under way
+        await asyncio.to_thread(engine.close)
+        return await asyncio.wait_for(asyncio.gather(on_loop, in_thread), 60)
+
+    results = uvloop.run(read_while_closing())
+    assert [r.value("invoice_id") for r in results] == [scan.truth["invoice_id"]] * 2
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(pids) == 2 and not any(alive(pid) for pid in pids)
+    with pytest.raises(E.EngineUnavailableError, match="closed"):
+        uvloop.run(engine.extract_async(scan.path))
