@@ -80,6 +80,24 @@ def test_failing_engine_falls_back_and_the_breaker_opens(engines, writer, golden
     assert events[0]["error_class"] == "OcrTimeoutError"
 
 
+def test_a_pooled_read_past_its_deadline_falls_back_to_google(engines, writer, golden_dir):
+    """The service's Tesseract runs in a process pool with a per-document deadline: a read that
+    does not answer in time is ended and the document is served by Google."""
+    from ocr_engines.pool import PooledEngine
+
+    pooled = PooledEngine("tesseract", workers=1, deadline_s=0.25)
+    try:
+        p = pipeline(dict(engines, **{OPENSOURCE: pooled}), stages.enable(Snapshot()), writer)
+        out = p.process(golden_dir / SCAN, RequestContext("u1"), "r1")
+        assert out.engine == GOOGLE and out.fallback.startswith("tesseract failed: ocr_timeout")
+        assert out.result.value("invoice_id")
+        assert p.process(golden_dir / DIGITAL, RequestContext("u1"), "r2").engine == OPENSOURCE  # a new worker
+    finally:
+        pooled.close()
+    assert [(e["engine"], e["success"], e["error_class"]) for e in rows(writer)] == [
+        (OPENSOURCE, False, "OcrTimeoutError"), (GOOGLE, True, None), (OPENSOURCE, True, None)]
+
+
 def test_no_fallback_when_google_is_disabled(engines, golden_dir):
     broken = dict(engines, **{OPENSOURCE: get_engine("tesseract", limits=Limits(page_timeout_s=0.01))})
     p = pipeline(broken, stages.disable_google(stages.enable(Snapshot())))
