@@ -162,7 +162,7 @@ def main() -> None:
         writer = EventWriter(url, Path(tmp) / "spool.jsonl")
         writer.init_schema()
         writer.start()
-        engine = PooledEngine("tesseract", workers=args.workers)  # as the service runs it
+        engine = PooledEngine("tesseract", workers=args.workers, deadline_s=300)  # as the service runs it
         engine.warm_up()
         pipeline = OcrPipeline(reader.get, {"tesseract": engine}, writer)
         app = create_app(pipeline, reader, {"bench-key": "bench"}, {}, ServiceLimits(max_concurrency=args.workers))
