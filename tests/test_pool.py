@@ -113,7 +113,7 @@ def test_a_dead_worker_fails_only_its_document_and_is_replaced(golden_dir):
         outcome: dict = {}
         reader = threading.Thread(target=lambda: outcome.update(error=_raises(engine.extract, scan.path)))
         reader.start()
-        time.sleep(0.5)  # the scan takes seconds: the worker is mid-read
+        time.sleep(0.2)  # the scan takes about a second: the worker is mid-read
         os.kill(victim, signal.SIGKILL)
         reader.join(30)
         assert isinstance(outcome["error"], E.EngineCrashedError) and outcome["error"].code == "engine_crashed"
