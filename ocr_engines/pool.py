@@ -137,6 +137,16 @@ def _fail(future: asyncio.Future, error: Exception) -> None:
         future.set_exception(error)
 
 
+def _refuse(waiters, error: Exception) -> None:
+    """Wake callers waiting for a worker (threads and event-loop futures) with ``error``."""
+    for waiter in waiters:
+        if isinstance(waiter, _Waiter):
+            waiter.error = error
+            waiter.set()
+        else:
+            _call_soon(waiter[0], _fail, waiter[1], error)
+
+
 def _call_soon(loop: asyncio.AbstractEventLoop, callback, *args) -> bool:
     """``callback(*args)`` on ``loop`` from any thread; False when that loop is closed."""
     try:
@@ -205,11 +215,7 @@ class PooledEngine(Engine):
             self._all = set()
             idle, self._idle = list(self._idle), collections.deque()
             waiters, self._waiters = list(self._waiters), collections.deque()
-        for waiter in waiters:  # nobody waits forever for a closed pool
-            if isinstance(waiter, _Waiter):
-                waiter.set()
-            else:
-                _call_soon(waiter[0], _fail, waiter[1], EngineUnavailableError(f"the {self.name} pool was closed"))
+        _refuse(waiters, EngineUnavailableError(f"the {self.name} pool was closed"))  # nobody waits forever
         for worker in idle:
             worker.stop()
 
@@ -228,20 +234,14 @@ class PooledEngine(Engine):
         waiter = _Waiter()
         while True:
             self.warm_up()
-            with self._lock:
-                self._refuse_if_closed()
-                if not self._started:  # every worker was lost since warm_up(): start afresh
-                    continue
-                worker, dead = self._take_idle()
-                if worker is None:
-                    self._waiters.append(waiter)
-            break
-        self._replace(*dead)
+            started, worker = self._claim(waiter)
+            if started:
+                break
         if worker is not None:
             return worker
         waiter.wait()
         if waiter.worker is None:
-            raise waiter.error or EngineUnavailableError(f"the {self.name} pool was closed")
+            raise waiter.error
         return waiter.worker
 
     async def _checkout_async(self) -> _Worker:
@@ -250,15 +250,9 @@ class PooledEngine(Engine):
         while True:
             if not self._started:
                 await asyncio.to_thread(self.warm_up)
-            with self._lock:
-                self._refuse_if_closed()
-                if not self._started:  # every worker was lost since warm_up(): start afresh
-                    continue
-                worker, dead = self._take_idle()
-                if worker is None:
-                    self._waiters.append(waiter)
-            break
-        self._replace(*dead)
+            started, worker = self._claim(waiter)
+            if started:
+                break
         if worker is not None:
             return worker
         try:
@@ -274,6 +268,20 @@ class PooledEngine(Engine):
                 # give back, or it would be lost to the pool for good.
                 self._checkin(handed.result())
             raise
+
+    def _claim(self, waiter) -> tuple[bool, _Worker | None]:
+        """(True, a live idle worker), or (True, None) with ``waiter`` queued for the next one
+        checked in; (False, None) when every worker was lost since warm_up() (the caller starts
+        the pool afresh and tries again). Idle workers found dead are replaced."""
+        with self._lock:
+            self._refuse_if_closed()
+            if not self._started:
+                return False, None
+            worker, dead = self._take_idle()
+            if worker is None:
+                self._waiters.append(waiter)
+        self._replace(*dead)
+        return True, worker
 
     def _take_idle(self) -> tuple[_Worker | None, list[_Worker]]:
         """Under the lock: a live idle worker (or None), and the idle ones found dead meanwhile
@@ -370,13 +378,7 @@ class PooledEngine(Engine):
             self._started = False
             self._idle.clear()
             waiters, self._waiters = list(self._waiters), collections.deque()
-        error = EngineUnavailableError(f"no {self.name} worker is running: {reason}")
-        for waiter in waiters:
-            if isinstance(waiter, _Waiter):
-                waiter.error = error
-                waiter.set()
-            else:
-                _call_soon(waiter[0], _fail, waiter[1], error)
+        _refuse(waiters, EngineUnavailableError(f"no {self.name} worker is running: {reason}"))
 
     # -- reading ----------------------------------------------------------------------------
 
