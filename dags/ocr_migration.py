@@ -36,6 +36,7 @@ from airflow.providers.standard.operators.python import (BranchPythonOperator, P
 from airflow.sdk import DAG, Param, TaskGroup, TriggerRule
 
 import ocr_migration_ops as ops
+from rollout.health.golden_gate import GOLDEN_SUBSET_CHOICES
 from rollout.health.thresholds import Thresholds
 
 DEFAULT_PLAN = [5, 15, 35, 60, 85, 100]
@@ -71,8 +72,9 @@ with DAG(
                                       description="no critical alert this long after the cutover"),
         "run_staging": Param(True, type="boolean", description="deploy staging and run its test suites first"),
         "deployer": Param("local", enum=["local", "docker"], description="how the staging stack runs"),
-        "golden_subset": Param("digital", enum=["digital", "scan", "all"],
-                               description="golden documents the GX gate reads (scans take ~2 s each)"),
+        "golden_subset": Param("digital", enum=list(GOLDEN_SUBSET_CHOICES),
+                               description="golden documents the GX gate reads (scans take ~2 s a page); "
+                                           "ksef-official: invoices of the official KSeF visualiser"),
     },
 ) as dag:
     validate = PythonOperator(task_id="validate_plan", python_callable=ops.validate_plan)

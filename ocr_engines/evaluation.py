@@ -2,15 +2,20 @@
 correctness, character error rate and throughput.
 
 Works on any directory where each document ``X.pdf|png|jpg|jpeg|tif|tiff`` has its truth in
-``X.json`` (DESIGN.md's golden truth schema). A ``manifest.json`` with a ``variant`` per file, as
-the corpus generator writes, adds a per-variant breakdown.
+``X.json`` (DESIGN.md's golden truth schema). A ``manifest.json`` with a ``variant`` and a
+``layout`` per file, as the corpus generator writes, adds per-variant and per-layout-family
+breakdowns. A corpus whose ``manifest.json`` is a list of invoices, each naming its ``truth``
+file, its digital ``pdf`` and its ``scan`` (the layout of ``shared/corpora/ksef-official``), is
+read too: each invoice gives a ``digital`` and a ``scan_clean`` or ``scan_degraded`` document,
+and its truth is mapped onto the contract's names (``sale_date`` is ``delivery_date``, a line's
+``net_amount`` is its ``amount``).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +29,18 @@ from .result import FIELD_NAMES, LINE_ITEM_KEYS
 
 DOCUMENT_SUFFIXES = {".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 LINE_ITEMS = "line_items"
+# The headline figure: the contract's header fields but the sale date, which many layouts do not
+# print (issue 12's scoring).
+HEADER_FIELDS = tuple(n for n in FIELD_NAMES if n != "delivery_date")
 
 
 @dataclass
 class GoldenDocument:
     path: Path
     truth: dict
-    group: str
+    group: str  # the variant: digital, scan300, scan_clean, scan_degraded, ...
+    family: str = "all"  # the layout family (who laid the invoice out)
+    name: str = ""  # the invoice's id within its corpus (several documents may share it)
 
 
 @dataclass
@@ -44,8 +54,12 @@ class DocumentScore:
     truth_chars: int
     error: str | None = None
     mismatches: dict[str, tuple] = field(default_factory=dict)
-    items_matched: int = 0  # line items equal to the truth item at the same position
+    items_matched: int = 0  # predicted line items equal (all five keys) to a truth item, each used once
     items_total: int = 0  # max(truth items, predicted items)
+    items_truth: int = 0
+    items_predicted: int = 0
+    family: str = "all"
+    confidence: float | None = None  # the engine's document confidence
 
     @property
     def all_correct(self) -> bool:
@@ -53,15 +67,15 @@ class DocumentScore:
 
 
 def golden_documents(directory: Path) -> list[GoldenDocument]:
-    """Documents that have a truth file beside them, sorted by path."""
+    """Documents that have a truth file beside them (or named by a corpus manifest), sorted."""
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory}: not a directory")
-    groups = {}
-    manifest = directory / "manifest.json"
-    if manifest.is_file():
-        for entry in json.loads(manifest.read_text()).get("documents", []):
-            groups[entry["file"]] = entry.get("variant", "all")
+    manifest_path = directory / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    if isinstance(manifest, list):
+        return _invoice_manifest_documents(directory, manifest)
+    entries = {entry["file"]: entry for entry in manifest.get("documents", [])}
     out = []
     for path in sorted(directory.rglob("*")):
         if path.suffix.lower() not in DOCUMENT_SUFFIXES or not path.is_file():
@@ -69,7 +83,40 @@ def golden_documents(directory: Path) -> list[GoldenDocument]:
         truth_path = path.with_suffix(".json")
         if truth_path.is_file():
             rel = path.relative_to(directory).as_posix()
-            out.append(GoldenDocument(path, json.loads(truth_path.read_text()), groups.get(rel, "all")))
+            entry = entries.get(rel, {})
+            out.append(GoldenDocument(path, json.loads(truth_path.read_text()), entry.get("variant", "all"),
+                                      entry.get("layout", "all"), entry.get("invoice", path.stem)))
+    return out
+
+
+def _invoice_manifest_documents(directory: Path, manifest: list[dict]) -> list[GoldenDocument]:
+    """An invoice list: each entry's digital PDF and its scan, one truth for both."""
+    family = directory.name
+    out = []
+    for entry in manifest:
+        truth = contract_truth(json.loads((directory / entry["truth"]).read_text()))
+        name = str(entry.get("id", Path(entry["truth"]).stem))
+        if entry.get("pdf"):
+            out.append(GoldenDocument(directory / entry["pdf"], truth, "digital", family, name))
+        if entry.get("scan"):
+            variant = "scan_degraded" if entry.get("degraded") else "scan_clean"
+            out.append(GoldenDocument(directory / entry["scan"], truth, variant, family, name))
+    missing = [str(d.path) for d in out if not d.path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{directory}: the manifest names files that are not there: {missing[:3]}")
+    return sorted(out, key=lambda d: str(d.path))
+
+
+# Names other corpora use for the contract's fields.
+_FIELD_ALIASES = {"sale_date": "delivery_date"}
+_ITEM_ALIASES = {"net_amount": "amount"}
+
+
+def contract_truth(truth: dict) -> dict:
+    """A truth file in the contract's field names (DESIGN.md)."""
+    out = {_FIELD_ALIASES.get(k, k): v for k, v in truth.items() if k != LINE_ITEMS}
+    if LINE_ITEMS in truth:
+        out[LINE_ITEMS] = [{_ITEM_ALIASES.get(k, k): v for k, v in item.items()} for item in truth[LINE_ITEMS]]
     return out
 
 
@@ -101,8 +148,10 @@ def score_document(doc: GoldenDocument, result: dict | None, seconds: float, err
             mismatches[LINE_ITEMS] = (len(want_items), len(got_items))
     pages = result.get("pages", 0) if result else 0
     return DocumentScore(str(doc.path), doc.group, pages, seconds, fields, edits, chars, error, mismatches,
-                         items_matched=sum(w == g for w, g in zip(want_items, got_items)),
-                         items_total=max(len(want_items), len(got_items)))
+                         items_matched=sum((Counter(want_items) & Counter(got_items)).values()),
+                         items_total=max(len(want_items), len(got_items)),
+                         items_truth=len(want_items), items_predicted=len(got_items), family=doc.family,
+                         confidence=result.get("confidence") if result else None)
 
 
 # ---------------------------------------------------------------- running
@@ -142,6 +191,9 @@ def summarise(scores: list[DocumentScore], elapsed_s: float) -> dict:
     by_group: dict[str, list[DocumentScore]] = defaultdict(list)
     for s in scores:
         by_group[s.group].append(s)
+    by_family: dict[str, list[DocumentScore]] = defaultdict(list)
+    for s in scores:
+        by_family[s.family].append(s)
     report = {
         "documents": len(scores),
         "pages": sum(s.pages for s in scores),
@@ -149,9 +201,27 @@ def summarise(scores: list[DocumentScore], elapsed_s: float) -> dict:
         "pages_per_s": round(sum(s.pages for s in scores) / elapsed_s, 3) if elapsed_s else None,
         "overall": _group_summary(scores),
         "groups": {g: _group_summary(v) for g, v in sorted(by_group.items())},
+        "families": {f: {"overall": _group_summary(v), "groups": _by_group(v)} for f, v in sorted(by_family.items())},
         "errors": [{"file": s.path, "error": s.error} for s in scores if s.error],
     }
     return report
+
+
+def _by_group(scores: list[DocumentScore]) -> dict:
+    groups: dict[str, list[DocumentScore]] = defaultdict(list)
+    for s in scores:
+        groups[s.group].append(s)
+    return {g: _group_summary(v) for g, v in sorted(groups.items())}
+
+
+def line_item_f1(scores: list[DocumentScore]) -> float | None:
+    """F1 of predicted line items against the truth (an item counts when all five keys match)."""
+    truth = sum(s.items_truth for s in scores)
+    predicted = sum(s.items_predicted for s in scores)
+    matched = sum(s.items_matched for s in scores)
+    if not truth and not predicted:
+        return None
+    return 2 * matched / (truth + predicted)
 
 
 def _group_summary(scores: list[DocumentScore]) -> dict:
@@ -160,18 +230,25 @@ def _group_summary(scores: list[DocumentScore]) -> dict:
         for name, ok in s.fields.items():
             per_field[name].append(ok)
     all_fields = [ok for name, oks in per_field.items() if name != LINE_ITEMS for ok in oks]
+    header = [ok for name, oks in per_field.items() if name in HEADER_FIELDS for ok in oks]
+    f1 = line_item_f1(scores)
+    misses = [got for s in scores for name, (want, got) in s.mismatches.items() if name != LINE_ITEMS]
     chars = sum(s.truth_chars for s in scores)
     items = sum(s.items_total for s in scores)
     return {
         "documents": len(scores),
         "field_exact_match": round(sum(all_fields) / len(all_fields), 4) if all_fields else None,
+        "header_exact_match": round(sum(header) / len(header), 4) if header else None,
         "all_fields_correct": round(sum(s.all_correct for s in scores) / len(scores), 4) if scores else None,
         "cer": round(sum(s.edits for s in scores) / chars, 4) if chars else None,
         "line_item_exact_match": round(sum(s.items_matched for s in scores) / items, 4) if items else None,
+        "line_item_f1": round(f1, 4) if f1 is not None else None,
         "per_field": {
             name: round(sum(oks) / len(oks), 4)
             for name, oks in sorted(per_field.items(), key=lambda kv: _field_order(kv[0]))
         },
+        "absent_fields": sum(got is None for got in misses),  # truth fields the engine did not give
+        "wrong_fields": sum(got is not None for got in misses),  # given, but not the truth
         "errors": sum(1 for s in scores if s.error),
     }
 

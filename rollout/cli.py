@@ -97,10 +97,11 @@ def extract(
 
 @app.command()
 def evaluate(
-    golden: Path = typer.Option(..., "--golden", help="directory of documents with X.json truth beside X"),
+    golden: list[Path] = typer.Option(..., "--golden", help="directory of documents with X.json truth beside X, "
+                                      "or a corpus with a manifest (e.g. ../shared/corpora/ksef-official); repeatable"),
     engine: str = typer.Option("tesseract", help="engine name"),
     workers: int = typer.Option(2, min=1, help="parallel processes"),
-    limit: int = typer.Option(0, min=0, help="evaluate only the first N documents (0 = all)"),
+    limit: int = typer.Option(0, min=0, help="evaluate only the first N documents of each directory (0 = all)"),
     output: Output = OutputOpt,
 ) -> None:
     """Score an engine against golden truth: per-field exact match, documents, CER, pages/s."""
@@ -116,21 +117,22 @@ def evaluate(
         get_engine(engine, **settings.engine_options(engine))
     except OcrError as exc:
         fail(output, EXIT_CONFIG, exc.code, exc.message)
-    try:
-        docs = golden_documents(golden)
-    except FileNotFoundError as exc:
-        fail(output, EXIT_CONFIG, "no_golden_dir", str(exc))
-    if limit:
-        docs = docs[:limit]
-    if not docs:
-        fail(output, EXIT_CONFIG, "no_documents", f"{golden}: no document has a truth file (X.json beside X)")
+    docs = []
+    for directory in golden:
+        try:
+            found = golden_documents(directory)
+        except FileNotFoundError as exc:
+            fail(output, EXIT_CONFIG, "no_golden_dir", str(exc))
+        if not found:
+            fail(output, EXIT_CONFIG, "no_documents", f"{directory}: no document has a truth file (X.json beside X)")
+        docs += found[:limit] if limit else found
     scores = []
     start = time.perf_counter()
     progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=err_console, transient=True,
                         disable=not err_console.is_terminal)
     with progress:
-        task = progress.add_task(f"{engine} on {golden}", total=len(docs))
+        task = progress.add_task(f"{engine} on {', '.join(map(str, golden))}", total=len(docs))
         for score in run_documents(docs, engine, workers, settings.engine_options(engine)):
             scores.append(score)
             progress.advance(task)
@@ -256,14 +258,24 @@ def _print_report(report: dict) -> None:
     for name in names:
         table.add_column(f"{name} ({stats[name]['documents']})", justify="right")
     fields = list(dict.fromkeys(f for n in names for f in stats[n]["per_field"]))
-    rows = [("field exact-match", "field_exact_match"), ("all fields correct", "all_fields_correct"),
-            ("character error rate", "cer"), ("line item exact-match", "line_item_exact_match"),
-            ("errors", "errors")]
+    rows = [("field exact-match", "field_exact_match"), ("header fields (12)", "header_exact_match"),
+            ("all fields correct", "all_fields_correct"), ("character error rate", "cer"),
+            ("line item exact-match", "line_item_exact_match"), ("line item F1", "line_item_f1"),
+            ("absent fields", "absent_fields"), ("wrong fields", "wrong_fields"), ("errors", "errors")]
     for label, key in rows:
         table.add_row(f"[bold]{label}[/]", *(_fmt(stats[n][key]) for n in names))
     for field_name in fields:
         table.add_row(f"  {field_name}", *(_fmt(stats[n]["per_field"].get(field_name)) for n in names))
     console.print(table)
+    if len(report["families"]) > 1:
+        by_family = Table(title="by layout family")
+        for column in ("family", "variant", "documents", "header fields", "line item F1", "absent", "wrong"):
+            by_family.add_column(column, justify="left" if column in ("family", "variant") else "right")
+        for family, figures in report["families"].items():
+            for variant, g in figures["groups"].items():
+                by_family.add_row(family, variant, str(g["documents"]), _fmt(g["header_exact_match"]),
+                                  _fmt(g["line_item_f1"]), str(g["absent_fields"]), str(g["wrong_fields"]))
+        console.print(by_family)
     for error in report["errors"][:20]:
         console.print(f"[red]{error['file']}[/]: {error['error']}")
 

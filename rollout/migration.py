@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from . import stages
 from .flags import FlagStore
+from .health.golden_gate import GOLDEN_SUBSET_CHOICES, is_golden_subset
 from .health.schema import as_utc
 from .health.thresholds import ThresholdError, Thresholds
 from .stages import InvalidTransition, Snapshot
@@ -69,8 +70,8 @@ class MigrationPlan:
             if numbers[name] < low:
                 raise PlanError(f"{name} must be >= {low:g}, got {numbers[name]:g}")
         subset = params.get("golden_subset", "digital")
-        if subset not in ("digital", "scan", "all"):
-            raise PlanError(f"golden_subset must be digital, scan or all, got {subset!r}")
+        if not is_golden_subset(str(subset)):
+            raise PlanError(f"golden_subset must be one of {', '.join(GOLDEN_SUBSET_CHOICES)}, got {subset!r}")
         return cls(plan, numbers["soak_s"], thresholds.min_documents, numbers["stage_timeout_s"], thresholds,
                    bool(params.get("require_approval", False)), bool(params.get("auto_rollback", True)),
                    numbers["post_cutover_watch_s"], subset)

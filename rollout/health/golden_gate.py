@@ -41,7 +41,10 @@ log = logging.getLogger(__name__)
 GOLDEN_SUITE = "ocr_golden_fields"
 SHADOW_SUITE = "ocr_shadow_agreement"
 NO_SHADOW_SAMPLE = "no shadow sample"
-SUBSETS = {"digital": {"digital"}, "scan": {"scan300", "scan_degraded"}, "all": None}
+SUBSETS = {"digital": {"digital"}, "scan": {"scan300", "scan_clean", "scan_degraded"}, "all": None}
+# Committed corpora beside the golden set that a gate may read instead: invoices this team did not
+# lay out (expectations/ksef-official: the official KSeF visualiser's output).
+CORPUS_SUBSETS = ("ksef-official",)
 DOCS_SITE = "gate_site"
 
 gx_validations = Table(
@@ -88,8 +91,7 @@ def golden_results(golden_dir: Path, engine_name: str = "tesseract", subset: str
     the engine's read scored against the truth. Reads are cached in ``cache_dir`` by engine name,
     version, options and the document's sha256, so the gates of one migration run OCR each
     document once."""
-    golden_dir = Path(golden_dir)
-    docs = select_documents(golden_documents(golden_dir), subset)
+    golden_dir, docs = subset_documents(Path(golden_dir), subset)
     if options is None:
         from ..settings import get_settings
 
@@ -109,6 +111,31 @@ def golden_results(golden_dir: Path, engine_name: str = "tesseract", subset: str
         _cache_put(cache, doc, read)
     return [golden_row(doc, *reads[str(doc.path)], golden_dir=golden_dir, engine_name=engine_name,
                        engine_version=version) for doc in docs]
+
+
+def subset_documents(golden_dir: Path, subset: str) -> tuple[Path, list[GoldenDocument]]:
+    """(the folder read, its documents of ``subset``). ``subset`` is a variant subset of the golden
+    set ("digital", "scan", "all", a manifest variant) or, for a committed corpus, its name
+    ("ksef-official": all of it) or its name and a variant subset ("ksef-official:scan")."""
+    corpus, _, variants = subset.partition(":")
+    if corpus in CORPUS_SUBSETS:
+        import expectations
+
+        folder = Path(expectations.__file__).resolve().parent / corpus
+        return folder, select_documents(golden_documents(folder), variants or "all")
+    return golden_dir, select_documents(golden_documents(golden_dir), subset)
+
+
+def is_golden_subset(subset: str) -> bool:
+    """Whether ``subset`` names one of the choices ``subset_documents`` takes (manifest variants
+    of a given folder aside)."""
+    corpus, sep, variants = subset.partition(":")
+    if sep:
+        return corpus in CORPUS_SUBSETS and variants in SUBSETS
+    return subset in SUBSETS or subset in CORPUS_SUBSETS
+
+
+GOLDEN_SUBSET_CHOICES = (*SUBSETS, *CORPUS_SUBSETS, *(f"{c}:{v}" for c in CORPUS_SUBSETS for v in ("digital", "scan")))
 
 
 def select_documents(docs: list[GoldenDocument], subset: str) -> list[GoldenDocument]:

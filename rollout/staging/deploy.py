@@ -190,13 +190,11 @@ def golden_digital(golden_dir: Path) -> list[Path]:
 
 
 def _golden_variants(golden_dir: Path) -> list[tuple[Path, str]]:
-    manifest = Path(golden_dir) / "manifest.json"
-    if manifest.is_file():
-        docs = json.loads(manifest.read_text()).get("documents", [])
-        return [(Path(golden_dir) / d["file"], d.get("variant", "all")) for d in docs]
+    """(document, variant) of a golden folder: the manifest's variant, else digital for a PDF."""
     from ocr_engines.evaluation import golden_documents
 
-    return [(d.path, "digital" if d.path.suffix.lower() == ".pdf" else "scan") for d in golden_documents(golden_dir)]
+    return [(d.path, d.group if d.group != "all" else "digital" if d.path.suffix.lower() == ".pdf" else "scan")
+            for d in golden_documents(golden_dir)]
 
 
 # ---------------------------------------------------------------- the interface
