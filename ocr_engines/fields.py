@@ -595,7 +595,9 @@ class _Num:
         return out
 
 
-def _row_numbers(tokens: list[str]) -> list[_Num]:
+def _row_numbers(tokens: list[str], cells: list[int] | None = None) -> list[_Num]:
+    """Numbers of a row's tokens; ``cells`` (the segment of each token) keeps a thousands group
+    from joining a number in the cell before it ('pkt 23' | '780,00')."""
     nums: list[_Num] = []
     for i, tok in enumerate(tokens):
         clean = tok.strip("%;:|()[]").rstrip(",.")
@@ -607,7 +609,7 @@ def _row_numbers(tokens: list[str]) -> list[_Num]:
         prev = nums[-1] if nums else None
         # '1 703,55' is two words: join a 1-3 digit group with the '703,55' that follows it.
         if (money and prev and prev.end == i - 1 and not prev.money and re.fullmatch(r"\d{1,3}", tokens[i - 1])
-                and re.fullmatch(r"\d{3}[.,]\d{2}", clean)):
+                and re.fullmatch(r"\d{3}[.,]\d{2}", clean) and (cells is None or cells[i] == cells[i - 1])):
             nums[-1] = _Num(prev.index, i, Decimal(tokens[i - 1] + clean.replace(",", ".")), True)
             continue
         nums.append(_Num(i, i, value, money))
@@ -622,7 +624,7 @@ def parse_item_row(row: Row, qty_first: bool = True) -> dict[str, str] | None:
     """
     words = row.words
     tokens = [digitise(w.text) for w in words]
-    nums = _row_numbers(tokens)
+    nums = _row_numbers(tokens, [k for k, seg in enumerate(row.segments) for _ in seg.words])
     best = None
     for k, amount_num in enumerate(nums):
         for amount, a_money in amount_num.readings():
