@@ -10,7 +10,7 @@ from pathlib import Path
 from . import documents as docs
 from .base import Engine, Stopwatch, register
 from .errors import EngineError, EngineUnavailableError, OcrTimeoutError
-from .fields import read_invoice
+from .extract import read_invoice
 from .layout import Row, Word, build_rows, deskewed, skew_angle
 from .result import ExtractionResult, FieldValue
 from .validation import apply_checks, document_confidence

@@ -3,7 +3,8 @@ from decimal import Decimal
 
 import pytest
 
-from ocr_engines.fields import additive_triple, clean_name, find_iban, find_tax_id, parse_invoice_id
+from ocr_engines.extract.totals import additive_triple
+from ocr_engines.extract.values import clean_name, find_iban, find_tax_id, parse_invoice_id
 from ocr_engines.normalize import find_amounts, find_dates, fold, format_quantity, parse_amount
 
 

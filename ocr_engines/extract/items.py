@@ -1,0 +1,246 @@
+"""Line items: table rows recognised by quantity x unit price = amount.
+
+The arithmetic finds the columns of any table without knowing its header (OCR garbles headers);
+the header, when readable, tells the order of the quantity and price columns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from .. import labels as L
+from ..layout import Row
+from ..normalize import digitise, find_numbers, fold, format_amount, format_quantity
+from .reader import CENT, InvoiceReader, strip_punct, words_equal
+
+
+def table_header_row(reader: InvoiceReader) -> int | None:
+    """The first row naming three kinds of item-table column (description, qty, price...)."""
+    for r, row in enumerate(reader.folded):
+        words = [w for seg in row for w in seg]
+        text = " ".join(words)
+        groups = sum(
+            any((" " in k and k in text) or any(words_equal(w, k) for w in words) for k in group)
+            for group in L.TABLE_HEADER_GROUPS
+        )
+        if groups >= 3:
+            return r
+    return None
+
+
+def qty_before_price(reader: InvoiceReader, header: int) -> bool:
+    """Whether the table header (which may wrap over rows) puts Quantity left of Price."""
+    top = reader.rows[header]
+    qty_x = price_x = None
+    for r in range(max(0, header - 2), min(len(reader.rows), header + 3)):
+        row = reader.rows[r]
+        if row.page != top.page or abs(row.y0 - top.y0) > 3 * top.height:
+            continue
+        for w in row.words:
+            word = strip_punct(fold(w.text))
+            if qty_x is None and word in L.TABLE_HEADER_GROUPS[1]:
+                qty_x = w.x0
+            if price_x is None and word in L.TABLE_HEADER_GROUPS[2]:
+                price_x = w.x0
+    return qty_x is None or price_x is None or qty_x < price_x
+
+
+def read_line_items(reader: InvoiceReader) -> tuple[list[dict[str, str]], set[int]]:
+    """(items, the rows of the item table: its header and item rows). Item rows are recognised
+    by their arithmetic, not by position under a header (OCR garbles headers); the header, when
+    readable, tells the quantity/price column order."""
+    header = table_header_row(reader)
+    qty_first = qty_before_price(reader, header) if header is not None else True
+    items: list[dict[str, str]] = []
+    used_rows: set[int] = set()
+    for r in range(len(reader.rows)):
+        words = reader.folded[r][0] if reader.folded[r] else []
+        if words and any(words_equal(words[0], end) for end in L.TABLE_END):
+            if items:
+                break  # the totals row ends the table
+            continue
+        parsed = parse_item_row(reader.rows[r], qty_first)
+        if parsed is None:
+            continue
+        items.append(parsed)
+        used_rows.add(r)
+    return items, used_rows | ({header} if header is not None else set())
+
+
+_RATE_RE = re.compile(r"^(\d{1,2})(?:[.,]0+)? ?%?$")
+VAT_RATES = (0, 3, 5, 7, 8, 22, 23)
+
+
+@dataclass
+class _Num:
+    index: int  # first word of the number
+    end: int  # last word of the number (thousands groups span words)
+    value: Decimal
+    money: bool  # printed with two decimals
+
+    def quantity_readings(self) -> list[Decimal]:
+        """A quantity as printed, or with a decimal comma OCR dropped ('45' for '4,5')."""
+        if self.value != self.value.to_integral_value() or self.value < 10:
+            return [self.value]
+        return [self.value, self.value / 10, self.value / 100]
+
+    def readings(self) -> list[tuple[Decimal, bool]]:
+        """(value, is money) interpretations; OCR often drops a decimal comma ('224227')."""
+        out = [(self.value, self.money)]
+        if not self.money and self.value == self.value.to_integral_value() and self.value >= 100:
+            out.append((self.value / 100, True))
+        return out
+
+
+def _row_numbers(tokens: list[str], cells: list[int] | None = None) -> list[_Num]:
+    """Numbers of a row's tokens; ``cells`` (the segment of each token) keeps a thousands group
+    from joining a number in the cell before it ('pkt 23' | '780,00')."""
+    nums: list[_Num] = []
+    for i, tok in enumerate(tokens):
+        clean = tok.strip("%;:|()[]").rstrip(",.")
+        found = find_numbers(clean)
+        if len(found) != 1 or found[0][1] != clean:
+            continue
+        value, raw = found[0]
+        money = bool(re.search(r"[.,]\d{2}$", raw))
+        prev = nums[-1] if nums else None
+        # '1 703,55' is two words: join a 1-3 digit group with the '703,55' that follows it.
+        if (money and prev and prev.end == i - 1 and not prev.money and re.fullmatch(r"\d{1,3}", tokens[i - 1])
+                and re.fullmatch(r"\d{3}[.,]\d{2}", clean) and (cells is None or cells[i] == cells[i - 1])):
+            nums[-1] = _Num(prev.index, i, Decimal(tokens[i - 1] + clean.replace(",", ".")), True)
+            continue
+        nums.append(_Num(i, i, value, money))
+    return nums
+
+
+def parse_item_row(row: Row, qty_first: bool = True) -> dict[str, str] | None:
+    """A line item from a table row, found by quantity × unit price = amount.
+
+    ``qty_first`` says whether the table prints the quantity column before the unit price
+    (most do; the KSeF visualisation does not).
+    """
+    words = row.words
+    tokens = [digitise(w.text) for w in words]
+    nums = _row_numbers(tokens, [k for k, seg in enumerate(row.segments) for _ in seg.words])
+    best = None
+    for k, amount_num in enumerate(nums):
+        for amount, a_money in amount_num.readings():
+            if not a_money:
+                continue
+            for i in range(k):
+                for j in range(i + 1, k):
+                    q_num, p_num = (nums[i], nums[j]) if qty_first else (nums[j], nums[i])
+                    for q in q_num.quantity_readings():
+                        for price, p_money in p_num.readings():
+                            if not p_money or q <= 0:
+                                continue
+                            if (q * price).quantize(CENT, ROUND_HALF_UP) != amount:
+                                continue
+                            first = nums[i].index
+                            if not any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:first]):
+                                continue  # no description before the numbers: not an item row
+                            # Prefer factors right of any number in the description, then the
+                            # net amount (left of gross), then readings as printed.
+                            exact = (price == p_num.value) + (amount == amount_num.value) + (q == q_num.value)
+                            score = (i, -k, exact)
+                            if best is None or score > best[0]:
+                                best = (score, (q_num, q), (p_num, price), (amount_num, amount), first)
+    if best is None:
+        return _item_without_quantity(row, words, nums)
+    _, (q_num, q), (p_num, price), (a_num, amount), first = best
+    description = _item_description(row, first)
+    if sum(ch.isalpha() for ch in description) < 2:
+        return None
+    item = {
+        "description": description,
+        "quantity": format_quantity(q),
+        "unit_price": format_amount(price),
+        "amount": format_amount(amount),
+    }
+    used = {q_num.index, q_num.end, p_num.index, p_num.end, a_num.index, a_num.end}
+    rate = _item_vat_rate(tokens, first, used)
+    if rate is not None:
+        item["vat_rate"] = rate
+    return item
+
+
+def _item_without_quantity(row: Row, words, nums: list[_Num]) -> dict[str, str] | None:
+    """A row whose quantity OCR could not read: the first two money columns are the unit price
+    and the amount, and the quantity is their quotient when that is a printable quantity."""
+    money = [n for n in nums if n.money and n.value > 0]
+    if len(money) < 2:
+        return None
+    p_num, a_num = money[0], money[1]
+    q = (a_num.value / p_num.value).quantize(CENT, ROUND_HALF_UP)
+    if (q * p_num.value).quantize(CENT, ROUND_HALF_UP) != a_num.value:
+        return None
+    if q > 1 and (q - 1) * 100 in VAT_RATES:
+        return None  # net and gross of a row: the 'quantity' would be 1 + the VAT rate
+    if not any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:p_num.index]):
+        return None
+    description = _item_description(row, p_num.index)
+    if sum(ch.isalpha() for ch in description) < 2:
+        return None
+    item = {
+        "description": description,
+        "quantity": format_quantity(q),
+        "unit_price": format_amount(p_num.value),
+        "amount": format_amount(a_num.value),
+    }
+    tokens = [digitise(w.text) for w in words]
+    rate = _item_vat_rate(tokens, p_num.index, {p_num.index, p_num.end, a_num.index, a_num.end})
+    if rate is not None:
+        item["vat_rate"] = rate
+    return item
+
+
+def _item_vat_rate(tokens: list[str], start: int, used: set[int]) -> str | None:
+    """The row's VAT rate: a percentage after the description, else a bare known rate."""
+    bare = None
+    for i in range(start, len(tokens)):
+        if i in used:
+            continue
+        token = fold(tokens[i]).strip("|;:,.")
+        if token in ("zw", "np"):
+            return token
+        m = _RATE_RE.match(token)
+        if m and int(m.group(1)) in VAT_RATES:
+            if token.endswith("%"):
+                return str(int(m.group(1)))
+            bare = bare or str(int(m.group(1)))
+    return bare
+
+
+def _item_description(row: Row, first_number: int) -> str:
+    """Words before the first number column, without the row number and a unit-only cell."""
+    owner = {}
+    for s_idx, seg in enumerate(row.segments):
+        for w in seg.words:
+            owner[id(w)] = s_idx
+    words = row.words[:first_number]
+    # Row numbers ('Lp.') and their OCR noise ('-', '3.|', '>', 'zh') before the description.
+    for _ in range(2):
+        if len(words) < 2:
+            break
+        first = words[0].text
+        own_cell = owner[id(words[0])] != owner[id(words[1])]
+        if (re.fullmatch(r"\d{1,3}\.?", digitise(first)) or not any(ch.isalnum() for ch in first)
+                or (own_cell and not any(ch.isalpha() for ch in first))
+                or (len(first) <= 2 and first.islower() and words[1].text[:1].isupper())):
+            words = words[1:]
+    while len(words) > 1 and not any(ch.isalnum() for ch in words[-1].text):
+        words = words[:-1]
+    # The description is one cell: what follows it before the numbers (a unit column, an
+    # unreadable quantity) belongs to other columns.
+    if words:
+        cell = next((owner[id(w)] for w in words if sum(ch.isalpha() for ch in w.text) >= 2), owner[id(words[0])])
+        words = [w for w in words if owner[id(w)] == cell]
+    texts = [w.text for w in words]
+    for i in range(1, len(texts)):
+        if texts[i] in ("I", "|") and texts[i - 1][-1:].isdigit():
+            texts[i] = "l"  # litres: '10 l' read as '10 I'
+    if len(texts) > 2 and texts[-1] == "1" and texts[-2].isdigit() and any(ch.isalpha() for ch in texts[-3]):
+        texts[-1] = "l"  # '... paint 10 1': a count then a lone 1 ends a description as a unit
+    return " ".join(texts).strip(" |")

@@ -1,0 +1,124 @@
+"""The parties: seller and buyer blocks under their labels, or the issuer's letterhead.
+
+A party is read as a block: the column under (or right of) its label down to the next party's
+label, so side-by-side seller/buyer columns stay apart. Its name is the block's 'Nazwa:' line or
+its first line that is not an address, a register or a contact; its tax id the block's NIP.
+"""
+
+from __future__ import annotations
+
+from .. import labels as L
+from ..normalize import fold
+from .reader import Found, InvoiceReader, LabelHit, overlap, strip_punct
+from .values import clean_name, find_tax_id
+
+
+def read_party(reader: InvoiceReader, candidates) -> tuple[Found | None, Found | None]:
+    """(name, tax id) read from the block under the first matching party label."""
+    for hit in reader.find_labels(candidates, anchored=True):
+        seg = reader.rows[hit.row].segments[hit.seg]
+        label_end = seg.words[hit.end - 1].text
+        if hit.end < len(seg.words) and not label_end.endswith(":"):
+            continue  # 'Dostawa zrealizowana ...' is a sentence, not the 'Dostawca' heading
+        block = block_rows(reader, hit)
+        name = party_name(block)
+        tax = block_tax_id(block)
+        if name or tax:
+            return name, tax
+    return None, None
+
+
+def block_tax_id(block) -> Found | None:
+    for text, conf, r in block:
+        found = find_tax_id(text)
+        if found:
+            return Found(found[0], conf * found[1], r)
+    return None
+
+
+def block_rows(reader: InvoiceReader, hit: LabelHit, max_rows: int = 9) -> list[tuple[str, float, int]]:
+    """Text of a party block: what follows the label on its row, then the column below.
+
+    The column is where the value starts: after the label in its own cell, in the next
+    cell to the right ('Sprzedawca:   ABC Sp. z o.o.'), or under the label when the label
+    stands alone (then a second label to the right, e.g. the buyer's, ends the column).
+    """
+    segs = reader.rows[hit.row].segments
+    label_seg = segs[hit.seg]
+    out = []
+    rest = reader.remainder(hit)
+    nxt = segs[hit.seg + 1] if hit.seg + 1 < len(segs) else None
+    nxt_is_label = nxt is not None and reader._label_at(reader.folded[hit.row][hit.seg + 1], 0, L.ANY) is not None
+    if rest:
+        out.append((rest, label_seg.conf, hit.row))
+        left, right = label_seg.x0, (nxt.x0 if nxt else float("inf"))
+    elif nxt is not None and not nxt_is_label and sum(ch.isalnum() for ch in nxt.text) >= 2:
+        out.append((nxt.text, nxt.conf, hit.row))
+        after = segs[hit.seg + 2] if hit.seg + 2 < len(segs) else None
+        left, right = nxt.x0, (after.x0 if after else float("inf"))
+    else:
+        left, right = label_seg.x0, (nxt.x0 if nxt else float("inf"))
+    tol = 2 * reader.rows[hit.row].height
+    last_y = reader.rows[hit.row].y1
+    for r in range(hit.row + 1, min(hit.row + 1 + max_rows, len(reader.rows))):
+        row = reader.rows[r]
+        if row.page != reader.rows[hit.row].page or row.y0 - last_y > 2.5 * row.height:
+            break
+        # Another party's label in this column (or in the label column) ends the block.
+        if any(reader._label_at(reader.folded[r][i], 0, L.SUPPLIER + L.RECEIVER)
+               for i, seg in enumerate(row.segments) if label_seg.x0 - tol <= seg.x0 < right - tol):
+            break
+        cell = [seg for seg in row.segments if left - tol <= seg.x0 < right - tol]
+        if not cell:
+            continue
+        out.append((" ".join(seg.text for seg in cell), min(seg.conf for seg in cell), r))
+        last_y = row.y1
+    return out
+
+
+def _is_heading(text: str) -> bool:
+    words = [strip_punct(fold(w)) for w in text.split(" ")]
+    return bool(words) and InvoiceReader._label_at(words, 0, L.SUPPLIER + L.RECEIVER) is not None and len(words) <= 2
+
+
+def party_name(block) -> Found | None:
+    fallback = None
+    for text, conf, r in block:
+        if _is_heading(text):
+            continue
+        folded = fold(text)
+        for sub in L.NAME_SUBLABELS:
+            if folded.startswith(sub):
+                value = text.split(":", 1)[1] if ":" in text else text[len(sub):]
+                if value.strip():
+                    return Found(clean_name(value), conf, r)
+        if fallback is None and sum(ch.isalpha() for ch in text) >= 3 and not any(
+            folded.startswith(p) for p in L.NOT_A_NAME
+        ):
+            fallback = Found(clean_name(text), conf, r)
+    return fallback
+
+
+def unlabelled_supplier(reader: InvoiceReader, taken: set[str]) -> tuple[Found | None, Found | None]:
+    """The issuer's block when it has no label: the first block holding a tax id that is
+    not the buyer's, its name being the block's first row (letterhead style)."""
+    for r, row in enumerate(reader.rows):
+        for seg in row.segments:
+            found = find_tax_id(seg.text)
+            if not found or found[0] in taken:
+                continue
+            tax = Found(found[0], seg.conf * found[1], r)
+            top = r
+            # Walk up the column; rows of other columns in between do not end the block.
+            for above_r in range(r - 1, -1, -1):
+                above = reader.rows[above_r]
+                if above.page != row.page or reader.rows[top].y0 - above.y1 > 1.5 * above.height:
+                    break
+                if any(overlap(a, seg) for a in above.segments):
+                    top = above_r
+            cell = next(a for a in reader.rows[top].segments if overlap(a, seg)) if top != r else seg
+            name = None
+            if top != r and sum(ch.isalpha() for ch in cell.text) >= 3 and not _is_heading(cell.text):
+                name = Found(clean_name(cell.text), cell.conf, top)
+            return name, tax
+    return None, None

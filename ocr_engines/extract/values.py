@@ -1,0 +1,110 @@
+"""Value parsers: invoice numbers, tax ids, bank accounts and names as printed, OCR slips fixed."""
+
+from __future__ import annotations
+
+import re
+
+from .. import labels as L
+from ..normalize import digitise, digits_only, find_dates, fold
+from ..validation import is_valid_iban, valid_tax_id
+
+
+_ID_STOP = {"z", "dnia", "from", "dated", "oryginal", "kopia", "copy", "original", "data", "date"}
+
+
+def parse_invoice_id(text: str) -> str | None:
+    words = [w for w in text.replace(":", " ").split(" ") if w]
+    while words and fold(words[0]).strip(".#") in ("nr", "no", "number", "numer", ""):
+        words = words[1:]
+    out = []
+    for w in words:
+        if fold(w) in _ID_STOP:
+            break
+        out.append(w)
+        if len(out) == 3:
+            break
+    value = " ".join(out).strip(" .,;:-_|")
+    if not value or not any(ch.isdigit() for ch in value) or len(value) > 40:
+        return None
+    # A date alone is not an invoice number (e.g. the label's value is below, the date beside).
+    if find_dates(value) and len(digits_only(value)) == 8 and "/" not in value:
+        return None
+    return fix_id_digits(value)
+
+
+def fix_id_digits(value: str) -> str:
+    """Inside the numeric parts of an identifier, read letter look-alikes as digits; short
+    letter prefixes are upper case ('Fv' is 'FV' whose v OCR saw small)."""
+    parts = re.split(r"([/\-_. ])", value)
+    out = []
+    for p in parts:
+        if any(ch.isdigit() for ch in p):
+            p = digitise(p)
+        elif 2 <= len(p) <= 3 and p.isalpha() and p[0].isupper() and set(p[1:]) <= set("cosvwxz"):
+            p = p.upper()
+        out.append(p)
+    return "".join(out)
+
+
+# "Sp. z o.o." is the most common legal form; Tesseract reads its o's as zeros or capitals.
+_SP_Z_OO = re.compile(r"\bSp\. ?[zZ2] ?[0oO]\.[0oO]\.?(?=\s|$|,)")
+
+
+_LEGAL_FORM_OCR = (
+    (re.compile(r"\b(Sp\. ?)z(o\.o\.)"), r"\1z \2"),  # 'Sp. zo.o.': the space was lost
+    (re.compile(r"\bS[pP]\.( ?)([JKPjkp])[.\-,]?(?=$|[\s,])"), lambda m: f"Sp.{m.group(1)}{m.group(2).lower()}."),
+    (re.compile(r"\bi [wW]sp[oó]lnicy\b"), "i Wspólnicy"),  # general partnerships' statutory wording
+    (re.compile(r"\bS\.A(?=$|[\s,])"), "S.A."),
+    # Specks after the legal form that ends a name ('Sp. j. o').
+    (re.compile(r"((?:Sp\. ?[jkp]\.|Sp\. z o\.o\.|S\.A\.))\s+\S{1,2}$"), r"\1"),
+)
+
+
+def fix_legal_form(name: str) -> str:
+    """Polish legal forms as registered ('Sp. j.', 'Sp. z o.o.', 'S.A.'), from OCR variants."""
+    for pattern, repl in _LEGAL_FORM_OCR:
+        name = pattern.sub(repl, name)
+    return name[:1].upper() + name[1:]  # a registered name starts with a capital
+
+
+def clean_name(text: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip(" :;,")
+    return _SP_Z_OO.sub(lambda m: m.group(0).translate(str.maketrans("Z20O", "zzoo")), text)
+
+
+_NIP_KEYWORD_MISREAD = re.compile(r"\bn[i1l|][pe]\b")  # 'NIP' read as 'NIE', 'N1P'
+_NIP_PRINTED = re.compile(r"(?<![\d-])\d{3}-(?:\d{3}-\d{2}-\d{2}|\d{2}-\d{2}-\d{3})(?![\d-])")  # the two official groupings
+_TAX_ID_RE = re.compile(r"(?:\b[A-Z]{2} ?)?[0-9OoIlSB|][0-9OoIlSB| \-]{8,16}[0-9OoIlSB|]")
+
+
+def find_tax_id(text: str) -> tuple[str, float] | None:
+    """(digits, confidence factor) of the first tax id in a text; invalid checksums score low."""
+    folded = fold(text)
+    if (not any(k in folded for k in L.TAX_ID) and not _NIP_KEYWORD_MISREAD.search(folded)
+            and not re.search(r"\d{10}", text) and not _NIP_PRINTED.search(text)):
+        return None
+    best = None
+    for m in _TAX_ID_RE.finditer(text):
+        raw = m.group(0)
+        prefix = raw[:2] if raw[:2].isalpha() and raw[:2].isupper() and raw[:2] not in ("OO", "IO") else ""
+        body = raw[len(prefix):]
+        digits = digits_only(body.translate(str.maketrans("OoIlSB|", "0011581")))
+        if len(digits) < 8:
+            continue
+        if valid_tax_id(digits, prefix):
+            return digits, 1.0
+        if best is None and len(digits) == 10:
+            best = (digits, 0.2)  # printed like a NIP but fails the checksum: never confident
+    return best
+
+
+_IBAN_RE = re.compile(r"(?:\b([A-Z]{2}) ?)?([0-9OoIlSB|]{2}(?: ?[0-9OoIlSB|]{4}){6})(?![0-9])")
+
+
+def find_iban(text: str) -> str | None:
+    for m in _IBAN_RE.finditer(text):
+        country = m.group(1) or "PL"
+        digits = digits_only(m.group(2).translate(str.maketrans("OoIlSB|", "0011581")))
+        if len(digits) == 26 and is_valid_iban(country + digits):
+            return country + digits
+    return None
