@@ -161,10 +161,28 @@ def _bar_reading(words: list[Word], i: int, row_height: float) -> str | None:
     return None
 
 
+_DASHES = ("—", "–")
+
+
+def _kept(words: list[Word], i: int) -> bool:
+    """Whether word i (words sorted by x) is text, not a speck: punctuation alone is noise, but
+    a dash between two words is the dash of a name ('Bóbr – Suwałki')."""
+    w = words[i]
+    if not _NOISE.match(w.text):
+        return True
+    if w.text not in _DASHES or i == 0 or i + 1 == len(words):
+        return False
+    before, after = words[i - 1], words[i + 1]
+    near = 1.5 * max(w.height, before.height, after.height)
+    return (before.text[-1:].isalnum() and after.text[:1].isalnum()
+            and 0 <= w.x0 - before.x1 < near and 0 <= after.x0 - w.x1 < near)
+
+
 def _row(words: list[Word], page: int, gap_factor: float) -> Row:
     for w in words:
         w.text = w.text.strip("_") or w.text  # underlines and specks glued to a word
-    words = sorted((w for w in words if not _NOISE.match(w.text)), key=lambda w: w.x0)
+    words = sorted(words, key=lambda w: w.x0)
+    words = [w for i, w in enumerate(words) if _kept(words, i)]
     if not words:
         return Row(page=page, words=[])
     row = Row(page=page, words=words)

@@ -73,6 +73,9 @@ def page_rows(words: list[Word], page: int, from_ocr: bool) -> list[Row]:
     rows = build_rows(deskewed(words, skew_angle(words)), page)
     for row in rows:
         row.ocr = True
+        for w in row.words:
+            if w.text == "—":
+                w.text = "–"  # Tesseract reads the en dash of Polish print as an em dash
     return rows
 
 

@@ -128,7 +128,7 @@ def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:
 
     out.line_items, item_rows = read_line_items(reader)
 
-    for name, found in totals(reader, item_rows).items():
+    for name, found in totals(reader, item_rows, out.line_items).items():
         f[name] = found
     if found := currency(reader):
         f["currency"] = found

@@ -50,33 +50,93 @@ def sum_row_triple(reader: InvoiceReader, exclude: set[int]) -> tuple[Decimal, D
     return None
 
 
-def per_rate_summary(reader: InvoiceReader, exclude: set[int]) -> tuple[Decimal, Decimal, Decimal, float] | None:
-    """Sum of a per-VAT-rate summary table (rows: rate, net, VAT, gross)."""
+_RATE_CELL = re.compile(r"(?<![\d,.])(\d{1,2}) ?%|\b(zw|np|oo)\b")
+
+
+def row_rates(text: str) -> tuple[set[int], bool] | None:
+    """(the VAT rates a row's text names, whether it names an exempt rate) or None: '23%',
+    '23% lub 22%' (the visualiser's wording for a rate that changed), 'zw', 'np'."""
+    rates, exempt = set(), False
+    for m in _RATE_CELL.finditer(fold(text)):
+        if m.group(1):
+            rates.add(int(m.group(1)))
+        else:
+            exempt = True
+    return (rates, exempt) if rates or exempt else None
+
+
+def vat_of(net: Decimal, rate: int) -> Decimal:
+    return (net * rate / 100).quantize(CENT, ROUND_HALF_UP)
+
+
+def _close(a: Decimal, b: Decimal) -> bool:
+    """Equal within a cent of rounding (software that rounds VAT per line)."""
+    return abs(a - b) <= CENT
+
+
+def rate_row_triple(amounts: list[Decimal], rates: set[int], exempt: bool) -> tuple[Decimal, Decimal, Decimal] | None:
+    """(net, VAT, gross) of one row of a per-rate summary: three amounts that add up, or two
+    amounts and the rate, which fixes the missing one (OCR drops a cell of a boxed table)."""
+    triple = additive_triple(amounts)
+    if triple:
+        return triple
+    if exempt and not rates:
+        rates = {0}
+    for i in range(len(amounts)):
+        for j in range(i + 1, len(amounts)):
+            x, y = amounts[i], amounts[j]
+            for rate in sorted(rates, reverse=True):
+                if y > x and _close(vat_of(x, rate), y - x):
+                    return x, y - x, y  # net, gross
+                if y > x and _close(vat_of(y - x, rate), x):
+                    return y - x, x, y  # VAT, gross
+                if rate and x > y and _close(vat_of(x, rate), y):
+                    return x, y, x + y  # net, VAT
+    return None
+
+
+def per_rate_summary(reader: InvoiceReader, exclude: set[int], after: int = -1) -> tuple[Decimal, Decimal, Decimal, float, int] | None:
+    """Sum of a per-VAT-rate summary table (a row per rate: rate, net, VAT, gross in any order),
+    read below row ``after`` (the item table, which a summary always follows)."""
     net = tax = gross = Decimal(0)
     confs = []
     seen_rates = set()
+    first = -1
     for r, row in enumerate(reader.rows):
-        if r in exclude:
+        if r in exclude or r <= after:
             continue
         text = row.text
-        rate = re.search(r"(?<!\d)(\d{1,2}) ?%|\bzw\b|\bnp\b", fold(text))
-        if not rate:
+        found = row_rates(text)
+        if not found:
             continue
         amounts = find_amounts(text)
-        triple = additive_triple(amounts)
-        if not triple and len(amounts) >= 2 and rate.group(1):
-            # The VAT cell is unreadable: net and gross still fix it when VAT = net x rate.
-            n, g = amounts[0], amounts[-1]
-            if (n * int(rate.group(1)) / 100).quantize(CENT, ROUND_HALF_UP) == g - n:
-                triple = (n, g - n, g)
-        if not triple or rate.group(0) in seen_rates:
+        triple = rate_row_triple(amounts, *found)
+        key = (frozenset(found[0]), found[1])
+        if not triple or key in seen_rates:
             continue
-        seen_rates.add(rate.group(0))
+        seen_rates.add(key)
         net, tax, gross = net + triple[0], tax + triple[1], gross + triple[2]
         confs.append(min(s.conf for s in row.segments))
+        first = r if first < 0 else first
     if not confs:
         return None
-    return net, tax, gross, min(confs)
+    return net, tax, gross, min(confs), first
+
+
+def items_totals(items: list[dict[str, str]]) -> tuple[Decimal, Decimal | None] | None:
+    """(net, VAT) that the line items imply: their amounts' sum, and the VAT per rate on the
+    summed net of that rate (None when an item has no readable rate)."""
+    if not items:
+        return None
+    net = sum(Decimal(i["amount"]) for i in items)
+    by_rate: dict[int, Decimal] = {}
+    for item in items:
+        rate = item.get("vat_rate")
+        if rate is None:
+            return net, None
+        rate = int(rate) if rate.isdigit() else 0  # 'zw', 'np': no VAT
+        by_rate[rate] = by_rate.get(rate, Decimal(0)) + Decimal(item["amount"])
+    return net, sum(vat_of(n, rate) for rate, n in by_rate.items())
 
 
 def additive_triple(amounts: list[Decimal]) -> tuple[Decimal, Decimal, Decimal] | None:
@@ -90,37 +150,85 @@ def additive_triple(amounts: list[Decimal]) -> tuple[Decimal, Decimal, Decimal] 
     return None
 
 
-def totals(reader: InvoiceReader, table_rows: set[int]) -> dict[str, Found]:
-    """net, VAT and gross totals: labelled candidates, chosen so that net + VAT = gross;
-    ``table_rows`` (the item table's) hold no totals."""
+# How much each kind of evidence counts when choosing the totals. A printed label says what an
+# amount is; a per-rate summary or a totals row is read whole and cross-checked by its own sum;
+# the line items imply the net (and, with their rates, the VAT) independently of all of them.
+WEIGHTS = {"label": 3.0, "summary": 2.0, "sum_row": 2.0, "items": 1.5}
+NAMES = ("net_amount", "total_tax_amount", "total_amount")
+
+
+def totals(reader: InvoiceReader, table_rows: set[int], items: list[dict[str, str]] | None = None) -> dict[str, Found]:
+    """net, VAT and gross: the jointly consistent choice (net + VAT = gross) with the most
+    evidence. ``table_rows`` (the item table's) hold no totals; ``items`` imply a net and a VAT.
+
+    A triple may leave out a value the page does not give at all: it is then the difference of
+    the other two, which must have evidence worth two sources. The
+    net or the VAT must be printed somewhere: the items confirm totals, never state them alone.
+    """
     exclude = table_rows
-    cands = {
-        "total_amount": labelled_amounts(reader, L.TOTAL, exclude),
-        "net_amount": labelled_amounts(reader, L.NET, exclude),
-        "total_tax_amount": labelled_amounts(reader, L.TAX, exclude),
-    }
-    n_labelled_totals = len(cands["total_amount"])
+    cands: dict[str, list[tuple[Found, str]]] = {n: [] for n in NAMES}
+    for name, labels in (("total_amount", L.TOTAL), ("net_amount", L.NET), ("total_tax_amount", L.TAX)):
+        cands[name] += [(f, "label") for f in labelled_amounts(reader, labels, exclude)]
     triple = sum_row_triple(reader, exclude)
     if triple:
-        t_net, t_tax, t_gross, conf, r = triple
-        for name, value in (("net_amount", t_net), ("total_tax_amount", t_tax), ("total_amount", t_gross)):
-            cands[name].append(Found(format_amount(value), conf, r))
-    summary = per_rate_summary(reader, exclude)
+        *values, conf, r = triple
+        for name, value in zip(NAMES, values):
+            cands[name].append((Found(format_amount(value), conf, r), "sum_row"))
+    summary = per_rate_summary(reader, exclude, after=max(table_rows, default=-1))
     if summary:
-        for name, value in (("net_amount", summary[0]), ("total_tax_amount", summary[1]), ("total_amount", summary[2])):
-            cands[name].append(Found(format_amount(value), summary[3]))
-    labelled_totals = {c.value for c in cands["total_amount"][:n_labelled_totals]}
-    for total in cands["total_amount"]:
-        if labelled_totals and total.value not in labelled_totals:
-            continue  # sums that disagree with the printed total are misreads
-        for net in cands["net_amount"]:
-            for tax in cands["total_tax_amount"]:
-                if Decimal(net.value) + Decimal(tax.value) == Decimal(total.value):
-                    return {"net_amount": net, "total_tax_amount": tax, "total_amount": total}
+        *values, conf, r = summary
+        for name, value in zip(NAMES, values):
+            cands[name].append((Found(format_amount(value), conf, r), "summary"))
+    implied = items_totals(items or [])
+    if implied:
+        net, tax = implied
+        cands["net_amount"].append((Found(format_amount(net), 0.9), "items"))
+        if tax is not None:
+            cands["total_tax_amount"].append((Found(format_amount(tax), 0.9), "items"))
+
+    evidence: dict[str, dict[Decimal, tuple[float, Found]]] = {n: {} for n in NAMES}
+    printed: set[tuple[str, Decimal]] = set()  # values some part of the page states itself
+    for name in NAMES:
+        for found, source in cands[name]:
+            value = Decimal(found.value)
+            if source != "items":
+                printed.add((name, value))
+            if value in evidence[name]:
+                continue
+            sources = {src for f, src in cands[name] if Decimal(f.value) == value}
+            evidence[name][value] = (sum(WEIGHTS[src] for src in sources), found)
+
+    best, best_score = None, 0.0
+    for gross, (g_score, g_found) in evidence["total_amount"].items():
+        for net, (n_score, n_found) in evidence["net_amount"].items():
+            tax = gross - net
+            t_score, t_found = evidence["total_tax_amount"].get(tax, (0.0, None))
+            if tax < 0 or (t_found is None and (evidence["total_tax_amount"] or min(g_score, n_score) < 2)):
+                continue  # a VAT that is printed and disagrees is a misread somewhere: no triple
+            if ("net_amount", net) not in printed and ("total_tax_amount", tax) not in printed:
+                continue  # an invoice that prints neither: the items confirm totals, never state them
+            score = g_score + n_score + t_score
+            if score > best_score:
+                best_score = score
+                best = {"net_amount": n_found, "total_tax_amount": t_found or Found(format_amount(tax), min(g_found.conf, n_found.conf)),
+                        "total_amount": g_found}
+        for tax, (t_score, t_found) in evidence["total_tax_amount"].items():
+            net = gross - tax
+            if evidence["net_amount"] or net < 0 or min(g_score, t_score) < 2:
+                continue  # with a net of its own, the loop above judged it
+            if ("total_tax_amount", tax) not in printed:
+                continue
+            score = g_score + t_score
+            if score > best_score:
+                best_score = score
+                best = {"net_amount": Found(format_amount(net), min(g_found.conf, t_found.conf)),
+                        "total_tax_amount": t_found, "total_amount": g_found}
+    if best:
+        return best
     # Nothing adds up: report what was labelled (the checks will mark it unreliable).
     out = {}
-    for name in ("net_amount", "total_tax_amount", "total_amount"):
-        labelled = [c for c in cands[name] if c.row >= 0]
+    for name in NAMES:
+        labelled = [f for f, src in cands[name] if src == "label"]
         if labelled:
             out[name] = labelled[0]
     return out
