@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import documents as docs
+from . import preprocess
 from .base import Engine, Stopwatch, register
-from .errors import EngineError, EngineUnavailableError, OcrTimeoutError
+from .errors import CorruptDocumentError, EngineError, EngineUnavailableError, OcrError, OcrTimeoutError
 from .extract import read_invoice
+from .extract.merge import merge_reads, needs_second_look
 from .layout import Row, Word, build_rows, deskewed, skew_angle
 from .result import ExtractionResult, FieldValue
 from .validation import apply_checks, document_confidence
@@ -79,14 +82,26 @@ def page_rows(words: list[Word], page: int, from_ocr: bool) -> list[Row]:
     return rows
 
 
+@dataclass
+class PageRead:
+    """One page's rows, and for an OCR'd page the image they were read from (a file, and the
+    frame in it) at its DPI: what a second look reads again."""
+
+    rows: list[Row]
+    image: Path | None = None
+    frame: int = 0
+    dpi: int = 0
+
+
 class TesseractEngine(Engine):
     name = "tesseract"
 
     def __init__(self, languages: str = DEFAULT_LANGUAGES, limits: docs.Limits | None = None,
-                 psm: int = DEFAULT_PSM):
+                 psm: int = DEFAULT_PSM, second_look: bool = True):
         self.languages = languages
         self.limits = limits or docs.Limits()
         self.psm = psm
+        self.second_look = second_look
 
     @property
     def version(self) -> str:
@@ -103,20 +118,28 @@ class TesseractEngine(Engine):
         watch = Stopwatch()
         kind = docs.sniff_type(path)
         docs.check_size(path, self.limits)
-        if kind == docs.PDF:
-            pages_rows, n_pages = self._read_pdf(path, watch)
-        else:
-            pages_rows, n_pages = self._read_image(path, watch)
-        rows = [row for page in pages_rows for row in page]
-        extraction = read_invoice(rows, ocr=any(row.ocr for row in rows))
-        warnings: list[str] = []
-        apply_checks(extraction.fields, extraction.line_items, warnings)
-        watch.lap("extract")
+        with tempfile.TemporaryDirectory(prefix="ocr-page-") as tmp:
+            if kind == docs.PDF:
+                pages = self._read_pdf(path, watch, Path(tmp))
+            else:
+                pages = self._read_image(path, watch)
+            extraction, warnings = self._read_fields(pages)
+            watch.lap("extract")
+            scanned = [p for p in pages if p.image is not None]
+            if scanned and self.second_look and needs_second_look(extraction, warnings):
+                second = self._second_look(pages, Path(tmp))
+                watch.lap("second_look_ocr")
+                again, _ = self._read_fields(second)
+                extraction = merge_reads(extraction, again)
+                warnings = []
+                apply_checks(extraction.fields, extraction.line_items, warnings)
+                watch.lap("second_look_extract")
+        rows = [row for page in pages for row in page.rows]
         fields = {n: FieldValue(f.value, f.conf) for n, f in extraction.fields.items()}
         return ExtractionResult(
             engine=self.name,
             engine_version=self.version,
-            pages=n_pages,
+            pages=len(pages),
             confidence=document_confidence(extraction.fields),
             fields=fields,
             line_items=extraction.line_items,
@@ -125,34 +148,55 @@ class TesseractEngine(Engine):
             text="\n".join(row.text for row in rows),
         )
 
-    def _read_image(self, path: Path, watch: Stopwatch) -> tuple[list[list[Row]], int]:
+    @staticmethod
+    def _read_fields(pages: list[PageRead]):
+        rows = [row for page in pages for row in page.rows]
+        extraction = read_invoice(rows, ocr=any(row.ocr for row in rows))
+        warnings: list[str] = []
+        apply_checks(extraction.fields, extraction.line_items, warnings)
+        return extraction, warnings
+
+    def _second_look(self, pages: list[PageRead], tmp: Path) -> list[PageRead]:
+        """The OCR'd pages read again from ink-only images (``preprocess``); text-layer pages as
+        they were."""
+        out = []
+        for i, page in enumerate(pages):
+            if page.image is None:
+                out.append(page)
+                continue
+            cleaned = tmp / f"second-{i}.png"
+            preprocess.write_ink_only(page.image, cleaned, page.frame, page.dpi)
+            words = ocr_words(cleaned, page.dpi, self.languages, self.limits.page_timeout_s, self.psm)
+            out.append(PageRead(page_rows(words.get(0, []), i, True), cleaned, 0, page.dpi))
+        return out
+
+    def _read_image(self, path: Path, watch: Stopwatch) -> list[PageRead]:
         info = docs.inspect_image(path, self.limits)
         watch.lap("load")
         # Tesseract reads the file itself (all TIFF frames in one process): no re-encoding.
-        words = ocr_words(path, docs.estimated_dpi(info), self.languages,
-                          self.limits.page_timeout_s * info.frames, self.psm)
+        dpi = docs.estimated_dpi(info)
+        words = ocr_words(path, dpi, self.languages, self.limits.page_timeout_s * info.frames, self.psm)
         watch.lap("ocr")
-        return [page_rows(words.get(i, []), i, True) for i in range(info.frames)], info.frames
+        return [PageRead(page_rows(words.get(i, []), i, True), path, i, dpi) for i in range(info.frames)]
 
-    def _read_pdf(self, path: Path, watch: Stopwatch) -> tuple[list[list[Row]], int]:
-        with tempfile.TemporaryDirectory(prefix="ocr-page-") as tmp:
-            # pdfium is not thread-safe: text layers and renders under its lock, OCR outside it.
-            with docs.pdfium_lock:
-                pdf = docs.open_pdf(path, self.limits)
-                try:
-                    pages = [self._pdf_page(pdf, i, Path(tmp), path.name) for i in range(len(pdf))]
-                finally:
-                    pdf.close()
-            watch.lap("load")
-            out: list[list[Row]] = []
-            for i, (words, image, dpi) in enumerate(pages):
-                if image is None:
-                    out.append(page_rows(words, i, False))
-                    continue
-                page_words = ocr_words(image, dpi, self.languages, self.limits.page_timeout_s, self.psm)
-                out.append(page_rows(page_words.get(0, []), i, True))
-                watch.lap("ocr")
-        return out, len(pages)
+    def _read_pdf(self, path: Path, watch: Stopwatch, tmp: Path) -> list[PageRead]:
+        # pdfium is not thread-safe: text layers and renders under its lock, OCR outside it.
+        with docs.pdfium_lock:
+            pdf = docs.open_pdf(path, self.limits)
+            try:
+                pages = [self._pdf_page(pdf, i, tmp, path.name) for i in range(len(pdf))]
+            finally:
+                pdf.close()
+        watch.lap("load")
+        out: list[PageRead] = []
+        for i, (words, image, dpi) in enumerate(pages):
+            if image is None:
+                out.append(PageRead(page_rows(words, i, False)))
+                continue
+            page_words = ocr_words(image, dpi, self.languages, self.limits.page_timeout_s, self.psm)
+            out.append(PageRead(page_rows(page_words.get(0, []), i, True), image, 0, dpi))
+            watch.lap("ocr")
+        return out
 
     def _pdf_page(self, pdf, i: int, tmp: Path, name: str) -> tuple[list[Word], Path | None, int]:
         """(text-layer words, None, 0) or ([], rendered image, its DPI) for page i."""
@@ -164,10 +208,10 @@ class TesseractEngine(Engine):
             image = tmp / f"page-{i}.png"
             dpi = docs.render_page_to_file(page, image, self.limits.render_dpi, self.limits.max_pixels)
             return [], image, dpi
-        except docs.OcrError:
+        except OcrError:
             raise
         except Exception as exc:  # pdfium reports damaged page streams generically
-            raise docs.CorruptDocumentError(f"{name}: page {i + 1} cannot be read ({exc})") from None
+            raise CorruptDocumentError(f"{name}: page {i + 1} cannot be read ({exc})") from None
 
 
 register("tesseract", TesseractEngine)
