@@ -145,11 +145,17 @@ _DATE_PATTERNS = (
 )
 
 
-def find_dates(text: str) -> list[date]:
-    """Every calendar date in a text, in order of appearance (D/M/Y for numeric day-first forms)."""
+# Day, month and year apart with their dots lost: OCR drops the faint dots of a blurred scan
+# ('28 03 2026'). Only for a text that is a date label's value.
+_LOOSE_DATE = (re.compile(r"^(\d{1,2})[ ,.]{1,2}(\d{1,2})[ ,.]{1,2}(\d{4})(?!\d)"), ("d", "m", "y"))
+
+
+def find_dates(text: str, loose: bool = False) -> list[date]:
+    """Every calendar date in a text, in order of appearance (D/M/Y for numeric day-first forms).
+    ``loose``: a text that starts with a day, month and year apart also counts as a date."""
     folded = fold(" ".join(digitise(t) for t in text.split(" ")))
     found: list[tuple[int, date]] = []
-    for pattern, order in _DATE_PATTERNS:
+    for pattern, order in _DATE_PATTERNS + ((_LOOSE_DATE,) if loose else ()):
         for m in pattern.finditer(folded):
             parts = dict(zip(order, m.groups()))
             month = _MONTHS.get(parts["mon"][:3]) if "mon" in parts else int(parts["m"])

@@ -44,7 +44,7 @@ def dates(reader: InvoiceReader) -> dict[str, Found]:
                 continue  # a bare 'Date'/'Data' already read as a more specific date
             found = None
             for text, conf, r in reader.value_texts(hit):
-                dates = find_dates(text)
+                dates = find_dates(text) or (find_dates(text, loose=True) if reader.rows[r].ocr else [])
                 if dates:
                     found = Found(dates[0].isoformat(), conf, r)
                     break

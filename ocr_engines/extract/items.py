@@ -234,8 +234,11 @@ def _item_description(row: Row, first_number: int) -> str:
         words = words[:-1]
     # The description is one cell: what follows it before the numbers (a unit column, an
     # unreadable quantity) belongs to other columns.
-    if words:
-        cell = next((owner[id(w)] for w in words if sum(ch.isalpha() for ch in w.text) >= 2), owner[id(words[0])])
+    if words:  # the cell with the most letters: a misread row number ('DN' for '2') has few
+        letters: dict[int, int] = {}
+        for w in words:
+            letters[owner[id(w)]] = letters.get(owner[id(w)], 0) + sum(ch.isalpha() for ch in w.text)
+        cell = max(letters, key=lambda c: (letters[c], -c))
         words = [w for w in words if owner[id(w)] == cell]
     texts = [w.text for w in words]
     for i in range(1, len(texts)):

@@ -12,6 +12,9 @@ from ..normalize import fold
 from .reader import Found, InvoiceReader, LabelHit, overlap, strip_punct
 from .values import clean_name, find_tax_id
 
+# Labels inside a party block, each before its own value.
+LABELS_IN_BLOCKS = L.NAME_SUBLABELS + L.TAX_ID + ("adres", "address", "e-mail", "email", "tel", "telefon", "phone")
+
 
 def read_party(reader: InvoiceReader, candidates) -> tuple[Found | None, Found | None]:
     """(name, tax id) read from the block under the first matching party label."""
@@ -81,6 +84,16 @@ def _is_heading(text: str) -> bool:
     return bool(words) and InvoiceReader._label_at(words, 0, L.SUPPLIER + L.RECEIVER) is not None and len(words) <= 2
 
 
+def _until_next_label(value: str) -> str:
+    """A value ends where another 'Label:' starts: OCR merges side-by-side columns when their
+    gap blurs ('... S.A. Nazwa: Stanisław ...', the buyer's name after the seller's)."""
+    words = value.split(" ")
+    for i, w in enumerate(words[1:], start=1):
+        if w.endswith(":") and InvoiceReader._label_at([strip_punct(fold(w))], 0, LABELS_IN_BLOCKS):
+            return " ".join(words[:i])
+    return value
+
+
 def party_name(block) -> Found | None:
     fallback = None
     for text, conf, r in block:
@@ -91,11 +104,11 @@ def party_name(block) -> Found | None:
             if folded.startswith(sub):
                 value = text.split(":", 1)[1] if ":" in text else text[len(sub):]
                 if value.strip():
-                    return Found(clean_name(value), conf, r)
+                    return Found(clean_name(_until_next_label(value)), conf, r)
         if fallback is None and sum(ch.isalpha() for ch in text) >= 3 and not any(
             folded.startswith(p) for p in L.NOT_A_NAME
         ):
-            fallback = Found(clean_name(text), conf, r)
+            fallback = Found(clean_name(_until_next_label(text)), conf, r)
     return fallback
 
 
