@@ -144,8 +144,10 @@ _UNIT_OR_NUMBER = re.compile(r"^(\d|kg|g|m|mm|cm|l|szt|pcs|h|godz)", re.IGNORECA
 def _bar_reading(words: list[Word], i: int, row_height: float) -> str | None:
     """What a bar glyph ('|') stands for: None for a table rule, else the '1' or 'I' misread.
 
-    Tall bars are rules. A short bar before a number or unit is a '1' ('| kg'); one that ends
-    a run of words is an 'I' ('klasa |'); anything else separates cells.
+    Tall bars are rules (measured on the KSeF visualiser's scans: rules 1.5-1.7 x the line
+    height, letters 1.0). A short bar before a number or unit is a '1' ('| kg'); one that ends
+    a run of words is an 'I' ('klasa |'); one right after a number is the litre 'l' ('80 l');
+    anything else separates cells.
     """
     bar = words[i]
     if bar.text != "|" or bar.height > 1.3 * row_height:
@@ -158,6 +160,8 @@ def _bar_reading(words: list[Word], i: int, row_height: float) -> str | None:
         return "1"
     if near_before and before.text[-1:].isalpha() and not near_after:
         return "I"
+    if near_before and before.text[-1:].isdigit():
+        return "l"  # litres after a quantity ('80 l', '1,5 l (zgrzewka ...)'): a rule is taller
     return None
 
 
