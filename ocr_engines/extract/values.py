@@ -46,13 +46,17 @@ def fix_id_digits(value: str) -> str:
     return "".join(out)
 
 
-# "Sp. z o.o." is the most common legal form; Tesseract reads its o's as zeros or capitals.
-_SP_Z_OO = re.compile(r"\bSp\. ?[zZ2] ?[0oO]\.[0oO]\.?(?=\s|$|,)")
+# "Sp. z o.o." is the most common legal form; Tesseract reads its o's as zeros or capitals, and
+# loses its dots on blurred scans ('Sp zoo.').
+_SP_Z_OO = re.compile(r"\bSp\.? ?[zZ2] ?[0oO]\.? ?[0oO]\.?(?=\s|$|,)")
 
 
 _LEGAL_FORM_OCR = (
     (re.compile(r"\b(Sp\. ?)z(o\.o\.)"), r"\1z \2"),  # 'Sp. zo.o.': the space was lost
-    (re.compile(r"\bS[pP]\.( ?)([JKPjkp])[.\-,]?(?=$|[\s,])"), lambda m: f"Sp.{m.group(1)}{m.group(2).lower()}."),
+    (re.compile(r"\bS[pP]\.?( ?)([JKPjkp])[.\-,]?(?=$|[\s,])"), lambda m: f"Sp.{m.group(1)}{m.group(2).lower()}."),
+    (re.compile(r"(?<=\w) I (?=\w)"), " i "),  # the conjunction of partners' names ('Nowak I Syn')
+    (re.compile(r"!(?=[A-ZĄĆĘŁŃÓŚŹŻ])"), "I"),  # '!T' for 'IT'
+    (re.compile(r"(^|\s)[,‚](?=\w[^”]*”)"), "\\1„"),  # an opening quote read as a comma
     (re.compile(r"\bi [wW]sp[oó]lnicy\b"), "i Wspólnicy"),  # general partnerships' statutory wording
     (re.compile(r"\bS\.A(?=$|[\s,])"), "S.A."),
     # Specks after the legal form that ends a name ('Sp. j. o').
@@ -69,7 +73,8 @@ def fix_legal_form(name: str) -> str:
 
 def clean_name(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip(" :;,")
-    return _SP_Z_OO.sub(lambda m: m.group(0).translate(str.maketrans("Z20O", "zzoo")), text)
+    text = re.sub(r"„\s+", "„", re.sub(r"\s+”", "”", text))  # quotes hug what they quote
+    return _SP_Z_OO.sub("Sp. z o.o.", text)
 
 
 _NIP_KEYWORD_MISREAD = re.compile(r"\bn[i1l|][pe]\b")  # 'NIP' read as 'NIE', 'N1P'
@@ -77,8 +82,13 @@ _NIP_PRINTED = re.compile(r"(?<![\d-])\d{3}-(?:\d{3}-\d{2}-\d{2}|\d{2}-\d{2}-\d{
 _TAX_ID_RE = re.compile(r"(?:\b[A-Z]{2} ?)?[0-9OoIlSB|][0-9OoIlSB| \-]{8,16}[0-9OoIlSB|]")
 
 
+_URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
+
+
 def find_tax_id(text: str) -> tuple[str, float] | None:
-    """(digits, confidence factor) of the first tax id in a text; invalid checksums score low."""
+    """(digits, confidence factor) of the first tax id in a text; invalid checksums score low.
+    Digits inside a link (the KSeF verification URL carries the seller's NIP) do not count."""
+    text = _URL.sub(" ", text)
     folded = fold(text)
     if (not any(k in folded for k in L.TAX_ID) and not _NIP_KEYWORD_MISREAD.search(folded)
             and not re.search(r"\d{10}", text) and not _NIP_PRINTED.search(text)):
