@@ -60,6 +60,8 @@ class DocumentScore:
     items_predicted: int = 0
     family: str = "all"
     confidence: float | None = None  # the engine's document confidence
+    field_confidence: dict[str, float] = field(default_factory=dict)  # the engine's, per field it gave
+    timings_ms: dict[str, int] = field(default_factory=dict)  # the engine's laps (load, ocr, second look...)
 
     @property
     def all_correct(self) -> bool:
@@ -151,7 +153,9 @@ def score_document(doc: GoldenDocument, result: dict | None, seconds: float, err
                          items_matched=sum((Counter(want_items) & Counter(got_items)).values()),
                          items_total=max(len(want_items), len(got_items)),
                          items_truth=len(want_items), items_predicted=len(got_items), family=doc.family,
-                         confidence=result.get("confidence") if result else None)
+                         confidence=result.get("confidence") if result else None,
+                         field_confidence={k: v["confidence"] for k, v in (result or {}).get("fields", {}).items()},
+                         timings_ms=dict((result or {}).get("timings_ms", {})))
 
 
 # ---------------------------------------------------------------- running

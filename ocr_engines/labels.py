@@ -51,6 +51,11 @@ TAX = (
     "kwota vat razem", "razem vat", "suma vat", "vat razem", "kwota vat", "podatek vat",
     "total vat", "vat total", "vat amount", "tax amount", "total tax", "vat", "tax",
 )
+# Titles of a per-rate VAT summary (its rows give the net and the VAT of the invoice).
+VAT_SUMMARY = (
+    "podsumowanie stawek podatku", "zestawienie stawek", "rozliczenie podatku", "wg stawek vat",
+    "wedlug stawek", "vat summary", "vat breakdown", "tax summary",
+)
 # One-word labels that also occur inside other phrases: accepted only at the start of a cell and
 # directly followed by their value (or nothing), e.g. 'Data: 20-03-2025', 'Tax: 741.56 PLN'.
 GENERIC = frozenset({"data", "date", "numer", "nr", "number", "no", "faktura", "invoice", "vat", "tax", "total"})

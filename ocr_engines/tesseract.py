@@ -16,7 +16,8 @@ from .extract import read_invoice
 from .extract.merge import merge_reads, needs_second_look
 from .layout import Row, Word, build_rows, deskewed, skew_angle
 from .result import ExtractionResult, FieldValue
-from .validation import apply_checks, document_confidence
+from .calibration import document_confidence
+from .validation import apply_checks
 
 DEFAULT_LANGUAGES = "pol+eng"
 DEFAULT_PSM = 3
@@ -140,7 +141,7 @@ class TesseractEngine(Engine):
             engine=self.name,
             engine_version=self.version,
             pages=len(pages),
-            confidence=document_confidence(extraction.fields),
+            confidence=document_confidence(extraction.fields, extraction.expected),
             fields=fields,
             line_items=extraction.line_items,
             warnings=warnings,

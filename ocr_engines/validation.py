@@ -75,12 +75,3 @@ def apply_checks(fields: dict, line_items: list[dict[str, str]], warnings: list[
     dates = {n: date.fromisoformat(fields[n].value) for n in ("invoice_date", "due_date", "delivery_date") if n in fields}
     if "invoice_date" in dates and "due_date" in dates and dates["due_date"] < dates["invoice_date"]:
         distrust("due_date", "due date is before the issue date")
-
-
-def document_confidence(fields: dict) -> float:
-    """Mean field confidence, scaled down by the share of critical fields that were not found."""
-    if not fields:
-        return 0.0
-    mean = sum(f.conf for f in fields.values()) / len(fields)
-    coverage = sum(n in fields for n in CRITICAL_FIELDS) / len(CRITICAL_FIELDS)
-    return mean * coverage

@@ -226,6 +226,34 @@ def documentai_double(
 
 
 @app.command()
+def calibrate(
+    golden: Path = typer.Option(Path("data/golden-full"), "--golden", help="generated corpus to fit on "
+                                "(generated there first when it has no manifest)"),
+    count: int = typer.Option(100, min=1, help="invoices to generate when the folder is empty"),
+    workers: int = typer.Option(2, min=1, help="parallel processes"),
+    out: Path = typer.Option(None, "--out", help="table to write (default: the engine's own calibration.json)"),
+    output: Output = OutputOpt,
+) -> None:
+    """Fit the document-confidence table (field confidence -> probability right) on generated invoices."""
+    from expectations.corpus import DEFAULT_SEED, generate_corpus
+    from ocr_engines.calibration import CALIBRATION_FILE, field_pairs, fit
+    from ocr_engines.evaluation import golden_documents, run_documents
+
+    if not (golden / "manifest.json").is_file():
+        generate_corpus(golden, count, DEFAULT_SEED, workers=workers)
+    docs = golden_documents(golden)
+    scores = list(run_documents(docs, "tesseract", workers, _settings(output).engine_options("tesseract")))
+    table = fit(field_pairs(scores), f"{golden.name}: {len(docs)} generated documents")
+    target = out or CALIBRATION_FILE
+    target.write_text(json.dumps(table, indent=1) + "\n")
+    if output is Output.json:
+        print(json.dumps({"out": str(target), **table}))
+    else:
+        console.print(f"wrote {target}: p(right) per field-confidence bin {table['p_correct']} "
+                      f"(fields per bin {table['fields_per_bin']})")
+
+
+@app.command()
 def corpus(
     out: Path = typer.Option(..., "--out", help="output directory"),
     count: int = typer.Option(100, min=1, help="number of invoices (each gives 3 documents)"),

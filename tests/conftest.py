@@ -17,6 +17,12 @@ def golden_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def ksef_dir() -> Path:
+    """The committed ksef-official subset: invoices of the official KSeF visualiser."""
+    return Path(__file__).resolve().parent.parent / "expectations" / "ksef-official"
+
+
+@pytest.fixture(scope="session")
 def cli() -> list[str]:
     """The installed console command (falls back to the module when run outside the venv)."""
     exe = Path(sys.executable).with_name("ocr-migrate")

@@ -1,7 +1,9 @@
 """Accuracy floors on the committed golden subset: a regression in extraction fails CI.
 
 Targets (issue 2): field exact-match 100 % on digital PDFs, >= 99 % on clean 300-DPI scans,
->= 95 % on degraded scans.
+>= 95 % on degraded scans. On the committed ksef-official subset (invoices of the official KSeF
+visualiser, a layout we did not design: issue 12), the floors are what the engine reads today, so
+that a change that helps our own layouts but hurts an unfamiliar one fails CI.
 """
 
 import json
@@ -16,6 +18,29 @@ FLOORS = {"digital": 1.0, "scan300": 0.99, "scan_degraded": 0.95}
 # Line items (position-wise exact match of all five keys): not an issue target, but pinned at
 # what the engine reaches on the subset today so that a regression fails CI.
 ITEM_FLOORS = {"digital": 1.0, "scan300": 0.85, "scan_degraded": 0.70}
+
+
+# ksef-official subset (6 invoices: 6 digital, 3 clean and 3 degraded 2-page scans): header
+# fields (12) and line-item F1.
+KSEF_FLOORS = {"digital": (1.0, 1.0), "scan_clean": (1.0, 0.9), "scan_degraded": (0.97, 0.55)}
+
+
+@pytest.fixture(scope="module")
+def ksef_report(ksef_dir):
+    scores = list(run_documents(golden_documents(ksef_dir), "tesseract", workers=2))
+    rep = summarise(scores, 1.0)
+    rep["_scores"] = scores
+    return rep
+
+
+@pytest.mark.parametrize("variant", sorted(KSEF_FLOORS))
+def test_ksef_official_floors(ksef_report, variant):
+    group = ksef_report["groups"][variant]
+    header, items = KSEF_FLOORS[variant]
+    misses = {s.path: s.mismatches for s in ksef_report["_scores"] if s.group == variant and s.mismatches}
+    assert group["errors"] == 0
+    assert group["header_exact_match"] >= header, misses
+    assert group["line_item_f1"] >= items, misses
 
 
 @pytest.fixture(scope="module")

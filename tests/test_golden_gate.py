@@ -174,3 +174,24 @@ def test_suites_load_in_the_gx_file_context(tmp_path):
     context = gx.get_context(mode="file", context_root_dir=str(root))
     for name in (GOLDEN_SUITE, SHADOW_SUITE):
         assert len(context.suites.get(name).expectations) == len(declared_expectations(name))
+
+
+def test_gate_runs_on_the_ksef_official_subset(golden_dir, tmp_path, cache_dir):
+    """golden_subset 'ksef-official:digital': the committed invoices of the official KSeF visualiser
+    (a layout this team did not design) instead of the golden set; the folder is found by name."""
+    out = run_golden_gate(f"sqlite:///{tmp_path / 'gx.db'}", golden_dir, engine_name="tesseract",
+                          subset="ksef-official:digital", data_docs_dir=tmp_path / "docs", cache_dir=cache_dir,
+                          run_id="test-ksef")
+    (suite,) = out["suites"]
+    assert out["documents"] == suite["documents"] == 6
+    assert out["success"] is True, suite["failed"]
+    assert suite["evaluated"] == suite["successful"] == len(declared_expectations(GOLDEN_SUITE))
+    assert suite["observed"]["match_total_amount"] == 1.0 and suite["observed"]["match_line_items"] == 1.0
+
+
+def test_an_unknown_golden_subset_is_refused():
+    from rollout.migration import MigrationPlan, PlanError
+
+    assert MigrationPlan.from_params({"golden_subset": "ksef-official:scan"}).golden_subset == "ksef-official:scan"
+    with pytest.raises(PlanError, match="golden_subset must be one of"):
+        MigrationPlan.from_params({"golden_subset": "ksef-official:bogus"})

@@ -24,10 +24,35 @@ from .values import find_iban, fix_legal_form, parse_invoice_id
 __all__ = ["Extraction", "Found", "read_invoice"]
 
 
+# Fields every invoice carries, whatever its layout.
+ALWAYS_EXPECTED = ("invoice_id", "invoice_date", "supplier_name", "total_amount")
+# Fields expected when the page prints one of their labels.
+EXPECTED_WHEN_LABELLED = (
+    ("supplier_tax_id", L.TAX_ID), ("receiver_name", L.RECEIVER), ("due_date", L.DUE_DATE),
+    ("delivery_date", L.DELIVERY_DATE), ("supplier_iban", L.IBAN),
+    ("net_amount", L.NET + L.VAT_SUMMARY), ("total_tax_amount", L.TAX + L.VAT_SUMMARY),
+)
+
+
 @dataclass
 class Extraction:
     fields: dict[str, Found] = field(default_factory=dict)
     line_items: list[dict[str, str]] = field(default_factory=list)
+    # Fields this invoice should have: every invoice's, and those whose label it prints. One of
+    # them absent is a read that missed something (a second look; lower confidence).
+    expected: frozenset[str] = frozenset(ALWAYS_EXPECTED)
+
+
+def expected_fields(reader: InvoiceReader, items: list[dict[str, str]]) -> frozenset[str]:
+    """The fields this invoice should have: every invoice's, those whose label it prints, and
+    the net and VAT when its items carry VAT rates (a VAT invoice states both)."""
+    out = set(ALWAYS_EXPECTED)
+    for name, labels in EXPECTED_WHEN_LABELLED:
+        if reader.find_labels(labels):
+            out.add(name)
+    if any(item.get("vat_rate") for item in items):
+        out |= {"net_amount", "total_tax_amount"}
+    return frozenset(out)
 
 
 def invoice_id(reader: InvoiceReader) -> Found | None:
@@ -132,6 +157,7 @@ def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:
         f[name] = found
     if found := currency(reader):
         f["currency"] = found
+    out.expected = expected_fields(reader, out.line_items)
     if ocr:
         correct_ocr_text(out, polish=is_polish(rows))
     return out

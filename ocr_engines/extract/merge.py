@@ -2,7 +2,8 @@
 first read's.
 
 A second look (the page OCR'd again from a cleaned image, ``preprocess``) is taken when the
-first read leaves a field absent that nearly every invoice prints, or when a check fails. The
+first read leaves an expected field absent (one every invoice has, or one whose label the page
+prints: a 'Termin płatności' with no date read), or when a check fails. The
 two reads fail on different things (the first on shaded tables, the second on fine print that
 binarisation thins), so neither replaces the other: the second fills what the first lacks or
 what failed its checks, field by field, and the totals and the line items as wholes.
@@ -14,16 +15,12 @@ from decimal import Decimal
 
 from ..validation import LOW_CONFIDENCE
 from . import Extraction
-
-# Fields nearly every invoice prints; one of them absent after the first read is worth a look.
-EXPECTED = ("invoice_id", "invoice_date", "supplier_name", "supplier_tax_id", "total_amount",
-            "net_amount", "total_tax_amount")
 TOTALS = ("net_amount", "total_tax_amount", "total_amount")
 
 
 def needs_second_look(read: Extraction, warnings: list[str]) -> bool:
-    """Whether a read leaves an expected field absent or fails a check."""
-    return any(name not in read.fields for name in EXPECTED) or bool(warnings)
+    """Whether a read leaves an expected field absent (``Extraction.expected``) or fails a check."""
+    return any(name not in read.fields for name in read.expected) or bool(warnings)
 
 
 def _totals_add_up(read: Extraction) -> bool:
@@ -38,7 +35,7 @@ def _items_add_up(items: list[dict[str, str]], net: str | None) -> bool:
 
 def merge_reads(first: Extraction, second: Extraction) -> Extraction:
     """The first read, with what the second read has and the first lacks or distrusts."""
-    out = Extraction(dict(first.fields), list(first.line_items))
+    out = Extraction(dict(first.fields), list(first.line_items), first.expected | second.expected)
     for name, found in second.fields.items():
         if name in TOTALS:
             continue

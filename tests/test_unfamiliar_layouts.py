@@ -1,0 +1,265 @@
+"""Reading invoices whose layout we did not design (issue 12): the pieces that make the engine
+generalise, each on real renderer output where it exists (expectations/ksef-official, the
+official KSeF visualiser) or on the smallest input that shows the rule."""
+
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pypdfium2 as pdfium
+import pytest
+
+from ocr_engines import documents as docs
+from ocr_engines import get_engine
+from ocr_engines.calibration import _non_decreasing, document_confidence, fit
+from ocr_engines.evaluation import contract_truth, golden_documents
+from ocr_engines.extract import Extraction, Found
+from ocr_engines.extract.merge import merge_reads, needs_second_look
+from ocr_engines.extract.parties import _until_next_label
+from ocr_engines.extract.totals import items_totals, rate_row_triple, row_rates
+from ocr_engines.layout import Word, build_rows
+from ocr_engines.normalize import find_dates
+from ocr_engines.preprocess import ink_only
+
+D = Decimal
+
+
+def _words(path: Path, page: int = 0) -> list[str]:
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        return [w.text for w in docs.pdf_page_words(pdf[page])]
+    finally:
+        pdf.close()
+
+
+# ---------------------------------------------------------------- the corpus and its truth
+
+
+def test_an_invoice_manifest_corpus_is_read_with_the_contracts_names(ksef_dir):
+    documents = golden_documents(ksef_dir)
+    assert {d.group for d in documents} == {"digital", "scan_clean", "scan_degraded"}
+    assert {d.family for d in documents} == {"ksef-official"}
+    assert len(documents) == 12 and len({d.name for d in documents}) == 6
+    truth = documents[0].truth
+    assert "delivery_date" in truth and "sale_date" not in truth
+    assert all("amount" in item and "net_amount" not in item for item in truth["line_items"])
+
+
+def test_contract_truth_maps_other_names_only():
+    raw = {"sale_date": "2026-01-02", "invoice_id": "A/1",
+           "line_items": [{"description": "x", "net_amount": "1.00", "quantity": "1"}]}
+    assert contract_truth(raw) == {"delivery_date": "2026-01-02", "invoice_id": "A/1",
+                                   "line_items": [{"description": "x", "amount": "1.00", "quantity": "1"}]}
+
+
+# ---------------------------------------------------------------- PDF text layers
+
+
+def test_a_space_glyph_inside_a_word_is_not_a_word_break(ksef_dir):
+    # The visualiser writes 'Chi' + a narrow space glyph + 'n,' (003's second item).
+    words = _words(ksef_dir / "pdf" / "003.pdf")
+    assert "Chin," in words and "Chi" not in words
+
+
+def test_a_closing_quote_that_sits_high_stays_in_its_word(ksef_dir):
+    assert "„Roztocze”" in _words(ksef_dir / "pdf" / "001.pdf")
+
+
+# ---------------------------------------------------------------- totals
+
+
+def test_per_rate_rows_in_any_order_and_with_a_lost_cell():
+    assert row_rates("1  23% lub 22%  7 845,74  41 957,64") == ({23, 22}, False)
+    assert row_rates("zw  100,00  0,00  100,00") == (set(), True)
+    # all three cells: net + VAT = gross
+    assert rate_row_triple([D("3072.37"), D("245.79"), D("3318.16")], {8, 7}, False) == (
+        D("3072.37"), D("245.79"), D("3318.16"))
+    # OCR lost the net cell: VAT and gross, and the rate, fix it
+    assert rate_row_triple([D("7845.74"), D("41957.64")], {23, 22}, False) == (
+        D("34111.90"), D("7845.74"), D("41957.64"))
+    # the VAT cell lost: net and gross
+    assert rate_row_triple([D("100.00"), D("123.00")], {23}, False) == (D("100.00"), D("23.00"), D("123.00"))
+    # two amounts the rate does not explain are no row of a summary
+    assert rate_row_triple([D("100.00"), D("150.00")], {23}, False) is None
+
+
+def test_items_imply_the_net_and_the_vat_per_rate():
+    items = [{"amount": "100.00", "vat_rate": "23"}, {"amount": "50.05", "vat_rate": "23"},
+             {"amount": "10.00", "vat_rate": "zw"}]
+    assert items_totals(items) == (D("160.05"), D("34.51"))
+    assert items_totals([{"amount": "1.00"}]) == (D("1.00"), None)
+    assert items_totals([]) is None
+
+
+def _digital(tmp_path, lines: list[str]) -> Path:
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(TTFont("DejaVu", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"))
+    path = tmp_path / "inv.pdf"
+    c = canvas.Canvas(str(path), invariant=1)
+    c.setFont("DejaVu", 9)
+    for i, line in enumerate(lines):
+        x = 60
+        for cell in line.split("|"):
+            c.drawString(x, 780 - 16 * i, cell.strip())
+            x += 120
+    c.save()
+    return path
+
+
+HEADER = ["Faktura VAT nr FV/2026/11/7", "Data wystawienia: 2026-11-02", "Sprzedawca:",
+          "Przedsiębiorstwo Łukasz Sp. z o.o.", "NIP: 5213017228", ""]
+
+
+def test_totals_from_a_summary_table_without_an_invoice_level_net(tmp_path):
+    """The KSeF layout: items, the gross, and a per-rate summary; no 'net total' label."""
+    path = _digital(tmp_path, HEADER + [
+        "Lp. | Nazwa | Cena netto | Ilość | Stawka | Wartość netto",
+        "1 | Papier A4 | 20,00 | 5 | 23% | 100,00",
+        "2 | Chleb | 10,00 | 3 | 5% | 30,00",
+        "Kwota należności ogółem: 154,50 PLN",
+        "Podsumowanie stawek podatku",
+        "Stawka | Kwota netto | Kwota podatku | Kwota brutto",
+        "23% | 100,00 | 23,00 | 123,00",
+        "5% | 30,00 | 1,50 | 31,50",
+    ])
+    result = get_engine("tesseract").extract(path)
+    values = {k: v.value for k, v in result.fields.items()}
+    assert (values["net_amount"], values["total_tax_amount"], values["total_amount"]) == ("130.00", "24.50", "154.50")
+    assert result.fields["net_amount"].confidence >= 0.97
+
+
+def test_items_alone_never_state_totals_the_page_does_not_print(tmp_path):
+    path = _digital(tmp_path, HEADER + [
+        "Opis | Ilość | Cena | VAT | Wartość",
+        "Papier A4 | 5 | 20,00 | 23% | 100,00",
+        "Razem do zapłaty: 123,00 zł",
+    ])
+    values = {k: v.value for k, v in get_engine("tesseract").extract(path).fields.items()}
+    assert values["total_amount"] == "123.00"
+    assert "net_amount" not in values and "total_tax_amount" not in values
+
+
+# ---------------------------------------------------------------- values
+
+
+def test_a_date_that_lost_its_dots_counts_only_when_asked():
+    assert find_dates("28 03 2026") == []
+    assert [d.isoformat() for d in find_dates("28 03 2026", loose=True)] == ["2026-03-28"]
+    assert find_dates("NIP 28 03 2026", loose=True) == []  # only a text that starts with it
+
+
+def test_a_name_ends_where_the_next_label_starts():
+    assert _until_next_label("Księgarnia „Roztocze” S.A. Nazwa: Stanisław Ćwikliński") == "Księgarnia „Roztocze” S.A."
+    assert _until_next_label("Firma ABC: Handel Sp. z o.o.") == "Firma ABC: Handel Sp. z o.o."
+
+
+def test_a_short_bar_after_a_number_is_a_litre_and_a_tall_one_a_rule():
+    def word(text, x0, x1, y0=100, y1=122):
+        return Word(text, x0, y0, x1, y1, 0.9)
+
+    row = build_rows([word("Ziemia", 0, 80), word("80", 90, 112), word("|", 120, 124),
+                      word("|", 400, 404, 92, 130), word("3", 420, 432)])[0]
+    assert [s.text for s in row.segments] == ["Ziemia 80 l", "3"]
+
+
+def test_a_dash_between_two_words_survives_the_speck_filter():
+    row = build_rows([Word("Bóbr", 0, 0, 60, 20), Word("—", 66, 8, 80, 11), Word("Suwałki", 86, 0, 180, 20),
+                      Word("—", 400, 8, 414, 11)])[0]
+    assert row.text == "Bóbr — Suwałki"
+
+
+# ---------------------------------------------------------------- the second look
+
+
+def test_ink_only_keeps_text_and_drops_rules_and_shading():
+    page = np.full((400, 400), 215, np.uint8)  # grey paper
+    page[100:140, 20:380] = 195  # a shaded header cell
+    page[200, 20:380] = 172  # a light table rule
+    page[300:310, 50:150] = 70  # a text stroke
+    out = ink_only(page, 200)
+    assert out[120, 200] == 255 and out[200, 200] == 255 and out[50, 50] == 255
+    assert out[305, 100] == 0
+
+
+def _read(**fields) -> Extraction:
+    return Extraction({k: Found(v, c) for k, (v, c) in fields.items()})
+
+
+def test_the_second_read_fills_what_the_first_lacks_and_keeps_what_it_has():
+    first = _read(invoice_id=("FV/1", 0.95), supplier_name=("Łukasz Sp. z o.o.", 0.93), total_amount=("123.00", 0.9))
+    second = _read(invoice_id=("FV/l", 0.9), supplier_name=("Lukasz Sp. z 0.0.", 0.9), net_amount=("100.00", 0.97),
+                   total_tax_amount=("23.00", 0.97), total_amount=("123.00", 0.97), due_date=("2026-12-01", 0.9))
+    assert needs_second_look(first, [])
+    merged = merge_reads(first, second)
+    values = {k: v.value for k, v in merged.fields.items()}
+    assert values["invoice_id"] == "FV/1" and values["supplier_name"] == "Łukasz Sp. z o.o."
+    assert (values["net_amount"], values["total_tax_amount"], values["due_date"]) == ("100.00", "23.00", "2026-12-01")
+
+
+def test_a_complete_first_read_needs_no_second_look():
+    read = _read(invoice_id=("A", 1), invoice_date=("2026-01-01", 1), supplier_name=("X", 1),
+                 supplier_tax_id=("5213017228", 1), total_amount=("1.23", 1), net_amount=("1.00", 1),
+                 total_tax_amount=("0.23", 1))
+    assert not needs_second_look(read, [])
+    read.expected = read.expected | {"due_date"}  # its label printed, no date read
+    assert needs_second_look(read, [])
+    assert needs_second_look(read, ["net_amount: net + VAT does not equal the total"])
+
+
+@pytest.fixture(scope="module")
+def degraded_scan(ksef_dir):
+    doc = next(d for d in golden_documents(ksef_dir) if d.name == "010" and d.group == "scan_degraded")
+    return doc
+
+
+def test_the_second_look_reads_the_totals_a_degraded_scan_hides(degraded_scan):
+    """010: the first pass loses the boxed summary table of a degraded scan; the second look
+    (ink-only image) reads it, and the timings say what it cost."""
+    truth = degraded_scan.truth
+    first_only = get_engine("tesseract", second_look=False).extract(degraded_scan.path)
+    assert "total_tax_amount" not in first_only.fields
+    both = get_engine("tesseract").extract(degraded_scan.path)
+    for name in ("net_amount", "total_tax_amount", "total_amount", "due_date"):
+        assert both.fields[name].value == truth[name], name
+    assert both.timings_ms.get("second_look_ocr", 0) > 0 and "second_look_ocr" not in first_only.timings_ms
+    assert both.confidence > first_only.confidence
+
+
+# ---------------------------------------------------------------- confidence
+
+
+def test_document_confidence_counts_absent_expected_fields_and_failed_checks():
+    expected = ("invoice_id", "invoice_date", "supplier_name", "supplier_tax_id", "total_amount", "net_amount",
+                "total_tax_amount")
+    complete = {n: Found("x", 0.99) for n in expected}
+    missing = {k: v for k, v in complete.items() if k not in ("net_amount", "total_tax_amount")}
+    failed = dict(complete, net_amount=Found("x", 0.2))
+    assert document_confidence(complete, expected) > document_confidence(failed, expected) > 0
+    assert document_confidence(complete, expected) > document_confidence(missing, expected)
+    assert document_confidence(missing, expected) <= 5 / 7
+    # a receipt that prints no net and no VAT is not penalised for their absence
+    assert document_confidence(missing, expected[:5]) == pytest.approx(document_confidence(complete, expected))
+    assert document_confidence({}, expected) == 0.0
+
+
+def test_fields_whose_label_is_printed_are_expected(tmp_path):
+    from ocr_engines.extract import expected_fields
+    from ocr_engines.extract.reader import InvoiceReader
+
+    rows = build_rows([Word("Termin", 0, 0, 60, 10), Word("płatności:", 64, 0, 130, 10), Word("Razem", 0, 30, 50, 40)])
+    expected = expected_fields(InvoiceReader(rows), [])
+    assert "due_date" in expected and "invoice_id" in expected
+    assert "net_amount" not in expected and "supplier_iban" not in expected
+    assert {"net_amount", "total_tax_amount"} <= expected_fields(InvoiceReader(rows), [{"vat_rate": "23"}])
+
+
+def test_the_calibration_fit_never_lowers_probability_as_confidence_rises():
+    pairs = [(0.1, False)] * 5 + [(0.5, True)] * 30 + [(0.85, False)] * 10 + [(0.85, True)] * 10 + [(1.0, True)] * 50
+    table = fit(pairs, "test")
+    p = table["p_correct"]
+    assert all(a <= b for a, b in zip(p, p[1:]))
+    assert p[0] < 0.2 and p[-1] > 0.95
+    assert _non_decreasing([0.9, 0.5, 0.7], [1, 1, 1]) == pytest.approx([0.7, 0.7, 0.7])
