@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=80_000_000, ge=1_000_000)
     render_dpi: int = Field(default=300, ge=72, le=600)
     page_timeout_s: float = Field(default=60, gt=0)
+    second_look: bool = Field(default=True, description="re-read a scan from an ink-only image when the first "
+                              "OCR pass leaves an expected field absent or a check fails")
     engine_deadline_s: float = Field(default=300, gt=0, description="a Tesseract read not answered by "
                                      "then is ended (its worker killed and replaced) and may fall back to Google")
 
@@ -90,7 +92,7 @@ class Settings(BaseSettings):
 
     def engine_options(self, engine: str) -> dict:
         if engine == "tesseract":
-            return {"languages": self.ocr_languages, "limits": self.limits()}
+            return {"languages": self.ocr_languages, "limits": self.limits(), "second_look": self.second_look}
         if engine == "documentai":
             from ocr_engines.documentai import DocumentAIConfig
 

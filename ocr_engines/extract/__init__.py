@@ -43,15 +43,13 @@ class Extraction:
     expected: frozenset[str] = frozenset(ALWAYS_EXPECTED)
 
 
-def expected_fields(reader: InvoiceReader, items: list[dict[str, str]]) -> frozenset[str]:
-    """The fields this invoice should have: every invoice's, those whose label it prints, and
-    the net and VAT when its items carry VAT rates (a VAT invoice states both)."""
+def expected_fields(reader: InvoiceReader) -> frozenset[str]:
+    """The fields this invoice should have: every invoice's, and those whose own label it prints
+    (one-word labels such as a 'VAT' column header do not count: they say too little)."""
     out = set(ALWAYS_EXPECTED)
     for name, labels in EXPECTED_WHEN_LABELLED:
-        if reader.find_labels(labels):
+        if reader.find_labels(tuple(label for label in labels if label not in L.GENERIC)):
             out.add(name)
-    if any(item.get("vat_rate") for item in items):
-        out |= {"net_amount", "total_tax_amount"}
     return frozenset(out)
 
 
@@ -157,7 +155,7 @@ def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:
         f[name] = found
     if found := currency(reader):
         f["currency"] = found
-    out.expected = expected_fields(reader, out.line_items)
+    out.expected = expected_fields(reader)
     if ocr:
         correct_ocr_text(out, polish=is_polish(rows))
     return out

@@ -1,8 +1,10 @@
-"""Invoice totals: net, VAT and gross, chosen so that they add up.
+"""Invoice totals: net, VAT and gross, chosen jointly so that they add up.
 
 Candidates come from labels ('Razem do zapłaty', 'Wartość netto'), from a totals row that holds
-net, VAT and gross side by side, and from a per-rate summary table; the triple that satisfies
-net + VAT = gross wins.
+net, VAT and gross side by side, from a per-rate summary table (rows in any column order; a cell
+OCR lost is rebuilt from the other two and the rate), and from the line items (their sum, and the
+VAT per rate). Each candidate value gathers the weight of the sources that give it; the triple
+with net + VAT = gross and the most weight wins (``totals``).
 """
 
 from __future__ import annotations
