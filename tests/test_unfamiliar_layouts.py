@@ -250,14 +250,15 @@ def test_fields_whose_label_is_printed_are_expected(tmp_path):
     from ocr_engines.extract.reader import InvoiceReader
 
     rows = build_rows([Word("Termin", 0, 0, 60, 10), Word("płatności:", 64, 0, 130, 10), Word("Razem", 0, 30, 50, 40)])
-    expected = expected_fields(InvoiceReader(rows))
+    expected = expected_fields(InvoiceReader(rows), set())
     assert "due_date" in expected and "invoice_id" in expected
     assert "net_amount" not in expected and "supplier_iban" not in expected
     summary = build_rows([Word("Podsumowanie", 0, 0, 90, 10), Word("stawek", 94, 0, 140, 10),
                           Word("podatku", 144, 0, 200, 10), Word("VAT", 0, 30, 30, 40)])
-    assert {"net_amount", "total_tax_amount"} <= expected_fields(InvoiceReader(summary))
-    vat_column = build_rows([Word("VAT", 0, 30, 30, 40)])
-    assert "total_tax_amount" not in expected_fields(InvoiceReader(vat_column))
+    assert {"net_amount", "total_tax_amount"} <= expected_fields(InvoiceReader(summary), set())
+    vat_column = build_rows([Word("VAT", 0, 30, 30, 40), Word("23%", 0, 50, 30, 60)])
+    assert "total_tax_amount" not in expected_fields(InvoiceReader(vat_column), {1})  # a rate in an item row
+    assert "total_tax_amount" in expected_fields(InvoiceReader(vat_column), set())  # a rate outside the items
 
 
 def test_the_calibration_fit_never_lowers_probability_as_confidence_rises():

@@ -18,7 +18,7 @@ from ..normalize import find_dates, fold
 from .items import read_line_items
 from .parties import read_party, unlabelled_supplier
 from .reader import Found, InvoiceReader
-from .totals import totals
+from .totals import row_rates, totals
 from .values import find_iban, fix_legal_form, parse_invoice_id
 
 __all__ = ["Extraction", "Found", "read_invoice"]
@@ -43,13 +43,17 @@ class Extraction:
     expected: frozenset[str] = frozenset(ALWAYS_EXPECTED)
 
 
-def expected_fields(reader: InvoiceReader) -> frozenset[str]:
-    """The fields this invoice should have: every invoice's, and those whose own label it prints
-    (one-word labels such as a 'VAT' column header do not count: they say too little)."""
+def expected_fields(reader: InvoiceReader, table_rows: set[int]) -> frozenset[str]:
+    """The fields this invoice should have: every invoice's, those whose own label it prints
+    (one-word labels such as a 'VAT' column header do not count: they say too little), and the
+    net and VAT when a VAT rate is printed outside the item table (a per-rate summary, whose
+    title or amounts OCR may have lost)."""
     out = set(ALWAYS_EXPECTED)
     for name, labels in EXPECTED_WHEN_LABELLED:
         if reader.find_labels(tuple(label for label in labels if label not in L.GENERIC)):
             out.add(name)
+    if any(r not in table_rows and (found := row_rates(row.text)) and found[0] for r, row in enumerate(reader.rows)):
+        out |= {"net_amount", "total_tax_amount"}
     return frozenset(out)
 
 
@@ -155,7 +159,7 @@ def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:
         f[name] = found
     if found := currency(reader):
         f["currency"] = found
-    out.expected = expected_fields(reader)
+    out.expected = expected_fields(reader, item_rows)
     if ocr:
         correct_ocr_text(out, polish=is_polish(rows))
     return out
