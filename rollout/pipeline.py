@@ -85,7 +85,7 @@ class CircuitBreaker:
 @dataclass
 class PipelineConfig:
     shadow_percentage: int = 10  # of requests, when enable_accuracy_comparison is on
-    confidence_floor: float = 0.6  # open-source results below it are re-read by Google while it is on
+    confidence_floor: float = 0.8  # open-source results below it are re-read by Google while it is on
     breaker_failures: int = 5
     breaker_cooldown_s: float = 30.0
 
