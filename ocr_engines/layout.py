@@ -142,7 +142,7 @@ _UNIT_OR_NUMBER = re.compile(r"^(\d|kg|g|m|mm|cm|l|szt|pcs|h|godz)", re.IGNORECA
 
 
 def _bar_reading(words: list[Word], i: int, row_height: float) -> str | None:
-    """What a bar glyph ('|') stands for: None for a table rule, else the '1' or 'I' misread.
+    """What a bar glyph ('|') stands for: None for a table rule, else the '1', 'I' or 'l' misread.
 
     Tall bars are rules (measured on the KSeF visualiser's scans: rules 1.5-1.7 x the line
     height, letters 1.0). A short bar before a number or unit is a '1' ('| kg'); one that ends
