@@ -27,16 +27,18 @@ import numpy as np
 INK_BLACK, INK_WHITE = 0.55, 0.75
 
 
+STEP = 4  # the paper level is estimated at quarter size: the lighting varies slowly
+BAND = 256  # rows mapped at a time, so that a large page needs little more memory than itself
+
+
 def paper_level(a: np.ndarray, dpi: int) -> np.ndarray:
-    """The brightness of the paper under every pixel: a grey closing wider than a text stroke,
-    smoothed, computed at quarter size (the lighting varies slowly)."""
+    """The brightness of the paper, at quarter size: a grey closing wider than a text stroke,
+    smoothed."""
     from scipy import ndimage
 
-    step = 4
-    small = a[::step, ::step].astype(np.float32)
-    size = max(3, int(round(dpi / 200 * 15 / step)) | 1)  # 15 px at 200 DPI: wider than a stroke
+    small = a[::STEP, ::STEP].astype(np.float32)
+    size = max(3, int(round(dpi / 200 * 15 / STEP)) | 1)  # 15 px at 200 DPI: wider than a stroke
     bg = ndimage.uniform_filter(ndimage.grey_closing(small, size=(size, size)), size * 2 + 1)
-    bg = np.repeat(np.repeat(bg, step, axis=0), step, axis=1)[: a.shape[0], : a.shape[1]]
     return np.maximum(bg, 1.0)
 
 
@@ -44,8 +46,14 @@ def ink_only(a: np.ndarray, dpi: int) -> np.ndarray:
     """A greyscale page as ink on white: what is as light as the rules or lighter becomes paper,
     the rest is stretched to full contrast (a hard threshold would also erase the faint dots of
     dates and decimal commas, which blur makes light)."""
-    ratio = a.astype(np.float32) / paper_level(a, dpi)
-    return (np.clip((ratio - INK_BLACK) / (INK_WHITE - INK_BLACK), 0.0, 1.0) * 255).astype(np.uint8)
+    bg = paper_level(a, dpi)
+    out = np.empty(a.shape, np.uint8)
+    for y0 in range(0, a.shape[0], BAND):  # BAND is a multiple of STEP
+        band = a[y0:y0 + BAND].astype(np.float32)
+        level = np.repeat(np.repeat(bg[y0 // STEP:(y0 + BAND) // STEP], STEP, axis=0), STEP, axis=1)
+        ratio = band / level[:band.shape[0], :band.shape[1]]
+        out[y0:y0 + BAND] = (np.clip((ratio - INK_BLACK) / (INK_WHITE - INK_BLACK), 0.0, 1.0) * 255).astype(np.uint8)
+    return out
 
 
 def write_ink_only(source: Path, out: Path, frame: int, dpi: int) -> None:
