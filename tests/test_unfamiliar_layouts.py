@@ -268,3 +268,13 @@ def test_the_calibration_fit_never_lowers_probability_as_confidence_rises():
     assert all(a <= b for a, b in zip(p, p[1:]))
     assert p[0] < 0.2 and p[-1] > 0.95
     assert _non_decreasing([0.9, 0.5, 0.7], [1, 1, 1]) == pytest.approx([0.7, 0.7, 0.7])
+
+
+def test_form_codes_ksef_numbers_and_phones_are_no_invoice_numbers():
+    from ocr_engines.extract.values import parse_invoice_id
+
+    for text in ("FA (3)", "FA(3) z dnia 2026-01-02", "8941168339-20260821-470280C63C6B-AE", "+48 596 431 741",
+                 "57 628 46 77"):
+        assert parse_invoice_id(text) is None, text
+    for text in ("FV/2026/03/0532", "475/MAG/06/2026", "FA-1321/2026", "849/2026/FVS", "INV/2026/0090"):
+        assert parse_invoice_id(text) == text

@@ -12,10 +12,21 @@ from ..validation import is_valid_iban, valid_tax_id
 _ID_STOP = {"z", "dnia", "from", "dated", "oryginal", "kopia", "copy", "original", "data", "date"}
 
 
+# Numbers printed near an invoice-number label that are not invoice numbers: the structured
+# invoice's form code ('FA (3)'), a KSeF number (the seller's NIP, the date, a hex id), a phone.
+_NOT_AN_ID = (
+    re.compile(r"^FA ?\(\d\)(?!\S)", re.IGNORECASE),
+    re.compile(r"^\d{10}-\d{8}-[0-9A-F]{6,}(-[0-9A-F]{2})?(?!\S)", re.IGNORECASE),
+    re.compile(r"^\+?\(?\d{2,3}\)?(?: ?\d{2,3}){3,4}(?!\S)"),
+)
+
+
 def parse_invoice_id(text: str) -> str | None:
     words = [w for w in text.replace(":", " ").split(" ") if w]
     while words and fold(words[0]).strip(".#") in ("nr", "no", "number", "numer", ""):
         words = words[1:]
+    if any(p.match(" ".join(words)) for p in _NOT_AN_ID):
+        return None
     out = []
     for w in words:
         if fold(w) in _ID_STOP:
