@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from .layout import Row, Word, build_rows, deskewed, skew_angle
 from .result import ExtractionResult, FieldValue
 from .calibration import document_confidence
 from .validation import apply_checks
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LANGUAGES = "pol+eng"
 DEFAULT_PSM = 3
@@ -159,15 +162,21 @@ class TesseractEngine(Engine):
 
     def _second_look(self, pages: list[PageRead], tmp: Path) -> list[PageRead]:
         """The OCR'd pages read again from ink-only images (``preprocess``); text-layer pages as
-        they were."""
+        they were. A page the second look cannot read (an image only Tesseract could decode, a
+        timeout) keeps its first read: the look may improve a document, never fail it."""
         out = []
         for i, page in enumerate(pages):
             if page.image is None:
                 out.append(page)
                 continue
             cleaned = tmp / f"second-{i}.png"
-            preprocess.write_ink_only(page.image, cleaned, page.frame, page.dpi)
-            words = ocr_words(cleaned, page.dpi, self.languages, self.limits.page_timeout_s, self.psm)
+            try:
+                preprocess.write_ink_only(page.image, cleaned, page.frame, page.dpi)
+                words = ocr_words(cleaned, page.dpi, self.languages, self.limits.page_timeout_s, self.psm)
+            except Exception as exc:  # noqa: BLE001 (the first read stands)
+                log.warning("second look skipped on page %d: %s: %s", i + 1, type(exc).__name__, exc)
+                out.append(page)
+                continue
             out.append(PageRead(page_rows(words.get(0, []), i, True), cleaned, 0, page.dpi))
         return out
 

@@ -278,3 +278,12 @@ def test_form_codes_ksef_numbers_and_phones_are_no_invoice_numbers():
         assert parse_invoice_id(text) is None, text
     for text in ("FV/2026/03/0532", "475/MAG/06/2026", "FA-1321/2026", "849/2026/FVS", "INV/2026/0090"):
         assert parse_invoice_id(text) == text
+
+
+def test_a_second_look_that_cannot_read_a_page_keeps_the_first_read(tmp_path):
+    """The look may improve a document, never fail it: a page image it cannot decode keeps its
+    first read (here the file vanished between the two reads)."""
+    from ocr_engines.tesseract import PageRead
+
+    first = [PageRead([], tmp_path / "gone.png", 0, 300)]
+    assert get_engine("tesseract")._second_look(first, tmp_path) == first
