@@ -24,13 +24,11 @@ import functools
 import json
 from pathlib import Path
 
-from .result import FIELD_NAMES
+from .result import HEADER_FIELDS as HEADER
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 # Upper edges of the field-confidence bins (the last bin is exactly 1.0: a PDF text layer).
 EDGES = (0.2, 0.6, 0.8, 0.9, 0.95, 0.97, 0.9999)
-# The header fields a document's accuracy is judged on (issue 12's scoring): all but the sale date.
-HEADER = tuple(n for n in FIELD_NAMES if n != "delivery_date")
 
 
 def _bin(conf: float) -> int:

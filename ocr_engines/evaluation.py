@@ -25,13 +25,10 @@ from rapidfuzz.distance import Levenshtein
 
 from .pool import start_worker, worker_engine
 from .errors import OcrError
-from .result import FIELD_NAMES, LINE_ITEM_KEYS
+from .result import FIELD_NAMES, HEADER_FIELDS, LINE_ITEM_KEYS
 
 DOCUMENT_SUFFIXES = {".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 LINE_ITEMS = "line_items"
-# The headline figure: the contract's header fields but the sale date, which many layouts do not
-# print (issue 12's scoring).
-HEADER_FIELDS = tuple(n for n in FIELD_NAMES if n != "delivery_date")
 
 
 @dataclass
@@ -191,10 +188,7 @@ def run_documents(
 
 
 def summarise(scores: list[DocumentScore], elapsed_s: float) -> dict:
-    """The evaluation report: overall and per group (variant)."""
-    by_group: dict[str, list[DocumentScore]] = defaultdict(list)
-    for s in scores:
-        by_group[s.group].append(s)
+    """The evaluation report: overall, per group (variant), and per layout family and its groups."""
     by_family: dict[str, list[DocumentScore]] = defaultdict(list)
     for s in scores:
         by_family[s.family].append(s)
@@ -204,7 +198,7 @@ def summarise(scores: list[DocumentScore], elapsed_s: float) -> dict:
         "elapsed_s": round(elapsed_s, 2),
         "pages_per_s": round(sum(s.pages for s in scores) / elapsed_s, 3) if elapsed_s else None,
         "overall": _group_summary(scores),
-        "groups": {g: _group_summary(v) for g, v in sorted(by_group.items())},
+        "groups": _by_group(scores),
         "families": {f: {"overall": _group_summary(v), "groups": _by_group(v)} for f, v in sorted(by_family.items())},
         "errors": [{"file": s.path, "error": s.error} for s in scores if s.error],
     }

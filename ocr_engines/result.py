@@ -20,6 +20,9 @@ FIELD_NAMES = (
     "currency",
 )
 LINE_ITEM_KEYS = ("description", "quantity", "unit_price", "amount", "vat_rate")
+# The fields a document's accuracy is judged on: all but the sale date, which many layouts do
+# not print (issue 12's scoring).
+HEADER_FIELDS = tuple(n for n in FIELD_NAMES if n != "delivery_date")
 
 
 @dataclass
