@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from ..validation import LOW_CONFIDENCE
 from . import Extraction
+from .totals import items_totals
 TOTALS = ("net_amount", "total_tax_amount", "total_amount")
 
 
@@ -30,7 +31,8 @@ def _totals_add_up(read: Extraction) -> bool:
 
 
 def _items_add_up(items: list[dict[str, str]], net: str | None) -> bool:
-    return bool(items) and net is not None and sum(Decimal(i["amount"]) for i in items) == Decimal(net)
+    implied = items_totals(items)
+    return implied is not None and net is not None and implied[0] == Decimal(net)
 
 
 def merge_reads(first: Extraction, second: Extraction) -> Extraction:

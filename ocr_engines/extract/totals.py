@@ -167,16 +167,15 @@ def totals(reader: InvoiceReader, table_rows: set[int], items: list[dict[str, st
     the other two, which must have evidence worth two sources. The
     net or the VAT must be printed somewhere: the items confirm totals, never state them alone.
     """
-    exclude = table_rows
     cands: dict[str, list[tuple[Found, str]]] = {n: [] for n in NAMES}
     for name, labels in (("total_amount", L.TOTAL), ("net_amount", L.NET), ("total_tax_amount", L.TAX)):
-        cands[name] += [(f, "label") for f in labelled_amounts(reader, labels, exclude)]
-    triple = sum_row_triple(reader, exclude)
+        cands[name] += [(f, "label") for f in labelled_amounts(reader, labels, table_rows)]
+    triple = sum_row_triple(reader, table_rows)
     if triple:
         *values, conf, r = triple
         for name, value in zip(NAMES, values):
             cands[name].append((Found(format_amount(value), conf, r), "sum_row"))
-    summary = per_rate_summary(reader, exclude, after=max(table_rows, default=-1))
+    summary = per_rate_summary(reader, table_rows, after=max(table_rows, default=-1))
     if summary:
         *values, conf, r = summary
         for name, value in zip(NAMES, values):
