@@ -79,6 +79,35 @@ def shorten(text: str, font: str, size: float, max_width: float) -> str:
     return text
 
 
+def wrap_text(text: str, font: str, size: float, width: float, mid_word: bool = False
+              ) -> list[str]:
+    """Lines of `text` no wider than `width`: broken at spaces, and inside a word (no hyphen)
+    when `mid_word` is set or a single word is wider than the line."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        candidate = f"{line} {word}" if line else word
+        if text_width(candidate, font, size) <= width:
+            line = candidate
+            continue
+        if not mid_word and line:
+            lines.append(line)
+            line, candidate = "", word
+            if text_width(word, font, size) <= width:
+                line = word
+                continue
+        # fill the line character by character, carry the rest of the word over
+        for char in candidate[len(line):] if line else candidate:
+            if line and text_width(line + char, font, size) > width:
+                lines.append(line.rstrip())
+                line = char.lstrip()
+            else:
+                line += char
+    if line:
+        lines.append(line)
+    return lines
+
+
 @dataclass(frozen=True)
 class Pair:
     """A label and its value, printed in two columns; `truth_field` is what the value is."""
@@ -163,6 +192,10 @@ class TableLook:
     header_fill: float | None = None  # gray level behind the header
     zebra: float | None = None  # gray level behind every other body row
     row_factor: float = 1.8  # row height in multiples of the font size
+    # A description too long for its cell: "" shortens it, "words" wraps it at spaces, "chars"
+    # fills each line and breaks words anywhere without a hyphen (as the KSeF visualiser does).
+    wrap: str = ""
+    top_align: bool = False  # with wrapped rows, other cells on the first line, not centred
 
 
 def draw_table(sheet: Sheet, columns: Sequence[Column], rows: Sequence[Row], typo: Typography,
@@ -172,14 +205,14 @@ def draw_table(sheet: Sheet, columns: Sequence[Column], rows: Sequence[Row], typ
     Tables with a flexible column span the sheet width; others take their natural width at the
     `anchor` margin. Returns the cells as printed (flexible cells possibly shortened).
     """
-    size, widths = _fit_columns(columns, rows, typo, sheet.width)
+    size, widths = _fit_columns(columns, rows, typo, sheet.width, look)
     x = sheet.right - sum(widths) if anchor == "right" else sheet.left
     table = _Table(sheet, columns, widths, x, typo.scaled(size), look)
     printed = [table.printed_cells(row) for row in rows]
     sheet.ensure(table.header_height + table.row_height)
     table.draw_header()
     for index, (row, cells) in enumerate(zip(rows, printed)):
-        if not sheet.fits(table.row_height):
+        if not sheet.fits(table.height_of(cells)):
             table.close()
             sheet.new_page()
             table.draw_header()
@@ -189,7 +222,7 @@ def draw_table(sheet: Sheet, columns: Sequence[Column], rows: Sequence[Row], typ
 
 
 def _fit_columns(columns: Sequence[Column], rows: Sequence[Row], typo: Typography,
-                 width: float) -> tuple[float, list[float]]:
+                 width: float, look: TableLook = TableLook()) -> tuple[float, list[float]]:
     """Font size and column widths of a table.
 
     The font shrinks by up to SHRINK_TO_AVOID_CUTS so that no description gets shortened, and by
@@ -208,7 +241,7 @@ def _fit_columns(columns: Sequence[Column], rows: Sequence[Row], typo: Typograph
         flexible = next(index for index, column in enumerate(columns) if column.flexible)
         room = width - sum(w for w, column in zip(natural, columns) if not column.flexible)
         longest = max(fitted.width(row.cells[flexible], row.bold) for row in rows)
-        uncut = room >= longest + fitted.gap
+        uncut = room >= longest + fitted.gap or bool(look.wrap)
         wide_enough = room >= width / 3 and (uncut or size <= typo.size - SHRINK_TO_AVOID_CUTS)
         header_fits = room >= natural[flexible]
         if (header_fits and (wide_enough or size <= smallest)) or size <= MIN_TABLE_SIZE:
@@ -240,8 +273,19 @@ class _Table:
     def printed_cells(self, row: Row) -> tuple[str, ...]:
         font = self.typo.font(row.bold)
         return tuple(shorten(cell, font, self.typo.size, width - 2 * self.pad)
-                     if column.flexible else cell
+                     if column.flexible and not self.look.wrap else cell
                      for cell, column, width in zip(row.cells, self.columns, self.widths))
+
+    def _lines(self, index: int, cell: str) -> list[str]:
+        """A cell's printed lines: one, unless it is the wrapped flexible column."""
+        if not (self.look.wrap and self.columns[index].flexible):
+            return [cell]
+        return wrap_text(cell, self.typo.font(), self.typo.size,
+                         self.widths[index] - 2 * self.pad, self.look.wrap == "chars")
+
+    def height_of(self, cells: tuple[str, ...]) -> float:
+        lines = max(len(self._lines(index, cell)) for index, cell in enumerate(cells))
+        return max(self.row_height, lines * self.typo.size * 1.2 + self.typo.size * 0.9)
 
     def draw_header(self) -> None:
         sheet, typo, top = self.sheet, self.typo, self.sheet.y
@@ -263,20 +307,30 @@ class _Table:
         sheet.advance(self.header_height)
 
     def draw_row(self, row: Row, cells: tuple[str, ...], shaded: bool) -> None:
-        sheet, top = self.sheet, self.sheet.y
+        sheet, top, height = self.sheet, self.sheet.y, self.height_of(cells)
         if shaded:
-            sheet.rect(self.x, top, self.right - self.x, self.row_height, stroke_gray=None,
+            sheet.rect(self.x, top, self.right - self.x, height, stroke_gray=None,
                        fill_gray=self.look.zebra)
         if self.look.grid:
-            self._cell_borders(top, self.row_height)
+            self._cell_borders(top, height)
         elif row.bold:
             sheet.line(self.x, top, self.right, top, width=0.8)
-        baseline = top + self.row_height / 2 + self.typo.size * 0.35
+        line_height = self.typo.size * 1.2
+        first_line = top + self.typo.size * 0.45 + self.typo.size
+        middle = top + height / 2 + self.typo.size * 0.35
         truth = dict(row.truth_fields)
         for index, (cell, column) in enumerate(zip(cells, self.columns)):
+            lines = self._lines(index, cell)
+            if len(lines) > 1:
+                for number, text in enumerate(lines):
+                    self._cell_text(text, column.align, self.lefts[index], self.widths[index],
+                                    first_line + number * line_height, bold=row.bold)
+                continue
+            baseline = (first_line if self.look.top_align and height > self.row_height
+                        else middle)
             self._cell_text(cell, column.align, self.lefts[index], self.widths[index], baseline,
                             bold=row.bold, truth_field=truth.get(index))
-        sheet.advance(self.row_height)
+        sheet.advance(height)
 
     def close(self) -> None:
         if not self.look.grid:

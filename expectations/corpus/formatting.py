@@ -28,12 +28,27 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(GROSZ, rounding=ROUND_HALF_UP)
 
 
-def amount(value: Decimal, language: str) -> str:
-    """Printed amount: "1 703,55" in Polish, "1,703.55" in English."""
+# How a program prints 1703.55: by language ("1 703,55" / "1,703.55") unless the layout has a
+# house style of its own.
+AMOUNT_STYLES = {"space_comma": "1 703,55", "comma_dot": "1,703.55", "space_dot": "1 703.55",
+                 "plain_comma": "1703,55", "plain_dot": "1703.55", "dot_comma": "1.703,55"}
+
+
+def amount(value: Decimal, language: str, style: str = "") -> str:
+    """Printed amount: "1 703,55" in Polish, "1,703.55" in English, or in `style`."""
+    style = style or ("comma_dot" if language == "en" else "space_comma")
     english = f"{money(value):,.2f}"
-    if language == "en":
+    if style == "comma_dot":
         return english
-    return english.replace(",", " ").replace(".", ",")
+    group, mark = {"space_comma": (" ", ","), "space_dot": (" ", "."), "plain_comma": ("", ","),
+                   "plain_dot": ("", "."), "dot_comma": (".", ",")}[style]
+    whole, cents = english.split(".")
+    return whole.replace(",", group) + mark + cents
+
+
+def decimal_mark(language: str, style: str = "") -> str:
+    style = style or ("comma_dot" if language == "en" else "space_comma")
+    return "." if style.endswith("dot") else ","
 
 
 def amount_truth(value: Decimal) -> str:
@@ -41,10 +56,10 @@ def amount_truth(value: Decimal) -> str:
     return f"{money(value):.2f}"
 
 
-def quantity(value: Decimal, language: str) -> str:
+def quantity(value: Decimal, language: str, style: str = "") -> str:
     """Printed quantity without trailing zeros: "2,5" in Polish, "2.5" in English, "10"."""
     text = quantity_truth(value)
-    return text.replace(".", ",") if language == "pl" else text
+    return text.replace(".", ",") if decimal_mark(language, style) == "," else text
 
 
 def quantity_truth(value: Decimal) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -38,6 +38,8 @@ class Allocation:
 
     @property
     def stem(self) -> str:
+        if self.layout not in LAYOUT_NAMES:  # a layout family's invoice
+            return f"{self.layout}-{self.index % 10_000:03d}"
         return f"inv-{self.index:04d}"
 
 
@@ -98,6 +100,11 @@ def _generate_invoice(job: tuple[Path, int, int, tuple[str, ...]]) -> list[dict]
     invoice = build_invoice(derive_seed(seed, index), allocation.language, allocation.currency,
                             allocation.two_pages)
     rendered = render_invoice(invoice, allocation.layout)
+    return _write_variants(out_dir, seed, index, allocation, invoice, rendered, variants)
+
+
+def _write_variants(out_dir: Path, seed: int, index: int, allocation: Allocation, invoice,
+                    rendered, variants: tuple[str, ...]) -> list[dict]:
     truth = _to_json(rendered.truth)
     entries = []
     for variant in variants:
@@ -115,6 +122,56 @@ def _generate_invoice(job: tuple[Path, int, int, tuple[str, ...]]) -> list[dict]
                         "layout": allocation.layout, "language": allocation.language,
                         "pages": rendered.pages, "dpi": dpi, "currency": invoice.currency})
     return entries
+
+
+FAMILY_SEED = 20261202
+
+
+def generate_family_corpus(out_dir: Path, per_family: int, seed: int = FAMILY_SEED,
+                           variants: Sequence[str] = ALL_VARIANTS, workers: int = 2,
+                           families: Sequence[str] | None = None) -> dict:
+    """`per_family` invoices of every layout family (``families``), each in `variants`.
+
+    The manifest's ``layout`` of each document is its family, which is what ``evaluate``
+    reports by and what leave-one-family-out evaluation holds out.
+    """
+    from .families import FAMILY_NAMES
+
+    chosen = tuple(families or FAMILY_NAMES)
+    unknown = set(chosen) - set(FAMILY_NAMES)
+    if unknown:
+        raise ValueError(f"unknown families {sorted(unknown)}; known: {list(FAMILY_NAMES)}")
+    if per_family < 1:
+        raise ValueError("per_family must be at least 1")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [(out_dir, seed, FAMILY_NAMES.index(name) * 10_000 + n, name, tuple(variants))
+            for name in chosen for n in range(1, per_family + 1)]
+    if workers > 1:
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            per_invoice = pool.map(_generate_family_invoice, jobs, chunksize=1)
+    else:
+        per_invoice = [_generate_family_invoice(job) for job in jobs]
+    manifest = {"generator": "expectations.corpus.families", "seed": seed,
+                "count": len(jobs), "variants": list(variants), "families": list(chosen),
+                "documents": [entry for entries in per_invoice for entry in entries]}
+    (out_dir / "manifest.json").write_text(_to_json(manifest), encoding="utf-8")
+    return manifest
+
+
+def _generate_family_invoice(job: tuple[Path, int, int, str, tuple[str, ...]]) -> list[dict]:
+    from .families import FAMILIES, render_family
+
+    out_dir, seed, index, name, variants = job
+    family = FAMILIES[name]
+    language = family.language
+    currency = "EUR" if index % 7 == 3 else "PLN"
+    allocation = Allocation(index, name, language, currency, two_pages=False)
+    invoice = build_invoice(derive_seed(seed, index), language, currency, False)
+    rendered = render_family(invoice, name, derive_seed(seed, index, "family"))
+    entries = _write_variants(out_dir, seed, index, replace(allocation), invoice, rendered,
+                              variants)
+    return [dict(entry, invoice=f"{name}-{index % 10_000:03d}") for entry in entries]
 
 
 def _to_json(value: object) -> str:

@@ -117,6 +117,7 @@ class Invoice:
     notes: tuple[str, ...]
     two_pages: bool
     ksef_number: str
+    amount_style: str = ""  # formatting.AMOUNT_STYLES; "" prints amounts the language's way
 
     @property
     def rate_totals(self) -> tuple[RateTotal, ...]:
@@ -142,7 +143,10 @@ class Invoice:
         return formatting.printed_date(value, self.date_style)
 
     def printed_amount(self, value: Decimal) -> str:
-        return formatting.amount(value, self.language)
+        return formatting.amount(value, self.language, self.amount_style)
+
+    def printed_quantity(self, value: Decimal) -> str:
+        return formatting.quantity(value, self.language, self.amount_style)
 
     def truth_values(self) -> dict[str, str]:
         """Every top-level truth field in its normalised form, printed or not."""

@@ -58,6 +58,7 @@ class Labels:
     sign_issuer: str
     sign_receiver: str
     page: str  # footer template with {page} and {pages}
+    summary_title: str = ""  # heading over a per-rate VAT summary, where a layout prints one
 
 
 POLISH = Labels(
@@ -218,17 +219,16 @@ def draw_items(sheet: Sheet, invoice: Invoice, labels: Labels, typo: Typography,
 
 def _item_cell(invoice: Invoice, number: int, key: str) -> str:
     item = invoice.items[number]
-    language = invoice.language
     cells = {
         "lp": lambda: f"{number + 1}",
         "description": lambda: item.description,
-        "quantity": lambda: formatting.quantity(item.quantity, language),
+        "quantity": lambda: invoice.printed_quantity(item.quantity),
         "unit": lambda: item.unit,
-        "unit_price": lambda: formatting.amount(item.unit_price, language),
-        "net": lambda: formatting.amount(item.net, language),
+        "unit_price": lambda: invoice.printed_amount(item.unit_price),
+        "net": lambda: invoice.printed_amount(item.net),
         "vat_rate": lambda: formatting.vat_rate(item.vat_rate),
-        "vat": lambda: formatting.amount(item.vat, language),
-        "gross": lambda: formatting.amount(item.gross, language),
+        "vat": lambda: invoice.printed_amount(item.vat),
+        "gross": lambda: invoice.printed_amount(item.gross),
     }
     return cells[key]()
 

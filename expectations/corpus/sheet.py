@@ -18,7 +18,7 @@ PAGE_WIDTH, PAGE_HEIGHT = A4
 
 
 class _Op(Protocol):
-    def draw(self, canvas: Canvas) -> None: ...
+    def draw(self, canvas: Canvas, page_height: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,12 @@ class TextOp:
     align: str = "left"
     gray: float = 0.0
 
-    def draw(self, canvas: Canvas) -> None:
+    def draw(self, canvas: Canvas, page_height: float = PAGE_HEIGHT) -> None:
         canvas.setFillGray(self.gray)
         canvas.setFont(self.font, self.size)
         draw = {"left": canvas.drawString, "right": canvas.drawRightString,
                 "center": canvas.drawCentredString}[self.align]
-        draw(self.x, PAGE_HEIGHT - self.y, self.text)
+        draw(self.x, page_height - self.y, self.text)
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,11 @@ class LineOp:
     gray: float = 0.0
     dash: tuple[float, ...] = ()
 
-    def draw(self, canvas: Canvas) -> None:
+    def draw(self, canvas: Canvas, page_height: float = PAGE_HEIGHT) -> None:
         canvas.setStrokeGray(self.gray)
         canvas.setLineWidth(self.width)
         canvas.setDash(list(self.dash))
-        canvas.line(self.x1, PAGE_HEIGHT - self.y1, self.x2, PAGE_HEIGHT - self.y2)
+        canvas.line(self.x1, page_height - self.y1, self.x2, page_height - self.y2)
         canvas.setDash([])
 
 
@@ -72,13 +72,13 @@ class RectOp:
     line_width: float = 0.5
     radius: float = 0.0
 
-    def draw(self, canvas: Canvas) -> None:
+    def draw(self, canvas: Canvas, page_height: float = PAGE_HEIGHT) -> None:
         canvas.setLineWidth(self.line_width)
         if self.stroke_gray is not None:
             canvas.setStrokeGray(self.stroke_gray)
         if self.fill_gray is not None:
             canvas.setFillGray(self.fill_gray)
-        canvas.roundRect(self.x, PAGE_HEIGHT - self.y - self.height, self.width, self.height,
+        canvas.roundRect(self.x, page_height - self.y - self.height, self.width, self.height,
                          self.radius, stroke=int(self.stroke_gray is not None),
                          fill=int(self.fill_gray is not None))
 
@@ -91,9 +91,10 @@ class PageFooter:
     font: str
     size: float
 
-    def op(self, page: int, pages: int) -> TextOp:
+    def op(self, page: int, pages: int, page_width: float = PAGE_WIDTH,
+           page_height: float = PAGE_HEIGHT) -> TextOp:
         text = self.template.format(page=page, pages=pages)
-        return TextOp(PAGE_WIDTH / 2, PAGE_HEIGHT - 28, text, self.font, self.size,
+        return TextOp(page_width / 2, page_height - 28, text, self.font, self.size,
                       align="center", gray=0.2)
 
 
@@ -106,13 +107,17 @@ class PdfInfo:
 
 @dataclass
 class Sheet:
-    """Recorded pages plus a top-down cursor `y` within the printable area."""
+    """Recorded pages plus a top-down cursor `y` within the printable area.
+
+    A4 portrait unless told otherwise (landscape A4, a till roll's narrow strip)."""
 
     margin_x: float = 42.0
     margin_top: float = 40.0
     margin_bottom: float = 52.0
     printed: dict[str, str] = field(default_factory=dict)
     line_items: list[dict[str, str]] = field(default_factory=list)
+    page_width: float = PAGE_WIDTH
+    page_height: float = PAGE_HEIGHT
 
     def __post_init__(self) -> None:
         self._pages: list[list[_Op]] = [[]]
@@ -124,7 +129,7 @@ class Sheet:
 
     @property
     def right(self) -> float:
-        return PAGE_WIDTH - self.margin_x
+        return self.page_width - self.margin_x
 
     @property
     def width(self) -> float:
@@ -132,7 +137,7 @@ class Sheet:
 
     @property
     def bottom(self) -> float:
-        return PAGE_HEIGHT - self.margin_bottom
+        return self.page_height - self.margin_bottom
 
     @property
     def page_count(self) -> int:
@@ -182,7 +187,8 @@ class Sheet:
     def render_pdf(self, info: PdfInfo, footer: PageFooter) -> bytes:
         """Render all pages; byte-identical for identical input (reportlab invariant mode)."""
         buffer = io.BytesIO()
-        canvas = Canvas(buffer, pagesize=A4, invariant=1, pageCompression=1)
+        canvas = Canvas(buffer, pagesize=(self.page_width, self.page_height), invariant=1,
+                        pageCompression=1)
         canvas.setTitle(info.title)
         canvas.setAuthor(info.author)
         canvas.setSubject(info.subject)
@@ -190,9 +196,10 @@ class Sheet:
         pages = len(self._pages)
         for number, ops in enumerate(self._pages, start=1):
             for op in ops:
-                op.draw(canvas)
+                op.draw(canvas, self.page_height)
             if pages > 1:
-                footer.op(number, pages).draw(canvas)
+                footer.op(number, pages, self.page_width, self.page_height).draw(
+                    canvas, self.page_height)
             canvas.showPage()
         canvas.save()
         return buffer.getvalue()
