@@ -23,6 +23,7 @@ from typing import Iterator
 
 from rapidfuzz.distance import Levenshtein
 
+from . import labels
 from .pool import start_worker, worker_engine
 from .errors import OcrError
 from .result import FIELD_NAMES, HEADER_FIELDS, LINE_ITEM_KEYS
@@ -168,17 +169,31 @@ def _run_one(path: str) -> tuple[dict | None, float, str | None]:
         return None, time.perf_counter() - start, f"internal_error: {type(exc).__name__}: {exc}"
 
 
+def _start_evaluation_worker(engine_name: str, options: dict, withheld: tuple[str, ...],
+                             known: tuple[str, ...]) -> None:
+    labels.withhold(withheld, known)
+    start_worker(engine_name, options)
+
+
 def run_documents(
     docs: list[GoldenDocument], engine_name: str, workers: int, options: dict | None = None,
+    withheld: tuple[str, ...] = (), known: tuple[str, ...] = (),
 ) -> Iterator[DocumentScore]:
-    """Extract every document (in ``workers`` processes) and yield its score as it finishes."""
+    """Extract every document (in ``workers`` processes) and yield its score as it finishes.
+
+    `withheld` wording is taken out of the extractor's lexicon for the run (leave-one-family-
+    out: see ``labels.withhold``; `known` is the wording it may keep)."""
     options = options or {}
+    initargs = (engine_name, options, tuple(withheld), tuple(known))
     if workers <= 1:
-        start_worker(engine_name, options)
-        for doc in docs:
-            yield score_document(doc, *_run_one(str(doc.path)))
+        _start_evaluation_worker(*initargs)
+        try:
+            for doc in docs:
+                yield score_document(doc, *_run_one(str(doc.path)))
+        finally:
+            labels.withhold(())
         return
-    with ProcessPoolExecutor(workers, initializer=start_worker, initargs=(engine_name, options)) as pool:
+    with ProcessPoolExecutor(workers, initializer=_start_evaluation_worker, initargs=initargs) as pool:
         futures = {pool.submit(_run_one, str(doc.path)): doc for doc in docs}
         for future in as_completed(futures):
             yield score_document(futures[future], *future.result())

@@ -82,3 +82,48 @@ CURRENCY_TOKENS = {
 # Every label that starts a field: a cell beginning with one of these is not a value.
 ANY = tuple(sorted(set(INVOICE_ID + INVOICE_DATE + DELIVERY_DATE + DUE_DATE + SUPPLIER + RECEIVER
                        + IBAN + TOTAL + NET + TAX) - GENERIC, key=len, reverse=True))
+
+# --- leaving wording out (evaluation on layouts the extractor has not seen) --------------------
+
+_LEXICON = ("INVOICE_ID", "INVOICE_DATE", "DELIVERY_DATE", "DUE_DATE", "SUPPLIER", "RECEIVER",
+            "TAX_ID", "IBAN", "TOTAL", "NET", "TAX", "VAT_SUMMARY", "SUM_ROW", "NAME_SUBLABELS",
+            "TABLE_END")
+_ORIGINAL = {name: globals()[name] for name in _LEXICON + ("TABLE_HEADER_GROUPS", "ANY")}
+
+
+def _folded(text: str) -> str:
+    from .normalize import fold
+
+    return " ".join(fold(text.replace("\n", " ")).split()).rstrip(":")
+
+
+def withhold(phrases, known=()) -> frozenset[str]:
+    """Take printed wording out of the lexicon: every label equal to one of `phrases` (after
+    folding, with or without a final '.'), and every table-header word of theirs that no
+    `known` label (the wording the extractor may know) uses.
+
+    For leave-one-layout-family-out evaluation (``evaluate``/``bench_accuracy``): a family's
+    own label variants must be unknown while the extractor reads that family. Affects this
+    process only; ``withhold(())`` restores the full lexicon. Returns what was removed."""
+    gone = {_folded(p) for p in phrases}
+    gone |= {p.rstrip(".") for p in gone}
+    module = globals()
+    removed: set[str] = set()
+    for name in _LEXICON:
+        kept = tuple(label for label in _ORIGINAL[name] if label.rstrip(".") not in gone)
+        removed |= set(_ORIGINAL[name]) - set(kept)
+        module[name] = kept
+    still = {w.strip(".") for p in known for w in _folded(p).split()}
+    words = {w.strip(".") for p in gone for w in p.split()} - still
+    module["TABLE_HEADER_GROUPS"] = tuple(
+        tuple(word for word in group if word not in words)
+        for group in _ORIGINAL["TABLE_HEADER_GROUPS"])
+    removed |= {w for g in _ORIGINAL["TABLE_HEADER_GROUPS"] for w in g} - {
+        w for g in module["TABLE_HEADER_GROUPS"] for w in g}
+    module["ANY"] = tuple(sorted(set(module["INVOICE_ID"] + module["INVOICE_DATE"]
+                                     + module["DELIVERY_DATE"] + module["DUE_DATE"]
+                                     + module["SUPPLIER"] + module["RECEIVER"] + module["IBAN"]
+                                     + module["TOTAL"] + module["NET"] + module["TAX"]) - GENERIC,
+                                 key=len, reverse=True))
+    return frozenset(removed)
+

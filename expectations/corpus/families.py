@@ -369,14 +369,21 @@ def _compose_receipt(sheet: Sheet, invoice: Invoice, labels: Labels, typo: Typog
     _left_right(sheet, typo, labels.transfer if invoice.payment == PAYMENT_TRANSFER
                 else labels.cash, amount(gross_total))
     _dashes(sheet, typo)
-    for total in invoice.rate_totals:
-        _left_right(sheet, typo, f"{labels.vat_rate} {_rate_code(total.rate)} {total.rate}%",
-                    amount(total.vat))
+    vat_total = Decimal("0")
+    for rate in sorted({item.vat_rate for item in invoice.items}, reverse=True):
+        vat = sum((item.vat for item in invoice.items if item.vat_rate == rate), Decimal("0"))
+        vat_total += vat
+        _left_right(sheet, typo, f"{labels.vat_rate} {_rate_code(rate)} {rate}%", amount(vat))
+    _left_right(sheet, typo, labels.tax_total, amount(vat_total))
+    # As on the KSeF visualisation, the net is not printed whole: it is the gross less the VAT.
+    sheet.mark("total_tax_amount", amount(vat_total))
+    sheet.mark("net_amount", amount(gross_total - vat_total))
     _dashes(sheet, typo)
     sheet.text(centre, typo.baseline(sheet.y), labels.notes, typo.font(), typo.size,
                align="center")
     sheet.advance(typo.leading)
-    sheet.printed["_receipt_total"] = formatting.amount_truth(gross_total)
+    sheet.printed["_receipt_totals"] = (formatting.amount_truth(gross_total),
+                                        formatting.amount_truth(vat_total))
 
 
 def _rate_code(rate: int) -> str:
@@ -544,6 +551,7 @@ FAMILIES: dict[str, Family] = {family.name: family for family in (
         wording={"number": ("Receipt No", "Rcpt #", "Trans"), "issue_date": ("Date", "Time"),
                  "place": ("Till", "Cashier"), "tax_id": ("VAT No", "VAT Reg"),
                  "to_pay": ("TOTAL", "Total", "AMOUNT DUE"), "transfer": ("CARD", "Visa"),
+                 "tax_total": ("Total VAT", "VAT total", "Tax incl."),
                  "cash": ("CASH",), "vat_rate": ("VAT",),
                  "notes": ("Thank you for your visit", "Please keep your receipt")},
         header=(), parties=(), columns=(), totals=(), amount_styles=("comma_dot", "plain_dot"),
@@ -601,8 +609,10 @@ def render_family(invoice: Invoice, name: str, seed: int) -> RenderedInvoice:
     info = PdfInfo(title=f"{document} {invoice.number}", author=invoice.seller.name,
                    subject=document)
     pdf = sheet.render_pdf(info, PageFooter(labels.page, typo.font(), max(7.0, typo.size - 1)))
-    receipt_total = sheet.printed.pop("_receipt_total", None)
+    receipt_totals = sheet.printed.pop("_receipt_totals", None)
     truth = invoice.truth(sheet.printed, [] if family.kind == "receipt" else sheet.line_items)
-    if receipt_total:  # a receipt's total is the sum of its printed (gross) lines
-        truth["total_amount"] = receipt_total
+    if receipt_totals:  # a receipt's totals are the sums of its printed (gross) lines
+        gross, vat = receipt_totals
+        truth.update(total_amount=gross, total_tax_amount=vat,
+                     net_amount=formatting.amount_truth(Decimal(gross) - Decimal(vat)))
     return RenderedInvoice(pdf, sheet.page_count, truth)

@@ -9,14 +9,16 @@ see ``layout``): the invoice number and dates after their labels, the parties as
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 
 from .. import labels as L
 from ..layout import Row
 from ..normalize import find_dates, fold
 from .items import read_line_items
-from .parties import read_party, unlabelled_supplier
+from .parties import heading_above, read_party, tax_id_blocks
 from .reader import Found, InvoiceReader
 from .totals import row_rates, totals
 from .values import find_iban, fix_legal_form, parse_invoice_id
@@ -26,12 +28,16 @@ __all__ = ["Extraction", "Found", "read_invoice"]
 
 # Fields every invoice carries, whatever its layout.
 ALWAYS_EXPECTED = ("invoice_id", "invoice_date", "supplier_name", "total_amount")
-# Fields expected when the page prints one of their labels.
-EXPECTED_WHEN_LABELLED = (
-    ("supplier_tax_id", L.TAX_ID), ("receiver_name", L.RECEIVER), ("due_date", L.DUE_DATE),
-    ("delivery_date", L.DELIVERY_DATE), ("supplier_iban", L.IBAN),
-    ("net_amount", L.NET + L.VAT_SUMMARY), ("total_tax_amount", L.TAX + L.VAT_SUMMARY),
-)
+
+
+def expected_when_labelled() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Fields expected when the page prints one of their labels (read from the lexicon now,
+    so wording withheld for an evaluation is not counted)."""
+    return (
+        ("supplier_tax_id", L.TAX_ID), ("receiver_name", L.RECEIVER), ("due_date", L.DUE_DATE),
+        ("delivery_date", L.DELIVERY_DATE), ("supplier_iban", L.IBAN),
+        ("net_amount", L.NET + L.VAT_SUMMARY), ("total_tax_amount", L.TAX + L.VAT_SUMMARY),
+    )
 
 
 @dataclass
@@ -49,7 +55,7 @@ def expected_fields(reader: InvoiceReader, table_rows: set[int]) -> frozenset[st
     net and VAT when a VAT rate is printed outside the item table (a per-rate summary, whose
     title or amounts OCR may have lost)."""
     out = set(ALWAYS_EXPECTED)
-    for name, labels in EXPECTED_WHEN_LABELLED:
+    for name, labels in expected_when_labelled():
         if reader.find_labels(tuple(label for label in labels if label not in L.GENERIC)):
             out.add(name)
     if any(r not in table_rows and (found := row_rates(row.text)) and found[0] for r, row in enumerate(reader.rows)):
@@ -57,8 +63,73 @@ def expected_fields(reader: InvoiceReader, table_rows: set[int]) -> frozenset[st
     return frozenset(out)
 
 
+def unlabelled_parties(reader: InvoiceReader, f: dict[str, Found]) -> None:
+    """Parties whose headings the lexicon does not know: the blocks holding a tax id, in
+    reading order, are the seller's then the buyer's (the order most invoices print them)."""
+    if "supplier_tax_id" in f and "receiver_tax_id" in f:
+        return
+    taken = {f[k].value for k in ("supplier_tax_id", "receiver_tax_id") if k in f}
+    blocks = tax_id_blocks(reader, taken)
+    if len(blocks) >= 2 and not any(k in f for k in ("supplier_tax_id", "supplier_name", "receiver_tax_id", "receiver_name")):
+        first, second = (_role_lean(heading_above(reader, name)) for name, _ in blocks[:2])
+        if first < 0 or second > 0:  # the headings' words say buyer first ('Invoice to')
+            blocks[0], blocks[1] = blocks[1], blocks[0]
+    # The buyer read under its label leaves the seller's letterhead: as sure as a label.
+    sure = 1.0 if "receiver_tax_id" in f else UNLABELLED_CONF
+    for prefix in ("supplier", "receiver"):
+        if f"{prefix}_tax_id" in f or f"{prefix}_name" in f or not blocks:
+            continue
+        name, tax = blocks.pop(0)
+        f[f"{prefix}_tax_id"] = Found(tax.value, tax.conf * sure, tax.row)
+        if name:
+            f[f"{prefix}_name"] = Found(name.value, name.conf * sure, name.row)
+        sure = UNLABELLED_CONF
+
+
+def _role_lean(heading: str) -> int:
+    """> 0 when an unknown heading shares more words with the seller's known labels than with
+    the buyer's ('Sold by' with 'issued by'), < 0 the other way ('Invoice to' with 'bill to')."""
+    words = set(fold(heading).replace(":", " ").split())
+    seller = {w for label in L.SUPPLIER for w in label.split()}
+    buyer = {w for label in L.RECEIVER for w in label.split()}
+    return len(words & (seller - buyer)) - len(words & (buyer - seller))
+
+
 def invoice_id(reader: InvoiceReader) -> Found | None:
-    return reader.first_value(L.INVOICE_ID, parse_invoice_id)
+    return reader.first_value(L.INVOICE_ID, parse_invoice_id) or numbered_id(reader)
+
+
+# Words that say "number" in any label wording, and the documents an invoice number belongs to.
+NUMBER_WORDS = frozenset({"nr", "no", "numer", "number", "#", "n°", "nº"})
+DOCUMENT_WORDS = frozenset({"faktura", "faktury", "invoice", "dokument", "dokumentu", "document",
+                            "receipt", "paragon", "paragonu", "rachunek"})
+UNLABELLED_CONF = 0.5  # a value found by shape and place, not by a label the lexicon knows
+
+
+def numbered_id(reader: InvoiceReader) -> Found | None:
+    """The invoice number when its label is unknown: the value after a label made of a
+    'number' word and at most a document word ('Numer dokumentu:', 'Invoice #', 'No.') on the
+    first page. An order's or a customer's number ('Nr zamówienia') has another word."""
+    for r, words in enumerate(reader.folded):
+        if reader.rows[r].page:
+            break
+        for i, seg_words in enumerate(words):
+            for end in range(1, min(3, len(seg_words)) + 1):
+                head = [w.strip(":.") for w in seg_words[:end]]
+                if not (any(w in NUMBER_WORDS for w in head)
+                        and all(w in NUMBER_WORDS or w in DOCUMENT_WORDS for w in head)):
+                    continue
+                if not (seg_words[end - 1].endswith(":") or end == len(seg_words)
+                        or head[-1] in NUMBER_WORDS):
+                    continue
+                segs = reader.rows[r].segments
+                texts = [" ".join(w.text for w in segs[i].words[end:])]
+                texts += [s.text for s in segs[i + 1:i + 2]]
+                for text in texts:
+                    value = parse_invoice_id(text) if text.strip(" :") else None
+                    if value:
+                        return Found(value, segs[i].conf * UNLABELLED_CONF, r)
+    return None
 
 
 def dates(reader: InvoiceReader) -> dict[str, Found]:
@@ -79,7 +150,49 @@ def dates(reader: InvoiceReader) -> dict[str, Found]:
                 out[name] = found
                 taken_rows.add((hit.row, hit.seg))
                 break
+    unlabelled_dates(reader, out)
     return out
+
+
+_DATED_NUMBER = re.compile(r"\d[/.-]\d{1,4}[/.-]\d{1,4}[/-]\d|[A-Za-z]/\d{2,4}[/.-]\d")
+
+
+def unlabelled_dates(reader: InvoiceReader, out: dict[str, Found]) -> None:
+    """Dates whose labels the lexicon does not know, by their order on the page: the issue date
+    is the first date of page 1; a later one within 120 days is the due date; an earlier one
+    within 31 days the sale date. Each only if that field was not read from a label."""
+    seen: list[tuple] = []
+    for r, row in enumerate(reader.rows):
+        if row.page:
+            break
+        for seg in row.segments:
+            if _DATED_NUMBER.search(seg.text):
+                continue  # 'FV/2024/06/15/178' holds a date but is a number
+            for d in find_dates(seg.text):
+                seen.append((d, min(seg.conf, 1.0), r))
+    if not seen:
+        return
+    taken = {f.value for f in out.values()}
+    if "invoice_date" not in out:
+        first = next((x for x in seen if x[0].isoformat() not in taken), None)
+        if first is None:
+            return
+        out["invoice_date"] = Found(first[0].isoformat(), first[1] * UNLABELLED_CONF, first[2])
+    issued = date.fromisoformat(out["invoice_date"].value)
+    rest = [x for x in seen if x[0].isoformat() not in {f.value for f in out.values()}]
+    if "due_date" not in out:
+        later = [x for x in rest if 0 < (x[0] - issued).days <= 120]
+        if later:
+            d, conf, r = later[0]
+            out["due_date"] = Found(d.isoformat(), conf * UNLABELLED_CONF, r)
+    if "delivery_date" not in out:  # printed near the issue date, the same day or before it
+        near = [x for x in seen if abs(x[2] - out["invoice_date"].row) <= 4]
+        earlier = [x for x in near if 0 < (issued - x[0]).days <= 31]
+        same = [x for x in near if x[0] == issued]
+        pick = earlier[0] if earlier else same[1] if len(same) >= 2 else None
+        if pick:
+            d, conf, r = pick
+            out["delivery_date"] = Found(d.isoformat(), conf * UNLABELLED_CONF, r)
 
 
 def iban(reader: InvoiceReader) -> Found | None:
@@ -144,12 +257,11 @@ def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:
     f.update(dates(reader))
     for prefix, candidates in (("receiver", L.RECEIVER), ("supplier", L.SUPPLIER)):
         name, tax = read_party(reader, candidates)
-        if prefix == "supplier" and not (name or tax):
-            name, tax = unlabelled_supplier(reader, {f["receiver_tax_id"].value} if "receiver_tax_id" in f else set())
         if name:
             f[f"{prefix}_name"] = name
         if tax:
             f[f"{prefix}_tax_id"] = tax
+    unlabelled_parties(reader, f)
     if found := iban(reader):
         f["supplier_iban"] = found
 

@@ -13,7 +13,7 @@ from .reader import Found, InvoiceReader, LabelHit, overlap, strip_punct
 from .values import clean_name, find_tax_id
 
 # Labels inside a party block, each before its own value.
-LABELS_IN_BLOCKS = L.NAME_SUBLABELS + L.TAX_ID + ("adres", "address", "e-mail", "email", "tel", "telefon", "phone")
+_CONTACT_LABELS = ("adres", "address", "e-mail", "email", "tel", "telefon", "phone")
 
 
 def read_party(reader: InvoiceReader, candidates) -> tuple[Found | None, Found | None]:
@@ -51,7 +51,8 @@ def block_rows(reader: InvoiceReader, hit: LabelHit, max_rows: int = 9) -> list[
     out = []
     rest = reader.remainder(hit)
     nxt = segs[hit.seg + 1] if hit.seg + 1 < len(segs) else None
-    nxt_is_label = nxt is not None and reader._label_at(reader.folded[hit.row][hit.seg + 1], 0, L.ANY) is not None
+    nxt_is_label = nxt is not None and (reader._label_at(reader.folded[hit.row][hit.seg + 1], 0, L.ANY) is not None
+                                        or _names_a_label(nxt.text))
     if rest:
         out.append((rest, label_seg.conf, hit.row))
         left, right = label_seg.x0, (nxt.x0 if nxt else float("inf"))
@@ -89,7 +90,7 @@ def _until_next_label(value: str) -> str:
     gap blurs ('... S.A. Nazwa: Stanisław ...', the buyer's name after the seller's)."""
     words = value.split(" ")
     for i, w in enumerate(words[1:], start=1):
-        if w.endswith(":") and InvoiceReader._label_at([strip_punct(fold(w))], 0, LABELS_IN_BLOCKS):
+        if w.endswith(":") and InvoiceReader._label_at([strip_punct(fold(w))], 0, L.NAME_SUBLABELS + L.TAX_ID + _CONTACT_LABELS):
             return " ".join(words[:i])
     return value
 
@@ -112,26 +113,54 @@ def party_name(block) -> Found | None:
     return fallback
 
 
-def unlabelled_supplier(reader: InvoiceReader, taken: set[str]) -> tuple[Found | None, Found | None]:
-    """The issuer's block when it has no label: the first block holding a tax id that is
-    not the buyer's, its name being the block's first row (letterhead style)."""
+def tax_id_blocks(reader: InvoiceReader, taken: set[str]) -> list[tuple[Found | None, Found]]:
+    """(name, tax id) of every block that holds a tax id not in `taken`, in reading order.
+
+    The block is the column above the tax id up to a gap; its name is its first row, or the
+    row after a heading ('Invoice to:'), whatever the heading's wording."""
+    out = []
+    seen = set(taken)
     for r, row in enumerate(reader.rows):
         for seg in row.segments:
             found = find_tax_id(seg.text)
-            if not found or found[0] in taken:
+            if not found or found[0] in seen:
                 continue
+            seen.add(found[0])
             tax = Found(found[0], seg.conf * found[1], r)
-            top = r
+            column = [r]
             # Walk up the column; rows of other columns in between do not end the block.
             for above_r in range(r - 1, -1, -1):
                 above = reader.rows[above_r]
-                if above.page != row.page or reader.rows[top].y0 - above.y1 > 1.5 * above.height:
+                if above.page != row.page or reader.rows[column[-1]].y0 - above.y1 > 1.5 * above.height:
                     break
                 if any(overlap(a, seg) for a in above.segments):
-                    top = above_r
-            cell = next(a for a in reader.rows[top].segments if overlap(a, seg)) if top != r else seg
+                    column.append(above_r)
             name = None
-            if top != r and sum(ch.isalpha() for ch in cell.text) >= 3 and not _is_heading(cell.text):
-                name = Found(clean_name(cell.text), cell.conf, top)
-            return name, tax
-    return None, None
+            for top in reversed(column[1:]):
+                cell = next(a for a in reader.rows[top].segments if overlap(a, seg))
+                if _is_heading(cell.text) or _names_a_label(cell.text):
+                    continue
+                if sum(ch.isalpha() for ch in cell.text) >= 3:
+                    name = Found(clean_name(cell.text), cell.conf, top)
+                break
+            out.append((name, tax))
+    return out
+
+
+def _names_a_label(text: str) -> bool:
+    """A heading, known or not: a short line ending in a colon ('Invoice to:'), or one word in
+    capitals ('VENDOR', 'KUPUJĄCY') above the name."""
+    text = text.strip()
+    return ((text.endswith(":") and len(text.split()) <= 4)
+            or (" " not in text and text.isalpha() and text.isupper() and len(text) > 3))
+
+
+def heading_above(reader: InvoiceReader, name: Found | None) -> str:
+    """The text of the line just above a party's name in its column (its heading, if any)."""
+    if name is None or name.row <= 0:
+        return ""
+    row, above = reader.rows[name.row], reader.rows[name.row - 1]
+    seg = next((s for s in row.segments if fold(s.text).startswith(fold(name.value)[:8])), None)
+    if seg is None or above.page != row.page or row.y0 - above.y1 > 1.5 * row.height:
+        return ""
+    return next((a.text for a in above.segments if overlap(a, seg)), "")

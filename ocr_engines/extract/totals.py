@@ -141,6 +141,51 @@ def items_totals(items: list[dict[str, str]]) -> tuple[Decimal, Decimal | None] 
     return net, sum(vat_of(n, rate) for rate, n in by_rate.items())
 
 
+def per_rate_vat_lines(reader: InvoiceReader, labelled: list[tuple[Found, str]]) -> tuple[list[Found], Found] | None:
+    """VAT labels on rows that each name another rate are per-rate lines: (them, their sum)."""
+    parts, rates = [], set()
+    for found, _ in labelled:
+        named = row_rates(reader.rows[found.row].text) if found.row >= 0 else None
+        if named and named[0]:
+            parts.append(found)
+            rates |= named[0]
+    if len(parts) < 2 or len(rates) < 2:
+        return None
+    total = sum((Decimal(f.value) for f in parts), Decimal(0))
+    return parts, Found(format_amount(total), min(f.conf for f in parts), parts[-1].row)
+
+
+MAX_VAT_SHARE = Decimal("0.27")  # no VAT rate in the EU is above 27 % of the net
+
+
+def unlabelled_triple(reader: InvoiceReader, table_rows: set[int]) -> tuple[Found, Found, Found] | None:
+    """Net, VAT and gross printed after the item table under labels the lexicon does not know:
+    three amounts of their own cells with net + VAT = gross and a VAT of at most 27 % of the net.
+    The gross must be the largest amount there: VAT lines of two rates add up to their sum too."""
+    start = max(table_rows, default=-1) + 1
+    amounts: list[tuple[Decimal, float, int]] = []
+    for r in range(start, len(reader.rows)):
+        if r in table_rows:
+            continue
+        for seg in reader.rows[r].segments:
+            found = find_amounts(seg.text)
+            if len(found) == 1:
+                amounts.append((found[0], seg.conf, r))
+    best = None
+    values = {a for a, _, _ in amounts}
+    largest = max(values, default=Decimal(0))
+    for net, n_conf, n_row in amounts:
+        for tax, t_conf, t_row in amounts:
+            gross = net + tax
+            if net <= 0 or tax < 0 or tax > net * MAX_VAT_SHARE or gross != largest:
+                continue  # the gross is the largest amount there (per-rate VATs add up too)
+            if best is None or gross > Decimal(best[2].value):
+                g_conf, g_row = next((c, r) for a, c, r in amounts if a == gross)
+                best = (Found(format_amount(net), n_conf, n_row), Found(format_amount(tax), t_conf, t_row),
+                        Found(format_amount(gross), g_conf, g_row))
+    return best
+
+
 def additive_triple(amounts: list[Decimal]) -> tuple[Decimal, Decimal, Decimal] | None:
     """The first (a, b, c) in order with a + b = c: net, VAT, gross as printed in a row."""
     n = len(amounts)
@@ -155,7 +200,7 @@ def additive_triple(amounts: list[Decimal]) -> tuple[Decimal, Decimal, Decimal] 
 # How much each kind of evidence counts when choosing the totals. A printed label says what an
 # amount is; a per-rate summary or a totals row is read whole and cross-checked by its own sum;
 # the line items imply the net (and, with their rates, the VAT) independently of all of them.
-WEIGHTS = {"label": 3.0, "summary": 2.0, "sum_row": 2.0, "items": 1.5}
+WEIGHTS = {"label": 3.0, "summary": 2.0, "sum_row": 2.0, "items": 1.5, "arithmetic": 1.0}
 NAMES = ("net_amount", "total_tax_amount", "total_amount")
 
 
@@ -170,6 +215,11 @@ def totals(reader: InvoiceReader, table_rows: set[int], items: list[dict[str, st
     cands: dict[str, list[tuple[Found, str]]] = {n: [] for n in NAMES}
     for name, labels in (("total_amount", L.TOTAL), ("net_amount", L.NET), ("total_tax_amount", L.TAX)):
         cands[name] += [(f, "label") for f in labelled_amounts(reader, labels, table_rows)]
+    per_rate = per_rate_vat_lines(reader, cands["total_tax_amount"])
+    if per_rate:  # 'VAT A 23%  59.39' / 'VAT C 5%  1.64': parts of the VAT, their sum the whole
+        parts, whole = per_rate
+        cands["total_tax_amount"] = [c for c in cands["total_tax_amount"] if c[0] not in parts]
+        cands["total_tax_amount"].append((whole, "summary"))
     triple = sum_row_triple(reader, table_rows)
     if triple:
         *values, conf, r = triple
@@ -180,6 +230,10 @@ def totals(reader: InvoiceReader, table_rows: set[int], items: list[dict[str, st
         *values, conf, r = summary
         for name, value in zip(NAMES, values):
             cands[name].append((Found(format_amount(value), conf, r), "summary"))
+    found_triple = unlabelled_triple(reader, table_rows)
+    if found_triple:
+        for name, found in zip(NAMES, found_triple):
+            cands[name].append((found, "arithmetic"))
     implied = items_totals(items or [])
     if implied:
         net, tax = implied

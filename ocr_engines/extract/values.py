@@ -23,8 +23,9 @@ _NOT_AN_ID = (
 
 def parse_invoice_id(text: str) -> str | None:
     words = [w for w in text.replace(":", " ").split(" ") if w]
-    while words and fold(words[0]).strip(".#") in ("nr", "no", "number", "numer", ""):
-        words = words[1:]
+    while words and (fold(words[0]).strip(".#") in ("nr", "no", "number", "numer", "")
+                     or (len(words) > 1 and words[0].endswith(".") and words[0][:-1].isalpha())):
+        words = words[1:]  # 'Nr', and an abbreviated word of an unknown label ('dok.')
     if any(p.match(" ".join(words)) for p in _NOT_AN_ID):
         return None
     out = []
@@ -37,6 +38,8 @@ def parse_invoice_id(text: str) -> str | None:
     value = " ".join(out).strip(" .,;:-_|")
     if not value or not any(ch.isdigit() for ch in value) or len(value) > 40:
         return None
+    if value.isdigit() and len(value) < 2:
+        return None  # a table's first row number under a 'No.' column, not an invoice number
     # A date alone is not an invoice number (e.g. the label's value is below, the date beside).
     if find_dates(value) and len(digits_only(value)) == 8 and "/" not in value:
         return None
