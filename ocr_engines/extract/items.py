@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from .. import labels as L
 from ..layout import Row
-from ..normalize import digitise, find_numbers, fold, format_amount, format_quantity
+from ..normalize import digitise, find_amounts, find_numbers, fold, format_amount, format_quantity
 from .reader import CENT, InvoiceReader, strip_punct, words_equal
 
 
@@ -66,7 +66,39 @@ def read_line_items(reader: InvoiceReader) -> tuple[list[dict[str, str]], set[in
             continue
         items.append(parsed)
         used_rows.add(r)
+    if not items:
+        items, used_rows = amount_only_items(reader)
     return items, used_rows | ({header} if header is not None else set())
+
+
+def amount_only_items(reader: InvoiceReader) -> tuple[list[dict[str, str]], set[int]]:
+    """Items of a table that prints a description and an amount only ('Details | Amount'):
+    a run of rows of a text cell and one amount cell, confirmed when their amounts add up to an
+    amount printed in the next rows (the invoice's net or total)."""
+    run: list[tuple[int, str, Decimal]] = []
+
+    def confirmed(after: int) -> bool:
+        total = sum((amount for _, _, amount in run), Decimal(0))
+        for r in range(after, min(after + 4, len(reader.rows))):
+            if total in find_amounts(reader.rows[r].text):
+                return True
+        return False
+
+    for r, row in enumerate(reader.rows + [None]):
+        item = None
+        segs = row.segments if row is not None else []
+        if len(segs) == 2 and sum(ch.isalpha() for ch in segs[0].text) >= 4 and not segs[0].text.endswith(":"):
+            amounts = find_amounts(segs[1].text)
+            if len(amounts) == 1 and not find_amounts(segs[0].text) and segs[1].text.replace(" ", "")[-3:-2] in ",.":
+                item = (r, segs[0].text.strip(), amounts[0])
+        if item and (not run or reader.rows[run[-1][0]].page == row.page):
+            run.append(item)
+            continue
+        if run and confirmed(r):
+            break
+        run = []
+    return ([{"description": text, "amount": format_amount(amount)} for _, text, amount in run],
+            {r for r, _, _ in run})
 
 
 _RATE_RE = re.compile(r"^(\d{1,2})(?:[.,]0+)? ?%?$")
@@ -161,6 +193,12 @@ def parse_item_row(row: Row, qty_first: bool = True) -> dict[str, str] | None:
     }
     used = {q_num.index, q_num.end, p_num.index, p_num.end, a_num.index, a_num.end}
     rate = _item_vat_rate(tokens, first, used)
+    if rate is None and nums and nums[0].index < first:
+        # a rate column before the quantity ('Service | 23% | 4 | 5,991.80 | 23,967.20')
+        token = fold(tokens[first - 1]).strip("|;:,.")
+        m = _RATE_RE.match(token)
+        if token.endswith("%") and m and int(m.group(1)) in VAT_RATES:
+            rate = str(int(m.group(1)))
     if rate is not None:
         item["vat_rate"] = rate
     return item

@@ -155,6 +155,24 @@ def per_rate_vat_lines(reader: InvoiceReader, labelled: list[tuple[Found, str]])
     return parts, Found(format_amount(total), min(f.conf for f in parts), parts[-1].row)
 
 
+def repeated_largest(reader: InvoiceReader, table_rows: set[int]) -> Found | None:
+    """With no total label the lexicon knows: the largest amount after the item table when it is
+    printed twice there (the total and the amount paid or due, as receipts print them)."""
+    start = max(table_rows, default=-1) + 1
+    seen: dict[Decimal, list[tuple[float, int]]] = {}
+    for r in range(start, len(reader.rows)):
+        for seg in reader.rows[r].segments:
+            for amount in find_amounts(seg.text):
+                seen.setdefault(amount, []).append((seg.conf, r))
+    if not seen:
+        return None
+    largest = max(seen)
+    if len(seen[largest]) < 2 or largest <= 0:
+        return None
+    conf, r = seen[largest][0]
+    return Found(format_amount(largest), conf * 0.5, r)
+
+
 MAX_VAT_SHARE = Decimal("0.27")  # no VAT rate in the EU is above 27 % of the net
 
 
@@ -200,7 +218,7 @@ def additive_triple(amounts: list[Decimal]) -> tuple[Decimal, Decimal, Decimal] 
 # How much each kind of evidence counts when choosing the totals. A printed label says what an
 # amount is; a per-rate summary or a totals row is read whole and cross-checked by its own sum;
 # the line items imply the net (and, with their rates, the VAT) independently of all of them.
-WEIGHTS = {"label": 3.0, "summary": 2.0, "sum_row": 2.0, "items": 1.5, "arithmetic": 1.0}
+WEIGHTS = {"label": 3.0, "summary": 2.0, "sum_row": 2.0, "items": 1.5, "arithmetic": 1.0, "repeated": 2.0}
 NAMES = ("net_amount", "total_tax_amount", "total_amount")
 
 
@@ -230,6 +248,8 @@ def totals(reader: InvoiceReader, table_rows: set[int], items: list[dict[str, st
         *values, conf, r = summary
         for name, value in zip(NAMES, values):
             cands[name].append((Found(format_amount(value), conf, r), "summary"))
+    if not cands["total_amount"] and (repeated := repeated_largest(reader, table_rows)):
+        cands["total_amount"].append((repeated, "repeated"))
     found_triple = unlabelled_triple(reader, table_rows)
     if found_triple:
         for name, found in zip(NAMES, found_triple):
@@ -281,9 +301,14 @@ def totals(reader: InvoiceReader, table_rows: set[int], items: list[dict[str, st
     if best:
         return best
     # Nothing adds up: report what was labelled (the checks will mark it unreliable).
+    # Without a label, a value two sources agree on (printed twice, a summary's sum) stands.
     out = {}
     for name in NAMES:
         labelled = [f for f, src in cands[name] if src == "label"]
         if labelled:
             out[name] = labelled[0]
+            continue
+        strong = [(score, found) for score, found in evidence[name].values() if score >= 2]
+        if strong and name != "net_amount":
+            out[name] = max(strong, key=lambda sf: sf[0])[1]
     return out

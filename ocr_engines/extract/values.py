@@ -43,6 +43,8 @@ def parse_invoice_id(text: str) -> str | None:
     # A date alone is not an invoice number (e.g. the label's value is below, the date beside).
     if find_dates(value) and len(digits_only(value)) == 8 and "/" not in value:
         return None
+    if find_dates(value) and len(value.split()) == 3 and value.split()[1].isalpha():
+        return None  # '24 Jan 2024'
     return fix_id_digits(value)
 
 
