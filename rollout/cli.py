@@ -230,20 +230,34 @@ def calibrate(
     golden: Path = typer.Option(Path("data/golden-full"), "--golden", help="generated corpus to fit on "
                                 "(generated there first when it has no manifest)"),
     count: int = typer.Option(100, min=1, help="invoices to generate when the folder is empty"),
+    families: Path = typer.Option(Path("data/families"), "--families", help="layout-family corpus, read "
+                                  "leave-one-family-out (generated there first when it has no manifest)"),
+    per_family: int = typer.Option(6, min=1, help="invoices per family to generate when that folder is empty"),
     workers: int = typer.Option(2, min=1, help="parallel processes"),
     out: Path = typer.Option(None, "--out", help="table to write (default: the engine's own calibration.json)"),
     output: Output = OutputOpt,
 ) -> None:
-    """Fit the document-confidence table (field confidence -> probability right) on generated invoices."""
+    """Fit the document-confidence table (field confidence -> probability right) on generated invoices:
+    our layouts, and the layout families each read with its own wording unknown (as an unseen layout is)."""
     from expectations.corpus import DEFAULT_SEED, generate_corpus
+    from expectations.corpus.families import leave_out_plan
+    from expectations.corpus.generate import generate_family_corpus
     from ocr_engines.calibration import CALIBRATION_FILE, field_pairs, fit
     from ocr_engines.evaluation import golden_documents, run_documents
 
     if not (golden / "manifest.json").is_file():
         generate_corpus(golden, count, DEFAULT_SEED, workers=workers)
+    if not (families / "manifest.json").is_file():
+        generate_family_corpus(families, per_family, workers=workers)
+    options = _settings(output).engine_options("tesseract")
     docs = golden_documents(golden)
-    scores = list(run_documents(docs, "tesseract", workers, _settings(output).engine_options("tesseract")))
-    table = fit(field_pairs(scores), f"{golden.name}: {len(docs)} generated documents")
+    scores = list(run_documents(docs, "tesseract", workers, options))
+    family_docs = golden_documents(families)
+    for name, (withheld, known) in leave_out_plan().items():
+        part = [d for d in family_docs if d.family == name]
+        scores += list(run_documents(part, "tesseract", workers, options, withheld=withheld, known=known))
+    table = fit(field_pairs(scores), f"{golden.name}: {len(docs)} generated documents; {families.name}: "
+                                     f"{len(family_docs)} documents of layout families, each left out")
     target = out or CALIBRATION_FILE
     target.write_text(json.dumps(table, indent=1) + "\n")
     if output is Output.json:

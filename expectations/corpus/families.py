@@ -586,6 +586,16 @@ def withheld_labels(name: str) -> frozenset[str]:
     return frozenset(family_labels(FAMILIES[name]) - others)
 
 
+def leave_out_plan() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """For each family: (the wording to withhold while reading it, the wording the extractor may
+    keep: every other family's), as ``evaluation.run_documents(withheld=, known=)`` takes them."""
+    plan = {}
+    for name in FAMILIES:
+        known = set().union(*(family_labels(f) for other, f in FAMILIES.items() if other != name))
+        plan[name] = (tuple(sorted(withheld_labels(name))), tuple(sorted(known)))
+    return plan
+
+
 def render_family(invoice: Invoice, name: str, seed: int) -> RenderedInvoice:
     """Typeset `invoice` as family `name` would, with that family's choices drawn from `seed`."""
     family = FAMILIES[name]
