@@ -182,6 +182,8 @@ def parse_item_row(row: Row, qty_first: bool = True) -> dict[str, str] | None:
     if best is None:
         return _item_without_quantity(row, words, nums)
     _, (q_num, q), (p_num, price), (a_num, amount), first = best
+    if q < 1 and q * 100 in VAT_RATES and any(n.value == price + amount for n in nums if n.index > a_num.end):
+        return None  # net x rate = VAT, then net + VAT = gross: a totals row, not an item
     description = _item_description(row, first)
     if sum(ch.isalpha() for ch in description) < 2:
         return None
@@ -216,6 +218,8 @@ def _item_without_quantity(row: Row, words, nums: list[_Num]) -> dict[str, str] 
         return None
     if q > 1 and (q - 1) * 100 in VAT_RATES:
         return None  # net and gross of a row: the 'quantity' would be 1 + the VAT rate
+    if q < 1 and q * 100 in VAT_RATES and any(n.value == p_num.value + a_num.value for n in money[2:]):
+        return None  # net, VAT, gross of a totals or per-rate row: the 'quantity' is the rate
     if not any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:p_num.index]):
         return None
     description = _item_description(row, p_num.index)
