@@ -80,15 +80,15 @@ def unlabelled_parties(reader: InvoiceReader, f: dict[str, Found]) -> None:
         if f"{prefix}_tax_id" in f or f"{prefix}_name" in f or not blocks:
             continue
         name, tax = blocks.pop(0)
-        f[f"{prefix}_tax_id"] = Found(tax.value, tax.conf * sure, tax.row)
+        f[f"{prefix}_tax_id"] = Found(tax.value, tax.conf * sure, tax.row, guessed=sure < 1)
         if name:
-            f[f"{prefix}_name"] = Found(name.value, name.conf * sure, name.row)
+            f[f"{prefix}_name"] = Found(name.value, name.conf * sure, name.row, guessed=sure < 1)
         sure = UNLABELLED_CONF
 
 
 def _role_lean(heading: str) -> int:
     """> 0 when an unknown heading shares more words with the seller's known labels than with
-    the buyer's ('Sold by' with 'issued by'), < 0 the other way ('Invoice to' with 'bill to')."""
+    the buyer's ('Invoiced by' with 'issued by'), < 0 the other way ('Invoice to' with 'bill to')."""
     words = set(fold(heading).replace(":", " ").split())
     seller = {w for label in L.SUPPLIER for w in label.split()}
     buyer = {w for label in L.RECEIVER for w in label.split()}
@@ -128,7 +128,7 @@ def numbered_id(reader: InvoiceReader) -> Found | None:
                 for text in texts:
                     value = parse_invoice_id(text) if text.strip(" :") else None
                     if value:
-                        return Found(value, segs[i].conf * UNLABELLED_CONF, r)
+                        return Found(value, segs[i].conf * UNLABELLED_CONF, r, guessed=True)
     return None
 
 
@@ -177,14 +177,14 @@ def unlabelled_dates(reader: InvoiceReader, out: dict[str, Found]) -> None:
         first = next((x for x in seen if x[0].isoformat() not in taken), None)
         if first is None:
             return
-        out["invoice_date"] = Found(first[0].isoformat(), first[1] * UNLABELLED_CONF, first[2])
+        out["invoice_date"] = Found(first[0].isoformat(), first[1] * UNLABELLED_CONF, first[2], guessed=True)
     issued = date.fromisoformat(out["invoice_date"].value)
     rest = [x for x in seen if x[0].isoformat() not in {f.value for f in out.values()}]
     if "due_date" not in out:
         later = [x for x in rest if 0 < (x[0] - issued).days <= 120]
         if later:
             d, conf, r = later[0]
-            out["due_date"] = Found(d.isoformat(), conf * UNLABELLED_CONF, r)
+            out["due_date"] = Found(d.isoformat(), conf * UNLABELLED_CONF, r, guessed=True)
     if "delivery_date" not in out:  # printed near the issue date, the same day or before it
         near = [x for x in seen if abs(x[2] - out["invoice_date"].row) <= 4]
         earlier = [x for x in near if 0 < (issued - x[0]).days <= 31]
@@ -192,7 +192,7 @@ def unlabelled_dates(reader: InvoiceReader, out: dict[str, Found]) -> None:
         pick = earlier[0] if earlier else same[1] if len(same) >= 2 else None
         if pick:
             d, conf, r = pick
-            out["delivery_date"] = Found(d.isoformat(), conf * UNLABELLED_CONF, r)
+            out["delivery_date"] = Found(d.isoformat(), conf * UNLABELLED_CONF, r, guessed=True)
 
 
 def iban(reader: InvoiceReader) -> Found | None:

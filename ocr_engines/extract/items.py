@@ -218,8 +218,8 @@ def _item_without_quantity(row: Row, words, nums: list[_Num]) -> dict[str, str] 
         return None
     if q > 1 and (q - 1) * 100 in VAT_RATES:
         return None  # net and gross of a row: the 'quantity' would be 1 + the VAT rate
-    if q < 1 and q * 100 in VAT_RATES and any(n.value == p_num.value + a_num.value for n in money[2:]):
-        return None  # net, VAT, gross of a totals or per-rate row: the 'quantity' is the rate
+    if len(nums) == 3 and q < 1 and q * 100 in VAT_RATES and nums[2].value == p_num.value + a_num.value:
+        return None  # net, VAT, gross and nothing else (a totals row): the 'quantity' is the rate
     if not any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:p_num.index]):
         return None
     description = _item_description(row, p_num.index)

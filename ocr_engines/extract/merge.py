@@ -2,11 +2,11 @@
 first read's.
 
 A second look (the page OCR'd again from a cleaned image, ``preprocess``) is taken when the
-first read leaves an expected field absent (one every invoice has, or one whose label the page
-prints: a 'Termin płatności' with no date read), or when a check fails. The
+first read leaves an expected field absent or only guessed (one every invoice has, or one whose
+label the page prints: a 'Termin płatności' with no date read), or when a check fails. The
 two reads fail on different things (the first on shaded tables, the second on fine print that
-binarisation thins), so neither replaces the other: the second fills what the first lacks or
-what failed its checks, field by field, and the totals and the line items as wholes.
+binarisation thins), so neither replaces the other: the second fills what the first lacks,
+guessed or failed its checks, field by field, and the totals and the line items as wholes.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ TOTALS = ("net_amount", "total_tax_amount", "total_amount")
 
 
 def needs_second_look(read: Extraction, warnings: list[str]) -> bool:
-    """Whether a read leaves an expected field absent (``Extraction.expected``) or fails a check."""
-    return any(name not in read.fields for name in read.expected) or bool(warnings)
+    """Whether a read leaves an expected field absent (``Extraction.expected``) or only guessed
+    (found without a label the lexicon knows), or fails a check."""
+    return any(name not in read.fields or read.fields[name].guessed for name in read.expected) or bool(warnings)
 
 
 def _totals_add_up(read: Extraction) -> bool:
@@ -42,7 +43,7 @@ def merge_reads(first: Extraction, second: Extraction) -> Extraction:
         if name in TOTALS:
             continue
         mine = out.fields.get(name)
-        if mine is None or (mine.conf <= LOW_CONFIDENCE < found.conf):
+        if mine is None or (mine.conf <= LOW_CONFIDENCE < found.conf) or (mine.guessed and not found.guessed):
             out.fields[name] = found
     if not _totals_add_up(first) and _totals_add_up(second):
         for name in TOTALS:

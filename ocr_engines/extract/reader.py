@@ -25,6 +25,7 @@ class Found:
     value: str
     conf: float
     row: int = -1
+    guessed: bool = False  # read by shape and place, without a label the lexicon knows
 
 
 @dataclass

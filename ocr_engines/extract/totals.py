@@ -170,7 +170,7 @@ def repeated_largest(reader: InvoiceReader, table_rows: set[int]) -> Found | Non
     if len(seen[largest]) < 2 or largest <= 0:
         return None
     conf, r = seen[largest][0]
-    return Found(format_amount(largest), conf * 0.5, r)
+    return Found(format_amount(largest), conf * 0.5, r, guessed=True)
 
 
 MAX_VAT_SHARE = Decimal("0.27")  # no VAT rate in the EU is above 27 % of the net
