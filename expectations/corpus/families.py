@@ -25,7 +25,7 @@ from reportlab.lib.pagesizes import A4, landscape
 
 from . import fonts, formatting
 from .blocks import (Column, Pair, Row, TableLook, Typography, draw_lines, draw_pairs, draw_table,
-                     pairs_width)
+                     pairs_width, wrap_text)
 from .layouts import LAYOUTS, RenderedInvoice
 from .model import PAYMENT_TRANSFER, Invoice, LineItem
 from .sections import (ENGLISH, POLISH, Labels, draw_items, draw_notes, draw_party, label,
@@ -391,8 +391,6 @@ def _rate_code(rate: int) -> str:
 
 
 def _fit_lines(text: str, typo: Typography, width: float) -> list[str]:
-    from .blocks import wrap_text
-
     return wrap_text(text, typo.font(), typo.size, width)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -169,7 +169,7 @@ def _generate_family_invoice(job: tuple[Path, int, int, str, tuple[str, ...]]) -
     allocation = Allocation(index, name, language, currency, two_pages=False)
     invoice = build_invoice(derive_seed(seed, index), language, currency, False)
     rendered = render_family(invoice, name, derive_seed(seed, index, "family"))
-    entries = _write_variants(out_dir, seed, index, replace(allocation), invoice, rendered,
+    entries = _write_variants(out_dir, seed, index, allocation, invoice, rendered,
                               variants)
     return [dict(entry, invoice=f"{name}-{index % 10_000:03d}") for entry in entries]
 
