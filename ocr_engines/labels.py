@@ -80,8 +80,14 @@ CURRENCY_TOKENS = {
     "€": "EUR", "usd": "USD", "$": "USD", "gbp": "GBP", "£": "GBP", "chf": "CHF", "czk": "CZK",
 }
 # Every label that starts a field: a cell beginning with one of these is not a value.
-ANY = tuple(sorted(set(INVOICE_ID + INVOICE_DATE + DELIVERY_DATE + DUE_DATE + SUPPLIER + RECEIVER
-                       + IBAN + TOTAL + NET + TAX) - GENERIC, key=len, reverse=True))
+
+
+def _any_label() -> tuple[str, ...]:
+    return tuple(sorted(set(INVOICE_ID + INVOICE_DATE + DELIVERY_DATE + DUE_DATE + SUPPLIER + RECEIVER
+                            + IBAN + TOTAL + NET + TAX) - GENERIC, key=len, reverse=True))
+
+
+ANY = _any_label()
 
 # --- leaving wording out (evaluation on layouts the extractor has not seen) --------------------
 
@@ -120,10 +126,6 @@ def withhold(phrases, known=()) -> frozenset[str]:
         for group in _ORIGINAL["TABLE_HEADER_GROUPS"])
     removed |= {w for g in _ORIGINAL["TABLE_HEADER_GROUPS"] for w in g} - {
         w for g in module["TABLE_HEADER_GROUPS"] for w in g}
-    module["ANY"] = tuple(sorted(set(module["INVOICE_ID"] + module["INVOICE_DATE"]
-                                     + module["DELIVERY_DATE"] + module["DUE_DATE"]
-                                     + module["SUPPLIER"] + module["RECEIVER"] + module["IBAN"]
-                                     + module["TOTAL"] + module["NET"] + module["TAX"]) - GENERIC,
-                                 key=len, reverse=True))
+    module["ANY"] = _any_label()
     return frozenset(removed)
 

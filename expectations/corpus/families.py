@@ -411,8 +411,6 @@ def _left_right(sheet: Sheet, typo: Typography, left: str, right: str, bold: boo
 
 _SANS = (fonts.DEJAVU_SANS, fonts.LIBERATION_SANS, fonts.FREE_SANS)
 _SERIF = (fonts.DEJAVU_SERIF, fonts.LIBERATION_SERIF, fonts.FREE_SERIF)
-_ALL_COLUMNS = ("lp", "description", "quantity", "unit", "unit_price", "net", "vat_rate", "vat",
-                "gross")
 
 FAMILIES: dict[str, Family] = {family.name: family for family in (
     # A wholesaler's program: landscape pages, wide tables with per-line VAT, terse abbreviations.

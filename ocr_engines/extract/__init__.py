@@ -19,7 +19,7 @@ from ..layout import Row
 from ..normalize import find_dates, fold
 from .items import read_line_items
 from .parties import heading_above, read_party, tax_id_blocks
-from .reader import Found, InvoiceReader
+from .reader import UNLABELLED_CONF, Found, InvoiceReader
 from .totals import row_rates, totals
 from .values import find_iban, fix_legal_form, parse_invoice_id
 
@@ -103,7 +103,6 @@ def invoice_id(reader: InvoiceReader) -> Found | None:
 NUMBER_WORDS = frozenset({"nr", "no", "numer", "number", "#", "n°", "nº"})
 DOCUMENT_WORDS = frozenset({"faktura", "faktury", "invoice", "dokument", "dokumentu", "document",
                             "receipt", "paragon", "paragonu", "rachunek"})
-UNLABELLED_CONF = 0.5  # a value found by shape and place, not by a label the lexicon knows
 
 
 def numbered_id(reader: InvoiceReader) -> Found | None:

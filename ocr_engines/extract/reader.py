@@ -28,6 +28,9 @@ class Found:
     guessed: bool = False  # read by shape and place, without a label the lexicon knows
 
 
+UNLABELLED_CONF = 0.5  # a guessed value's share of the confidence a labelled one would have
+
+
 @dataclass
 class LabelHit:
     row: int

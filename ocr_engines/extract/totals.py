@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from .. import labels as L
 from ..normalize import find_amounts, fold, format_amount
-from .reader import CENT, Found, InvoiceReader, LabelHit
+from .reader import CENT, UNLABELLED_CONF, Found, InvoiceReader, LabelHit
 
 
 def row_amounts_after(reader: InvoiceReader, hit: LabelHit) -> list[Decimal]:
@@ -155,53 +155,48 @@ def per_rate_vat_lines(reader: InvoiceReader, labelled: list[tuple[Found, str]])
     return parts, Found(format_amount(total), min(f.conf for f in parts), parts[-1].row)
 
 
-def repeated_largest(reader: InvoiceReader, table_rows: set[int]) -> Found | None:
+def amounts_after_table(reader: InvoiceReader, table_rows: set[int]) -> list[tuple[list[Decimal], float, int]]:
+    """(the amounts of a cell, its confidence, its row) of every cell after the item table."""
+    start = max(table_rows, default=-1) + 1
+    return [(find_amounts(seg.text), seg.conf, r)
+            for r in range(start, len(reader.rows)) for seg in reader.rows[r].segments]
+
+
+def repeated_largest(cells: list[tuple[list[Decimal], float, int]]) -> Found | None:
     """With no total label the lexicon knows: the largest amount after the item table when it is
     printed twice there (the total and the amount paid or due, as receipts print them)."""
-    start = max(table_rows, default=-1) + 1
     seen: dict[Decimal, list[tuple[float, int]]] = {}
-    for r in range(start, len(reader.rows)):
-        for seg in reader.rows[r].segments:
-            for amount in find_amounts(seg.text):
-                seen.setdefault(amount, []).append((seg.conf, r))
+    for amounts, conf, r in cells:
+        for amount in amounts:
+            seen.setdefault(amount, []).append((conf, r))
     if not seen:
         return None
     largest = max(seen)
     if len(seen[largest]) < 2 or largest <= 0:
         return None
     conf, r = seen[largest][0]
-    return Found(format_amount(largest), conf * 0.5, r, guessed=True)
+    return Found(format_amount(largest), conf * UNLABELLED_CONF, r, guessed=True)
 
 
 MAX_VAT_SHARE = Decimal("0.27")  # no VAT rate in the EU is above 27 % of the net
 
 
-def unlabelled_triple(reader: InvoiceReader, table_rows: set[int]) -> tuple[Found, Found, Found] | None:
+def unlabelled_triple(cells: list[tuple[list[Decimal], float, int]]) -> tuple[Found, Found, Found] | None:
     """Net, VAT and gross printed after the item table under labels the lexicon does not know:
     three amounts of their own cells with net + VAT = gross and a VAT of at most 27 % of the net.
     The gross must be the largest amount there: VAT lines of two rates add up to their sum too."""
-    start = max(table_rows, default=-1) + 1
-    amounts: list[tuple[Decimal, float, int]] = []
-    for r in range(start, len(reader.rows)):
-        if r in table_rows:
-            continue
-        for seg in reader.rows[r].segments:
-            found = find_amounts(seg.text)
-            if len(found) == 1:
-                amounts.append((found[0], seg.conf, r))
-    best = None
-    values = {a for a, _, _ in amounts}
-    largest = max(values, default=Decimal(0))
+    amounts = [(found[0], conf, r) for found, conf, r in cells if len(found) == 1]
+    if not amounts:
+        return None
+    largest = max(a for a, _, _ in amounts)
     for net, n_conf, n_row in amounts:
         for tax, t_conf, t_row in amounts:
-            gross = net + tax
-            if net <= 0 or tax < 0 or tax > net * MAX_VAT_SHARE or gross != largest:
-                continue  # the gross is the largest amount there (per-rate VATs add up too)
-            if best is None or gross > Decimal(best[2].value):
-                g_conf, g_row = next((c, r) for a, c, r in amounts if a == gross)
-                best = (Found(format_amount(net), n_conf, n_row), Found(format_amount(tax), t_conf, t_row),
-                        Found(format_amount(gross), g_conf, g_row))
-    return best
+            if net <= 0 or tax < 0 or tax > net * MAX_VAT_SHARE or net + tax != largest:
+                continue
+            g_conf, g_row = next((c, r) for a, c, r in amounts if a == largest)
+            return (Found(format_amount(net), n_conf, n_row), Found(format_amount(tax), t_conf, t_row),
+                    Found(format_amount(largest), g_conf, g_row))
+    return None
 
 
 def additive_triple(amounts: list[Decimal]) -> tuple[Decimal, Decimal, Decimal] | None:
@@ -248,9 +243,10 @@ def totals(reader: InvoiceReader, table_rows: set[int], items: list[dict[str, st
         *values, conf, r = summary
         for name, value in zip(NAMES, values):
             cands[name].append((Found(format_amount(value), conf, r), "summary"))
-    if not cands["total_amount"] and (repeated := repeated_largest(reader, table_rows)):
+    after_table = amounts_after_table(reader, table_rows)
+    if not cands["total_amount"] and (repeated := repeated_largest(after_table)):
         cands["total_amount"].append((repeated, "repeated"))
-    found_triple = unlabelled_triple(reader, table_rows)
+    found_triple = unlabelled_triple(after_table)
     if found_triple:
         for name, found in zip(NAMES, found_triple):
             cands[name].append((found, "arithmetic"))
