@@ -15,7 +15,7 @@ from .base import Engine, Stopwatch, register
 from .errors import CorruptDocumentError, EngineError, EngineUnavailableError, OcrError, OcrTimeoutError
 from .extract import read_invoice
 from .extract.merge import merge_reads, needs_second_look
-from .layout import Row, Word, build_rows, deskewed, skew_angle
+from .layout import Row, Word, build_rows, deskewed, en_dashes, skew_angle
 from .result import ExtractionResult, FieldValue
 from .calibration import document_confidence
 from .validation import apply_checks
@@ -80,9 +80,7 @@ def page_rows(words: list[Word], page: int, from_ocr: bool) -> list[Row]:
     rows = build_rows(deskewed(words, skew_angle(words)), page)
     for row in rows:
         row.ocr = True
-        for w in row.words:
-            if w.text == "—":
-                w.text = "–"  # Tesseract reads the en dash of Polish print as an em dash
+        en_dashes(row)
     return rows
 
 

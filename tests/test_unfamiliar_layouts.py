@@ -17,7 +17,10 @@ from ocr_engines.extract import Extraction, Found
 from ocr_engines.extract.merge import merge_reads, needs_second_look
 from ocr_engines.extract.parties import _until_next_label
 from ocr_engines.extract.totals import items_totals, rate_row_triple, row_rates
-from ocr_engines.layout import Word, build_rows
+from ocr_engines.extract.items import read_line_items
+from ocr_engines.extract.reader import InvoiceReader
+from ocr_engines.extract.values import fix_unit_superscripts
+from ocr_engines.layout import Word, build_rows, en_dashes
 from ocr_engines.normalize import find_dates
 from ocr_engines.preprocess import ink_only
 
@@ -165,6 +168,43 @@ def test_a_short_bar_after_a_number_is_a_litre_and_a_tall_one_a_rule():
     assert [s.text for s in row.segments] == ["Ziemia 80 l", "3"]
 
 
+def test_a_spaced_dash_as_long_as_an_en_dash_is_one_and_a_short_one_a_hyphen():
+    """Blurred scans make Tesseract read the en dash as '-': its length (about twice a
+    hyphen's, in letter widths) tells them apart; an em dash is the en dash of Polish print."""
+    def row(dash_width):
+        words = [Word("Abonament", 0, 0, 180, 20), Word("-", 190, 8, 190 + dash_width, 11),
+                 Word("kwiecień", 190 + dash_width + 10, 0, 350 + dash_width, 20)]
+        r = build_rows(words)[0]
+        en_dashes(r)
+        return r.text
+
+    assert row(17) == "Abonament – kwiecień"  # 0.85 of a letter (20 px)
+    assert row(9) == "Abonament - kwiecień"  # 0.45 of a letter: a typed hyphen
+    r = build_rows([Word("Bóbr", 0, 0, 60, 20), Word("—", 66, 8, 80, 11), Word("Suwałki", 86, 0, 180, 20)])[0]
+    en_dashes(r)
+    assert r.text == "Bóbr – Suwałki"
+
+
+def test_unit_superscripts_read_as_question_marks():
+    assert fix_unit_superscripts("Papier ksero A4 80 g/m? (ryza 500 ark.)") == "Papier ksero A4 80 g/m² (ryza 500 ark.)"
+    assert fix_unit_superscripts("Panele 12 m?, dąb") == "Panele 12 m², dąb"
+    assert fix_unit_superscripts("Czy to już?") == "Czy to już?"
+
+
+def test_an_unreadable_header_leaves_the_column_order_to_the_rows():
+    """'Cena | Ilość' read without its header: the order that reads more rows decides, so a
+    row that works both ways ('641' for '6,41' at quantity 500) follows the others."""
+    def word(text, x0):
+        return Word(text, x0, 0, x0 + 10 * len(text), 20)
+
+    rows = [build_rows([word("Parking", 0), word("641", 300), word("500", 400), word("3205,00", 500)])[0],
+            build_rows([word("Wynajem", 0), word("70,19", 300), word("1,5", 400), word("105,29", 500)])[0],
+            build_rows([word("Rzutnik", 0), word("37,65", 300), word("4", 400), word("150,60", 500)])[0]]
+    reader = InvoiceReader(rows)
+    items = read_line_items(reader).items
+    assert [(i["quantity"], i["unit_price"]) for i in items] == [("500", "6.41"), ("1.5", "70.19"), ("4", "37.65")]
+
+
 def test_a_dash_between_two_words_survives_the_speck_filter():
     row = build_rows([Word("Bóbr", 0, 0, 60, 20), Word("—", 66, 8, 80, 11), Word("Suwałki", 86, 0, 180, 20),
                       Word("—", 400, 8, 414, 11)])[0]
@@ -203,10 +243,41 @@ def test_a_complete_first_read_needs_no_second_look():
     read = _read(invoice_id=("A", 1), invoice_date=("2026-01-01", 1), supplier_name=("X", 1),
                  supplier_tax_id=("5213017228", 1), total_amount=("1.23", 1), net_amount=("1.00", 1),
                  total_tax_amount=("0.23", 1))
+    read.line_items = [{"description": "Pióro", "quantity": "1", "unit_price": "1.00", "amount": "1.00", "vat_rate": "23"}]
     assert not needs_second_look(read, [])
     read.expected = read.expected | {"due_date"}  # its label printed, no date read
     assert needs_second_look(read, [])
     assert needs_second_look(read, ["net_amount: net + VAT does not equal the total"])
+    read.expected, read.line_items = read.expected - {"due_date"}, []
+    assert needs_second_look(read, [])  # every invoice sells something: no item read is a miss
+
+
+def _item(description: str, amount: str, rate: str = "23") -> dict[str, str]:
+    return {"description": description, "quantity": "1", "unit_price": amount, "amount": amount, "vat_rate": rate}
+
+
+def test_the_second_reads_items_replace_fewer_ones_that_add_up_to_nothing():
+    first = _read(net_amount=("300.00", 0.9), total_tax_amount=("69.00", 0.9), total_amount=("369.00", 0.9))
+    first.line_items = [_item("Papier", "100.00")]
+    second = _read(net_amount=("300.00", 0.9), total_tax_amount=("69.00", 0.9), total_amount=("369.00", 0.9))
+    second.line_items = [_item("Papier", "100.00"), _item("Toner", "150.00")]  # a row still lost
+    assert merge_reads(first, second).line_items == second.line_items
+    fewer = _read()
+    fewer.line_items = second.line_items[:1]
+    assert merge_reads(first, fewer).line_items == first.line_items  # a tie keeps the first read
+
+
+def test_of_two_reads_whose_totals_add_up_the_one_its_items_agree_with_wins():
+    """A first pass that misread the summary consistently (net + VAT = gross, but not what
+    the items sum to) loses its totals to a second read whose items agree with them."""
+    first = _read(net_amount=("789.00", 0.9), total_tax_amount=("181.47", 0.9), total_amount=("970.47", 0.9))
+    first.line_items = [_item("Papier", "100.00")]
+    second = _read(net_amount=("250.00", 0.9), total_tax_amount=("57.50", 0.9), total_amount=("307.50", 0.9))
+    second.line_items = [_item("Papier", "100.00"), _item("Toner", "150.00")]
+    merged = merge_reads(first, second)
+    assert {k: v.value for k, v in merged.fields.items()}["net_amount"] == "250.00"
+    assert merged.line_items == second.line_items
+    assert merge_reads(second, first).fields["net_amount"].value == "250.00"  # and never the other way
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,16 @@ from .items import read_line_items
 from .parties import heading_above, read_party, tax_id_blocks
 from .reader import UNLABELLED_CONF, Found, InvoiceReader
 from .totals import row_rates, totals
-from .values import find_iban, fix_legal_form, parse_invoice_id
+from .values import find_iban, fix_legal_form, fix_unit_superscripts, parse_invoice_id
 
 __all__ = ["Extraction", "Found", "read_invoice"]
 
 
-# Fields every invoice carries, whatever its layout.
-ALWAYS_EXPECTED = ("invoice_id", "invoice_date", "supplier_name", "total_amount")
+# Fields every invoice carries, whatever its layout, and its line items (a sale of something:
+# a till receipt lists its lines too). Items not found are a reason for a second look, but
+# not a header field: document confidence does not count them.
+LINE_ITEMS = "line_items"
+ALWAYS_EXPECTED = ("invoice_id", "invoice_date", "supplier_name", "total_amount", LINE_ITEMS)
 
 
 def expected_when_labelled() -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -47,6 +50,7 @@ class Extraction:
     # Fields this invoice should have: every invoice's, and those whose label it prints. One of
     # them absent is a read that missed something (a second look; lower confidence).
     expected: frozenset[str] = frozenset(ALWAYS_EXPECTED)
+    item_evidence: list[float] = field(default_factory=list)  # per line item: ``items.ItemTable``
 
 
 def expected_fields(reader: InvoiceReader, table_rows: set[int]) -> frozenset[str]:
@@ -234,7 +238,8 @@ def is_polish(rows: list[Row]) -> bool:
 
 
 def correct_ocr_text(out: Extraction, polish: bool) -> None:
-    """Domain corrections of OCR text: legal forms everywhere, Polish diacritics in Polish."""
+    """Domain corrections of OCR text: legal forms and unit superscripts everywhere, Polish
+    diacritics in Polish."""
     from ..lexicon import restore_diacritics
 
     restore = restore_diacritics if polish else (lambda text: text)
@@ -242,7 +247,7 @@ def correct_ocr_text(out: Extraction, polish: bool) -> None:
         if name in out.fields:
             out.fields[name].value = fix_legal_form(restore(out.fields[name].value))
     for item in out.line_items:
-        item["description"] = restore(item["description"])
+        item["description"] = fix_unit_superscripts(restore(item["description"]))
 
 
 def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:
@@ -264,7 +269,8 @@ def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:
     if found := iban(reader):
         f["supplier_iban"] = found
 
-    out.line_items, item_rows = read_line_items(reader)
+    table = read_line_items(reader)
+    out.line_items, out.item_evidence, item_rows = table.items, table.evidence, table.rows
 
     for name, found in totals(reader, item_rows, out.line_items).items():
         f[name] = found

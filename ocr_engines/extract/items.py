@@ -30,8 +30,9 @@ def table_header_row(reader: InvoiceReader) -> int | None:
     return None
 
 
-def qty_before_price(reader: InvoiceReader, header: int) -> bool:
-    """Whether the table header (which may wrap over rows) puts Quantity left of Price."""
+def qty_before_price(reader: InvoiceReader, header: int) -> bool | None:
+    """Whether the table header (which may wrap over rows) puts Quantity left of Price; None
+    when it does not name both."""
     top = reader.rows[header]
     qty_x = price_x = None
     for r in range(max(0, header - 2), min(len(reader.rows), header + 3)):
@@ -40,20 +41,35 @@ def qty_before_price(reader: InvoiceReader, header: int) -> bool:
             continue
         for w in row.words:
             word = strip_punct(fold(w.text))
-            if qty_x is None and word in L.TABLE_HEADER_GROUPS[1]:
-                qty_x = w.x0
-            if price_x is None and word in L.TABLE_HEADER_GROUPS[2]:
+            if qty_x is None and any(words_equal(word, k) for k in L.TABLE_HEADER_GROUPS[1]):
+                qty_x = w.x0  # 'Ilość' read as 'llość' too
+            if price_x is None and any(words_equal(word, k) for k in L.TABLE_HEADER_GROUPS[2]):
                 price_x = w.x0
-    return qty_x is None or price_x is None or qty_x < price_x
+    return None if qty_x is None or price_x is None else qty_x < price_x
 
 
-def read_line_items(reader: InvoiceReader) -> tuple[list[dict[str, str]], set[int]]:
-    """(items, the rows of the item table: its header and item rows). Item rows are recognised
-    by their arithmetic, not by position under a header (OCR garbles headers); the header, when
-    readable, tells the quantity/price column order."""
+@dataclass
+class ItemTable:
+    items: list[dict[str, str]]
+    rows: set[int]  # the item table's rows: its header and item rows
+    # Per item, how well OCR read its description: its letters weighted by the engine's word
+    # confidence (of two reads of one item, the one with more wins: ``merge``).
+    evidence: list[float]
+
+
+def read_line_items(reader: InvoiceReader) -> ItemTable:
+    """The line items. Item rows are recognised by their arithmetic, not by position under a
+    header (OCR garbles headers); the header, when readable, tells the quantity/price column
+    order."""
     header = table_header_row(reader)
-    qty_first = qty_before_price(reader, header) if header is not None else True
+    qty_first = qty_before_price(reader, header) if header is not None else None
+    if qty_first is None:  # the order that reads more rows as items, else each row's own
+        counts = {order: sum(parse_item_row(row, order, quotient=False) is not None for row in reader.rows)
+                  for order in (True, False)}
+        if counts[True] != counts[False]:
+            qty_first = counts[True] > counts[False]
     items: list[dict[str, str]] = []
+    evidence: list[float] = []
     used_rows: set[int] = set()
     for r in range(len(reader.rows)):
         words = reader.folded[r][0] if reader.folded[r] else []
@@ -64,14 +80,15 @@ def read_line_items(reader: InvoiceReader) -> tuple[list[dict[str, str]], set[in
         parsed = parse_item_row(reader.rows[r], qty_first)
         if parsed is None:
             continue
-        items.append(parsed)
+        items.append(parsed[0])
+        evidence.append(parsed[1])
         used_rows.add(r)
     if not items:
-        items, used_rows = amount_only_items(reader)
-    return items, used_rows | ({header} if header is not None else set())
+        return amount_only_items(reader)
+    return ItemTable(items, used_rows | ({header} if header is not None else set()), evidence)
 
 
-def amount_only_items(reader: InvoiceReader) -> tuple[list[dict[str, str]], set[int]]:
+def amount_only_items(reader: InvoiceReader) -> ItemTable:
     """Items of a table that prints a description and an amount only ('Details | Amount'):
     a run of rows of a text cell and one amount cell, confirmed when their amounts add up to an
     amount printed in the next rows (the invoice's net or total)."""
@@ -97,8 +114,8 @@ def amount_only_items(reader: InvoiceReader) -> tuple[list[dict[str, str]], set[
         if run and confirmed(r):
             break
         run = []
-    return ([{"description": text, "amount": format_amount(amount)} for _, text, amount in run],
-            {r for r, _, _ in run})
+    return ItemTable([{"description": text, "amount": format_amount(amount)} for _, text, amount in run],
+                     {r for r, _, _ in run}, [_evidence(reader.rows[r].segments[0].words) for r, _, _ in run])
 
 
 _RATE_RE = re.compile(r"^(\d{1,2})(?:[.,]0+)? ?%?$")
@@ -147,12 +164,18 @@ def _row_numbers(tokens: list[str], cells: list[int] | None = None) -> list[_Num
     return nums
 
 
-def parse_item_row(row: Row, qty_first: bool = True) -> dict[str, str] | None:
-    """A line item from a table row, found by quantity × unit price = amount.
+def parse_item_row(row: Row, qty_first: bool | None = True,
+                   quotient: bool = True) -> tuple[dict[str, str], float] | None:
+    """A line item from a table row, found by quantity × unit price = amount, and the evidence
+    of its description (``ItemTable.evidence``).
 
     ``qty_first`` says whether the table prints the quantity column before the unit price
-    (most do; the KSeF visualisation does not).
+    (most do; the KSeF visualisation does not); None when the header does not say (OCR lost
+    it): both orders are tried, and the one that reads more numbers as printed wins ('6,41'
+    read as '641' and a quantity '500' make 500 x 6.41 and 641 x 5.00 alike). ``quotient``
+    allows a row whose quantity is unreadable (``_item_without_quantity``).
     """
+    orders = (qty_first,) if qty_first is not None else (True, False)
     words = row.words
     tokens = [digitise(w.text) for w in words]
     nums = _row_numbers(tokens, [k for k, seg in enumerate(row.segments) for _ in seg.words])
@@ -162,8 +185,8 @@ def parse_item_row(row: Row, qty_first: bool = True) -> dict[str, str] | None:
             if not a_money:
                 continue
             for i in range(k):
-                for j in range(i + 1, k):
-                    q_num, p_num = (nums[i], nums[j]) if qty_first else (nums[j], nums[i])
+                for j, first_is_qty in ((j, o) for j in range(i + 1, k) for o in orders):
+                    q_num, p_num = (nums[i], nums[j]) if first_is_qty else (nums[j], nums[i])
                     for q in q_num.quantity_readings():
                         for price, p_money in p_num.readings():
                             if not p_money or q <= 0:
@@ -176,15 +199,15 @@ def parse_item_row(row: Row, qty_first: bool = True) -> dict[str, str] | None:
                             # Prefer factors right of any number in the description, then the
                             # net amount (left of gross), then readings as printed.
                             exact = (price == p_num.value) + (amount == amount_num.value) + (q == q_num.value)
-                            score = (i, -k, exact)
+                            score = (i, -k, exact, first_is_qty)
                             if best is None or score > best[0]:
                                 best = (score, (q_num, q), (p_num, price), (amount_num, amount), first)
     if best is None:
-        return _item_without_quantity(row, words, nums)
+        return _item_without_quantity(row, words, nums) if quotient else None
     _, (q_num, q), (p_num, price), (a_num, amount), first = best
     if q < 1 and q * 100 in VAT_RATES and any(n.value == price + amount for n in nums if n.index > a_num.end):
         return None  # net x rate = VAT, then net + VAT = gross: a totals row, not an item
-    description = _item_description(row, first)
+    description, evidence = _item_description(row, first)
     if sum(ch.isalpha() for ch in description) < 2:
         return None
     item = {
@@ -197,16 +220,16 @@ def parse_item_row(row: Row, qty_first: bool = True) -> dict[str, str] | None:
     rate = _item_vat_rate(tokens, first, used)
     if rate is None and nums and nums[0].index < first:
         # a rate column before the quantity ('Service | 23% | 4 | 5,991.80 | 23,967.20')
-        token = fold(tokens[first - 1]).strip("|;:,.")
+        token = fold(tokens[first - 1]).strip("|;:,.-–")
         m = _RATE_RE.match(token)
         if token.endswith("%") and m and int(m.group(1)) in VAT_RATES:
             rate = str(int(m.group(1)))
     if rate is not None:
         item["vat_rate"] = rate
-    return item
+    return item, evidence
 
 
-def _item_without_quantity(row: Row, words, nums: list[_Num]) -> dict[str, str] | None:
+def _item_without_quantity(row: Row, words, nums: list[_Num]) -> tuple[dict[str, str], float] | None:
     """A row whose quantity OCR could not read: the first two money columns are the unit price
     and the amount, and the quantity is their quotient when that is a printable quantity."""
     money = [n for n in nums if n.money and n.value > 0]
@@ -222,7 +245,7 @@ def _item_without_quantity(row: Row, words, nums: list[_Num]) -> dict[str, str] 
         return None  # net, VAT, gross and nothing else (a totals row): the 'quantity' is the rate
     if not any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:p_num.index]):
         return None
-    description = _item_description(row, p_num.index)
+    description, evidence = _item_description(row, p_num.index)
     if sum(ch.isalpha() for ch in description) < 2:
         return None
     item = {
@@ -235,7 +258,7 @@ def _item_without_quantity(row: Row, words, nums: list[_Num]) -> dict[str, str] 
     rate = _item_vat_rate(tokens, p_num.index, {p_num.index, p_num.end, a_num.index, a_num.end})
     if rate is not None:
         item["vat_rate"] = rate
-    return item
+    return item, evidence
 
 
 def _item_vat_rate(tokens: list[str], start: int, used: set[int]) -> str | None:
@@ -244,7 +267,7 @@ def _item_vat_rate(tokens: list[str], start: int, used: set[int]) -> str | None:
     for i in range(start, len(tokens)):
         if i in used:
             continue
-        token = fold(tokens[i]).strip("|;:,.")
+        token = fold(tokens[i]).strip("|;:,.-–")
         if token in ("zw", "np"):
             return token
         m = _RATE_RE.match(token)
@@ -255,8 +278,13 @@ def _item_vat_rate(tokens: list[str], start: int, used: set[int]) -> str | None:
     return bare
 
 
-def _item_description(row: Row, first_number: int) -> str:
-    """Words before the first number column, without the row number and a unit-only cell."""
+def _evidence(words) -> float:
+    return sum(w.conf * len(w.text) for w in words)
+
+
+def _item_description(row: Row, first_number: int) -> tuple[str, float]:
+    """Words before the first number column, without the row number and a unit-only cell, and
+    their evidence (letters x OCR confidence)."""
     owner = {}
     for s_idx, seg in enumerate(row.segments):
         for w in seg.words:
@@ -288,4 +316,4 @@ def _item_description(row: Row, first_number: int) -> str:
             texts[i] = "l"  # litres: '10 l' read as '10 I'
     if len(texts) > 2 and texts[-1] == "1" and texts[-2].isdigit() and any(ch.isalpha() for ch in texts[-3]):
         texts[-1] = "l"  # '... paint 10 1': a count then a lone 1 ends a description as a unit
-    return " ".join(texts).strip(" |")
+    return " ".join(texts).strip(" |"), _evidence(words)

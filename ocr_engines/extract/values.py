@@ -87,6 +87,16 @@ def fix_legal_form(name: str) -> str:
     return name[:1].upper() + name[1:]  # a registered name starts with a capital
 
 
+# A square or cubic unit's superscript read as '?' ('80 g/m?', '12 m?'): a question mark
+# straight after a metric length unit is no question.
+_UNIT_SUPERSCRIPT_MISREAD = re.compile(r"(?<![^\s/(\d])([cdk]?m)\?(?=$|[\s,.;)])")
+
+
+def fix_unit_superscripts(text: str) -> str:
+    """'m²' for OCR's 'm?' in item descriptions (Tesseract reads a superscript 2 as '?')."""
+    return _UNIT_SUPERSCRIPT_MISREAD.sub(r"\1²", text)
+
+
 def clean_name(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip(" :;,")
     text = re.sub(r"„\s+", "„", re.sub(r"\s+”", "”", text))  # quotes hug what they quote
