@@ -33,6 +33,7 @@ from .errors import (
     PermissionDeniedError,
     QuotaExceededError,
     TooManyPagesError,
+    UnreadableDocumentError,
 )
 from .normalize import digits_only, find_dates, fold, format_amount, format_quantity, parse_number
 from .result import FIELD_NAMES, ExtractionResult, FieldValue
@@ -165,6 +166,8 @@ class DocumentAIEngine(Engine):
                 reason = _reason(exc)
                 if "page" in reason.lower():
                     raise TooManyPagesError(f"{filename}: {reason}") from None
+                if any(word in reason.lower() for word in ("document", "file", "format", "content", "corrupt")):
+                    raise UnreadableDocumentError(f"{filename}: Document AI could not read it: {reason}") from None
                 raise InvalidProcessorError(f"{filename}: Document AI refused the request: {reason}") from None
             except gexc.GoogleAPICallError as exc:
                 raise EngineError(f"{filename}: Document AI error {exc.code}: {_reason(exc)}") from None

@@ -52,6 +52,18 @@ class EngineError(OcrError):
     """The engine failed on a valid document (the operator should look)."""
 
     code = "engine_error"
+    # Whether the failure says the engine is unwell (timeouts, 5xx, unavailable, crashes): only
+    # these count towards opening its circuit breaker. A failure the document caused does not.
+    engine_health = True
+
+
+class UnreadableDocumentError(EngineError):
+    """The engine ran and could not read this document (Tesseract could not decode its image,
+    Document AI refused its content): that document's error, not a sign of the engine's health,
+    so it never opens the circuit breaker. Another engine may still try this document."""
+
+    code = "unreadable_document"
+    engine_health = False
 
 
 class EngineUnavailableError(EngineError):
@@ -102,7 +114,7 @@ class MalformedResponseError(EngineError):
     code = "malformed_response"
 
 
-class EmptyResponseError(EngineError):
-    """The provider read the document but returned no entities."""
+class EmptyResponseError(UnreadableDocumentError):
+    """The provider read the document but returned no entities (a blank page, a photo)."""
 
     code = "no_entities"

@@ -12,7 +12,8 @@ from pathlib import Path
 from . import documents as docs
 from . import preprocess
 from .base import Engine, Stopwatch, register
-from .errors import CorruptDocumentError, EngineError, EngineUnavailableError, OcrError, OcrTimeoutError
+from .errors import (CorruptDocumentError, EngineError, EngineUnavailableError, OcrError, OcrTimeoutError,
+                     UnreadableDocumentError)
 from .extract import read_invoice
 from .extract.merge import merge_reads, needs_second_look
 from .layout import Row, Word, build_rows, deskewed, en_dashes, skew_angle
@@ -50,15 +51,18 @@ def ocr_words(image_path: Path, dpi: int, languages: str, timeout_s: float, psm:
             str(image_path), lang=languages, config=config, timeout=timeout_s,
             output_type=pytesseract.Output.DICT,
         )
-    except RuntimeError as exc:  # pytesseract signals its timeout this way
-        if "timeout" in str(exc).lower():
-            raise OcrTimeoutError(f"{image_path.name}: OCR took longer than {timeout_s:.0f} s") from None
-        raise EngineError(f"{image_path.name}: tesseract failed ({exc})") from None
+    except pytesseract.TesseractError as exc:  # it ran, and could not read this image ('libpng error')
+        raise UnreadableDocumentError(f"{image_path.name}: tesseract could not read it: "
+                                      f"{str(exc.message).strip()[:300]}") from None
     except pytesseract.TesseractNotFoundError:
         tesseract_version()  # raises the typed error with the install hint
         raise
-    except pytesseract.TesseractError as exc:
-        raise EngineError(f"{image_path.name}: tesseract failed: {exc.message.strip()[:300]}") from None
+    except RuntimeError as exc:  # pytesseract signals its timeout this way (TesseractError is one too)
+        if "timeout" in str(exc).lower():
+            raise OcrTimeoutError(f"{image_path.name}: OCR took longer than {timeout_s:.0f} s") from None
+        raise EngineError(f"{image_path.name}: tesseract failed ({exc})") from None
+    if not data or "text" not in data:  # Tesseract wrote nothing (an image it would not lay out)
+        return {}
     pages: dict[int, list[Word]] = {}
     for i, text in enumerate(data["text"]):
         text = text.strip()

@@ -20,7 +20,7 @@ from pathlib import Path
 import mmh3
 
 from ocr_engines import DocumentError, Engine, EngineError, ExtractionResult
-from ocr_engines.errors import EngineUnavailableError
+from ocr_engines.errors import EngineUnavailableError, UnreadableDocumentError
 from ocr_engines.compare import compare
 
 from .events import EventWriter, OcrEvent, user_bucket
@@ -53,12 +53,23 @@ class RequestRefused(Exception):
 
 
 class CircuitBreaker:
-    """Stops sending documents to an engine after ``failures`` consecutive failures, for
-    ``cooldown_s``; then lets one request through to probe it (half-open)."""
+    """Stops sending documents to an unwell engine, for ``cooldown_s``; then lets one request
+    through to probe it (half-open): a success closes it, a failure re-opens it.
 
-    def __init__(self, failures: int = 5, cooldown_s: float = 30.0, clock=time.monotonic):
+    It opens on ``failures`` engine-health failures in a row (no success between them) from at
+    least ``min_requests`` distinct requests, the first of them at most ``window_s`` ago. Only
+    engine-health failures count (``EngineError.engine_health``: timeouts, 5xx, unavailable,
+    crashes): a document the engine cannot read is that document's error, so one client's blank
+    or broken uploads cannot move every other user to the other engine. Distinct requests keep
+    one client re-sending one request id from opening it; the window keeps failures hours apart
+    from adding up; "in a row" keeps a busy service's sporadic timeouts from opening it.
+    """
+
+    def __init__(self, failures: int = 5, cooldown_s: float = 30.0, min_requests: int = 3,
+                 window_s: float = 60.0, clock=time.monotonic):
         self.failures, self.cooldown_s, self.clock = failures, cooldown_s, clock
-        self._consecutive = 0
+        self.min_requests, self.window_s = min_requests, window_s
+        self._recent: list[tuple[float, str]] = []  # (when, request id) of the failures in a row
         self._opened_at: float | None = None
         self._lock = threading.Lock()
 
@@ -73,13 +84,19 @@ class CircuitBreaker:
 
     def success(self) -> None:
         with self._lock:
-            self._consecutive, self._opened_at = 0, None
+            self._recent, self._opened_at = [], None
 
-    def failure(self) -> None:
+    def failure(self, request_id: str = "", engine_health: bool = True) -> None:
+        if not engine_health:
+            return
         with self._lock:
-            self._consecutive += 1
-            if self._consecutive >= self.failures or self._opened_at is not None:
-                self._opened_at = self.clock()  # (re)open; a failed half-open probe restarts the cooldown
+            now = self.clock()
+            if self._opened_at is not None:
+                self._opened_at = now  # a failed half-open probe restarts the cooldown
+                return
+            self._recent = [(t, r) for t, r in self._recent if now - t <= self.window_s] + [(now, request_id)]
+            if len(self._recent) >= self.failures and len({r for _, r in self._recent}) >= self.min_requests:
+                self._opened_at = now
 
 
 @dataclass
@@ -88,6 +105,8 @@ class PipelineConfig:
     confidence_floor: float = 0.8  # open-source results below it are re-read by Google while it is on
     breaker_failures: int = 5
     breaker_cooldown_s: float = 30.0
+    breaker_min_requests: int = 3
+    breaker_window_s: float = 60.0
 
 
 @dataclass
@@ -112,8 +131,9 @@ class OcrPipeline:
         self.engines = engines
         self.writer = writer
         self.config = config or PipelineConfig()
-        self.breakers = {name: CircuitBreaker(self.config.breaker_failures, self.config.breaker_cooldown_s)
-                         for name in engines}
+        cfg = self.config
+        self.breakers = {name: CircuitBreaker(cfg.breaker_failures, cfg.breaker_cooldown_s, cfg.breaker_min_requests,
+                                              cfg.breaker_window_s) for name in engines}
         self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
 
     def close(self) -> None:
@@ -155,12 +175,15 @@ class OcrPipeline:
         if result is None:
             alternative = self.other(chosen)
             if not self.allowed(alternative, snap):
-                raise EngineError(attempts[-1]["error"])
+                raise attempts[-1]["exception"]  # typed: the document's error, or the engine's
             fallback = f"{chosen} failed: {attempts[-1]['error']}"
             chosen = alternative
             result = await self._read(chosen, path, snap, request_id, bucket_id, attempts, True)
             if result is None:
-                raise EngineError(f"both engines failed: {attempts[0]['error']}; {attempts[1]['error']}")
+                message = f"both engines failed: {attempts[0]['error']}; {attempts[1]['error']}"
+                if not any(a["exception"].engine_health for a in attempts):
+                    raise UnreadableDocumentError(message)
+                raise EngineError(message)
         elif chosen == OPENSOURCE and result.confidence < self.config.confidence_floor and self.google_allowed(snap):
             low = result.confidence
             google = await self._read(GOOGLE, path, snap, request_id, bucket_id, attempts, True)
@@ -183,8 +206,8 @@ class OcrPipeline:
         except DocumentError:
             raise  # the upload is unusable: no other engine will do better
         except EngineError as exc:
-            self.breakers[engine].failure()
-            attempts.append({"engine": engine, "error": f"{exc.code}: {exc.message}",
+            self.breakers[engine].failure(request_id, exc.engine_health)
+            attempts.append({"engine": engine, "error": f"{exc.code}: {exc.message}", "exception": exc,
                              "seconds": time.perf_counter() - start})
             self._record(engine, snap, request_id, bucket_id, start, None, exc, fallback)
             return None

@@ -31,6 +31,7 @@ from starlette.requests import ClientDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from ocr_engines import DocumentError, EngineError
+from ocr_engines.errors import UnreadableDocumentError
 
 from .flags import StoreUnavailableError
 from .pipeline import SCRATCH_DIR, OcrPipeline, RequestRefused
@@ -234,7 +235,7 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
                 metrics.requests.labels("none", "refused").inc()
                 return error(503, "maintenance", exc.decision.reason,
                              {"Retry-After": str(exc.decision.retry_after_s)})
-            except DocumentError as exc:
+            except (DocumentError, UnreadableDocumentError) as exc:  # the upload's fault, not the engines'
                 metrics.requests.labels("none", "bad_document").inc()
                 return error(422, exc.code, exc.message)
             except EngineError as exc:
@@ -411,7 +412,9 @@ def build_service(settings) -> FastAPI:
     for engine in engines.values():
         engine.warm_up()
     pipeline = OcrPipeline(reader.get, engines, writer, PipelineConfig(
-        shadow_percentage=settings.shadow_percentage, confidence_floor=settings.confidence_floor))
+        shadow_percentage=settings.shadow_percentage, confidence_floor=settings.confidence_floor,
+        breaker_failures=settings.breaker_failures, breaker_cooldown_s=settings.breaker_cooldown_s,
+        breaker_min_requests=settings.breaker_min_requests, breaker_window_s=settings.breaker_window_s))
 
     def shutdown():
         pipeline.close()

@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     confidence_floor: float = Field(default=0.8, ge=0, le=1, description="open-source reads less confident "
                                     "than this are re-read by Google while it is on")
     flag_refresh_s: float = Field(default=2.0, gt=0)
+    # The circuit breaker (rollout/pipeline.py): a real outage fails every request, so 5 in a row
+    # from 3 different requests arrive within seconds at any real load and well inside a minute at
+    # a trickle; failures the document caused (no entities, an image Tesseract cannot decode)
+    # never count. 30 s of cooldown is a few Document AI retry cycles.
+    breaker_failures: int = Field(default=5, ge=1, description="engine-health failures in a row that open an "
+                                  "engine's circuit breaker")
+    breaker_min_requests: int = Field(default=3, ge=1, description="... from at least this many distinct requests")
+    breaker_window_s: float = Field(default=60, gt=0, description="... the first of them at most this long ago")
+    breaker_cooldown_s: float = Field(default=30, gt=0, description="how long an open breaker keeps the "
+                                      "engine out before one probe request")
 
     fault_injection: str | None = Field(default=None, pattern=r"^(tesseract|documentai):(0(\.\d+)?|1(\.0+)?)$",
                                         description="ENGINE:RATE, e.g. tesseract:0.3 — that share of reads fail (drills)")

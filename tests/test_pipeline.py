@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from ocr_engines import Limits, get_engine
-from ocr_engines.errors import EngineError
+from ocr_engines.errors import EngineError, OcrTimeoutError, UnreadableDocumentError
 from rollout import stages
 from rollout.events import EventWriter, ocr_events
 from rollout.pipeline import CircuitBreaker, OcrPipeline, PipelineConfig, RequestRefused
@@ -66,7 +66,8 @@ def test_maintenance_refuses_with_retry_after(engines, golden_dir):
 
 def test_failing_engine_falls_back_and_the_breaker_opens(engines, writer, golden_dir):
     broken = dict(engines, **{OPENSOURCE: get_engine("tesseract", limits=Limits(page_timeout_s=0.01))})
-    p = pipeline(broken, stages.enable(Snapshot()), writer, breaker_failures=2, breaker_cooldown_s=60)
+    p = pipeline(broken, stages.enable(Snapshot()), writer, breaker_failures=2, breaker_min_requests=2,
+                 breaker_cooldown_s=60)
     for i in range(2):
         out = p.process(golden_dir / SCAN, RequestContext("u1"), f"r{i}")
         assert out.engine == GOOGLE and out.fallback.startswith("tesseract failed: ocr_timeout")
@@ -101,7 +102,7 @@ def test_a_pooled_read_past_its_deadline_falls_back_to_google(engines, writer, g
 def test_no_fallback_when_google_is_disabled(engines, golden_dir):
     broken = dict(engines, **{OPENSOURCE: get_engine("tesseract", limits=Limits(page_timeout_s=0.01))})
     p = pipeline(broken, stages.disable_google(stages.enable(Snapshot())))
-    with pytest.raises(EngineError, match="ocr_timeout"):
+    with pytest.raises(OcrTimeoutError, match="took longer"):  # the engine's own typed error
         p.process(golden_dir / SCAN, RequestContext("u1"), "r")
 
 
@@ -128,10 +129,10 @@ def test_shadow_reads_record_field_agreement(engines, writer, golden_dir):
 
 def test_circuit_breaker_half_opens_after_cooldown():
     now = [0.0]
-    b = CircuitBreaker(failures=2, cooldown_s=10, clock=lambda: now[0])
-    b.failure()
+    b = CircuitBreaker(failures=2, cooldown_s=10, min_requests=2, clock=lambda: now[0])
+    b.failure("r1")
     assert b.allow()
-    b.failure()
+    b.failure("r2")
     assert b.state == "open" and not b.allow()
     now[0] = 10.5
     assert b.state == "half-open" and b.allow()
@@ -150,3 +151,66 @@ def test_an_engine_this_instance_does_not_run(engines, golden_dir):
     only_google = pipeline({GOOGLE: engines[GOOGLE]}, stages.enable(Snapshot()))
     out = only_google.process(golden_dir / DIGITAL, RequestContext("u1"), "r")
     assert out.engine == GOOGLE and out.fallback == "tesseract not configured"
+
+
+def test_the_breaker_counts_engine_health_only_from_distinct_requests_in_a_window():
+    now = [0.0]
+    b = CircuitBreaker(failures=3, cooldown_s=30, min_requests=3, window_s=60, clock=lambda: now[0])
+    for _ in range(10):
+        b.failure("r1", engine_health=False)  # documents the engine could not read
+    assert b.state == "closed"
+    for _ in range(5):
+        b.failure("same-request-id")  # one client re-sending one request
+    assert b.state == "closed"
+    b.failure("r2")
+    now[0] = 61.0  # the first two are now out of the window
+    b.failure("r3")
+    assert b.state == "closed"
+    b.failure("r4"), b.failure("r5")
+    assert b.state == "open"
+    b = CircuitBreaker(failures=2, min_requests=2, clock=lambda: now[0])
+    b.failure("a"), b.success(), b.failure("b")  # not in a row: a busy service's sporadic timeouts
+    assert b.state == "closed"
+
+
+def _blank_pdf(path):
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument.new()
+    pdf.new_page(595, 842)
+    pdf.save(path)
+    pdf.close()
+    return path
+
+
+def test_one_clients_blank_documents_do_not_move_other_users_to_the_other_engine(engines, writer, golden_dir,
+                                                                                 tmp_path):
+    """Stage 0: Document AI finds no entities on 5 blank PDFs from one client. Each of those
+    may fall back on its own; the next 20 users are still read by Google (the probe found all
+    20 on Tesseract, 'documentai unavailable (circuit open)')."""
+    p = pipeline(engines, Snapshot(), writer)
+    blank = _blank_pdf(tmp_path / "blank.pdf")
+    for i in range(5):
+        out = p.process(blank, RequestContext("careless-client"), f"blank-{i}")
+        assert out.engine == OPENSOURCE and out.fallback.startswith("documentai failed: no_entities")
+    assert p.breakers[GOOGLE].state == "closed"
+    served = [p.process(golden_dir / DIGITAL, RequestContext(f"user-{i}"), f"r{i}") for i in range(20)]
+    assert [(o.engine, o.fallback) for o in served] == [(GOOGLE, None)] * 20
+
+
+def test_truncated_images_under_forced_open_source_do_not_send_everyone_to_google(engines, golden_dir, tmp_path):
+    """The mirror image: Tesseract cannot decode 5 truncated PNGs (a document's error, typed
+    'unreadable_document'); Tesseract's breaker stays closed for everyone else."""
+    p = pipeline(engines, stages.set_flag(Snapshot(), "force_opensource_for_testing", True))
+    data = (golden_dir / SCAN).read_bytes()
+    broken = tmp_path / "truncated.png"
+    broken.write_bytes(data[: len(data) // 3])
+    for i in range(5):  # Google finds nothing on it either: the document's typed error
+        with pytest.raises(UnreadableDocumentError, match="both engines failed: unreadable_document"):
+            p.process(broken, RequestContext("careless-client"), f"png-{i}")
+    assert p.breakers[OPENSOURCE].state == "closed" and p.breakers[GOOGLE].state == "closed"
+    out = p.process(golden_dir / DIGITAL, RequestContext("someone-else"), "r")
+    assert (out.engine, out.fallback) == (OPENSOURCE, None)
+    alone = pipeline({OPENSOURCE: engines[OPENSOURCE]}, stages.set_flag(Snapshot(), "force_opensource_for_testing", True))
+    with pytest.raises(UnreadableDocumentError):  # no other engine: the document's own typed error
+        alone.process(broken, RequestContext("careless-client"), "png-alone")
