@@ -17,7 +17,7 @@ from ocr_engines.extract import Extraction, Found
 from ocr_engines.extract.merge import merge_reads, needs_second_look
 from ocr_engines.extract.parties import _until_next_label
 from ocr_engines.extract.totals import items_totals, rate_row_triple, row_rates
-from ocr_engines.extract.items import read_line_items
+from ocr_engines.extract.items import parse_item_row, read_line_items
 from ocr_engines.extract.reader import InvoiceReader
 from ocr_engines.extract.values import fix_unit_superscripts
 from ocr_engines.layout import Word, build_rows, en_dashes
@@ -203,6 +203,22 @@ def test_an_unreadable_header_leaves_the_column_order_to_the_rows():
     reader = InvoiceReader(rows)
     items = read_line_items(reader).items
     assert [(i["quantity"], i["unit_price"]) for i in items] == [("500", "6.41"), ("1.5", "70.19"), ("4", "37.65")]
+
+
+def test_a_row_with_its_own_vat_columns_is_an_item_and_a_summary_row_is_not():
+    """Wholesale tables print each line's rate, net, VAT and gross: 23% x 1 573,56 = 361,92 is
+    that line's VAT, not a totals row, when a quantity x price = net reading stands left of it."""
+    def row(*texts):
+        words, x = [], 0
+        for t in texts:
+            words.append(Word(t, x, 0, x + 12 * len(t), 20))
+            x += 12 * len(t) + 10
+        return build_rows(words)[0]
+
+    item = parse_item_row(row("1", "Serwis", "serwerowni", "godz.", "16,74", "94,00", "23%", "1", "573,56",
+                              "361,92", "1", "935,48"), qty_first=None)[0]
+    assert (item["quantity"], item["unit_price"], item["amount"], item["vat_rate"]) == ("16.74", "94.00", "1573.56", "23")
+    assert parse_item_row(row("Stawka", "23%", "1", "573,56", "361,92", "1", "935,48")) is None
 
 
 def test_a_dash_between_two_words_survives_the_speck_filter():

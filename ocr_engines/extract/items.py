@@ -64,28 +64,31 @@ def read_line_items(reader: InvoiceReader) -> ItemTable:
     header = table_header_row(reader)
     qty_first = qty_before_price(reader, header) if header is not None else None
     if qty_first is None:  # the order that reads more rows as items, else each row's own
-        counts = {order: sum(parse_item_row(row, order, quotient=False) is not None for row in reader.rows)
-                  for order in (True, False)}
+        counts = {order: len(_item_rows(reader, order, quotient=False)) for order in (True, False)}
         if counts[True] != counts[False]:
             qty_first = counts[True] > counts[False]
-    items: list[dict[str, str]] = []
-    evidence: list[float] = []
-    used_rows: set[int] = set()
-    for r in range(len(reader.rows)):
-        words = reader.folded[r][0] if reader.folded[r] else []
-        if words and any(words_equal(words[0], end) for end in L.TABLE_END):
-            if items:
-                break  # the totals row ends the table
-            continue
-        parsed = parse_item_row(reader.rows[r], qty_first)
-        if parsed is None:
-            continue
-        items.append(parsed[0])
-        evidence.append(parsed[1])
-        used_rows.add(r)
+    found = _item_rows(reader, qty_first)
+    items = [item for _, item, _ in found]
+    evidence = [ev for _, _, ev in found]
+    used_rows = {r for r, _, _ in found}
     if not items:
         return amount_only_items(reader)
     return ItemTable(items, used_rows | ({header} if header is not None else set()), evidence)
+
+
+def _item_rows(reader: InvoiceReader, qty_first: bool | None, quotient: bool = True) -> list[tuple[int, dict, float]]:
+    """(row, item, evidence) of the rows that read as items, up to the totals row after them."""
+    out = []
+    for r in range(len(reader.rows)):
+        words = reader.folded[r][0] if reader.folded[r] else []
+        if words and any(words_equal(words[0], end) for end in L.TABLE_END):
+            if out:
+                break  # the totals row ends the table
+            continue
+        parsed = parse_item_row(reader.rows[r], qty_first, quotient)
+        if parsed is not None:
+            out.append((r, *parsed))
+    return out
 
 
 def amount_only_items(reader: InvoiceReader) -> ItemTable:
@@ -180,6 +183,7 @@ def parse_item_row(row: Row, qty_first: bool | None = True,
     tokens = [digitise(w.text) for w in words]
     nums = _row_numbers(tokens, [k for k, seg in enumerate(row.segments) for _ in seg.words])
     best = None
+    vat_triple = False  # a reading that is net, rate and VAT: an item row's VAT columns, or a totals row
     for k, amount_num in enumerate(nums):
         for amount, a_money in amount_num.readings():
             if not a_money:
@@ -196,6 +200,10 @@ def parse_item_row(row: Row, qty_first: bool | None = True,
                             first = nums[i].index
                             if not any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:first]):
                                 continue  # no description before the numbers: not an item row
+                            if q < 1 and q * 100 in VAT_RATES and any(
+                                    n.value == price + amount for n in nums if n.index > amount_num.end):
+                                vat_triple = True  # net x rate = VAT, then net + VAT = gross
+                                continue
                             # Prefer factors right of any number in the description, then the
                             # net amount (left of gross), then readings as printed.
                             exact = (price == p_num.value) + (amount == amount_num.value) + (q == q_num.value)
@@ -203,10 +211,10 @@ def parse_item_row(row: Row, qty_first: bool | None = True,
                             if best is None or score > best[0]:
                                 best = (score, (q_num, q), (p_num, price), (amount_num, amount), first)
     if best is None:
+        if vat_triple:
+            return None  # a totals row (or a per-rate summary row), not an item
         return _item_without_quantity(row, words, nums) if quotient else None
     _, (q_num, q), (p_num, price), (a_num, amount), first = best
-    if q < 1 and q * 100 in VAT_RATES and any(n.value == price + amount for n in nums if n.index > a_num.end):
-        return None  # net x rate = VAT, then net + VAT = gross: a totals row, not an item
     description, evidence = _item_description(row, first)
     if sum(ch.isalpha() for ch in description) < 2:
         return None
