@@ -30,6 +30,9 @@ with DAG(
         "action": Param("rollback", enum=["rollback", "disable", "maintenance_on", "maintenance_off"],
                         description="what to do"),
         "reason": Param("", type="string", minLength=5, description="why (kept in the audit log)"),
+        "expect_version": Param(None, type=["null", "integer"], minimum=0,
+                                description="the state version you decided on (the UI's or `ocr-migrate status`); "
+                                            "from another version the action is refused as a conflict"),
     },
 ) as dag:
     PythonOperator(task_id="apply", python_callable=ops.emergency)

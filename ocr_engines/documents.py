@@ -7,6 +7,7 @@ any pixel is decoded, and PDF page counts are checked before any page is touched
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,9 @@ A4_WIDTH_INCHES = 8.27
 # PDFium is not thread-safe (concurrent use crashes the process): every use holds this lock.
 pdfium_lock = threading.RLock()
 FPDF_ERR_PASSWORD, FPDF_ERR_SECURITY = 4, 5  # pdfium's FPDF_GetLastError codes
+# Tesseract (Leptonica) refuses an image wider or taller than this: such a file is refused
+# up front for every engine (a 100000 x 1 TIFF is no page).
+MAX_SIDE_PX = 32767
 MIN_TEXT_LAYER_CHARS = 20  # fewer alphanumerics than this on a page: treat it as a scan
 
 
@@ -92,6 +96,10 @@ def inspect_image(path: Path, limits: Limits) -> ImageInfo:
             width, height = im.size
             frames = getattr(im, "n_frames", 1)
             dpi = im.info.get("dpi", (0, 0))[0] or 0
+            if max(width, height) > MAX_SIDE_PX:
+                raise ImageTooLargeError(
+                    f"{path.name}: {width}x{height} pixels; a page may be at most {MAX_SIDE_PX} pixels a side"
+                )
             if width * height > limits.max_pixels:
                 raise ImageTooLargeError(
                     f"{path.name}: {width}x{height} pixels exceeds the limit of "
@@ -110,7 +118,16 @@ def inspect_image(path: Path, limits: Limits) -> ImageInfo:
         raise CorruptDocumentError(f"{path.name}: cannot read the image ({exc})") from None
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(f"{path.name}: {exc}") from None
-    return ImageInfo(frames, width, height, int(round(float(dpi))))
+    return ImageInfo(frames, width, height, _dpi_value(dpi))
+
+
+def _dpi_value(raw) -> int:
+    """A resolution tag as whole DPI, 0 when it says nothing usable (0/0, 1/0, inf, NaN, junk)."""
+    try:
+        value = float(raw)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return 0
+    return int(round(value)) if math.isfinite(value) and 0 < value < 100_000 else 0
 
 
 def open_pdf(path: Path, limits: Limits):

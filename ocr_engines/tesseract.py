@@ -61,8 +61,8 @@ def ocr_words(image_path: Path, dpi: int, languages: str, timeout_s: float, psm:
         if "timeout" in str(exc).lower():
             raise OcrTimeoutError(f"{image_path.name}: OCR took longer than {timeout_s:.0f} s") from None
         raise EngineError(f"{image_path.name}: tesseract failed ({exc})") from None
-    if not data or "text" not in data:  # Tesseract wrote nothing (an image it would not lay out)
-        return {}
+    if not data or "text" not in data:  # not even a page: the image data is damaged (a strip past the end)
+        raise UnreadableDocumentError(f"{image_path.name}: tesseract read nothing from it (damaged image data?)")
     pages: dict[int, list[Word]] = {}
     for i, text in enumerate(data["text"]):
         text = text.strip()

@@ -319,6 +319,7 @@ def cut_over(backup: str, **context) -> dict:
 def emergency(**context) -> dict:
     """ocr_emergency: rollback | disable | maintenance_on | maintenance_off, with a reason."""
     from rollout import stages
+    from rollout.flags import ConcurrentUpdateError
     from rollout.stages import InvalidTransition
 
     params = context["params"]
@@ -332,9 +333,12 @@ def emergency(**context) -> dict:
         raise AirflowFailException(f"unknown action {action!r}; one of {', '.join(changes)}")
     stores = Stores()
     try:
-        snap = stores.flags.apply(action.replace("_", "-"), actor(context), reason, changes[action])
+        snap = stores.flags.apply(action.replace("_", "-"), actor(context), reason, changes[action],
+                                  expect_version=params.get("expect_version"))
     except InvalidTransition as exc:
         raise AirflowFailException(f"{action} refused: {exc}") from None
+    except ConcurrentUpdateError as exc:  # audited: decided on another state than the current one
+        raise AirflowFailException(f"{action}: {exc}") from None
     log.warning("emergency %s: now stage %s (%s %%)", action, snap.stage, snap.percentage)
     return snap.as_dict()
 

@@ -29,6 +29,9 @@ def default_actor() -> str:
 
 ActorOpt = typer.Option(None, "--actor", help="who makes the change (default: $OCR_MIGRATE_ACTOR or the login)")
 ReasonOpt = typer.Option(..., "--reason", help="why: kept in the audit log")
+ExpectOpt = typer.Option(None, "--expect-version", min=0,
+                         help="the state version you decided on (see `status`): from any other version the "
+                              "change is refused as a conflict (exit 6, audited), so two operators cannot both move")
 
 
 def _store(output: Output):
@@ -61,13 +64,14 @@ def _show(snapshot, output: Output, title: str = "rollout state") -> None:
     console.print(table)
 
 
-def _write(action: str, change, actor: str | None, reason: str, output: Output) -> None:
+def _write(action: str, change, actor: str | None, reason: str, output: Output,
+           expect_version: int | None = None) -> None:
     from .flags import ConcurrentUpdateError, StoreUnavailableError
     from .stages import InvalidTransition
 
     store = _store(output)
     try:
-        snap = store.apply(action, actor or default_actor(), reason, change)
+        snap = store.apply(action, actor or default_actor(), reason, change, expect_version=expect_version)
     except InvalidTransition as exc:
         fail(output, EXIT_REFUSED, "refused", str(exc))
     except ConcurrentUpdateError as exc:
@@ -85,77 +89,86 @@ def status(output: Output = OutputOpt) -> None:
 
 @app.command()
 def advance(percentage: int = typer.Option(None, help="go to this percentage instead of the next stage"),
-            actor: str = ActorOpt, reason: str = ReasonOpt, output: Output = OutputOpt) -> None:
+            actor: str = ActorOpt, reason: str = ReasonOpt,
+            expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Move to the next stage (5 → 15 → 35 → 60 → 85 → 100 %) or to a given percentage."""
     from . import stages
 
-    _write("advance", lambda s: stages.advance(s, percentage), actor, reason, output)
+    _write("advance", lambda s: stages.advance(s, percentage), actor, reason, output, expect_version)
 
 
 @app.command()
-def rollback(actor: str = ActorOpt, reason: str = ReasonOpt, output: Output = OutputOpt) -> None:
+def rollback(actor: str = ActorOpt, reason: str = ReasonOpt,
+            expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Back to the previous stage."""
     from . import stages
 
-    _write("rollback", stages.rollback, actor, reason, output)
+    _write("rollback", stages.rollback, actor, reason, output, expect_version)
 
 
 @app.command()
-def enable(actor: str = ActorOpt, reason: str = ReasonOpt, output: Output = OutputOpt) -> None:
+def enable(actor: str = ActorOpt, reason: str = ReasonOpt,
+            expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """100 % open source."""
     from . import stages
 
-    _write("enable", stages.enable, actor, reason, output)
+    _write("enable", stages.enable, actor, reason, output, expect_version)
 
 
 @app.command()
-def disable(actor: str = ActorOpt, reason: str = ReasonOpt, output: Output = OutputOpt) -> None:
+def disable(actor: str = ActorOpt, reason: str = ReasonOpt,
+            expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Everyone back to Google."""
     from . import stages
 
-    _write("disable", stages.disable, actor, reason, output)
+    _write("disable", stages.disable, actor, reason, output, expect_version)
 
 
 @app.command("maintenance-on")
-def maintenance_on(actor: str = ActorOpt, reason: str = ReasonOpt, output: Output = OutputOpt) -> None:
+def maintenance_on(actor: str = ActorOpt, reason: str = ReasonOpt,
+            expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Refuse OCR requests with 503 + Retry-After; the reason is shown to callers."""
     from . import stages
 
-    _write("maintenance-on", lambda s: stages.maintenance_on(s, reason), actor, reason, output)
+    _write("maintenance-on", lambda s: stages.maintenance_on(s, reason), actor, reason, output, expect_version)
 
 
 @app.command("maintenance-off")
-def maintenance_off(actor: str = ActorOpt, reason: str = ReasonOpt, output: Output = OutputOpt) -> None:
+def maintenance_off(actor: str = ActorOpt, reason: str = ReasonOpt,
+            expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Serve OCR requests again."""
     from . import stages
 
-    _write("maintenance-off", stages.maintenance_off, actor, reason, output)
+    _write("maintenance-off", stages.maintenance_off, actor, reason, output, expect_version)
 
 
 @app.command("disable-google")
 def disable_google(force: bool = typer.Option(False, help="even below 100 % (audited as forced)"),
-                   actor: str = ActorOpt, reason: str = ReasonOpt, output: Output = OutputOpt) -> None:
+                   actor: str = ActorOpt, reason: str = ReasonOpt,
+            expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Switch Google Cloud off (refused unless open source serves 100 %)."""
     from . import stages
 
     _write("disable-google-forced" if force else "disable-google",
-           lambda s: stages.disable_google(s, force), actor, reason, output)
+           lambda s: stages.disable_google(s, force), actor, reason, output, expect_version)
 
 
 @app.command("set-flag")
 def set_flag(name: str = typer.Argument(..., help="a seed flag, e.g. enable_accuracy_comparison"),
              value: bool = typer.Argument(..., help="true or false"),
-             actor: str = ActorOpt, reason: str = ReasonOpt, output: Output = OutputOpt) -> None:
+             actor: str = ActorOpt, reason: str = ReasonOpt,
+            expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Turn a plain on/off flag on or off (stage-bound flags have their own verbs)."""
     from . import stages
 
-    _write(f"set-flag {name}", lambda s: stages.set_flag(s, name, value), actor, reason, output)
+    _write(f"set-flag {name}", lambda s: stages.set_flag(s, name, value), actor, reason, output, expect_version)
 
 
 @app.command()
 def restore(backup: Path = typer.Option(..., "--backup", exists=True, dir_okay=False,
                                         help="a pre-cutover backup written by the migration"),
-            actor: str = ActorOpt, reason: str = ReasonOpt, output: Output = OutputOpt) -> None:
+            actor: str = ActorOpt, reason: str = ReasonOpt,
+            expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Put back the rollout state saved in a backup (what rollback_cutover.sh runs)."""
     from dataclasses import replace
 
@@ -166,7 +179,7 @@ def restore(backup: Path = typer.Option(..., "--backup", exists=True, dir_okay=F
         target = restore_check(json.loads(backup.read_text())["state"])
     except (OSError, ValueError, KeyError, TypeError, InvalidTransition) as exc:
         fail(output, EXIT_REFUSED, "invalid_backup", f"{backup}: {exc}")
-    _write("restore", lambda snap: replace(target, version=snap.version), actor, reason, output)
+    _write("restore", lambda snap: replace(target, version=snap.version), actor, reason, output, expect_version)
 
 
 @app.command()

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import uuid
 from collections import deque
@@ -64,6 +65,21 @@ ocr_events = Table(
 )
 
 
+REQUEST_ID_MAX = 64  # the column's length
+_PLAIN_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,%d}" % REQUEST_ID_MAX)
+
+
+def bounded_request_id(raw: str | None) -> str:
+    """A client's X-Request-Id as stored and answered: kept when it is 1-64 plain characters,
+    else a digest of it ('sha-' + 40 hex; the same id always maps to the same digest), and a new
+    id when there is none. An id the column cannot hold would cost its document its event."""
+    if not raw:
+        return uuid.uuid4().hex
+    if _PLAIN_REQUEST_ID.fullmatch(raw):
+        return raw
+    return "sha-" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
 def user_bucket(user_or_tenant: str | None, salt: str = "ocr-migrate") -> str | None:
     if not user_or_tenant:
         return None
@@ -88,6 +104,10 @@ class OcrEvent:
     field_agreement: dict | None = None
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self):
+        if len(self.request_id) > REQUEST_ID_MAX:  # any caller: the edge bounds clients' ids already
+            self.request_id = bounded_request_id(self.request_id)
 
     def to_row(self) -> dict:
         return dict(self.__dict__)  # (asdict deep-copies: ten times the GIL time in the web process)

@@ -110,15 +110,25 @@ class FlagStore:
         return Snapshot.from_dict({**row, "flags": _json(row["flags"])})
 
     def apply(self, action: str, actor: str, reason: str, change: Callable[[Snapshot], Snapshot],
-              based_on: Snapshot | None = None) -> Snapshot:
+              based_on: Snapshot | None = None, expect_version: int | None = None) -> Snapshot:
         """Apply ``change`` with compare-and-set on the version it was decided from (``based_on``,
-        default: the state read now); audit every outcome."""
+        or ``expect_version``: the version an operator saw and decided on; default: the state read
+        now); audit every outcome. A change decided on another version than the current one is a
+        conflict: two operators who both saw version N and ran 'advance' move one stage, not two."""
         if not actor.strip():
             raise InvalidTransition("every change needs an actor")
         if not reason.strip():
             raise InvalidTransition("every change needs a reason")
+        if expect_version is not None and (isinstance(expect_version, bool) or not isinstance(expect_version, int)):
+            raise InvalidTransition(f"expect_version must be a whole number, not {expect_version!r}")
         current = self.snapshot()
         base = based_on or current
+        if expect_version is not None and expect_version != current.version:
+            with self.engine.begin() as conn:
+                self._audit(conn, actor, action, "conflict", current, None,
+                            f"{reason} — decided on version {expect_version}, the state is at {current.version}")
+            raise ConcurrentUpdateError(f"{action}: decided on version {expect_version}, but the state is at "
+                                        f"version {current.version}; re-read it and decide again")
         try:
             proposed = change(base)
         except InvalidTransition as exc:

@@ -221,10 +221,10 @@ def backup_state(engine: Engine, store: FlagStore, out_dir: Path, run_id: str | 
 def cut_over(store: FlagStore, actor: str, reason: str) -> dict:
     """100 % open source, then Google off (each audited; both idempotent)."""
     snap = store.init()
-    if snap.percentage != 100:
-        snap = store.apply("enable", actor, reason, stages.enable)
+    if snap.percentage != 100:  # each step decided on the state just read: a concurrent change is a conflict
+        snap = store.apply("enable", actor, reason, stages.enable, expect_version=snap.version)
     if not snap.flag("disable_google_cloud"):
-        snap = store.apply("disable-google", actor, reason, stages.disable_google)
+        snap = store.apply("disable-google", actor, reason, stages.disable_google, expect_version=snap.version)
     return snap.as_dict()
 
 

@@ -15,16 +15,19 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.requests import ClientDisconnect
@@ -33,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from ocr_engines import DocumentError, EngineError
 from ocr_engines.errors import UnreadableDocumentError
 
+from .events import bounded_request_id
 from .flags import StoreUnavailableError
 from .pipeline import SCRATCH_DIR, OcrPipeline, RequestRefused
 from .router import RequestContext
@@ -168,6 +172,24 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
     app = FastAPI(title="OCR migration service", version="1", lifespan=lifespan,
                   description="Reads invoices with Google Document AI or Tesseract, per the rollout flags.")
 
+    # Every error body is {"error", "message"}: auth refusals, Starlette's multipart errors
+    # (no boundary, too many parts), unknown paths and invalid admin bodies alike.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        detail = exc.detail
+        if isinstance(detail, dict) and {"error", "message"} <= detail.keys():
+            body = {"error": str(detail["error"]), "message": str(detail["message"])}
+        else:
+            code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "upload_too_large"}
+            body = {"error": code.get(exc.status_code, f"http_{exc.status_code}"), "message": str(detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg')}"
+                             for e in exc.errors()[:5])
+        return JSONResponse({"error": "invalid_request", "message": problems}, status_code=422)
+
     def _key_name(presented: str | None, keys: dict[str, str]) -> str | None:
         presented = presented or ""
         found = None
@@ -227,7 +249,7 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
                 admission.abandon()
                 raise
             ctx = RequestContext(x_user_id or form.get("user_id"), x_tenant_id or form.get("tenant_id"))
-            request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+            request_id = bounded_request_id(request.headers.get("x-request-id"))
             timing: dict = {"upload": time.perf_counter() - upload_start}
             try:
                 outcome = await admission.run(pipeline.process_async, path, ctx, request_id, timing=timing)
@@ -297,33 +319,85 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
     def get_flags(name: str = Depends(admin)):
         return reader.get().as_dict()
 
-    @app.post("/v1/admin/flags/{action}", summary="Change the rollout (advance, rollback, enable, disable, ...)")
-    async def change_flags(action: str, request: Request, name: str = Depends(admin)):
+    async def change(action: str, name: str, body: "ChangeBody", transition) -> Response:
         from . import stages
         from .flags import ConcurrentUpdateError
 
         if store is None:
             return error(503, "read_only", "this service instance has no flag store")
-        body = await request.json() if await request.body() else {}
-        reason = str(body.get("reason", ""))
-        transitions = {
-            "advance": lambda s: stages.advance(s, body.get("percentage")),
-            "rollback": stages.rollback, "enable": stages.enable, "disable": stages.disable,
-            "maintenance-on": lambda s: stages.maintenance_on(s, reason), "maintenance-off": stages.maintenance_off,
-            "disable-google": lambda s: stages.disable_google(s, bool(body.get("force"))),
-            "set-flag": lambda s: stages.set_flag(s, str(body.get("name", "")), bool(body.get("value"))),
-        }
-        if action not in transitions:
-            return error(404, "unknown_action", f"{action!r}; one of {', '.join(transitions)}")
         try:
-            snap = await run_in_threadpool(store.apply, action, f"api:{name}", reason, transitions[action])
+            snap = await run_in_threadpool(store.apply, action, f"api:{name}", body.reason, transition,
+                                           expect_version=body.expect_version)
         except stages.InvalidTransition as exc:
             return error(409, "refused", str(exc))
         except ConcurrentUpdateError as exc:
             return error(409, "concurrent_update", str(exc))
-        return snap.as_dict()
+        except StoreUnavailableError as exc:
+            return error(503, "flag_store_unavailable", str(exc), {"Retry-After": "5"})
+        return JSONResponse(snap.as_dict())
+
+    from . import stages
+
+    refusals = {409: {"description": "refused by the rollout rules, or decided on another version (conflict)"},
+                422: {"description": "the body is not valid (types, ranges, unknown fields)"}}
+
+    @app.post("/v1/admin/flags/advance", summary="Next stage, or a given percentage", responses=refusals)
+    async def advance(body: AdvanceBody, name: str = Depends(admin)):
+        return await change("advance", name, body, lambda s: stages.advance(s, body.percentage))
+
+    @app.post("/v1/admin/flags/rollback", summary="Previous stage", responses=refusals)
+    async def rollback(body: ChangeBody, name: str = Depends(admin)):
+        return await change("rollback", name, body, stages.rollback)
+
+    @app.post("/v1/admin/flags/enable", summary="100 % open source", responses=refusals)
+    async def enable(body: ChangeBody, name: str = Depends(admin)):
+        return await change("enable", name, body, stages.enable)
+
+    @app.post("/v1/admin/flags/disable", summary="Everyone back to Google", responses=refusals)
+    async def disable(body: ChangeBody, name: str = Depends(admin)):
+        return await change("disable", name, body, stages.disable)
+
+    @app.post("/v1/admin/flags/maintenance-on", summary="Refuse OCR with 503 + Retry-After", responses=refusals)
+    async def maintenance_on(body: ChangeBody, name: str = Depends(admin)):
+        return await change("maintenance-on", name, body, lambda s: stages.maintenance_on(s, body.reason))
+
+    @app.post("/v1/admin/flags/maintenance-off", summary="Serve OCR again", responses=refusals)
+    async def maintenance_off(body: ChangeBody, name: str = Depends(admin)):
+        return await change("maintenance-off", name, body, stages.maintenance_off)
+
+    @app.post("/v1/admin/flags/disable-google", summary="Switch Google Cloud off", responses=refusals)
+    async def disable_google(body: DisableGoogleBody, name: str = Depends(admin)):
+        return await change("disable-google-forced" if body.force else "disable-google", name, body,
+                            lambda s: stages.disable_google(s, body.force))
+
+    @app.post("/v1/admin/flags/set-flag", summary="Turn a plain on/off flag on or off", responses=refusals)
+    async def set_flag(body: SetFlagBody, name: str = Depends(admin)):
+        return await change(f"set-flag {body.name}", name, body, lambda s: stages.set_flag(s, body.name, body.value))
 
     return app
+
+
+class ChangeBody(BaseModel):
+    """What every rollout change carries: why, and (optionally) the state version it was decided
+    on; from any other version the change is refused as a conflict (409), and audited."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000, description="kept in the audit log")
+    expect_version: StrictInt | None = Field(default=None, ge=0, description="the version you decided on")
+
+
+class AdvanceBody(ChangeBody):
+    percentage: StrictInt | None = Field(default=None, ge=0, le=100,
+                                         description="a whole percentage above the current one; default: next stage")
+
+
+class DisableGoogleBody(ChangeBody):
+    force: StrictBool = Field(default=False, description="even below 100 % (audited as forced)")
+
+
+class SetFlagBody(ChangeBody):
+    name: str = Field(max_length=64, description="a plain on/off flag, e.g. enable_accuracy_comparison")
+    value: StrictBool
 
 
 class _UploadError(Exception):
@@ -343,7 +417,7 @@ async def _save_upload(request: Request, max_bytes: int) -> tuple[Path, dict]:
         if upload is None or not hasattr(upload, "read"):
             raise _UploadError(400, "missing_file", "send the invoice as the multipart field 'file'")
         chunks = _form_chunks(upload)
-        suffix = Path(upload.filename or "").suffix.lower()[:5]
+        suffix = _safe_suffix(upload.filename)
         fields = {k: str(v) for k, v in form.items() if k != "file"}
     else:
         chunks, suffix, fields = request.stream(), EXTENSIONS.get(content_type, ".bin"), {}
@@ -360,6 +434,13 @@ async def _save_upload(request: Request, max_bytes: int) -> tuple[Path, dict]:
         path.unlink(missing_ok=True)
         raise
     return path, fields
+
+
+def _safe_suffix(filename: str | None) -> str:
+    """The upload's extension for the scratch file, or none: a client's filename may hold NUL,
+    slashes or anything else, and only letters and digits reach the file system."""
+    suffix = Path((filename or "").replace("\x00", "")).suffix.lower()[:6]
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ""
 
 
 async def _form_chunks(upload):

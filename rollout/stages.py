@@ -64,9 +64,26 @@ def stage_for(percentage: int) -> int:
     return max(i for i, p in enumerate(STAGE_PERCENTAGES) if p <= percentage)
 
 
-def _at(snap: Snapshot, percentage: int) -> Snapshot:
+def checked_percentage(percentage) -> int:
+    """A rollout percentage as given by an operator, API body or task: a whole number 0-100.
+    7.5, '7', True or [5] are refused, not rounded: every store (SQL, Redis, the router) must
+    hold the same value."""
+    if isinstance(percentage, bool) or not isinstance(percentage, int):
+        raise InvalidTransition(f"percentage must be a whole number between 0 and 100, not {percentage!r}")
     if not 0 <= percentage <= 100:
         raise InvalidTransition(f"percentage must be between 0 and 100, not {percentage}")
+    return percentage
+
+
+def checked_bool(name: str, value) -> bool:
+    """A flag value: a real boolean ('false' is a string, and not false)."""
+    if not isinstance(value, bool):
+        raise InvalidTransition(f"{name} must be true or false, not {value!r}")
+    return value
+
+
+def _at(snap: Snapshot, percentage: int) -> Snapshot:
+    percentage = checked_percentage(percentage)
     moved = replace(snap, percentage=percentage, stage=stage_for(percentage))
     return moved.with_flags(use_opensource_ocr=percentage > 0)
 
@@ -77,8 +94,7 @@ def advance(snap: Snapshot, percentage: int | None = None) -> Snapshot:
         if snap.stage >= len(STAGE_PERCENTAGES) - 1:
             raise InvalidTransition("already at the last stage (100 % open source)")
         return _at(snap, STAGE_PERCENTAGES[snap.stage + 1])
-    if not 0 <= percentage <= 100:
-        raise InvalidTransition(f"percentage must be between 0 and 100, not {percentage}")
+    percentage = checked_percentage(percentage)
     if percentage <= snap.percentage:
         raise InvalidTransition(f"advance goes up from {snap.percentage} %; use rollback to go down to {percentage} %")
     return _at(snap, percentage)
@@ -117,7 +133,7 @@ def maintenance_off(snap: Snapshot) -> Snapshot:
 
 def disable_google(snap: Snapshot, force: bool = False) -> Snapshot:
     """Switch Google off: only when open source serves everyone, unless forced (and audited)."""
-    if snap.percentage < 100 and not force:
+    if snap.percentage < 100 and not checked_bool("force", force):
         raise InvalidTransition(f"open source serves {snap.percentage} %, not 100 %: disabling Google would "
                                 "leave users without OCR; advance to 100 % first or pass --force")
     return snap.with_flags(disable_google_cloud=True)
@@ -130,4 +146,4 @@ def set_flag(snap: Snapshot, name: str, value: bool) -> Snapshot:
     snap.flag(name)  # unknown names raise
     if name in guarded:
         raise InvalidTransition(f"{name} is changed with {guarded[name]}, which keep the rollout consistent")
-    return snap.with_flags(**{name: bool(value)})
+    return snap.with_flags(**{name: checked_bool(name, value)})

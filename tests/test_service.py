@@ -47,7 +47,11 @@ def test_keys_are_required_and_admin_is_separate(stack, golden_dir):
     pdf = (golden_dir / "inv-0001.pdf").read_bytes()
     assert client.post("/v1/ocr", content=pdf, headers={"Content-Type": "application/pdf"}).status_code == 401
     bad = client.post("/v1/ocr", content=pdf, headers={"Content-Type": "application/pdf", "X-API-Key": "nope"})
-    assert bad.status_code == 401 and bad.json()["detail"]["error"] == "unauthorized"
+    assert bad.status_code == 401 and bad.json() == {"error": "unauthorized", "message": "a valid X-API-Key is required"}
+    forbidden = client.post("/v1/admin/flags/enable", json={"reason": "x"}, headers=CLIENT)
+    assert forbidden.status_code == 403 and forbidden.json()["error"] == "forbidden"  # not nested under 'detail'
+    missing = client.get("/v1/nothing-here", headers=CLIENT)
+    assert missing.status_code == 404 and set(missing.json()) == {"error", "message"}
     assert client.post("/v1/admin/flags/enable", json={"reason": "x"}, headers=CLIENT).status_code == 403
     with pytest.raises(ValueError, match="API keys"):
         create_app(None, None, {}, {})
@@ -74,7 +78,7 @@ def test_bad_documents_and_refused_changes(stack):
     r = client.post("/v1/ocr", content=b"not a pdf", headers={**CLIENT, "Content-Type": "application/pdf"})
     assert r.status_code == 422 and r.json()["error"] == "unsupported_format"
     r = client.post("/v1/admin/flags/advance", json={"reason": "x", "percentage": 150}, headers=ADMIN)
-    assert r.status_code == 409 and "between 0 and 100" in r.json()["message"]
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request" and "percentage" in r.json()["message"]
     r = client.post("/v1/admin/flags/set-flag", json={"reason": "x", "name": "rollout_percentage", "value": True},
                     headers=ADMIN)
     assert r.status_code == 409 and "advance" in r.json()["message"]
@@ -191,3 +195,99 @@ def test_no_flag_snapshot_means_503_not_a_guess(tmp_path, golden_dir):
                     headers={**CLIENT, "Content-Type": "application/pdf"})
     assert r.status_code == 503 and r.json()["error"] == "flags_unavailable"
     assert client.get("/health").status_code == 503 and client.get("/health").json()["status"] == "unhealthy"
+
+
+def test_admin_bodies_are_validated_and_answered_in_the_services_error_shape(stack):
+    """The probe: 7.5 % was stored as 8 in SQL, 7.5 in Redis and routed at 7; 'abc', [5], a body
+    that is not JSON and a JSON array gave 500; set-flag took the string 'false' as true."""
+    make, store, _ = stack
+    client = TestClient(make())
+    before = store.snapshot()
+    for body in ({"reason": "x", "percentage": 7.5}, {"reason": "x", "percentage": "abc"},
+                 {"reason": "x", "percentage": [5]}, {"reason": "x", "percentage": True}, ["advance"],
+                 {"reason": "x", "percentage": 10, "surprise": 1}, {"percentage": 10}):
+        r = client.post("/v1/admin/flags/advance", json=body, headers=ADMIN)
+        assert r.status_code == 422 and set(r.json()) == {"error", "message"}, (body, r.text)
+    r = client.post("/v1/admin/flags/advance", content=b"{not json", headers={**ADMIN, "Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request"
+    r = client.post("/v1/admin/flags/set-flag", json={"reason": "x", "name": "enable_accuracy_comparison",
+                                                      "value": "false"}, headers=ADMIN)
+    assert r.status_code == 422
+    assert store.snapshot() == before  # nothing changed
+    schema = client.get("/openapi.json").json()
+    assert {"AdvanceBody", "SetFlagBody", "ChangeBody"} <= set(schema["components"]["schemas"])
+
+
+def test_the_transition_layer_refuses_what_the_api_refuses():
+    """The CLI and the Airflow tasks go through stages/FlagStore, not the API's models."""
+    from rollout import stages
+
+    for bad in (7.5, "7", True, [5]):
+        with pytest.raises(stages.InvalidTransition):
+            stages.advance(stages.Snapshot(), bad)
+    with pytest.raises(stages.InvalidTransition, match="true or false"):
+        stages.set_flag(stages.Snapshot(), "enable_accuracy_comparison", "false")
+
+
+def test_a_change_decided_on_an_older_version_is_a_conflict_and_audited(stack):
+    make, store, _ = stack
+    client = TestClient(make())
+    seen = store.snapshot().version
+    first = client.post("/v1/admin/flags/advance", json={"reason": "go", "expect_version": seen}, headers=ADMIN)
+    second = client.post("/v1/admin/flags/advance", json={"reason": "go", "expect_version": seen}, headers=ADMIN)
+    assert first.status_code == 200 and first.json()["percentage"] == 5
+    assert second.status_code == 409 and second.json()["error"] == "concurrent_update"
+    assert store.snapshot().percentage == 5  # one stage, not two
+    outcomes = [e.outcome for e in store.history(2)]
+    assert outcomes == ["conflict", "applied"]
+
+
+def test_hostile_multipart_and_filenames_get_typed_errors(stack, golden_dir):
+    make, *_ = stack
+    client = TestClient(make())
+    pdf = (golden_dir / "inv-0001.pdf").read_bytes()
+    raw = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="../inv.p\x00df"\r\n'
+           b"Content-Type: application/pdf\r\n\r\n" + pdf + b"\r\n--b--\r\n")  # a literal NUL (httpx would escape it)
+    r = client.post("/v1/ocr", content=raw, headers={**CLIENT, "Content-Type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 200, r.text  # the name never reaches the file system
+    r = client.post("/v1/ocr", content=b"--x\r\n", headers={**CLIENT, "Content-Type": "multipart/form-data"})
+    assert r.status_code == 400 and set(r.json()) == {"error", "message"}
+    many = {f"f{i}": ("a.pdf", b"x", "application/pdf") for i in range(3)}
+    r = client.post("/v1/ocr", files=many, headers=CLIENT)
+    assert r.status_code == 400 and set(r.json()) == {"error", "message"}
+
+
+def test_odd_request_ids_never_cost_an_answered_document_its_event(pg_url, tmp_path, google_engine, golden_dir):
+    """The probe: an X-Request-Id over 64 characters overflowed String(64) on PostgreSQL and the
+    event went to the rejected spool. Ids are bounded at the edge (a digest), on PostgreSQL too."""
+    from sqlalchemy import create_engine, select
+
+    from rollout.events import ocr_events
+
+    store = FlagStore(pg_url)
+    store.init()
+    reader = FlagReader(store, None, refresh_s=60)
+    reader.refresh()
+    writer = EventWriter(pg_url, tmp_path / "spool.jsonl")
+    writer.init_schema()
+    pipeline = OcrPipeline(reader.get, {OPENSOURCE: get_engine("tesseract"), GOOGLE: google_engine()}, writer)
+    client = TestClient(create_app(pipeline, reader, {"client-secret": "app"}, {"admin-secret": "ops"},
+                                   store=store, writer=writer))
+    pdf = (golden_dir / "inv-0001.pdf").read_bytes()
+    odd = ["x" * 65, "<'\";--" * 12, "id with spaces and / slashes", "r" * 5000, "plain-id-42"]
+    answered = []
+    for rid in odd:
+        r = client.post("/v1/ocr", content=pdf, headers={**CLIENT, "Content-Type": "application/pdf",
+                                                         "X-Request-Id": rid})
+        assert r.status_code == 200
+        answered.append(r.json()["request_id"])
+    assert answered[-1] == "plain-id-42" and all(len(a) <= 64 for a in answered)
+    writer.flush()
+    engine = create_engine(pg_url)
+    with engine.connect() as conn:
+        stored = [row[0] for row in conn.execute(select(ocr_events.c.request_id))]
+    engine.dispose()
+    pipeline.close()
+    writer.close()
+    assert sorted(stored) == sorted(answered)  # every answered document has its event
+    assert not (tmp_path / "spool.jsonl.rejected").exists()
