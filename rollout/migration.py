@@ -237,7 +237,8 @@ def write_rollback_script(backup: Path, script: Path, database_url: str | None =
     cli = Path(sys.executable).parent / "ocr-migrate"
     lines = ["#!/usr/bin/env bash",
              "# Regenerates the rollout state from before the cutover (Google back on).",
-             f"# Backup: {shlex.quote(str(backup))} (stage {int(state['stage'])}, {int(state['percentage'])} %)",
+             # A comment ends at a newline, which a path may hold: ascii() writes it as '\n'.
+             f"# Backup: {ascii(str(backup))} (stage {int(state['stage'])}, {int(state['percentage'])} %)",
              "set -euo pipefail"]
     if database_url:
         lines.append(f"export OCR_MIGRATE_DATABASE_URL={shlex.quote(database_url)}")

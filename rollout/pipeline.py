@@ -186,7 +186,12 @@ class OcrPipeline:
                 raise EngineError(message)
         elif chosen == OPENSOURCE and result.confidence < self.config.confidence_floor and self.google_allowed(snap):
             low = result.confidence
-            google = await self._read(GOOGLE, path, snap, request_id, bucket_id, attempts, True)
+            try:
+                google = await self._read(GOOGLE, path, snap, request_id, bucket_id, attempts, True)
+            except DocumentError as exc:  # Google refuses what Tesseract read (over its 15 pages): keep the read
+                google = None
+                result.warnings.append(f"low confidence {low:.2f}, but the re-read by Google could not run: "
+                                       f"{exc.code}: {exc.message}")
             if google is not None:
                 fallback, chosen, result = f"open-source confidence {low:.2f} < {self.config.confidence_floor}", \
                     GOOGLE, google

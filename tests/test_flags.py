@@ -124,3 +124,22 @@ def test_maintenance_needs_a_reason_and_flags_are_validated():
     with pytest.raises(InvalidTransition, match="advance"):
         stages.set_flag(Snapshot(), "rollout_percentage", True)
     assert stages.set_flag(Snapshot(), "enable_accuracy_comparison", True).flag("enable_accuracy_comparison")
+
+
+def test_a_newline_in_the_data_folders_name_cannot_inject_into_the_rollback_script(tmp_path):
+    """The probe: the backup path sat in a '#' comment; a newline in the folder name ended the
+    comment and ran the next line, and then `bash -n` failed and nothing was restored."""
+    import json
+    import subprocess
+
+    from rollout.migration import write_rollback_script
+
+    pwned = tmp_path / "pwned"
+    folder = tmp_path / "data\ntouch pwned\n#"  # run from tmp_path: 'pwned' lands there
+    folder.mkdir()
+    backup = folder / "pre-cutover.json"
+    backup.write_text(json.dumps({"state": Snapshot(version=3, stage=6, percentage=100).as_dict()}))
+    script = write_rollback_script(backup, folder / "rollback_cutover.sh", f"sqlite:///{tmp_path / 'x.db'}")
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    subprocess.run(["bash", str(script), "--help"], capture_output=True, timeout=120, cwd=tmp_path)
+    assert not pwned.exists()

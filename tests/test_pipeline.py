@@ -214,3 +214,19 @@ def test_truncated_images_under_forced_open_source_do_not_send_everyone_to_googl
     alone = pipeline({OPENSOURCE: engines[OPENSOURCE]}, stages.set_flag(Snapshot(), "force_opensource_for_testing", True))
     with pytest.raises(UnreadableDocumentError):  # no other engine: the document's own typed error
         alone.process(broken, RequestContext("careless-client"), "png-alone")
+
+
+def test_a_fallback_that_cannot_run_leaves_the_first_result(engines, writer, tmp_path):
+    """The probe: a blank 16-page PDF read by Tesseract (confidence 0) was re-read by Google,
+    whose 15-page limit raised, and the caller got 422 after 7 s of good work."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument.new()
+    for _ in range(16):
+        pdf.new_page(200, 280)  # small pages: the test is about the limit, not OCR time
+    pdf.save(tmp_path / "sixteen.pdf")
+    pdf.close()
+    p = pipeline(engines, stages.enable(Snapshot()), writer)
+    out = p.process(tmp_path / "sixteen.pdf", RequestContext("u1"), "r16")
+    assert out.engine == OPENSOURCE and out.result.pages == 16 and out.fallback is None
+    assert any("could not run: too_many_pages" in w for w in out.result.warnings)
