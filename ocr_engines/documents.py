@@ -63,12 +63,40 @@ def sniff_type(path: Path) -> str:
     with path.open("rb") as fh:
         head = fh.read(1024)
     for magic, kind in _MAGIC:
-        # PDF headers may be preceded by junk bytes (allowed within the first 1024 by readers).
-        if head.startswith(magic) or (kind == PDF and magic in head):
+        if head.startswith(magic):
             return kind
+    other = _other_format(head)
+    if other:  # a ZIP, HTML page or GIF with a PDF inside is that format (a polyglot), not a PDF
+        raise UnsupportedFormatError(f"{path.name}: a {other} file, not a PDF, PNG, JPEG or TIFF document")
+    if b"%PDF-" in head:  # junk before the header: readers accept it within the first 1024 bytes
+        return PDF
     raise UnsupportedFormatError(
         f"{path.name}: not a PDF, PNG, JPEG or TIFF document (starts with {head[:8]!r})"
     )
+
+
+_OTHER_FORMATS = (
+    (b"PK\x03\x04", "ZIP"), (b"PK\x05\x06", "ZIP"), (b"PK\x07\x08", "ZIP"), (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"), (b"BM", "BMP"), (b"\x1f\x8b", "gzip"), (b"Rar!", "RAR"), (b"7z\xbc\xaf\x27\x1c", "7-Zip"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "OLE (old Office)"), (b"{\\rtf", "RTF"), (b"\x7fELF", "ELF executable"),
+    (b"MZ", "Windows executable"), (b"OggS", "Ogg"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+)
+_MARKUP = (b"<!doctype", b"<html", b"<?xml", b"<svg", b"<head", b"<body", b"<script", b"<!--")
+
+
+def _other_format(head: bytes) -> str | None:
+    """The name of the known non-document format ``head`` starts with, if any."""
+    for magic, name in _OTHER_FORMATS:
+        if head.startswith(magic):
+            return name
+    if head[:4] == b"RIFF" and head[8:12] in (b"WEBP", b"AVI ", b"WAVE"):
+        return head[8:12].decode().strip()
+    if head[4:8] == b"ftyp":
+        return "ISO media (MP4/HEIC)"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(_MARKUP):
+        return "HTML/XML"
+    return None
 
 
 def check_size(path: Path, limits: Limits) -> None:

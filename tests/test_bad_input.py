@@ -139,3 +139,96 @@ def test_cli_rejects_unknown_engine(cli, cases):
     path, _ = cases["empty"]
     proc = subprocess.run([*cli, "extract", str(path), "--engine", "nope"], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "unknown_engine" in proc.stderr
+
+
+@pytest.mark.parametrize("prefix,fmt", [
+    (b"PK\x03\x04\x14\x00\x00\x00\x00\x00", "ZIP"), (b"<!DOCTYPE html><html><body>", "HTML"),
+    (b"  <html>", "HTML"), (b"GIF89a\x01\x00\x01\x00", "GIF"), (b"\xef\xbb\xbf<?xml version='1.0'?>", "HTML/XML"),
+])
+def test_a_polyglot_is_the_format_it_starts_with(tmp_path, golden_dir, prefix, fmt):
+    """The probe: a stored ZIP, an HTML page and a GIF with a PDF inside came back with 13 fields."""
+    from ocr_engines import documents as docs
+    from ocr_engines.errors import UnsupportedFormatError
+
+    path = tmp_path / "polyglot.pdf"
+    path.write_bytes(prefix + b"\n" + (golden_dir / "inv-0001.pdf").read_bytes())
+    with pytest.raises(UnsupportedFormatError, match=fmt.split("/")[0]):
+        docs.sniff_type(path)
+    junk = tmp_path / "junk.pdf"  # junk that is no known format, within 1024 bytes: a PDF, as readers allow
+    junk.write_bytes(b"\x00\x17 some scanner preamble\n" + (golden_dir / "inv-0001.pdf").read_bytes())
+    assert docs.sniff_type(junk) == docs.PDF
+    far = tmp_path / "far.pdf"  # beyond the first 1024 bytes: no PDF
+    far.write_bytes(b"x" * 1100 + (golden_dir / "inv-0001.pdf").read_bytes())
+    with pytest.raises(UnsupportedFormatError):
+        docs.sniff_type(far)
+
+
+def _pdf_bytes(objects: list[bytes]) -> bytes:
+    out, offsets = b"%PDF-1.4\n", []
+    for i, obj in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n".encode() + obj + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    return out + f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+
+
+def _deep_page_tree(depth: int) -> bytes:
+    kids = [f"<< /Type /Pages /Kids [{i + 3} 0 R] /Count 1 >>".encode() for i in range(depth)]
+    return _pdf_bytes([b"<< /Type /Catalog /Pages 2 0 R >>", *kids, b"<< /Type /Page /MediaBox [0 0 595 842] >>"])
+
+
+def _tiff(entries: list[tuple[int, int, int]], data: bytes = b"\x00" * 64) -> bytes:
+    """A little-endian TIFF from (tag, type, value) entries (types 3 SHORT, 4 LONG, 5 RATIONAL)."""
+    rationals = b""
+    fields = []
+    ifd_size = 2 + 12 * len(entries) + 4
+    for tag, kind, value in entries:
+        if kind == 5:  # the value is (numerator, denominator), stored after the IFD
+            fields.append(struct.pack("<HHII", tag, 5, 1, 8 + ifd_size + len(rationals)))
+            rationals += struct.pack("<II", *value)
+        elif kind == 4:
+            fields.append(struct.pack("<HHII", tag, 4, 1, value))
+        else:
+            fields.append(struct.pack("<HHIHH", tag, 3, 1, value, 0))
+    ifd = struct.pack("<H", len(entries)) + b"".join(fields) + struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + rationals + data
+
+
+def _gray_tiff(width, height, strip_offset=None, resolution=None) -> bytes:
+    header_end = 8 + 2 + 12 * 11 + 4 + 16
+    entries = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 1), (262, 3, 1),
+               (273, 4, strip_offset if strip_offset is not None else header_end), (277, 3, 1), (278, 4, height),
+               (279, 4, width * height), (282, 5, resolution or (200, 1)), (283, 5, resolution or (200, 1))]
+    return _tiff(entries, b"\xff" * (width * height))
+
+
+@pytest.mark.parametrize("name,content", [
+    ("kids-cycle.pdf", _pdf_bytes([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                                   b"<< /Type /Pages /Kids [2 0 R] /Count 1 /Parent 2 0 R >>"])),
+    ("self-kid.pdf", _pdf_bytes([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [2 0 R] /Count 1 >>"])),
+    ("deep-2000.pdf", _deep_page_tree(2000)),
+    ("deep-20000.pdf", _deep_page_tree(20000)),
+    ("wide.tif", _gray_tiff(100000, 1)),
+    ("strip-past-eof.tif", _gray_tiff(64, 64, strip_offset=10_000_000)),
+])
+def test_hostile_structures_get_a_typed_error(tmp_path, name, content):
+    """The probe's 500s: page trees pdfium cannot load, a 100000 x 1 TIFF, a strip past the end."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(E.OcrError) as info:
+        get_engine("tesseract").extract(path)
+    assert info.value.code in ("corrupt_document", "image_too_large", "unreadable_document")
+
+
+@pytest.mark.parametrize("resolution", [(0, 0), (1, 0), (0, 1)])
+def test_absurd_resolution_tags_are_ignored(tmp_path, resolution):
+    """XResolution 0/0 or 1/0 (NaN, inf) raised ValueError outside any handler."""
+    from ocr_engines import documents as docs
+
+    path = tmp_path / "res.tif"
+    path.write_bytes(_gray_tiff(850, 1100, resolution=resolution))
+    info = docs.inspect_image(path, Limits())
+    assert info.dpi == 0 and docs.estimated_dpi(info) > 0
+    assert get_engine("tesseract").extract(path).pages == 1
