@@ -60,6 +60,9 @@ class SourceStatus:
         return self.__dict__.copy()
 
 
+SQL_STALL_S = 3.0  # a flag-database read unanswered this long counts as the database being down
+
+
 class FlagReader:
     def __init__(self, store: FlagStore, redis_url: str | None = None, refresh_s: float = 2.0,
                  sql_check_s: float = 30.0):
@@ -69,6 +72,7 @@ class FlagReader:
         self._source, self._redis_state, self._sql_state = "none", "not configured", "ok"
         self._fetched_at = 0.0
         self._last_sql_check = 0.0
+        self._sql_since: float | None = None  # monotonic start of the SQL check in progress
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -82,9 +86,11 @@ class FlagReader:
         return snap
 
     def status(self) -> SourceStatus:
+        since = self._sql_since  # a check unanswered this long: the database is frozen, whatever it said last
+        sql = "down" if since is not None and time.monotonic() - since > SQL_STALL_S else self._sql_state
         return SourceStatus(self._source, self._snapshot.version if self._snapshot else 0,
                             round(time.monotonic() - self._fetched_at, 1) if self._fetched_at else -1.0,
-                            self._redis_state, self._sql_state)
+                            self._redis_state, sql)
 
     # ---------------------------------------------------------------- refresh
 
@@ -120,6 +126,7 @@ class FlagReader:
             return None
 
     def _from_sql(self) -> Snapshot | None:
+        self._sql_since = time.monotonic()
         try:
             snap = self.store.snapshot()
             self._sql_state = "ok"
@@ -127,6 +134,8 @@ class FlagReader:
         except StoreUnavailableError:
             self._sql_state = "down"
             return None
+        finally:
+            self._sql_since = None
 
     # ---------------------------------------------------------------- background
 

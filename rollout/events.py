@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import threading
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -126,7 +127,11 @@ class OcrEvent:
 
 class EventWriter:
     def __init__(self, engine: Engine | str, spool_path: Path, batch_size: int = 500, flush_s: float = 0.5,
-                 max_queue: int = 100_000, retry_s: float = 1.0):
+                 max_queue: int = 100_000, retry_s: float = 1.0, stall_s: float = 3.0, probe_s: float = 2.0):
+        """``stall_s``: a write to the database unanswered for this long is a stalled database
+        (a frozen server answers no timeout): new events go to the spool, not to memory.
+        ``probe_s``: with nothing written for this long, the writer asks the database ``SELECT 1``,
+        so that its health is known while the service is idle too (0: never)."""
         self.engine = make_engine(engine) if isinstance(engine, str) else engine
         self.spool_path = Path(spool_path)
         self.spool_path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,6 +146,9 @@ class EventWriter:
         self.written = 0
         self.rejected = 0
         self._statement = None
+        self.stall_s, self.probe_s = stall_s, probe_s
+        self._writing_since: float | None = None  # monotonic start of the database write in progress
+        self.last_write_at: float | None = None  # monotonic time of the last write (or probe) that succeeded
 
     def init_schema(self) -> None:
         metadata.create_all(self.engine)
@@ -148,14 +156,23 @@ class EventWriter:
     # ---------------------------------------------------------------- request path
 
     def record(self, event: OcrEvent) -> None:
-        """Never blocks on I/O; an overfull queue overflows to the spool rather than dropping."""
+        """Never blocks on the database; an overfull queue, or one behind a stalled write,
+        goes to the spool (on disk) rather than piling up in memory or being dropped."""
         with self._lock:
-            if len(self._queue) >= self.max_queue:
-                self._spool([event])
+            if len(self._queue) < self.max_queue and not self.stalled:
+                self._queue.append(event)
+                if len(self._queue) >= self.batch_size:
+                    self._wake.set()
                 return
-            self._queue.append(event)
-            if len(self._queue) >= self.batch_size:
-                self._wake.set()
+            batch = [*self._queue, event]
+            self._queue.clear()
+        self._spool(batch)
+
+    @property
+    def stalled(self) -> bool:
+        """A database write has been waiting for an answer longer than ``stall_s``."""
+        since = self._writing_since
+        return since is not None and time.monotonic() - since > self.stall_s
 
     # ---------------------------------------------------------------- status
 
@@ -192,6 +209,25 @@ class EventWriter:
             self._wake.wait(self.flush_s if self.db_ok else self.retry_s)
             self._wake.clear()
             self.flush()
+            last = self.last_write_at
+            if self.probe_s and not self._queue and (last is None or time.monotonic() - last >= self.probe_s):
+                self._probe()
+
+    def _probe(self) -> None:
+        """``SELECT 1`` under the same stall watch as a write."""
+        from sqlalchemy import text
+
+        self._writing_since = time.monotonic()
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except DBAPIError:
+            self.db_ok = False
+        else:
+            self.db_ok = True
+            self.last_write_at = time.monotonic()
+        finally:
+            self._writing_since = None
 
     @property
     def _replaying_path(self) -> Path:
@@ -213,6 +249,13 @@ class EventWriter:
                 return
 
     def _insert(self, batch: list[OcrEvent]) -> bool:
+        self._writing_since = time.monotonic()
+        try:
+            return self._insert_batch(batch)
+        finally:
+            self._writing_since = None
+
+    def _insert_batch(self, batch: list[OcrEvent]) -> bool:
         try:
             with self.engine.begin() as conn:
                 conn.execute(self._insert_ignoring_duplicates(), [e.to_row() for e in batch])
@@ -228,6 +271,7 @@ class EventWriter:
             return False
         self.db_ok = True
         self.written += len(batch)
+        self.last_write_at = time.monotonic()
         return True
 
     def _insert_one_by_one(self, batch: list[OcrEvent]) -> bool:

@@ -72,9 +72,25 @@ class AuditEntry:
     reason: str
 
 
+# Every database call is bounded: a server that does not answer a connection within
+# CONNECT_TIMEOUT_S, or runs a statement past STATEMENT_TIMEOUT_MS, is an error the callers
+# handle (spool, last-known-good flags, a typed CLI error), not a hang. A server that accepted the
+# connection and then froze (SIGSTOP, a stalled disk) enforces nothing: the event writer and the
+# flag reader watch their own calls for that (``EventWriter.stalled``, ``FlagReader.status``).
+CONNECT_TIMEOUT_S = 5
+STATEMENT_TIMEOUT_MS = 15_000
+POOL_TIMEOUT_S = 10
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        return create_engine(url, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT_S})
+    if url.startswith("postgresql"):
+        return create_engine(url, pool_pre_ping=True, pool_timeout=POOL_TIMEOUT_S, connect_args={
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={STATEMENT_TIMEOUT_MS // 3}",
+            "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3})
     return create_engine(url, pool_pre_ping=True)
 
 

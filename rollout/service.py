@@ -288,14 +288,15 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
         breakers = {name: b.state for name, b in pipeline.breakers.items()}
         workers = {name: w for name, engine in pipeline.engines.items() if (w := engine.workers_status())}
         state = "healthy"
+        events_db = "ok" if writer is None else "stalled" if writer.stalled else "ok" if writer.db_ok else "down"
         if status.source in ("none",):
             state = "unhealthy"
         elif status.source == "last-known-good" or status.redis == "down" or status.sql == "down" or spool \
-                or any(s != "closed" for s in breakers.values()) or (writer is not None and not writer.db_ok) \
+                or any(s != "closed" for s in breakers.values()) or events_db != "ok" \
                 or any(w["live"] < w["configured"] for w in workers.values()):
             state = "degraded"
         body = {"status": state, "flags": status.as_dict(), "engines": breakers, "workers": workers,
-                "events": {"db": "ok" if writer is None or writer.db_ok else "down", "spool_depth": spool,
+                "events": {"db": events_db, "spool_depth": spool,
                            "queued": writer.queued() if writer else 0,
                            "rejected": writer.rejected if writer else 0},
                 "work": {"in_flight": admission.in_flight, "waiting": admission.waiting,

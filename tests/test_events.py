@@ -81,6 +81,34 @@ def test_no_event_is_lost_when_postgres_is_killed_and_restarted(private_pg, tmp_
     assert writer.spool_depth() == 0
 
 
+def test_a_frozen_database_is_seen_within_seconds_and_events_go_to_the_spool(private_pg, tmp_path):
+    """The probe: under SIGSTOP, /health said healthy for 30 s while 1 592 events piled up in
+    memory, not the spool. Now a write (or, while idle, a probe) unanswered for stall_s makes the
+    writer 'stalled', new events go to disk, and after SIGCONT every event is stored once."""
+    writer = EventWriter(private_pg.url, tmp_path / "spool.jsonl", batch_size=20, flush_s=0.05, retry_s=0.1,
+                         stall_s=1.0, probe_s=0.5)
+    writer.init_schema()
+    writer.start()
+    time.sleep(1.0)  # idle: the probe keeps the health known
+    assert not writer.stalled and writer.db_ok and writer.last_write_at is not None
+    private_pg.freeze()
+    try:
+        frozen_at = time.monotonic()
+        while not writer.stalled and time.monotonic() - frozen_at < 5:
+            time.sleep(0.05)
+        assert writer.stalled, "an idle writer must notice a frozen database within 5 s"
+        for i in range(500):
+            writer.record(event(i))
+        assert writer.queued() == 0 and writer.spool_depth() == 500  # on disk, not in memory
+    finally:
+        private_pg.thaw()
+    deadline = time.monotonic() + 30
+    while (writer.stalled or writer.spool_depth()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    writer.close()
+    assert not writer.stalled and count(private_pg.url) == 500 and writer.spool_depth() == 0
+
+
 def test_replaying_a_batch_that_was_already_stored_adds_nothing(db_url, tmp_path):
     """The database committed a batch but died before acknowledging it: the writer spooled it,
     and its replay must not store the events twice."""

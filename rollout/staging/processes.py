@@ -373,6 +373,23 @@ class PrivatePostgres:
         except ProcessError:
             raise RuntimeError("private PostgreSQL did not become ready") from None
 
+    def _processes(self):
+        import psutil
+
+        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        main = psutil.Process(pid)
+        return [main, *main.children(recursive=True)]
+
+    def freeze(self) -> None:
+        """SIGSTOP the server and its backends: connections stay open, nothing answers (a hung
+        database, which enforces none of its own timeouts)."""
+        for proc in self._processes():
+            proc.suspend()
+
+    def thaw(self) -> None:
+        for proc in self._processes():
+            proc.resume()
+
 
 def redis_server_argv(port: int, workdir: Path | None = None) -> list[str]:
     exe = shutil.which("redis-server")
