@@ -53,9 +53,19 @@ def worker_engine() -> Engine:
     return _engine
 
 
-def _serve(conn: Connection, name: str, options: dict) -> None:
+def _serve(conn: Connection, name: str, options: dict, scratch: str | None = None) -> None:
     """A worker's life: build the engine, say so, then answer one request at a time until the
-    parent closes its end."""
+    parent closes its end. The worker leads a process group of its own (its Tesseract children
+    join it) and keeps its temporary files in ``scratch``: whatever kills it, the parent can end
+    those children and remove those files (``_Worker.stop``)."""
+    try:
+        os.setpgid(0, 0)
+    except OSError:  # already a group leader
+        pass
+    if scratch:
+        import tempfile
+
+        os.environ["TMPDIR"] = tempfile.tempdir = scratch
     try:
         start_worker(name, options)
     except Exception as exc:  # noqa: BLE001 (reported to the parent, which raises it)
@@ -87,8 +97,11 @@ def _portable(exc: Exception) -> Exception:
 
 class _Worker:
     def __init__(self, ctx, name: str, options: dict):
+        import tempfile
+
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_serve, args=(child, name, options), daemon=True,
+        self.scratch = tempfile.mkdtemp(prefix=f"ocr-{name}-worker-")
+        self.process = ctx.Process(target=_serve, args=(child, name, options, self.scratch), daemon=True,
                                    name=f"ocr-{name}-worker")
         self.process.start()
         child.close()  # only the worker holds its end: a dead worker reads as EOF here
@@ -118,11 +131,22 @@ class _Worker:
                                   "it is being replaced")
 
     def stop(self) -> None:
+        """End the worker, then what it leaves behind when killed mid-read: the Tesseract
+        process it was waiting for (same process group) and its temporary files."""
+        import shutil
+        import signal
+
         self.conn.close()
         self.process.join(5)
         if self.process.is_alive():
             self.process.kill()
             self.process.join(5)
+        if self.process.pid is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass  # no process left in its group
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 class _Waiter(threading.Event):

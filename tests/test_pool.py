@@ -126,6 +126,48 @@ def test_a_dead_worker_fails_only_its_document_and_is_replaced(golden_dir):
         engine.extract(digital.path)
 
 
+def test_a_killed_worker_leaves_no_tesseract_process_and_no_temporary_files(golden_dir):
+    """The probe: after SIGKILL the worker's Tesseract child kept running, and 2 /tmp/tess_*
+    files leaked per kill."""
+    import glob
+    import os
+    import signal
+    import tempfile
+    import threading
+    import time
+
+    import psutil
+
+    scan = next(d for d in golden_documents(golden_dir) if d.group == "scan300")
+    engine = PooledEngine("tesseract", workers=1)
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "tess_*")))
+    scratch_before = set(glob.glob(os.path.join(tempfile.gettempdir(), "ocr-tesseract-worker-*")))
+    try:
+        engine.warm_up()
+        [victim] = engine.pids()
+        reader = threading.Thread(target=lambda: _raises(engine.extract, scan.path))
+        reader.start()
+        deadline = time.monotonic() + 20
+        children = []
+        while not children and time.monotonic() < deadline:  # wait until Tesseract runs
+            children = [c for c in psutil.Process(victim).children() if "tesseract" in c.name()]
+            time.sleep(0.02)
+        assert children, "no Tesseract child seen"
+        os.kill(victim, signal.SIGKILL)
+        reader.join(30)
+        deadline = time.monotonic() + 10
+        while len(engine.pids()) != 1 or engine.pids() == [victim]:
+            assert time.monotonic() < deadline, "the worker was not replaced"
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        assert not set(glob.glob(os.path.join(tempfile.gettempdir(), "tess_*"))) - before
+        scratch = set(glob.glob(os.path.join(tempfile.gettempdir(), "ocr-tesseract-worker-*")))
+        assert len(scratch - scratch_before) == 1  # the replacement's; the killed worker's is gone
+    finally:
+        engine.close()
+
+
 def test_a_worker_that_cannot_start_is_a_typed_error():
     with pytest.raises(E.UnknownEngineError):
         PooledEngine("no-such-engine", workers=1).warm_up()
