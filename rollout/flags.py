@@ -135,6 +135,9 @@ class FlagStore:
             raise InvalidTransition("every change needs an actor")
         if not reason.strip():
             raise InvalidTransition("every change needs a reason")
+        from .stages import checked_text
+
+        checked_text("actor", actor), checked_text("reason", reason)
         if expect_version is not None and (isinstance(expect_version, bool) or not isinstance(expect_version, int)):
             raise InvalidTransition(f"expect_version must be a whole number, not {expect_version!r}")
         current = self.snapshot()
@@ -187,7 +190,7 @@ class FlagStore:
     @staticmethod
     def _audit(conn, actor, action, outcome, before: Snapshot | None, after: Snapshot | None, reason: str) -> None:
         conn.execute(insert(flag_audit).values(
-            at=datetime.now(timezone.utc), actor=actor, action=action, outcome=outcome,
+            at=datetime.now(timezone.utc), actor=actor[:200], action=action[:64], outcome=outcome,
             version_before=before.version if before else None, version_after=after.version if after else None,
             before=before.as_dict() if before else None, after=after.as_dict() if after else None, reason=reason))
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPBearer
@@ -36,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from ocr_engines import DocumentError, EngineError
 from ocr_engines.errors import UnreadableDocumentError
 
+from . import stages
 from .events import bounded_request_id
 from .flags import StoreUnavailableError
 from .pipeline import SCRATCH_DIR, OcrPipeline, RequestRefused
@@ -321,7 +322,6 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
         return reader.get().as_dict()
 
     async def change(action: str, name: str, body: "ChangeBody", transition) -> Response:
-        from . import stages
         from .flags import ConcurrentUpdateError
 
         if store is None:
@@ -336,8 +336,6 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
         except StoreUnavailableError as exc:
             return error(503, "flag_store_unavailable", str(exc), {"Retry-After": "5"})
         return JSONResponse(snap.as_dict())
-
-    from . import stages
 
     refusals = {409: {"description": "refused by the rollout rules, or decided on another version (conflict)"},
                 422: {"description": "the body is not valid (types, ranges, unknown fields)"}}
@@ -384,7 +382,12 @@ class ChangeBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=2000, description="kept in the audit log")
-    expect_version: StrictInt | None = Field(default=None, ge=0, description="the version you decided on")
+    expect_version: StrictInt | None = Field(default=None, ge=0, le=2**31 - 1, description="the version you decided on")
+
+    @field_validator("reason")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        return stages.checked_text("reason", value)
 
 
 class AdvanceBody(ChangeBody):
@@ -397,7 +400,7 @@ class DisableGoogleBody(ChangeBody):
 
 
 class SetFlagBody(ChangeBody):
-    name: str = Field(max_length=64, description="a plain on/off flag, e.g. enable_accuracy_comparison")
+    name: str = Field(pattern=r"^[a-z_]{1,40}$", description="a plain on/off flag, e.g. enable_accuracy_comparison")
     value: StrictBool
 
 

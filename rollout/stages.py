@@ -82,6 +82,14 @@ def checked_bool(name: str, value) -> bool:
     return value
 
 
+def checked_text(name: str, value: str) -> str:
+    """Text an operator gives (a reason, a maintenance message): no NUL and no lone surrogate,
+    which no database column can store."""
+    if any(ch == "\x00" or "\ud800" <= ch <= "\udfff" for ch in value):
+        raise InvalidTransition(f"{name} holds a NUL or an unpaired surrogate, which cannot be stored")
+    return value
+
+
 def _at(snap: Snapshot, percentage: int) -> Snapshot:
     percentage = checked_percentage(percentage)
     moved = replace(snap, percentage=percentage, stage=stage_for(percentage))

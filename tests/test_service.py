@@ -213,6 +213,13 @@ def test_admin_bodies_are_validated_and_answered_in_the_services_error_shape(sta
     r = client.post("/v1/admin/flags/set-flag", json={"reason": "x", "name": "enable_accuracy_comparison",
                                                       "value": "false"}, headers=ADMIN)
     assert r.status_code == 422
+    # found by schemathesis: a NUL or lone surrogate in the reason, a 63-character flag name (the
+    # audit's action column) gave 500
+    for action, body in (("maintenance-off", '{"reason": "a\\u0000b"}'), ("maintenance-on", '{"reason": "\\udc00"}'),
+                         ("set-flag", '{"reason": "x", "name": "%s", "value": false}' % ("0" * 63))):
+        r = client.post(f"/v1/admin/flags/{action}", content=body.encode(),
+                        headers={**ADMIN, "Content-Type": "application/json"})  # JSON escapes, as sent
+        assert r.status_code == 422 and r.json()["error"] == "invalid_request", (action, r.text)
     assert store.snapshot() == before  # nothing changed
     schema = client.get("/openapi.json").json()
     assert {"AdvanceBody", "SetFlagBody", "ChangeBody"} <= set(schema["components"]["schemas"])
