@@ -17,6 +17,8 @@ from reportlab.pdfgen import canvas
 from ocr_engines import Limits, get_engine
 from ocr_engines import errors as E
 
+from .faults.hostile import pdf_bytes
+
 
 @pytest.fixture(scope="module")
 def engine():
@@ -163,20 +165,9 @@ def test_a_polyglot_is_the_format_it_starts_with(tmp_path, golden_dir, prefix, f
         docs.sniff_type(far)
 
 
-def _pdf_bytes(objects: list[bytes]) -> bytes:
-    out, offsets = b"%PDF-1.4\n", []
-    for i, obj in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += f"{i} 0 obj\n".encode() + obj + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
-    return out + f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-
-
 def _deep_page_tree(depth: int) -> bytes:
     kids = [f"<< /Type /Pages /Kids [{i + 3} 0 R] /Count 1 >>".encode() for i in range(depth)]
-    return _pdf_bytes([b"<< /Type /Catalog /Pages 2 0 R >>", *kids, b"<< /Type /Page /MediaBox [0 0 595 842] >>"])
+    return pdf_bytes([b"<< /Type /Catalog /Pages 2 0 R >>", *kids, b"<< /Type /Page /MediaBox [0 0 595 842] >>"])
 
 
 def _tiff(entries: list[tuple[int, int, int]], data: bytes = b"\x00" * 64) -> bytes:
@@ -205,9 +196,9 @@ def _gray_tiff(width, height, strip_offset=None, resolution=None) -> bytes:
 
 
 @pytest.mark.parametrize("name,content", [
-    ("kids-cycle.pdf", _pdf_bytes([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    ("kids-cycle.pdf", pdf_bytes([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
                                    b"<< /Type /Pages /Kids [2 0 R] /Count 1 /Parent 2 0 R >>"])),
-    ("self-kid.pdf", _pdf_bytes([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [2 0 R] /Count 1 >>"])),
+    ("self-kid.pdf", pdf_bytes([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [2 0 R] /Count 1 >>"])),
     ("deep-2000.pdf", _deep_page_tree(2000)),
     ("deep-20000.pdf", _deep_page_tree(20000)),
     ("wide.tif", _gray_tiff(100000, 1)),

@@ -47,7 +47,8 @@ def _small_invoice_pdf() -> bytes:
     return buf.getvalue()
 
 
-def _pdf(objects: list[bytes], root: int = 1, trailer_extra: str = "") -> bytes:
+def pdf_bytes(objects: list[bytes], root: int = 1, trailer_extra: str = "") -> bytes:
+    """A PDF file of these objects (object 1 first), with a correct xref table."""
     out, offsets = b"%PDF-1.4\n", []
     for i, obj in enumerate(objects, 1):
         offsets.append(len(out))
@@ -125,27 +126,27 @@ def cases() -> list[Case]:
             data[rng.randrange(len(data))] = rng.randrange(256)
         add(f"pdf-flipped-{k:02d}", bytes(data))
     catalog = b"<< /Type /Catalog /Pages 2 0 R >>"
-    add("pdf-kids-cycle", _pdf([catalog, b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    add("pdf-kids-cycle", pdf_bytes([catalog, b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
                                 b"<< /Type /Pages /Kids [2 0 R] /Count 1 /Parent 2 0 R >>"]))
-    add("pdf-self-kid", _pdf([catalog, b"<< /Type /Pages /Kids [2 0 R] /Count 1 >>"]))
+    add("pdf-self-kid", pdf_bytes([catalog, b"<< /Type /Pages /Kids [2 0 R] /Count 1 >>"]))
     for depth in (100, 2000, 20000):
         kids = [f"<< /Type /Pages /Kids [{i + 3} 0 R] /Count 1 >>".encode() for i in range(depth)]
-        add(f"pdf-deep-{depth}", _pdf([catalog, *kids, b"<< /Type /Page /MediaBox [0 0 595 842] >>"]))
-    add("pdf-count-lies", _pdf([catalog, b"<< /Type /Pages /Kids [3 0 R] /Count 1000000 >>",
+        add(f"pdf-deep-{depth}", pdf_bytes([catalog, *kids, b"<< /Type /Page /MediaBox [0 0 595 842] >>"]))
+    add("pdf-count-lies", pdf_bytes([catalog, b"<< /Type /Pages /Kids [3 0 R] /Count 1000000 >>",
                                 b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>"]))
-    add("pdf-zero-pages", _pdf([catalog, b"<< /Type /Pages /Kids [] /Count 0 >>"]))
-    add("pdf-huge-mediabox", _pdf([catalog, b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    add("pdf-zero-pages", pdf_bytes([catalog, b"<< /Type /Pages /Kids [] /Count 0 >>"]))
+    add("pdf-huge-mediabox", pdf_bytes([catalog, b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
                                    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 14400 14400] >>"]))
-    add("pdf-negative-mediabox", _pdf([catalog, b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    add("pdf-negative-mediabox", pdf_bytes([catalog, b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
                                        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 -5 1e30] >>"]))
-    add("pdf-no-root", _pdf([b"<< /Type /Pages /Kids [] /Count 0 >>"], root=9))
+    add("pdf-no-root", pdf_bytes([b"<< /Type /Pages /Kids [] /Count 0 >>"], root=9))
     add("pdf-xref-garbage", pdf.replace(b"xref", b"xrfe"))
-    add("pdf-flate-bomb", _pdf([catalog, b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    add("pdf-flate-bomb", pdf_bytes([catalog, b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
                                 b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>",
                                 b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(zlib.compress(b"0 0 m " * 2_000_000))
                                 + zlib.compress(b"0 0 m " * 2_000_000) + b"\nendstream"]))
     add("pdf-header-only", b"%PDF-1.7\n")
-    add("pdf-encrypt-claimed", _pdf([catalog, b"<< /Type /Pages /Kids [] /Count 0 >>"], trailer_extra="/Encrypt 9 0 R "))
+    add("pdf-encrypt-claimed", pdf_bytes([catalog, b"<< /Type /Pages /Kids [] /Count 0 >>"], trailer_extra="/Encrypt 9 0 R "))
     add("pdf-junk-before-header", b"\x00\x01junk\n" + pdf)  # allowed: unknown junk within 1024 bytes
     add("pdf-header-after-1024", b"x" * 1100 + pdf)
 
