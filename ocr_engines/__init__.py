@@ -4,6 +4,7 @@ Nothing here knows about flags, rollout stages or Airflow.
 """
 
 from . import documentai as _documentai  # noqa: F401  (registers the engine)
+from . import ksef as _ksef  # noqa: F401  (registers the engine)
 from . import tesseract as _tesseract  # noqa: F401  (registers the engine)
 from .base import Engine, available_engines, get_engine
 from .documents import Limits

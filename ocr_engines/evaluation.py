@@ -28,7 +28,7 @@ from .pool import start_worker, worker_engine
 from .errors import OcrError
 from .result import FIELD_NAMES, HEADER_FIELDS, LINE_ITEM_KEYS
 
-DOCUMENT_SUFFIXES = {".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff"}
+DOCUMENT_SUFFIXES = {".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".xml"}  # .xml: KSeF e-invoices
 LINE_ITEMS = "line_items"
 
 

@@ -54,14 +54,19 @@ def _settings(output: Output):
 
 @app.command()
 def extract(
-    file: Path = typer.Argument(..., help="invoice: PDF, PNG, JPEG or TIFF"),
-    engine: str = typer.Option("tesseract", help="engine name"),
+    file: Path = typer.Argument(..., help="invoice: PDF, PNG, JPEG or TIFF, or a KSeF e-invoice (FA(3) XML)"),
+    engine: str = typer.Option(None, help="engine name (default: ksef for XML, tesseract for the rest)"),
     output: Output = OutputOpt,
 ) -> None:
     """Read one invoice and print the extraction result."""
-    from ocr_engines import DocumentError, OcrError, get_engine
+    from ocr_engines import DocumentError, OcrError, available_engines, get_engine
+    from ocr_engines.ksef import looks_like_xml
 
     settings = _settings(output)
+    if engine is None:  # an e-invoice needs no OCR: the structured path
+        engine = "ksef" if file.is_file() and looks_like_xml(file) else "tesseract"
+    if engine not in available_engines():
+        fail(output, EXIT_CONFIG, "unknown_engine", f"{engine!r}; choose one of {available_engines()}")
     try:
         result = get_engine(engine, **settings.engine_options(engine)).extract(file)
     except DocumentError as exc:
