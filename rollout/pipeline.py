@@ -20,7 +20,8 @@ from pathlib import Path
 import mmh3
 
 from ocr_engines import DocumentError, Engine, EngineError, ExtractionResult
-from ocr_engines.errors import EngineUnavailableError, UnreadableDocumentError
+from ocr_engines.errors import EngineUnavailableError, OcrError, UnreadableDocumentError
+from ocr_engines.ksef import looks_like_xml
 from ocr_engines.compare import compare
 
 from .events import EventWriter, OcrEvent, user_bucket
@@ -28,6 +29,7 @@ from .router import GOOGLE, OPENSOURCE, Decision, RequestContext, decide
 from .stages import Snapshot
 
 log = logging.getLogger(__name__)
+KSEF = "ksef"  # the structured path's engine (ocr_engines.ksef)
 
 
 # Documents live only while they are read: memory-backed /dev/shm where it exists, else the temp dir.
@@ -159,6 +161,8 @@ class OcrPipeline:
         decision = decide(ctx, snap)
         if decision.engine is None:
             raise RequestRefused(decision)
+        if KSEF in self.engines and looks_like_xml(path):
+            return await self._structured(path, decision, snap, request_id, user_bucket(ctx.stickiness_key))
         bucket_id = user_bucket(ctx.stickiness_key)
         chosen, fallback = decision.engine, None
         if not self.allowed(chosen, snap) or not self.breakers[chosen].allow():
@@ -202,6 +206,21 @@ class OcrPipeline:
             # link to it (a copy across file systems).
             self._shadow_pool.submit(self._shadow, _keep(path), outcome, snap, request_id, bucket_id)
         return outcome
+
+    async def _structured(self, path: Path, decision: Decision, snap: Snapshot, request_id: str,
+                          bucket_id) -> Outcome:
+        """A KSeF e-invoice (XML): read exactly by the ksef engine at every stage, never by an OCR
+        engine; recorded with engine 'ksef', which the gates leave out of canary and baseline."""
+        start = time.perf_counter()
+        try:
+            result = await self.engines[KSEF].extract_async(path)
+        except OcrError as exc:
+            self._record(KSEF, snap, request_id, bucket_id, start, None, exc, False)
+            raise
+        self._record(KSEF, snap, request_id, bucket_id, start, result, None, False)
+        seconds = time.perf_counter() - start
+        routed = Decision(KSEF, decision.percentage, decision.bucket, note="a KSeF e-invoice: read from its XML, no OCR")
+        return Outcome(routed, result, KSEF, None, [{"engine": KSEF, "error": None, "seconds": seconds}], seconds)
 
     async def _read(self, engine: str, path: Path, snap: Snapshot, request_id: str, bucket_id, attempts,
                     fallback: bool) -> ExtractionResult | None:

@@ -72,7 +72,8 @@ OCR_OPENAPI = {
 
 GIL_SWITCH_INTERVAL_S = 0.001
 
-EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg", "image/tiff": ".tif"}
+EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg", "image/tiff": ".tif",
+              "application/xml": ".xml", "text/xml": ".xml"}
 
 
 @dataclass
@@ -481,7 +482,8 @@ def build_service(settings) -> FastAPI:
     writer.init_schema()
     writer.start()
     engines = {"tesseract": PooledEngine("tesseract", workers=settings.max_concurrency,
-                                         deadline_s=settings.engine_deadline_s, **settings.engine_options("tesseract"))}
+                                         deadline_s=settings.engine_deadline_s, **settings.engine_options("tesseract")),
+               "ksef": get_engine("ksef", **settings.engine_options("ksef"))}  # e-invoices (XML): no OCR
     if settings.documentai_project and settings.documentai_processor_id:
         try:
             engines["documentai"] = get_engine("documentai", **settings.engine_options("documentai"))

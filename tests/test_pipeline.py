@@ -230,3 +230,15 @@ def test_a_fallback_that_cannot_run_leaves_the_first_result(engines, writer, tmp
     out = p.process(tmp_path / "sixteen.pdf", RequestContext("u1"), "r16")
     assert out.engine == OPENSOURCE and out.result.pages == 16 and out.fallback is None
     assert any("could not run: too_many_pages" in w for w in out.result.warnings)
+
+
+def test_an_e_invoice_is_read_by_the_ksef_engine_at_every_stage(engines, writer, ksef_dir):
+    """FA(3) XML needs no OCR: neither Google nor Tesseract reads it, at stage 0, at 100 % and
+    after the cutover (Google off); its events carry engine 'ksef'."""
+    xml = ksef_dir / "xml" / "001.xml"
+    with_ksef = dict(engines, ksef=get_engine("ksef"))
+    for i, snap in enumerate((Snapshot(), stages.enable(Snapshot()), stages.disable_google(stages.enable(Snapshot())))):
+        out = pipeline(with_ksef, snap, writer).process(xml, RequestContext(f"u{i}"), f"x{i}")
+        assert out.engine == "ksef" and out.fallback is None and out.result.confidence == 1.0
+        assert out.decision.reason.startswith("a KSeF e-invoice")
+    assert [(e["engine"], e["success"]) for e in rows(writer)] == [("ksef", True)] * 3

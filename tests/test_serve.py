@@ -81,6 +81,11 @@ def test_a_client_gone_mid_upload_frees_its_place_and_leaves_no_file(service, go
     r = httpx.post(f"{url}/v1/ocr", content=pdf, timeout=60,
                    headers={"X-API-Key": "client-secret", "X-User-Id": "u1", "Content-Type": "application/pdf"})
     assert r.status_code == 200, r.text
+    # a KSeF e-invoice is read from its XML by the ksef engine, whatever the stage
+    xml = (golden_dir.parent / "ksef-official" / "xml" / "002.xml").read_bytes()
+    r = httpx.post(f"{url}/v1/ocr", content=xml, timeout=60,
+                   headers={"X-API-Key": "client-secret", "X-User-Id": "u1", "Content-Type": "application/xml"})
+    assert r.status_code == 200 and r.json()["engine"] == "ksef", r.text
 
 
 def test_cli_health_and_admin_changes_reach_the_service(service, cli):

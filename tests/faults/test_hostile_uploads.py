@@ -27,6 +27,7 @@ KNOWN_CODES = {
     "invalid_document", "empty_document", "unsupported_format", "corrupt_document", "encrypted_document",
     "too_many_pages", "image_too_large", "unreadable_document", "no_entities", "upload_too_large", "missing_file",
     "bad_request", "invalid_request", "busy", "engine_unavailable", "ocr_timeout", "engine_error",
+    "unsupported_schema", "invalid_e_invoice",
 }
 
 
