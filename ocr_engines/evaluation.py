@@ -26,10 +26,9 @@ from rapidfuzz.distance import Levenshtein
 from . import labels
 from .pool import start_worker, worker_engine
 from .errors import OcrError
-from .result import FIELD_NAMES, HEADER_FIELDS, LINE_ITEM_KEYS
+from .result import FIELD_NAMES, HEADER_FIELDS, LINE_ITEM_KEYS, LINE_ITEMS
 
 DOCUMENT_SUFFIXES = {".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".xml"}  # .xml: KSeF e-invoices
-LINE_ITEMS = "line_items"
 
 
 @dataclass

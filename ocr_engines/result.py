@@ -19,6 +19,7 @@ FIELD_NAMES = (
     "total_amount",
     "currency",
 )
+LINE_ITEMS = "line_items"  # the contract's name for the item list (beside the fields)
 LINE_ITEM_KEYS = ("description", "quantity", "unit_price", "amount", "vat_rate")
 # The fields a document's accuracy is judged on: all but the sale date, which many layouts do
 # not print (issue 12's scoring).

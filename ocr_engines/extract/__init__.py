@@ -17,6 +17,7 @@ from datetime import date
 from .. import labels as L
 from ..layout import Row
 from ..normalize import find_dates, fold
+from ..result import LINE_ITEMS
 from .items import read_line_items
 from .parties import heading_above, read_party, tax_id_blocks
 from .reader import UNLABELLED_CONF, Found, InvoiceReader
@@ -29,7 +30,6 @@ __all__ = ["Extraction", "Found", "read_invoice"]
 # Fields every invoice carries, whatever its layout, and its line items (a sale of something:
 # a till receipt lists its lines too). Items not found are a reason for a second look, but
 # not a header field: document confidence does not count them.
-LINE_ITEMS = "line_items"
 ALWAYS_EXPECTED = ("invoice_id", "invoice_date", "supplier_name", "total_amount", LINE_ITEMS)
 
 

@@ -18,15 +18,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ..validation import LOW_CONFIDENCE
-from . import LINE_ITEMS, Extraction
+from ..result import LINE_ITEMS
+from . import Extraction
 from .totals import items_totals
 TOTALS = ("net_amount", "total_tax_amount", "total_amount")
 
 
 def needs_second_look(read: Extraction, warnings: list[str]) -> bool:
     """Whether a read leaves an expected field absent (``Extraction.expected``) or only guessed
-    (found without a label the lexicon knows), finds no line items under an item table's header,
-    or fails a check."""
+    (found without a label the lexicon knows), finds no line items (every invoice has them), or
+    fails a check."""
     def missed(name: str) -> bool:
         if name == LINE_ITEMS:
             return not read.line_items
