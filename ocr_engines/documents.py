@@ -250,8 +250,10 @@ def has_text_layer(words: list[Word]) -> bool:
     return sum(ch.isalnum() for w in words for ch in w.text) >= MIN_TEXT_LAYER_CHARS
 
 
-def render_page_to_file(page, out_path: Path, dpi: int, max_pixels: int) -> int:
-    """Render a PDF page to a greyscale image file for OCR; returns the DPI actually used."""
+def render_page_to_file(page, out_path: Path | None, dpi: int, max_pixels: int, inspect=None) -> int:
+    """Render a PDF page to a greyscale image file for OCR; returns the DPI actually used.
+    ``inspect`` is called with the rendered (PIL) image before it is released: a second reader
+    of the page (the QR decoder) without decoding the file again. No ``out_path``: no file."""
     width_in = page.get_width() / POINTS_PER_INCH
     height_in = page.get_height() / POINTS_PER_INCH
     area = max(width_in * height_in, 1e-6)
@@ -259,7 +261,11 @@ def render_page_to_file(page, out_path: Path, dpi: int, max_pixels: int) -> int:
     dpi = int(min(dpi, (max_pixels / area) ** 0.5))
     bitmap = page.render(scale=dpi / POINTS_PER_INCH, grayscale=True)
     try:
-        bitmap.to_pil().save(out_path)
+        image = bitmap.to_pil()
+        if out_path is not None:
+            image.save(out_path)
+        if inspect is not None:
+            inspect(image)
     finally:
         bitmap.close()
     return dpi

@@ -59,6 +59,7 @@ class DocumentScore:
     confidence: float | None = None  # the engine's document confidence
     field_confidence: dict[str, float] = field(default_factory=dict)  # the engine's, per field it gave
     timings_ms: dict[str, int] = field(default_factory=dict)  # the engine's laps (load, ocr, second look...)
+    ksef: dict | None = None  # the KSeF number and verification link the engine found (ksef_link)
 
     @property
     def all_correct(self) -> bool:
@@ -152,7 +153,8 @@ def score_document(doc: GoldenDocument, result: dict | None, seconds: float, err
                          items_truth=len(want_items), items_predicted=len(got_items), family=doc.family,
                          confidence=result.get("confidence") if result else None,
                          field_confidence={k: v["confidence"] for k, v in (result or {}).get("fields", {}).items()},
-                         timings_ms=dict((result or {}).get("timings_ms", {})))
+                         timings_ms=dict((result or {}).get("timings_ms", {})),
+                         ksef=(result or {}).get("ksef"))
 
 
 # ---------------------------------------------------------------- running

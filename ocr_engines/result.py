@@ -46,6 +46,7 @@ class ExtractionResult:
     warnings: list[str] = field(default_factory=list)
     timings_ms: dict[str, int] = field(default_factory=dict)
     text: str = ""  # full page text, for character error rate; not part of the JSON contract
+    ksef: dict | None = None  # the KSeF number and verification link on a visualisation (ksef_link)
 
     def value(self, name: str) -> str | None:
         found = self.fields.get(name)
@@ -61,4 +62,5 @@ class ExtractionResult:
             "line_items": self.line_items,
             "warnings": self.warnings,
             "timings_ms": self.timings_ms,
+            **({"ksef": self.ksef} if self.ksef else {}),
         }

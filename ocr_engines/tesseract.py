@@ -6,16 +6,17 @@ import functools
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import documents as docs
-from . import preprocess
+from . import ksef_link, preprocess
 from .base import Engine, Stopwatch, register
 from .errors import (CorruptDocumentError, EngineError, EngineUnavailableError, OcrError, OcrTimeoutError,
                      UnreadableDocumentError)
 from .extract import read_invoice
 from .extract.merge import merge_reads, needs_second_look
+from .extract.reader import Found
 from .layout import Row, Word, build_rows, deskewed, en_dashes, skew_angle
 from .result import ExtractionResult, FieldValue
 from .calibration import document_confidence
@@ -97,6 +98,7 @@ class PageRead:
     image: Path | None = None
     frame: int = 0
     dpi: int = 0
+    qr_codes: list[str] = field(default_factory=list)  # texts of the QR codes on the page image
 
 
 class TesseractEngine(Engine):
@@ -140,19 +142,54 @@ class TesseractEngine(Engine):
                 warnings = []
                 apply_checks(extraction.fields, extraction.line_items, warnings)
                 watch.lap("second_look_extract")
+            reference, corrected = self._ksef_reference(pages, path, kind, Path(tmp), extraction, warnings)
+            watch.lap("ksef_reference")
         rows = [row for page in pages for row in page.rows]
         fields = {n: FieldValue(f.value, f.conf) for n, f in extraction.fields.items()}
+        # A field the KSeF link had to correct was an OCR miss: the document's confidence is the
+        # OCR read's (those fields count as absent), whatever the link put right.
+        ocr_fields = {n: f for n, f in extraction.fields.items() if n not in corrected}
         return ExtractionResult(
             engine=self.name,
             engine_version=self.version,
             pages=len(pages),
-            confidence=document_confidence(extraction.fields, extraction.expected),
+            confidence=document_confidence(ocr_fields, extraction.expected | set(corrected)),
             fields=fields,
             line_items=extraction.line_items,
             warnings=warnings,
             timings_ms=watch.laps,
             text="\n".join(row.text for row in rows),
+            ksef=reference.to_dict() if reference else None,
         )
+
+    def _ksef_reference(self, pages: list[PageRead], path: Path, kind: str, tmp: Path, extraction,
+                        warnings: list[str]) -> tuple[ksef_link.KsefReference | None, list[str]]:
+        """The KSeF number and verification link (``ksef_link``), and the fields the link
+        corrected. QR codes are decoded on every OCR'd page (about 1 % of its OCR time), and on a
+        text-layer page only when the text prints a KSeF number but no link (rendered for it)."""
+        qr_texts = [code for page in pages for code in page.qr_codes]
+        text = "\n".join(row.text for page in pages for row in page.rows)
+        exact = "\n".join(row.text for page in pages for row in page.rows if not row.ocr)
+        if kind == docs.PDF and ksef_link.find_number(exact) and ksef_link.parse_link(exact) is None:
+            qr_texts += self._decode_pdf_qr(path, [i for i, p in enumerate(pages) if p.image is None], tmp)
+        reference, link = ksef_link.reference(text, qr_texts, exact)
+        if link is None:
+            return reference, []
+        return reference, ksef_link.cross_check(extraction.fields, link, warnings,
+                                                lambda value: Found(value, ksef_link.LINK_CONFIDENCE))
+
+    def _decode_pdf_qr(self, path: Path, indices: list[int], tmp: Path) -> list[str]:
+        """The QR codes of text-layer pages, rendered for it (in memory)."""
+        out: list[str] = []
+        with docs.pdfium_lock:
+            pdf = docs.open_pdf(path, self.limits)
+            try:
+                for i in indices:
+                    docs.render_page_to_file(pdf[i], None, ksef_link.QR_RENDER_DPI, self.limits.max_pixels,
+                                             inspect=lambda image: out.extend(_qr_codes(image)))
+            finally:
+                pdf.close()
+        return out
 
     @staticmethod
     def _read_fields(pages: list[PageRead]):
@@ -189,7 +226,8 @@ class TesseractEngine(Engine):
         dpi = docs.estimated_dpi(info)
         words = ocr_words(path, dpi, self.languages, self.limits.page_timeout_s * info.frames, self.psm)
         watch.lap("ocr")
-        return [PageRead(page_rows(words.get(i, []), i, True), path, i, dpi) for i in range(info.frames)]
+        return [PageRead(page_rows(words.get(i, []), i, True), path, i, dpi, _qr_codes(path, i))
+                for i in range(info.frames)]
 
     def _read_pdf(self, path: Path, watch: Stopwatch, tmp: Path) -> list[PageRead]:
         # pdfium is not thread-safe: text layers and renders under its lock, OCR outside it.
@@ -201,29 +239,43 @@ class TesseractEngine(Engine):
                 pdf.close()
         watch.lap("load")
         out: list[PageRead] = []
-        for i, (words, image, dpi) in enumerate(pages):
+        for i, (words, image, dpi, qr_codes) in enumerate(pages):
             if image is None:
                 out.append(PageRead(page_rows(words, i, False)))
                 continue
             page_words = ocr_words(image, dpi, self.languages, self.limits.page_timeout_s, self.psm)
-            out.append(PageRead(page_rows(page_words.get(0, []), i, True), image, 0, dpi))
+            out.append(PageRead(page_rows(page_words.get(0, []), i, True), image, 0, dpi, qr_codes))
             watch.lap("ocr")
         return out
 
-    def _pdf_page(self, pdf, i: int, tmp: Path, name: str) -> tuple[list[Word], Path | None, int]:
-        """(text-layer words, None, 0) or ([], rendered image, its DPI) for page i."""
+    def _pdf_page(self, pdf, i: int, tmp: Path, name: str) -> tuple[list[Word], Path | None, int, list[str]]:
+        """(text-layer words, None, 0, []) or ([], rendered image, its DPI, its QR codes) for page i
+        (the codes decoded from the render in memory: a few ms, where decoding the file again
+        would cost 100)."""
         try:
             page = pdf[i]
             words = docs.pdf_page_words(page)
             if docs.has_text_layer(words):
-                return words, None, 0
+                return words, None, 0, []
             image = tmp / f"page-{i}.png"
-            dpi = docs.render_page_to_file(page, image, self.limits.render_dpi, self.limits.max_pixels)
-            return [], image, dpi
+            codes: list[str] = []
+            dpi = docs.render_page_to_file(page, image, self.limits.render_dpi, self.limits.max_pixels,
+                                           inspect=lambda img: codes.extend(_qr_codes(img)))
+            return [], image, dpi, codes
         except OcrError:
             raise
         except Exception as exc:  # pdfium reports damaged page streams generically
             raise CorruptDocumentError(f"{name}: page {i + 1} cannot be read ({exc})") from None
+
+
+def _qr_codes(image, frame: int = 0) -> list[str]:
+    """The QR codes on a page image (PIL) or image file frame; none when they cannot be decoded
+    (a code that cannot be read is a code not found, never a failed document)."""
+    try:
+        return ksef_link.decode_qr(image) if not isinstance(image, Path) else ksef_link.decode_qr_file(image, frame)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("QR decoding skipped: %s: %s", type(exc).__name__, exc)
+        return []
 
 
 register("tesseract", TesseractEngine)

@@ -107,3 +107,22 @@ def test_evaluate_works_on_any_directory(tmp_path, golden_dir, cli):
 def test_evaluate_cli_refuses_a_directory_without_truth(tmp_path, cli):
     proc = subprocess.run([*cli, "evaluate", "--golden", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 5 and "no_documents" in proc.stderr
+
+
+def test_ksef_reference_on_the_ksef_official_subset(ksef_report, ksef_dir):
+    """The KSeF number and verification link printed on a visualisation (QR code, text) are
+    returned exactly, on digital PDFs and on clean and degraded scans; an invoice that prints
+    none gets none (xml/NNN.meta.json: what the page prints, {} when nothing)."""
+    checked = 0
+    for score in ksef_report["_scores"]:
+        stem = score.path.rsplit("/", 1)[-1].removesuffix(".pdf")
+        printed = json.loads((ksef_dir / "xml" / f"{stem}.meta.json").read_text())
+        if not printed:
+            assert score.ksef is None, score.path
+            continue
+        checked += 1
+        assert score.ksef["number"] == printed["nrKSeF"], score.path
+        assert score.ksef["verification_url"] == printed["qrCode"], score.path
+        # scans: from the QR code; a digital PDF prints the link in its text layer
+        assert score.ksef["link_source"] == ("qr" if score.group.startswith("scan") else "text"), score.path
+    assert checked == 6  # 001, 004, 007: each a digital PDF and a scan
