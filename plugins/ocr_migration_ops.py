@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 METRICS_CONN, REDIS_CONN = "ocr_metrics_db", "ocr_redis"
 WEBHOOK_VAR, GOLDEN_VAR, SERVICE_VAR = "ocr_notifier_webhook", "ocr_golden_dir", "ocr_service_url"
+PRICE_VAR = "ocr_documentai_price_per_page"  # the contracted Document AI price (the cost ledger)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # How often a waiting gate looks again (reschedule mode: no worker slot is held meanwhile).
 POKE_INTERVAL_S = float(os.environ.get("OCR_MIGRATE_GATE_POKE_S", "60"))
@@ -83,6 +84,8 @@ def migration_settings():
         overrides["redis_url"] = conn.get_uri()
     if (hook := _variable(WEBHOOK_VAR)) is not None:
         overrides["alert_webhook_url"] = hook
+    if (price := _variable(PRICE_VAR)) is not None:
+        overrides["documentai_price_per_page"] = price
     return Settings(**overrides)
 
 
@@ -312,8 +315,26 @@ def cut_over(backup: str, **context) -> dict:
     script = write_rollback_script(Path(backup), stores.settings.data_dir / "rollback_cutover.sh",
                                    stores.settings.database_url or None)
     state = switch(stores.flags, actor(context), "cutover: all stages passed; Google switched off")
-    return {"at": datetime.now(timezone.utc).isoformat(), "state": state, "rollback_script": str(script),
-            "backup": backup}
+    now = datetime.now(timezone.utc)
+    return {"at": now.isoformat(), "state": state, "rollback_script": str(script), "backup": backup,
+            "cost": migration_cost(stores, context, now)}
+
+
+def migration_cost(stores: "Stores", context, now: datetime) -> dict:
+    """The cutover summary's cost ledger: this migration run, from its start to the cutover."""
+    from rollout.health.ledger import cost_ledger
+
+    dag_run = context.get("dag_run")
+    since = getattr(dag_run, "start_date", None) or now - timedelta(days=30)
+    ledger = cost_ledger(stores.engine, since, now, stores.settings.documentai_price_per_page,
+                         stores.settings.documentai_price_currency)
+    total = ledger["total"]
+    log.info("migration cost ledger since %s: %d pages needed, %d read by Google (%d shadow), %d avoided "
+             "(tesseract %d, ksef %d), %d saved%s", since.isoformat(), total["pages_needed"], total["google_pages"],
+             total["google_shadow_pages"], total["pages_avoided"], total["avoided_by"]["tesseract"],
+             total["avoided_by"]["ksef"], total["pages_saved"],
+             f" = {total['saved']} {ledger['currency']}" if total["saved"] is not None else " (no price set)")
+    return ledger
 
 
 def emergency(**context) -> dict:

@@ -192,7 +192,8 @@ def collect(hours: float) -> dict:
         fresh = "not initialised" in str(exc) or not inspect(engine).has_table("rollout_state")
         notes.append("no rollout state yet: the ocr_migration DAG (or `ocr-migrate status`) creates it at stage 0"
                      if fresh else f"flag state: {exc}")
-    data = health_snapshot(engine, hours, state)
+    data = health_snapshot(engine, hours, state, price_per_page=settings.documentai_price_per_page,
+                           currency=settings.documentai_price_currency)
     try:
         data["flag_history"] = flag_changes(store)
     except Exception as exc:  # the audit table appears with the flag state

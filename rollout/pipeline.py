@@ -25,11 +25,10 @@ from ocr_engines.ksef import looks_like_xml
 from ocr_engines.compare import compare
 
 from .events import EventWriter, OcrEvent, user_bucket
-from .router import GOOGLE, OPENSOURCE, Decision, RequestContext, decide
+from .router import GOOGLE, KSEF, OPENSOURCE, Decision, RequestContext, decide
 from .stages import Snapshot
 
 log = logging.getLogger(__name__)
-KSEF = "ksef"  # the structured path's engine (ocr_engines.ksef)
 
 
 # Documents live only while they are read: memory-backed /dev/shm where it exists, else the temp dir.

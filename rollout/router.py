@@ -15,6 +15,7 @@ from .bucketing import DEFAULT_GROUP
 from .stages import Snapshot
 
 GOOGLE, OPENSOURCE = "documentai", "tesseract"
+KSEF = "ksef"  # the structured path's engine (ocr_engines.ksef): KSeF XML, at every stage, no OCR
 MAINTENANCE_RETRY_AFTER_S = 120
 
 

@@ -8,6 +8,7 @@ everywhere.
 from __future__ import annotations
 
 import functools
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic import Field
@@ -71,6 +72,12 @@ class Settings(BaseSettings):
     documentai_timeout_s: float = Field(default=60, gt=0)
     documentai_max_attempts: int = Field(default=4, ge=1, le=10)
     documentai_backoff_s: float = Field(default=1.0, ge=0)
+    # The cost ledger (rollout/health/ledger.py): the contracted price, entered by the operator.
+    documentai_price_per_page: Decimal | None = Field(default=None, gt=0, max_digits=12, decimal_places=6,
+                                                      description="what Document AI costs per page read, e.g. "
+                                                      "0.01; no default: without it the ledger counts pages only")
+    documentai_price_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$",
+                                           description="the currency of documentai_price_per_page (ISO 4217)")
 
     @staticmethod
     def parse_keys(text: str) -> dict[str, str]:

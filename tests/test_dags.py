@@ -9,6 +9,7 @@ migrated metadata database; simulated traffic flows into the events table while 
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,10 +82,17 @@ def test_dagbag_has_no_import_errors_and_parses_fast(airflow_home):
 
 def test_happy_path_to_100_percent_with_cutover(migration_env):
     env, engine = migration_env
+    env = {**env, "OCR_MIGRATE_DOCUMENTAI_PRICE_PER_PAGE": "0.015"}
     result, log = run_dag(env, "ocr_migration", FAST, traffic="healthy")
     assert result["state"] == "success", log[-4000:]
     assert all(state in ("success", "skipped") for state in result["tis"].values())
     assert result["tis"]["cutover.post_cutover_watch"] == "success"
+    # the cutover summary says what the migration saved, in money at the operator's price
+    saved = re.search(r"migration cost ledger since \S+: (\d+) pages needed, (\d+) read by Google .* (\d+) saved = "
+                      r"([\d.]+) USD", log)
+    assert saved, log[-4000:]
+    needed, google, pages_saved, money = int(saved[1]), int(saved[2]), int(saved[3]), float(saved[4])
+    assert needed > google > 0 and pages_saved == needed - google and money == pytest.approx(pages_saved * 0.015, abs=0.005)
     state = flags(engine)
     assert state["percentage"] == 100 and state["disable_google_cloud"] is True
     with engine.connect() as conn:

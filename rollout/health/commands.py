@@ -95,6 +95,30 @@ def comparison_table(comparison: dict | None) -> Table | None:
     return table
 
 
+def cost_table(ledger: dict) -> Table:
+    """The cost ledger (``ledger.cost_ledger``) per day and stage, and its total."""
+    currency = ledger["currency"]
+    price = ledger["price_per_page"]
+    table = Table(title="what the migration saves: pages needed, read by Google (shadow), avoided, saved"
+                        + (f"; Document AI at {price} {currency}/page" if price else
+                           "; no price set (OCR_MIGRATE_DOCUMENTAI_PRICE_PER_PAGE): pages only"))
+    for column in ("day (UTC)", "stage", "docs", "needed", "google (shadow)", "tesseract", "ksef", "saved pages",
+                   "google cost", "saved"):
+        table.add_column(column, justify="left" if column.startswith("day") else "right")
+
+    def add(day: str, stage, row: dict, style: str | None = None) -> None:
+        money = (lambda v: f"{v} {currency}" if v is not None else "–")  # noqa: E731
+        table.add_row(day, "" if stage is None else str(stage), str(row["documents"]), str(row["pages_needed"]),
+                      f"{row['google_pages']} ({row['google_shadow_pages']})", str(row["avoided_by"]["tesseract"]),
+                      str(row["avoided_by"]["ksef"]), str(row["pages_saved"]), money(row["google_cost"]),
+                      money(row["saved"]), style=style)
+
+    for row in ledger["rows"]:
+        add(row["day"], row["stage"], row)
+    add("total", None, ledger["total"], style="bold")
+    return table
+
+
 def health_figures(hours: float = 1.0) -> dict:
     """The last hour per engine, the latest gate and open alerts; the error instead when the
     metrics database cannot be read (the service's own health is still worth showing)."""
@@ -142,31 +166,39 @@ def report(hours: float = typer.Option(1.0, min=0.01, help="the window: the last
            by_stage: bool = typer.Option(False, "--by-stage", help="one row per engine and stage"),
            html: Path = typer.Option(None, "--html", help="also write a self-contained HTML report here"),
            output: Output = OutputOpt) -> None:
-    """Per-engine figures for the last N hours, the engine comparison with confidence intervals;
-    --html FILE writes plots over time, gate history and alerts too."""
+    """Per-engine figures for the last N hours (the ksef engine's volume among them), the engine
+    comparison with confidence intervals, and what the migration saved (pages per day and stage;
+    money when OCR_MIGRATE_DOCUMENTAI_PRICE_PER_PAGE is set); --html FILE writes plots over time,
+    gate history and alerts too."""
     from sqlalchemy.exc import DBAPIError
 
+    from ..settings import get_settings
     from .comparison import compare_engines
+    from .ledger import cost_ledger
     from .windows import last_hours, window_metrics
 
     engine = metrics_engine(output)
     start, end = last_hours(hours)
+    settings = get_settings()
+    price, currency = settings.documentai_price_per_page, settings.documentai_price_currency
     try:
         stats = window_metrics(engine, start, end, by_stage)
         comparison = compare_engines(engine, start, end)
+        cost = cost_ledger(engine, start, end, price, currency)
         if html:
             from .overview import health_snapshot
             from .report import write_html
 
             state = current_state()
-            write_html(health_snapshot(engine, hours, state, end=end), html)
+            write_html(health_snapshot(engine, hours, state, end=end, price_per_page=price, currency=currency),
+                       html)
     except DBAPIError as exc:
         fail(output, EXIT_UNAVAILABLE, "metrics_store_unavailable", str(exc.orig).splitlines()[0][:200])
     except OSError as exc:
         fail(output, EXIT_CONFIG, "cannot_write_report", f"{html}: {exc}")
     if output is Output.json:
         print(json.dumps({"start": start.isoformat(), "end": end.isoformat(), "hours": hours,
-                          "engines": [s.as_dict() for s in stats], "comparison": comparison,
+                          "engines": [s.as_dict() for s in stats], "comparison": comparison, "cost": cost,
                           "html": str(html) if html else None}))
         return
     console.print(engine_table(stats, f"last {hours:g} h ({start:%Y-%m-%d %H:%M} – {end:%H:%M} UTC)"))
@@ -175,6 +207,8 @@ def report(hours: float = typer.Option(1.0, min=0.01, help="the window: the last
     table = comparison_table(comparison)
     if table is not None:
         console.print(table)
+    if cost["rows"]:
+        console.print(cost_table(cost))
     if html:
         console.print(f"HTML report: {html}")
 
@@ -276,14 +310,18 @@ def monitor(refresh: float = typer.Option(5.0, min=0.2, help="seconds between re
     from rich.live import Live
     from sqlalchemy.exc import DBAPIError
 
+    from ..settings import get_settings
     from .dashboard import render_dashboard
     from .overview import health_snapshot
 
     engine = metrics_engine(output)
+    settings = get_settings()
 
     def snapshot() -> dict:
         try:
-            return health_snapshot(engine, hours, current_state(), service_health(url))
+            return health_snapshot(engine, hours, current_state(), service_health(url),
+                                   price_per_page=settings.documentai_price_per_page,
+                                   currency=settings.documentai_price_currency)
         except DBAPIError as exc:  # keep monitoring through a database blip
             return {"error": str(exc.orig).splitlines()[0][:200]}
 

@@ -1,10 +1,12 @@
 """The health snapshot: one dict with everything the report, the terminal monitor and the Airflow
 UI page show — rollout state, window figures per engine, the engine comparison, figures over
-time, gate history and alerts (and, when given, the OCR service's own /health)."""
+time, gate history and alerts (and, when given, the OCR service's own /health), and the cost
+ledger (pages per engine, what Google was paid for, what the migration saved)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 from sqlalchemy.engine import Engine
 
@@ -13,6 +15,7 @@ from ..stages import Snapshot
 from .alerts import AlertStore
 from .comparison import compare_engines
 from .gates import gate_history
+from .ledger import cost_ledger
 from .schema import init_schema
 from .windows import window_metrics, window_series
 
@@ -26,7 +29,10 @@ def bucket_seconds(hours: float) -> int:
 
 
 def health_snapshot(engine: Engine, hours: float, state: Snapshot | None, service: dict | None = None,
-                    end: datetime | None = None, gates: int = 20, alerts: int = 20) -> dict:
+                    end: datetime | None = None, gates: int = 20, alerts: int = 20,
+                    price_per_page: Decimal | None = None, currency: str = "USD") -> dict:
+    """``price_per_page`` (the operator's setting, ``documentai_price_per_page``) puts money into
+    the cost ledger; without it the ledger counts pages."""
     end = end or datetime.now(timezone.utc)
     start = end - timedelta(hours=hours)
     events_metadata.create_all(engine)
@@ -41,4 +47,5 @@ def health_snapshot(engine: Engine, hours: float, state: Snapshot | None, servic
         "gates": gate_history(engine, limit=gates),
         "alerts": AlertStore(engine, notifiers=[]).recent(limit=alerts),
         "service": service,
+        "cost": cost_ledger(engine, start, end, price_per_page, currency),
     }

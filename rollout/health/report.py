@@ -9,7 +9,8 @@ Snapshot shape (all keys present; lists may be empty; numbers may be None): ``ge
 ``window`` {start, end, hours}, ``state`` {stage, percentage, version, maintenance_reason, flags},
 ``engines`` (``WindowStats.as_dict()`` rows), ``comparison`` (None or {baseline, canary, volume,
 metrics, fields}), ``series`` (per engine and time bucket), ``gates`` and ``alerts`` (newest first),
-``service`` (None or {url, status, detail}).
+``service`` (None or {url, status, detail}), and ``cost`` (optional: the cost ledger of
+``ledger.cost_ledger``).
 """
 
 from __future__ import annotations
@@ -577,6 +578,41 @@ def _alerts(data: dict) -> str:
             f"<tbody>{body}</tbody></table></section>")
 
 
+def _money(value: Any, currency: Any) -> str:
+    return NO_DATA if value is None else f"{value} {currency or ''}".strip()
+
+
+def _cost(data: dict) -> str:
+    """The cost ledger (``ledger.cost_ledger``): per day and stage, then the window's total."""
+    ledger = data.get("cost")
+    if not ledger:
+        return ""
+    currency = ledger.get("currency")
+
+    def cells(label_day: str, stage: Any, row: dict) -> list[str]:
+        avoided = row.get("avoided_by") or {}
+        return [e(label_day), e(NO_DATA if stage is None else stage), _num(fmt_int(row.get("documents"))),
+                _num(fmt_int(row.get("pages_needed"))),
+                _num(f"{fmt_int(row.get('google_pages'))} ({fmt_int(row.get('google_shadow_pages'))})"),
+                _num(fmt_int(avoided.get("tesseract"))), _num(fmt_int(avoided.get("ksef"))),
+                _num(fmt_int(row.get("pages_saved"))), _num(_money(row.get("google_cost"), currency)),
+                _num(_money(row.get("saved"), currency))]
+
+    rows = [cells(r.get("day"), r.get("stage"), r) for r in ledger.get("rows") or []]
+    if rows:
+        rows.append([f"<strong>{c}</strong>" for c in cells("total", None, ledger.get("total") or {})])
+    headers = ["Day (UTC)", "Stage", "Docs", "Pages needed", "Google pages (shadow)", "Avoided: Tesseract",
+               "Avoided: KSeF XML", "Pages saved", "Google cost", "Saved"]
+    price = ledger.get("price_per_page")
+    note = (f"Document AI at {e(price)} {e(currency)} per page (setting documentai_price_per_page)." if price
+            else "No Document AI price is set: pages only. Set OCR_MIGRATE_DOCUMENTAI_PRICE_PER_PAGE to the "
+                 "contracted price per page to see the money.")
+    return ("<section id=cost><h2>What the migration saves</h2>"
+            "<p>Pages needed: every request's pages, once. Google pages: every page Document AI read and "
+            f"billed, shadow reads included. Saved: needed minus Google. {note}</p>"
+            + _table(headers, rows, cls="cost", empty="no reads in the window") + "</section>")
+
+
 def _service(data: dict) -> str:
     svc = data.get("service")
     if not svc:
@@ -595,7 +631,7 @@ def render_html(data: dict) -> str:
     """The whole report as one self-contained HTML document (UTF-8, inline CSS and SVG, no scripts)."""
     state = data.get("state") or {}
     title = f"OCR migration health — stage {state.get('stage', NO_DATA)} ({state.get('percentage', NO_DATA)} %)"
-    body = "".join((_header(data), _engines(data), _comparison(data), _plots(data), _gates(data),
+    body = "".join((_header(data), _engines(data), _comparison(data), _cost(data), _plots(data), _gates(data),
                     _alerts(data), _service(data)))
     return ("<!DOCTYPE html>\n"
             '<html lang="en"><head><meta charset="utf-8">'

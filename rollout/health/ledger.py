@@ -1,0 +1,101 @@
+"""What the migration saves: pages read per engine, and what Document AI was paid for.
+
+From ``ocr_events``, per UTC day and rollout stage:
+
+- **served pages** per engine: each request's pages counted once, on the read that answered it
+  (its last successful read that is not a shadow: a low-confidence Tesseract read that Google
+  re-read is served by Google);
+- **Google pages**: every page Document AI read successfully, shadow and re-reads included, since
+  each is billed (a failed call is not);
+- **pages avoided**: pages served by Tesseract or by the ksef engine (KSeF XML, no OCR at all);
+- **pages saved**: the pages the requests needed (all served pages: what Google alone would have
+  read) minus the Google pages. Shadow reads by Google cost the saving they compare against, so
+  a stage that shadows much can save less than it avoids.
+
+Money needs the contracted Document AI price per page (setting ``documentai_price_per_page``;
+there is no built-in default): with it each row also says what Google cost and what was saved,
+in ``documentai_price_currency``. Without it the ledger counts pages only.
+
+PostgreSQL and SQLite run the same query (a window function picks each request's serving read).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import BigInteger, Integer, and_, cast, func, select
+from sqlalchemy.engine import Engine
+
+from ..events import ocr_events
+from ..router import GOOGLE, KSEF, OPENSOURCE
+
+OPEN_ENGINES = (OPENSOURCE, KSEF)  # a page served by either is a page Google did not read
+_EPOCH_DAY = date(1970, 1, 1)
+
+
+def _day_index(dialect: str):
+    e = ocr_events.c
+    if dialect == "postgresql":
+        return func.floor(func.extract("epoch", e.at) / 86400).cast(BigInteger)
+    return cast(func.strftime("%s", e.at), Integer) / 86400  # SQLite keeps the UTC wall time
+
+
+def cost_ledger(engine: Engine, start: datetime, end: datetime, price_per_page: Decimal | None = None,
+                currency: str = "USD") -> dict:
+    """The ledger for events with start <= at < end: ``rows`` per (day, stage), ``total``,
+    ``price_per_page`` and ``currency`` (money figures are None without a price)."""
+    e = ocr_events.c
+    in_window = and_(e.at >= start, e.at < end)
+    day = _day_index(engine.dialect.name).label("day")
+    last = func.row_number().over(partition_by=e.request_id, order_by=(e.at.desc(), e.id.desc())).label("last")
+    served_reads = (select(day, e.stage, e.engine, func.coalesce(e.pages, 0).label("pages"), last)
+                    .where(in_window, e.shadow.is_(False), e.success.is_(True)).subquery())
+    s = served_reads.c
+    with engine.connect() as conn:
+        served = conn.execute(select(s.day, s.stage, s.engine, func.sum(s.pages), func.count())
+                              .where(s.last == 1).group_by(s.day, s.stage, s.engine)).all()
+        google = conn.execute(select(day, e.stage, e.shadow, func.sum(func.coalesce(e.pages, 0)))
+                              .where(in_window, e.engine == GOOGLE, e.success.is_(True))
+                              .group_by(day, e.stage, e.shadow)).all()
+    rows: dict[tuple[int, int], dict] = defaultdict(_empty_row)
+    for d, stage, eng, pages, documents in served:
+        row = rows[(int(d), stage)]
+        row["served_pages"][eng] = row["served_pages"].get(eng, 0) + int(pages or 0)
+        row["documents"] += documents
+    for d, stage, shadow, pages in google:
+        row = rows[(int(d), stage)]
+        row["google_pages"] += int(pages or 0)
+        if shadow:
+            row["google_shadow_pages"] += int(pages or 0)
+    out = []
+    for (d, stage), row in sorted(rows.items()):
+        out.append({"day": (_EPOCH_DAY + timedelta(days=d)).isoformat(), "stage": stage,
+                    **_figures(row, price_per_page)})
+    total = _empty_row()
+    for row in rows.values():
+        total["documents"] += row["documents"]
+        total["google_pages"] += row["google_pages"]
+        total["google_shadow_pages"] += row["google_shadow_pages"]
+        for eng, pages in row["served_pages"].items():
+            total["served_pages"][eng] = total["served_pages"].get(eng, 0) + pages
+    return {"start": start.isoformat(), "end": end.isoformat(),
+            "price_per_page": str(price_per_page) if price_per_page is not None else None,
+            "currency": currency, "rows": out, "total": _figures(total, price_per_page)}
+
+
+def _empty_row() -> dict:
+    return {"documents": 0, "served_pages": {}, "google_pages": 0, "google_shadow_pages": 0}
+
+
+def _figures(row: dict, price: Decimal | None) -> dict:
+    needed = sum(row["served_pages"].values())
+    avoided = sum(row["served_pages"].get(eng, 0) for eng in OPEN_ENGINES)
+    saved = needed - row["google_pages"]
+    money = (lambda pages: str((price * pages).quantize(Decimal("0.01"), ROUND_HALF_UP))) if price is not None else (lambda _: None)
+    return {"documents": row["documents"], "served_pages": dict(sorted(row["served_pages"].items())),
+            "pages_needed": needed, "google_pages": row["google_pages"],
+            "google_shadow_pages": row["google_shadow_pages"], "pages_avoided": avoided,
+            "avoided_by": {eng: row["served_pages"].get(eng, 0) for eng in OPEN_ENGINES},
+            "pages_saved": saved, "google_cost": money(row["google_pages"]), "saved": money(saved)}
