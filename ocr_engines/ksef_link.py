@@ -88,6 +88,15 @@ def parse_link(text: str) -> VerificationLink | None:
     return None
 
 
+_MENTION = re.compile(r"(?i)k\s?s\s?e\s?f|qr\.")
+
+
+def mentions_ksef(text: str) -> bool:
+    """Whether page text speaks of KSeF (its name, the QR link's host, a KSeF number): where a
+    verification code is worth looking for on an image that costs a decode of its own."""
+    return bool(_MENTION.search(text)) or find_number(text) is not None
+
+
 def _unwrapped(text: str) -> str:
     """Lines with a wrapped link joined: a line that ends in a link whose hash is shorter than a
     SHA-256 in Base64URL (43 characters) goes on with the first word of the next line."""

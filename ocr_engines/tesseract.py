@@ -165,8 +165,9 @@ class TesseractEngine(Engine):
     def _ksef_reference(self, pages: list[PageRead], path: Path, kind: str, tmp: Path, extraction,
                         warnings: list[str]) -> tuple[ksef_link.KsefReference | None, list[str]]:
         """The KSeF number and verification link (``ksef_link``), and the fields the link
-        corrected. QR codes are decoded on every OCR'd page (2-3 % of its OCR time: bench_ksef), and on a
-        text-layer page only when the text prints a KSeF number but no link (rendered for it)."""
+        corrected. QR codes are decoded on every rendered PDF page (from the render in memory: about
+        1 % of the page's OCR time, bench_ksef), on an image upload's pages when its text mentions
+        KSeF, and on a text-layer page only when the text prints a KSeF number but no link."""
         qr_texts = [code for page in pages for code in page.qr_codes]
         text = "\n".join(row.text for page in pages for row in page.rows)
         exact = "\n".join(row.text for page in pages for row in page.rows if not row.ocr)
@@ -226,8 +227,12 @@ class TesseractEngine(Engine):
         dpi = docs.estimated_dpi(info)
         words = ocr_words(path, dpi, self.languages, self.limits.page_timeout_s * info.frames, self.psm)
         watch.lap("ocr")
-        return [PageRead(page_rows(words.get(i, []), i, True), path, i, dpi, _qr_codes(path, i))
-                for i in range(info.frames)]
+        pages = [PageRead(page_rows(words.get(i, []), i, True), path, i, dpi) for i in range(info.frames)]
+        # Decoding the file again costs about 150 ms a page: only where the text speaks of KSeF.
+        if ksef_link.mentions_ksef("\n".join(row.text for page in pages for row in page.rows)):
+            for page in pages:
+                page.qr_codes = _qr_codes(path, page.frame)
+        return pages
 
     def _read_pdf(self, path: Path, watch: Stopwatch, tmp: Path) -> list[PageRead]:
         # pdfium is not thread-safe: text layers and renders under its lock, OCR outside it.

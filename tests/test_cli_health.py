@@ -53,14 +53,19 @@ def test_gate_verdicts_alerts_and_reports_from_simulated_traffic(run, tmp_path):
     error = next(m for m in comparison["metrics"] if m["name"] == "error_rate")
     assert error["ci_low"] > 0 and error["delta"] > 0.02  # the +5 pp shows, its interval excludes zero
     assert {f["field"] for f in comparison["fields"]} >= {"invoice_id", "total_amount"}
+    cost = report["cost"]["total"]  # no price set: pages only
+    assert cost["pages_needed"] >= 6000 and 0 < cost["google_pages"] < cost["pages_needed"]
+    assert cost["pages_saved"] == cost["pages_needed"] - cost["google_pages"] and cost["saved"] is None
     table = run("report", "--hours", "1").stdout
     assert "tesseract vs documentai" in table and "error_rate" in table
+    assert "what the migration saves" in table and "no price set" in table
 
     html = tmp_path / "report.html"
     run("report", "--hours", "1", "--html", str(html))
     page = html.read_text()
     HTMLParser().feed(page)
     assert page.count('class="plot"') >= 3 and "FAIL" in page and "roll back to stage 2" in page
+    assert "What the migration saves" in page and "No Document AI price is set" in page
 
 
 @pytest.mark.parametrize("run", ["sqlite"], indirect=True)

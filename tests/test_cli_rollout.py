@@ -74,13 +74,20 @@ def test_report_renders_window_figures(run, db_url, tmp_path):
     for i in range(5):
         writer.record(OcrEvent(request_id=f"r{i}", engine="tesseract", stage=1, percentage=5, duration_ms=100 * (i + 1),
                                success=i != 4, error_class=None if i != 4 else "OcrTimeoutError",
-                               at=datetime.now(timezone.utc)))
+                               pages=2 if i != 4 else None, at=datetime.now(timezone.utc)))
+    # a KSeF XML upload: its own engine's volume in the report, and a page Google did not read
+    writer.record(OcrEvent(request_id="x1", engine="ksef", stage=1, percentage=5, duration_ms=3, success=True,
+                           confidence=1.0, pages=1, at=datetime.now(timezone.utc)))
     writer.flush()
-    out = json.loads(run("report", "--hours", "1", "-o", "json").stdout)["engines"]
-    assert len(out) == 1 and out[0]["documents"] == 5 and out[0]["success_rate"] == 0.8
-    assert out[0]["errors_by_class"] == {"OcrTimeoutError": 1}
+    report = json.loads(run("report", "--hours", "1", "-o", "json").stdout)
+    out = {row["engine"]: row for row in report["engines"]}
+    assert set(out) == {"ksef", "tesseract"} and out["ksef"]["documents"] == 1
+    assert out["tesseract"]["documents"] == 5 and out["tesseract"]["success_rate"] == 0.8
+    assert out["tesseract"]["errors_by_class"] == {"OcrTimeoutError": 1}
+    cost = report["cost"]["total"]
+    assert cost["avoided_by"] == {"tesseract": 8, "ksef": 1} and cost["google_pages"] == 0 and cost["pages_saved"] == 9
     table = run("report", "--hours", "1").stdout
-    assert "tesseract" in table and "80.0%" in table
+    assert "tesseract" in table and "80.0%" in table and "ksef" in table
 
 
 def test_two_operators_deciding_on_one_version_move_the_rollout_once(cli, db_url):

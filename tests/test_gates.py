@@ -184,6 +184,25 @@ def test_evaluate_gate_passes_a_healthy_window(window_db):
     assert result.verdict == PASS, result.reason
 
 
+def test_ksef_reads_are_neither_canary_nor_baseline(window_db):
+    """KSeF XML uploads (engine 'ksef', any stage) stay out of the gate: a flood of them, failing
+    ones too, changes neither side's count nor the verdict."""
+    from rollout.events import OcrEvent
+
+    write_scenario(window_db, "aa", 3000, 15, seed=3)
+    before = evaluate_gate(window_db.engine, NOW - timedelta(hours=1), NOW, stage=2, percentage=15, store=False)
+    for i in range(500):
+        window_db.record(OcrEvent(request_id=f"xml-{i}", engine="ksef", stage=2, percentage=15, duration_ms=2,
+                                  success=i % 2 == 0, error_class=None if i % 2 == 0 else "InvalidEInvoiceError",
+                                  confidence=1.0 if i % 2 == 0 else None, pages=1,
+                                  at=NOW - timedelta(minutes=30)))
+    window_db.flush()
+    after = evaluate_gate(window_db.engine, NOW - timedelta(hours=1), NOW, stage=2, percentage=15, store=False)
+    assert after.verdict == before.verdict == PASS, after.reason
+    assert (after.canary_documents, after.baseline_documents) == (before.canary_documents, before.baseline_documents)
+    assert after.figures == before.figures
+
+
 def test_sqlite_and_postgres_give_the_same_figures(postgres_url, tmp_path):
     from sqlalchemy import text
 
