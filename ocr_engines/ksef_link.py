@@ -33,6 +33,7 @@ _LINK = re.compile(
     r"https?://(?P<host>qr(?:-test|-demo)?\.ksef\.mf\.gov\.pl)/invoice/"
     r"(?P<nip>\d{10})/(?P<day>\d{2})-(?P<month>\d{2})-(?P<year>\d{4})/(?P<hash>[A-Za-z0-9_-]+)"
 )
+_LINK_TAIL = re.compile(r"https?://qr(?:-test|-demo)?\.ksef\.mf\.gov\.pl/\S*$")
 # The number as OCR may print it: digits with their look-alikes, any dash, optional spaces.
 _D = r"[0-9OoIlSBZ]"
 _H = r"[0-9A-Fa-fOoIl]"
@@ -98,13 +99,13 @@ def mentions_ksef(text: str) -> bool:
 
 
 def _unwrapped(text: str) -> str:
-    """Lines with a wrapped link joined: a line that ends in a link whose hash is shorter than a
-    SHA-256 in Base64URL (43 characters) goes on with the first word of the next line."""
+    """Lines with a wrapped link joined: a line that ends in an unfinished link (its hash missing
+    or shorter than a SHA-256 in Base64URL, 43 characters) goes on with the next line's first word."""
     out: list[str] = []
     for line in text.split("\n"):
-        if out:
-            last = list(_LINK.finditer(out[-1]))
-            if last and last[-1].end() == len(out[-1].rstrip()) and len(last[-1]["hash"]) < HASH_LENGTH:
+        if out and (tail := _LINK_TAIL.search(out[-1].rstrip())):
+            full = _LINK.fullmatch(tail.group(0))
+            if full is None or len(full["hash"]) < HASH_LENGTH:
                 head, _, rest = line.strip().partition(" ")
                 out[-1] = out[-1].rstrip() + head
                 line = rest

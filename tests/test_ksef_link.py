@@ -20,6 +20,9 @@ LINK_B = f"https://qr.ksef.mf.gov.pl/invoice/{NIP_B}/06-03-2026/{HASH}"
     # a text layer wraps it: pdfium marks the hyphen at the break as U+FFFE
     (f"https://qr.ksef.mf.gov.pl/invoice/{NIP_B}/06-03-2026/ZwNRafU-A1g\ufffe\nJ7UiGsVS8c1cTc7YJHZFxiuz17gOD_h\n"
      "8941168339-20260821-470280C63C6B-AE", NIP_B, date(2026, 3, 6)),
+    # wrapped after the date: the whole hash on the next line
+    (f"https://qr.ksef.mf.gov.pl/invoice/{NIP_B}/06-03-2026/\n{HASH}\n8941168339-20260821-470280C63C6B-AE",
+     NIP_B, date(2026, 3, 6)),
     # wrapped with no hyphen: the hash is short of 43 characters, the next line's word goes on
     (f"https://qr.ksef.mf.gov.pl/invoice/{NIP_B}/06-03-2026/ZwNRafU-A1g-J7Ui\nGsVS8c1cTc7YJHZFxiuz17gOD_h Wytworzona",
      NIP_B, date(2026, 3, 6)),
