@@ -165,8 +165,8 @@ class TesseractEngine(Engine):
     def _ksef_reference(self, pages: list[PageRead], path: Path, kind: str, tmp: Path, extraction,
                         warnings: list[str]) -> tuple[ksef_link.KsefReference | None, list[str]]:
         """The KSeF number and verification link (``ksef_link``), and the fields the link
-        corrected. QR codes are decoded on every rendered PDF page (from the render in memory: about
-        1 % of the page's OCR time, bench_ksef), on an image upload's pages when its text mentions
+        corrected. QR codes are decoded on every rendered PDF page (from the render in memory: 2-3 %
+        of a light page's OCR time, bench_ksef), on an image upload's pages when its text mentions
         KSeF, and on a text-layer page only when the text prints a KSeF number but no link."""
         qr_texts = [code for page in pages for code in page.qr_codes]
         text = "\n".join(row.text for page in pages for row in page.rows)

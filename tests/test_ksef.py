@@ -79,13 +79,31 @@ EXTERNAL = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/p
     ("deep", _fa3("<a>" * 5000 + "</a>" * 5000), "corrupt_document"),
 ])
 def test_hostile_xml_gets_a_typed_error_in_bounded_time(tmp_path, name, content, code):
+    """Bounded against anchors of this run (no absolute times): memory, by what the parse
+    allocates (an expanded billion laughs would take gigabytes), and time, against reading a
+    genuine e-invoice of the ksef-official set."""
+    import tracemalloc
+
+    engine = get_engine("ksef")
+    genuine = []
+    for _ in range(5):
+        start = time.perf_counter()
+        engine.extract(XML_DIR / "001.xml")
+        genuine.append(time.perf_counter() - start)
     path = tmp_path / f"{name}.xml"
     path.write_bytes(content)
+    tracemalloc.start()
     start = time.perf_counter()
-    with pytest.raises(OcrError) as info:
-        get_engine("ksef").extract(path)
+    try:
+        with pytest.raises(OcrError) as info:
+            engine.extract(path)
+        elapsed = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
     assert info.value.code == code, info.value.message
-    assert time.perf_counter() - start < 5
+    assert peak < 50 * len(content) + 2**20, peak
+    assert elapsed < 200 * sorted(genuine)[2], (elapsed, genuine)
 
 
 def test_the_cli_reads_an_e_invoice_without_ocr(cli, tmp_path):
