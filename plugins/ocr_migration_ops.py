@@ -369,19 +369,16 @@ def monitoring_check(**context) -> dict:
     resolved) and the OCR service's /health when its URL is configured."""
     from datetime import timedelta
 
-    from rollout.health.alerts import AlertStore, alerts_from_gate
-    from rollout.health.gates import evaluate_gate
+    from rollout.health.judge import judge
 
     stores = Stores()
     snap = stores.flags.snapshot()
     now = datetime.now(timezone.utc)
     out = {"stage": snap.stage, "percentage": snap.percentage}
     if snap.percentage > 0:
-        result = evaluate_gate(stores.engine, now - timedelta(hours=1), now, percentage=snap.percentage,
-                               run_id=context["run_id"])
-        raised = AlertStore(stores.engine, stores.notifiers).process(alerts_from_gate(result, snap.stage),
-                                                                     source="monitor")
-        out.update(verdict=result.verdict, reason=result.reason, alerts_raised=len(raised))
+        judged = judge(stores.engine, now - timedelta(hours=1), now, percentage=snap.percentage,
+                       run_id=context["run_id"], notifiers=stores.notifiers, source="monitor")
+        out.update(verdict=judged.result.verdict, reason=judged.result.reason, alerts_raised=len(judged.raised))
     url = _variable(SERVICE_VAR)
     if url:
         import httpx

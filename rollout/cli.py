@@ -22,7 +22,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split
 console = Console()
 err_console = Console(stderr=True)
 
+# Exit codes of every verb (one table): 0 is success, and healthy for ``health``.
 EXIT_DOCUMENT, EXIT_ENGINE, EXIT_CONFIG = 3, 4, 5
+EXIT_REFUSED, EXIT_UNAVAILABLE = 6, 7  # a refused change; a store or service that cannot be reached (unhealthy)
+EXIT_GATE_FAIL, EXIT_GATE_INCONCLUSIVE = 8, 9
+EXIT_DEGRADED = 10  # ``health``: working, with a part down or behind
 
 
 class Output(str, Enum):

@@ -15,9 +15,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .cli import EXIT_CONFIG, Output, OutputOpt, app, console, fail
-
-EXIT_REFUSED, EXIT_UNAVAILABLE = 6, 7
+from .cli import EXIT_CONFIG, EXIT_DEGRADED, EXIT_REFUSED, EXIT_UNAVAILABLE, Output, OutputOpt, app, console, fail
 
 
 def default_actor() -> str:
@@ -240,13 +238,61 @@ def serve(host: str = typer.Option(None, help="default: OCR_MIGRATE_SERVICE_HOST
     uvicorn.run(app_, host=host or settings.service_host, port=port or settings.service_port, log_level="info")
 
 
+def local_components(settings) -> dict:
+    """What this machine can check without the service: the flag state in SQL (also the metrics
+    database) and Redis, each ``ok`` with its figures or ``down`` with the reason."""
+    from sqlalchemy import inspect, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .flags import FlagStore, StoreUnavailableError, make_engine
+
+    out: dict = {}
+    db = make_engine(settings.sqlalchemy_url)
+    try:
+        with db.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        fresh = not inspect(db).has_table("rollout_state")
+        out["database"] = {"status": "ok"}
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+        out["database"] = {"status": "down", "error": reason}
+        out["flags"] = {"status": "down", "error": reason}
+    else:
+        if fresh:
+            out["flags"] = {"status": "not initialised", "error": "no rollout state yet (`ocr-migrate status` "
+                                                                  "creates it at stage 0)"}
+        else:
+            try:
+                snap = FlagStore(db).snapshot()
+                out["flags"] = {"status": "ok", "version": snap.version, "stage": snap.stage,
+                                "percentage": snap.percentage, "flags": snap.as_dict()["flags"]}
+            except StoreUnavailableError as exc:
+                out["flags"] = {"status": "down", "error": str(exc).splitlines()[0][:200]}
+    if not settings.redis_url:
+        out["redis"] = {"status": "not configured"}
+    else:
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2).ping()
+            out["redis"] = {"status": "ok"}
+        except redis.RedisError as exc:
+            out["redis"] = {"status": "down", "error": str(exc)[:200]}
+    return out
+
+
 @app.command()
 def health(url: str = typer.Option(None, help="the OCR service (default http://OCR_MIGRATE_SERVICE_HOST:PORT)"),
            output: Output = OutputOpt) -> None:
-    """The OCR service's health (flag source, Redis, database, engines, event spool, work queue) and
-    the last hour's figures per engine, the latest gate verdict and the open alerts."""
+    """The OCR service's health (flag source, Redis, database, engines, event spool, work queue),
+    what this machine sees itself (flags, database, Redis), the last hour's figures per engine, the
+    latest gate verdict and the open alerts. A service that cannot be reached is shown as down,
+    with everything else. Exit 0 healthy, 10 degraded, 7 unhealthy (the service down or unhealthy,
+    or the database down)."""
     import httpx
 
+    from .health.commands import health_figures, print_health_figures
+    from .health.judge import DEGRADED, HEALTHY, UNHEALTHY
     from .settings import get_settings
 
     settings = get_settings()
@@ -254,20 +300,39 @@ def health(url: str = typer.Option(None, help="the OCR service (default http://O
     try:
         response = httpx.get(f"{url.rstrip('/')}/health", timeout=5)
         data = response.json()
+        data["service"] = {"url": url, "reachable": True, "status": data.get("status")}
     except (httpx.HTTPError, ValueError) as exc:
-        fail(output, EXIT_UNAVAILABLE, "service_unreachable", f"{url}: {exc}")
-    from .health.commands import health_figures
-
+        data = {"service": {"url": url, "reachable": False, "status": "down", "error": f"{type(exc).__name__}: {exc}"}}
+    data["components"] = local_components(settings)
     data["metrics"] = health_figures()
+    service_state = data["service"]["status"]
+    if service_state == "down" or service_state == UNHEALTHY or data["components"]["database"]["status"] == "down":
+        data["status"] = UNHEALTHY
+    elif service_state == HEALTHY and data["components"]["redis"]["status"] != "down":
+        data["status"] = HEALTHY
+    else:
+        data["status"] = DEGRADED
     if output is Output.json:
         print(json.dumps(data, default=str))
     else:
-        colour = {"healthy": "green", "degraded": "yellow"}.get(data["status"], "red")
-        console.print(f"[bold {colour}]{data['status']}[/] — {url}")
-        table = Table(show_header=False)
+        _print_health(data, url)
+        print_health_figures(data["metrics"])
+    if data["status"] != HEALTHY:
+        raise typer.Exit(EXIT_UNAVAILABLE if data["status"] == UNHEALTHY else EXIT_DEGRADED)
+
+
+def _print_health(data: dict, url: str) -> None:
+    colour = {"healthy": "green", "degraded": "yellow"}.get(data["status"], "red")
+    console.print(f"[bold {colour}]{data['status']}[/] — {url}")
+    table = Table(show_header=False)
+    service = data["service"]
+    if not service["reachable"]:
+        table.add_row("service", f"[red]down[/]: {service['error']}")
+    else:
+        table.add_row("service", str(service["status"]))
         flags = data["flags"]
-        table.add_row("flags", f"v{flags['version']} from {flags['source']} ({flags['age_s']} s old); "
-                               f"redis {flags['redis']}, sql {flags['sql']}")
+        table.add_row("service flags", f"v{flags['version']} from {flags['source']} ({flags['age_s']} s old); "
+                                       f"redis {flags['redis']}, sql {flags['sql']}")
         table.add_row("engines", ", ".join(f"{k}: circuit {v}" for k, v in data["engines"].items()))
         if data.get("workers"):
             table.add_row("engine workers", ", ".join(f"{k}: {w['live']}/{w['configured']} live"
@@ -277,9 +342,11 @@ def health(url: str = typer.Option(None, help="the OCR service (default http://O
         work = data["work"]
         table.add_row("work", f"{work['in_flight']}/{work['max_concurrency']} reading, "
                               f"{work['waiting']}/{work['max_queue']} waiting")
-        console.print(table)
-        from .health.commands import print_health_figures
-
-        print_health_figures(data["metrics"])
-    if data["status"] == "unhealthy":
-        raise typer.Exit(EXIT_UNAVAILABLE)
+    parts = data["components"]
+    flags = parts["flags"]
+    table.add_row("flags (database)", f"v{flags['version']}: stage {flags['stage']} ({flags['percentage']} %)"
+                  if flags["status"] == "ok" else f"{flags['status']}: {flags.get('error', '')}")
+    for name in ("database", "redis"):
+        part = parts[name]
+        table.add_row(name, part["status"] + (f": {part['error']}" if part.get("error") else ""))
+    console.print(table)

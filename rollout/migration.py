@@ -125,17 +125,17 @@ def stage_gate(engine: Engine, store: FlagStore, since: datetime, percentage: in
     """One look of the stage's gate, stored with its alerts. ``status``: ``pass`` (PASS and the
     soak time is over), ``fail`` (FAIL), ``timeout`` (still INCONCLUSIVE at the stage timeout) or
     ``wait``."""
-    from .health.alerts import AlertStore, alerts_from_gate
-    from .health.gates import FAIL, PASS, evaluate_gate
+    from .health.alerts import AlertStore
+    from .health.gates import FAIL, PASS
+    from .health.judge import judge
 
     now = now or datetime.now(timezone.utc)
     snap = store.snapshot()
     if snap.percentage != percentage:
         return {"status": "fail", "verdict": "FAIL", "reason": f"the rollout is at {snap.percentage} %, not "
                 f"{percentage} %: someone changed it during the stage", "gate": None}
-    result = evaluate_gate(engine, since, now, plan.thresholds, stage=None, percentage=percentage, run_id=run_id,
-                           require_baseline=percentage < 100)
-    AlertStore(engine, notifiers).process(alerts_from_gate(result, snap.stage))
+    result = judge(engine, since, now, plan.thresholds, percentage=percentage, run_id=run_id,
+                   notifiers=notifiers).result
     soaked = (now - since).total_seconds() >= plan.soak_s
     if result.verdict == FAIL:
         status = "fail"
@@ -268,16 +268,13 @@ def post_cutover_status(engine: Engine, store: FlagStore, since: datetime, watch
                         thresholds: Thresholds | None = None) -> dict:
     """The watch after the cutover: ``fail`` on a critical alert since the cutover, ``pass`` when
     the watch is over without one, else ``wait``. Each look also judges the traffic at 100 %."""
-    from .health.alerts import AlertStore, alerts_from_gate
-    from .health.gates import evaluate_gate
+    from .health.alerts import AlertStore
+    from .health.judge import judge
 
     now = now or datetime.now(timezone.utc)
-    result = evaluate_gate(engine, max(since, now - timedelta(hours=1)), now, thresholds or Thresholds(),
-                           percentage=100,
-                           run_id=run_id, require_baseline=False)
-    alerts = AlertStore(engine, notifiers)
-    alerts.process(alerts_from_gate(result, 6))
-    critical = alerts.critical_since(since)
+    result = judge(engine, max(since, now - timedelta(hours=1)), now, thresholds or Thresholds(), percentage=100,
+                   run_id=run_id, notifiers=notifiers).result
+    critical = AlertStore(engine, notifiers).critical_since(since)
     if critical:
         return {"status": "fail", "reason": f"critical alert after the cutover: {critical[0]['message']}"}
     if (now - since).total_seconds() >= watch_s:

@@ -39,6 +39,7 @@ from ocr_engines.errors import UnreadableDocumentError
 from . import stages
 from .events import bounded_request_id
 from .flags import StoreUnavailableError
+from .health.judge import service_status
 from .pipeline import SCRATCH_DIR, OcrPipeline, RequestRefused
 from .router import RequestContext
 
@@ -289,14 +290,9 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
         spool = writer.spool_depth() if writer else 0
         breakers = {name: b.state for name, b in pipeline.breakers.items()}
         workers = {name: w for name, engine in pipeline.engines.items() if (w := engine.workers_status())}
-        state = "healthy"
         events_db = "ok" if writer is None else "stalled" if writer.stalled else "ok" if writer.db_ok else "down"
-        if status.source in ("none",):
-            state = "unhealthy"
-        elif status.source == "last-known-good" or status.redis == "down" or status.sql == "down" or spool \
-                or any(s != "closed" for s in breakers.values()) or events_db != "ok" \
-                or any(w["live"] < w["configured"] for w in workers.values()):
-            state = "degraded"
+        state = service_status(flag_source=status.source, redis=status.redis, sql=status.sql, spool_depth=spool,
+                               breakers=breakers, events_db=events_db, workers=workers)
         body = {"status": state, "flags": status.as_dict(), "engines": breakers, "workers": workers,
                 "events": {"db": events_db, "spool_depth": spool,
                            "queued": writer.queued() if writer else 0,

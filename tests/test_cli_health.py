@@ -37,7 +37,8 @@ def test_gate_verdicts_alerts_and_reports_from_simulated_traffic(run, tmp_path):
                          "--seed", "5", "-o", "json").stdout)
     assert sim["events"] >= 6000 and sim["written"] == sim["events"] and sim["percentage"] == 35
     failed = json.loads(run("gate", "-o", "json", code=8).stdout)
-    assert failed["verdict"] == "FAIL" and failed["stage"] is None and failed["percentage"] == 35
+    # labelled with the stage it judges (35 % is stage 3), in the JSON and in the stored history
+    assert failed["verdict"] == "FAIL" and failed["stage"] == 3 and failed["percentage"] == 35
     assert failed["alerts_raised"] and failed["alerts_raised"][0]["recommendation"].startswith("roll back to stage 2")
     # the same condition again: the alert is bumped, not raised twice
     again = json.loads(run("gate", "-o", "json", code=8).stdout)
@@ -46,6 +47,7 @@ def test_gate_verdicts_alerts_and_reports_from_simulated_traffic(run, tmp_path):
     assert len(alerts) == len(failed["alerts_raised"]) and alerts[0]["count"] == 2
     history = json.loads(run("gates", "-o", "json").stdout)
     assert [g["verdict"] for g in history] == ["FAIL", "FAIL", "INCONCLUSIVE"]
+    assert [g["stage"] for g in history] == [3, 3, 0]
 
     report = json.loads(run("report", "--hours", "1", "-o", "json").stdout)
     comparison = report["comparison"]

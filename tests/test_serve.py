@@ -91,8 +91,9 @@ def test_a_client_gone_mid_upload_frees_its_place_and_leaves_no_file(service, go
 def test_cli_health_and_admin_changes_reach_the_service(service, cli):
     url, env = service
     proc = subprocess.run([*cli, "health", "--url", url, "-o", "json"], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["status"] in ("healthy", "degraded")
+    status = json.loads(proc.stdout)["status"]
+    assert proc.returncode == {"healthy": 0, "degraded": 10}[status], proc.stderr  # the exit code says which
+    assert json.loads(proc.stdout)["service"]["reachable"] is True
     # a change through the CLI (same database) reaches the service within its refresh interval
     subprocess.run([*cli, "enable", "--reason", "serve test"], env=env, check=True, capture_output=True, timeout=60)
     deadline = time.monotonic() + 10
@@ -104,10 +105,33 @@ def test_cli_health_and_admin_changes_reach_the_service(service, cli):
     assert flags["percentage"] == 100
 
 
-def test_cli_health_when_the_service_is_down(cli):
-    proc = subprocess.run([*cli, "health", "--url", f"http://127.0.0.1:{free_port()}"], capture_output=True,
-                          text=True, timeout=60)
-    assert proc.returncode == 7 and "service_unreachable" in proc.stderr
+def test_cli_health_when_the_service_is_down(cli, tmp_path):
+    """The probe found only 'service_unreachable' (exit 7). A health check exists to show what is
+    down: the flags, the database, Redis, the latest gate and the open alerts are still shown,
+    the service is marked down, and the exit code says unhealthy."""
+    env = dict(os.environ, OCR_MIGRATE_DATA_DIR=str(tmp_path), OCR_MIGRATE_REDIS_URL="redis://127.0.0.1:6379/0",
+               OCR_MIGRATE_ACTOR="ops-test")
+    subprocess.run([*cli, "advance", "--reason", "health drill"], env=env, check=True, capture_output=True, timeout=60)
+    subprocess.run([*cli, "gate"], env=env, capture_output=True, timeout=60)  # INCONCLUSIVE, stored
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = subprocess.run([*cli, "health", "--url", url, "-o", "json"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 7, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["status"] == "unhealthy" and data["service"] == {**data["service"], "reachable": False, "status": "down"}
+    parts = data["components"]
+    assert parts["database"]["status"] == "ok" and parts["redis"]["status"] == "ok"
+    assert parts["flags"]["status"] == "ok" and parts["flags"]["percentage"] == 5 and parts["flags"]["stage"] == 1
+    assert data["metrics"]["latest_gate"]["verdict"] == "INCONCLUSIVE"
+    assert data["metrics"]["latest_gate"]["stage"] == 1
+    table = subprocess.run([*cli, "health", "--url", url], env=env, capture_output=True, text=True, timeout=60)
+    assert table.returncode == 7 and "down" in table.stdout and "stage 1 (5 %)" in table.stdout
+    assert "latest gate" in table.stdout and "Traceback" not in table.stderr
+    # Redis down too: still reported, part by part
+    env["OCR_MIGRATE_REDIS_URL"] = "redis://127.0.0.1:1/0"
+    data = json.loads(subprocess.run([*cli, "health", "--url", url, "-o", "json"], env=env, capture_output=True,
+                                     text=True, timeout=60).stdout)
+    assert data["components"]["redis"]["status"] == "down" and data["components"]["database"]["status"] == "ok"
 
 
 def test_serve_refuses_to_start_without_keys(cli, tmp_path):

@@ -12,9 +12,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..cli import EXIT_CONFIG, Output, OutputOpt, app, console, fail
-
-EXIT_UNAVAILABLE, EXIT_GATE_FAIL, EXIT_GATE_INCONCLUSIVE = 7, 8, 9
+from ..cli import (EXIT_CONFIG, EXIT_GATE_FAIL, EXIT_GATE_INCONCLUSIVE, EXIT_UNAVAILABLE, Output, OutputOpt, app,
+                   console, fail)
 
 
 def metrics_engine(output: Output):
@@ -225,8 +224,9 @@ def gate(hours: float = typer.Option(1.0, min=0.01, help="the window: the last N
     from datetime import timedelta
 
     from ..settings import get_settings
-    from .alerts import AlertStore, alerts_from_gate, notifiers_from
-    from .gates import FAIL, PASS, evaluate_gate
+    from .alerts import notifiers_from
+    from .gates import FAIL, PASS
+    from .judge import judge
     from .thresholds import ThresholdError, Thresholds
 
     try:
@@ -242,13 +242,11 @@ def gate(hours: float = typer.Option(1.0, min=0.01, help="the window: the last N
         start = start.replace(tzinfo=timezone.utc)
     engine = metrics_engine(output)
     state = current_state()
-    result = evaluate_gate(engine, start, end, limits, stage=stage, run_id=run_id, store=store,
-                           percentage=state.percentage if state else None)
-    raised = []
-    if store:
-        settings = get_settings()
-        raised = AlertStore(engine, notifiers_from(settings.alert_webhook_url, settings.alert_webhook_retries)).process(
-            alerts_from_gate(result, state.stage if state else None))
+    settings = get_settings()
+    judged = judge(engine, start, end, limits, stage=stage, run_id=run_id, store=store,
+                   percentage=state.percentage if state else None,
+                   notifiers=notifiers_from(settings.alert_webhook_url, settings.alert_webhook_retries))
+    result, raised = judged.result, judged.raised
     if output is Output.json:
         print(json.dumps({**result.as_dict(), "alerts_raised": raised}, default=str))
     else:

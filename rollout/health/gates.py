@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 
 from ..events import ocr_events
 from ..router import GOOGLE, OPENSOURCE
+from ..stages import stage_for
 from . import stats
 from .schema import gate_evaluations, init_schema, recent_rows
 from .thresholds import Thresholds
@@ -286,12 +287,16 @@ def evaluate_gate(engine: Engine, start: datetime, end: datetime, thresholds: Th
                   stage: int | None = None, percentage: int | None = None, run_id: str | None = None,
                   require_baseline: bool | None = None, store: bool = True) -> GateResult:
     """Decide the gate for the window and (by default) store it. At 100 % there is no baseline
-    traffic left to compare with, so the comparison is only required below 100 %."""
+    traffic left to compare with, so the comparison is only required below 100 %. ``stage``
+    restricts the window to that stage's events; the result is labelled with it, or else with
+    the stage of ``percentage`` (the stage being judged)."""
     ensure_tables(engine)
     canary, baseline = load_samples(engine, start, end, stage=stage)
     if require_baseline is None:
         require_baseline = percentage is None or percentage < 100
     result = decide(canary, baseline, thresholds, require_baseline=require_baseline)
+    if stage is None and percentage is not None:
+        stage = stage_for(percentage)
     result.stage, result.percentage, result.run_id = stage, percentage, run_id
     result.window_start, result.window_end = start, end
     result.evaluated_at = datetime.now(timezone.utc)
