@@ -3,8 +3,9 @@
 
 One task, one audited change to the rollout, for when something is wrong *now*:
 `rollback` (previous stage, Google back on), `disable` (everyone back to Google),
-`maintenance_on` (the OCR service answers 503 with Retry-After and the reason) and
-`maintenance_off`. The reason is kept in the audit log (`ocr-migrate history`).
+`maintenance-on` (the OCR service answers 503 with Retry-After and the reason) and
+`maintenance-off` (the spellings of `ocr-migrate` and the admin API; `maintenance_on` and
+`maintenance_off` are accepted too). The reason is kept in the audit log (`ocr-migrate history`).
 
 `airflow dags trigger ocr_emergency --conf '{"action": "disable", "reason": "totals misread on KSeF invoices"}'`
 """
@@ -27,8 +28,8 @@ with DAG(
     tags=["ocr", "migration", "emergency"],
     doc_md=__doc__,
     params={
-        "action": Param("rollback", enum=["rollback", "disable", "maintenance_on", "maintenance_off"],
-                        description="what to do"),
+        "action": Param("rollback", enum=[*ops.EMERGENCY_ACTIONS, "maintenance_on", "maintenance_off"],
+                        description="what to do (maintenance_on/_off: aliases of maintenance-on/-off)"),
         "reason": Param("", type="string", minLength=5, description="why (kept in the audit log)"),
         "expect_version": Param(None, type=["null", "integer"], minimum=0,
                                 description="the state version you decided on (the UI's or `ocr-migrate status`); "

@@ -337,25 +337,29 @@ def migration_cost(stores: "Stores", context, now: datetime) -> dict:
     return ledger
 
 
+EMERGENCY_ACTIONS = ("rollback", "disable", "maintenance-on", "maintenance-off")
+
+
 def emergency(**context) -> dict:
-    """ocr_emergency: rollback | disable | maintenance_on | maintenance_off, with a reason."""
-    from rollout import stages
+    """ocr_emergency: rollback | disable | maintenance-on | maintenance-off (the underscore
+    spellings are aliases), with a reason; through ``actions.apply_action`` like every change."""
+    from rollout.actions import action as lookup, apply_action
     from rollout.flags import ConcurrentUpdateError
     from rollout.stages import InvalidTransition
 
     params = context["params"]
-    action, reason = params["action"], (params.get("reason") or "").strip()
+    requested, reason = params["action"], (params.get("reason") or "").strip()
     if not reason:
         raise AirflowFailException("an emergency action needs a reason")
-    changes = {"rollback": stages.rollback, "disable": stages.disable,
-               "maintenance_on": lambda s: stages.maintenance_on(s, reason),
-               "maintenance_off": stages.maintenance_off}
-    if action not in changes:
-        raise AirflowFailException(f"unknown action {action!r}; one of {', '.join(changes)}")
+    try:
+        action = lookup(requested).name
+    except InvalidTransition:
+        action = None
+    if action not in EMERGENCY_ACTIONS:
+        raise AirflowFailException(f"unknown action {requested!r}; one of {', '.join(EMERGENCY_ACTIONS)}")
     stores = Stores()
     try:
-        snap = stores.flags.apply(action.replace("_", "-"), actor(context), reason, changes[action],
-                                  expect_version=params.get("expect_version"))
+        snap = apply_action(stores.flags, action, actor(context), reason, expect_version=params.get("expect_version"))
     except InvalidTransition as exc:
         raise AirflowFailException(f"{action} refused: {exc}") from None
     except ConcurrentUpdateError as exc:  # audited: decided on another state than the current one

@@ -62,14 +62,17 @@ def _show(snapshot, output: Output, title: str = "rollout state") -> None:
     console.print(table)
 
 
-def _write(action: str, change, actor: str | None, reason: str, output: Output,
-           expect_version: int | None = None) -> None:
+def _write(action: str, actor: str | None, reason: str, output: Output, expect_version: int | None = None, /,
+           **params) -> None:
+    """``actions.apply_action`` with the CLI's errors and output."""
+    from .actions import apply_action
     from .flags import ConcurrentUpdateError, StoreUnavailableError
     from .stages import InvalidTransition
 
     store = _store(output)
     try:
-        snap = store.apply(action, actor or default_actor(), reason, change, expect_version=expect_version)
+        snap = apply_action(store, action, actor or default_actor(), reason, expect_version=expect_version,
+                            **params)
     except InvalidTransition as exc:
         fail(output, EXIT_REFUSED, "refused", str(exc))
     except ConcurrentUpdateError as exc:
@@ -90,54 +93,42 @@ def advance(percentage: int = typer.Option(None, help="go to this percentage ins
             actor: str = ActorOpt, reason: str = ReasonOpt,
             expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Move to the next stage (5 → 15 → 35 → 60 → 85 → 100 %) or to a given percentage."""
-    from . import stages
-
-    _write("advance", lambda s: stages.advance(s, percentage), actor, reason, output, expect_version)
+    _write("advance", actor, reason, output, expect_version, percentage=percentage)
 
 
 @app.command()
 def rollback(actor: str = ActorOpt, reason: str = ReasonOpt,
             expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Back to the previous stage."""
-    from . import stages
-
-    _write("rollback", stages.rollback, actor, reason, output, expect_version)
+    _write("rollback", actor, reason, output, expect_version)
 
 
 @app.command()
 def enable(actor: str = ActorOpt, reason: str = ReasonOpt,
             expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """100 % open source."""
-    from . import stages
-
-    _write("enable", stages.enable, actor, reason, output, expect_version)
+    _write("enable", actor, reason, output, expect_version)
 
 
 @app.command()
 def disable(actor: str = ActorOpt, reason: str = ReasonOpt,
             expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Everyone back to Google."""
-    from . import stages
-
-    _write("disable", stages.disable, actor, reason, output, expect_version)
+    _write("disable", actor, reason, output, expect_version)
 
 
 @app.command("maintenance-on")
 def maintenance_on(actor: str = ActorOpt, reason: str = ReasonOpt,
             expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Refuse OCR requests with 503 + Retry-After; the reason is shown to callers."""
-    from . import stages
-
-    _write("maintenance-on", lambda s: stages.maintenance_on(s, reason), actor, reason, output, expect_version)
+    _write("maintenance-on", actor, reason, output, expect_version)
 
 
 @app.command("maintenance-off")
 def maintenance_off(actor: str = ActorOpt, reason: str = ReasonOpt,
             expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Serve OCR requests again."""
-    from . import stages
-
-    _write("maintenance-off", stages.maintenance_off, actor, reason, output, expect_version)
+    _write("maintenance-off", actor, reason, output, expect_version)
 
 
 @app.command("disable-google")
@@ -145,10 +136,7 @@ def disable_google(force: bool = typer.Option(False, help="even below 100 % (aud
                    actor: str = ActorOpt, reason: str = ReasonOpt,
             expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Switch Google Cloud off (refused unless open source serves 100 %)."""
-    from . import stages
-
-    _write("disable-google-forced" if force else "disable-google",
-           lambda s: stages.disable_google(s, force), actor, reason, output, expect_version)
+    _write("disable-google", actor, reason, output, expect_version, force=force)
 
 
 @app.command("set-flag")
@@ -157,9 +145,15 @@ def set_flag(name: str = typer.Argument(..., help="a seed flag, e.g. enable_accu
              actor: str = ActorOpt, reason: str = ReasonOpt,
             expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Turn a plain on/off flag on or off (stage-bound flags have their own verbs)."""
-    from . import stages
+    _write("set-flag", actor, reason, output, expect_version, name=name, value=value)
 
-    _write(f"set-flag {name}", lambda s: stages.set_flag(s, name, value), actor, reason, output, expect_version)
+
+@app.command("set-percentage")
+def set_percentage(percentage: int = typer.Argument(..., help="a whole percentage, 0-100"),
+                   actor: str = ActorOpt, reason: str = ReasonOpt,
+                   expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
+    """Move to exactly this percentage, up or down (Google on again below 100 %)."""
+    _write("set-percentage", actor, reason, output, expect_version, percentage=percentage)
 
 
 @app.command()
@@ -168,16 +162,14 @@ def restore(backup: Path = typer.Option(..., "--backup", exists=True, dir_okay=F
             actor: str = ActorOpt, reason: str = ReasonOpt,
             expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Put back the rollout state saved in a backup (what rollback_cutover.sh runs)."""
-    from dataclasses import replace
-
-    from .migration import restore_check
-    from .stages import InvalidTransition
+    from .stages import InvalidTransition, restore_check
 
     try:
-        target = restore_check(json.loads(backup.read_text())["state"])
+        state = json.loads(backup.read_text())["state"]
+        restore_check(state)
     except (OSError, ValueError, KeyError, TypeError, InvalidTransition) as exc:
         fail(output, EXIT_REFUSED, "invalid_backup", f"{backup}: {exc}")
-    _write("restore", lambda snap: replace(target, version=snap.version), actor, reason, output, expect_version)
+    _write("restore", actor, reason, output, expect_version, state=state)
 
 
 @app.command()

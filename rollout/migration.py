@@ -11,18 +11,18 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
 from . import stages
+from .actions import apply_action
 from .flags import FlagStore
 from .health.golden_gate import GOLDEN_SUBSET_CHOICES, is_golden_subset
 from .health.schema import as_utc
 from .health.thresholds import ThresholdError, Thresholds
-from .stages import InvalidTransition, Snapshot
 
 DEFAULT_PLAN = (5, 15, 35, 60, 85, 100)
 
@@ -85,17 +85,6 @@ class MigrationPlan:
         return before[-1] if before else 0
 
 
-def _to(percentage: int):
-    """A transition to exactly ``percentage`` in either direction (Google back on when going down)."""
-    def change(snap: Snapshot) -> Snapshot:
-        if not 0 <= percentage <= 100:
-            raise InvalidTransition(f"percentage must be between 0 and 100, not {percentage}")
-        moved = replace(snap, percentage=percentage, stage=stages.stage_for(percentage))
-        moved = moved.with_flags(use_opensource_ocr=percentage > 0)
-        return moved.with_flags(disable_google_cloud=False) if percentage < 100 else moved
-    return change
-
-
 def active_since(store: FlagStore, percentage: int) -> datetime | None:
     """When the current percentage became active (the audit log's last change to it)."""
     for entry in store.history(limit=1000):
@@ -115,7 +104,7 @@ def set_percentage(store: FlagStore, percentage: int, actor: str, reason: str) -
     if snap.percentage == percentage and not (percentage < 100 and snap.flag("disable_google_cloud")):
         since = active_since(store, percentage) or datetime.now(timezone.utc)
         return {"changed": False, "state": snap.as_dict(), "since": since.isoformat()}
-    new = store.apply("set-percentage", actor, reason, _to(percentage), based_on=snap)
+    new = apply_action(store, "set-percentage", actor, reason, based_on=snap, percentage=percentage)
     since = active_since(store, percentage) or datetime.now(timezone.utc)
     return {"changed": True, "state": new.as_dict(), "since": since.isoformat()}
 
@@ -222,9 +211,9 @@ def cut_over(store: FlagStore, actor: str, reason: str) -> dict:
     """100 % open source, then Google off (each audited; both idempotent)."""
     snap = store.init()
     if snap.percentage != 100:  # each step decided on the state just read: a concurrent change is a conflict
-        snap = store.apply("enable", actor, reason, stages.enable, expect_version=snap.version)
+        snap = apply_action(store, "enable", actor, reason, expect_version=snap.version)
     if not snap.flag("disable_google_cloud"):
-        snap = store.apply("disable-google", actor, reason, stages.disable_google, expect_version=snap.version)
+        snap = apply_action(store, "disable-google", actor, reason, expect_version=snap.version)
     return snap.as_dict()
 
 
@@ -233,7 +222,7 @@ def write_rollback_script(backup: Path, script: Path, database_url: str | None =
     restore``). The backup is validated now, and every value in the script is shell-quoted: a
     stored reason or path cannot inject a command."""
     state = json.loads(backup.read_text())["state"]
-    restore_check(state)
+    stages.restore_check(state)
     cli = Path(sys.executable).parent / "ocr-migrate"
     lines = ["#!/usr/bin/env bash",
              "# Regenerates the rollout state from before the cutover (Google back on).",
@@ -248,19 +237,6 @@ def write_rollback_script(backup: Path, script: Path, database_url: str | None =
     script.write_text("\n".join(lines) + "\n")
     script.chmod(0o750)
     return script
-
-
-def restore_check(state: dict) -> Snapshot:
-    """A stored state is only trusted after the same checks as any change."""
-    try:
-        snap = Snapshot.from_dict(state)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidTransition(f"not a rollout state: {exc}") from None
-    if not 0 <= snap.percentage <= 100 or snap.stage != stages.stage_for(snap.percentage):
-        raise InvalidTransition(f"inconsistent stored state: stage {snap.stage} at {snap.percentage} %")
-    if snap.flag("disable_google_cloud") and snap.percentage < 100:
-        raise InvalidTransition("stored state disables Google below 100 %")
-    return snap
 
 
 def post_cutover_status(engine: Engine, store: FlagStore, since: datetime, watch_s: float,

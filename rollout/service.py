@@ -38,6 +38,7 @@ from ocr_engines.errors import UnreadableDocumentError
 
 from . import stages
 from .events import bounded_request_id
+from .actions import ACTIONS
 from .flags import StoreUnavailableError
 from .health.judge import service_status
 from .pipeline import SCRATCH_DIR, OcrPipeline, RequestRefused
@@ -318,14 +319,16 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
     def get_flags(name: str = Depends(admin)):
         return reader.get().as_dict()
 
-    async def change(action: str, name: str, body: "ChangeBody", transition) -> Response:
+    async def change(action: str, name: str, body: "ChangeBody", /, **params) -> Response:
+        """``actions.apply_action`` for an admin: refusals and conflicts 409, no store 503."""
+        from .actions import apply_action
         from .flags import ConcurrentUpdateError
 
         if store is None:
             return error(503, "read_only", "this service instance has no flag store")
         try:
-            snap = await run_in_threadpool(store.apply, action, f"api:{name}", body.reason, transition,
-                                           expect_version=body.expect_version)
+            snap = await run_in_threadpool(lambda: apply_action(store, action, f"api:{name}", body.reason,
+                                                                expect_version=body.expect_version, **params))
         except stages.InvalidTransition as exc:
             return error(409, "refused", str(exc))
         except ConcurrentUpdateError as exc:
@@ -336,39 +339,51 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
 
     refusals = {409: {"description": "refused by the rollout rules, or decided on another version (conflict)"},
                 422: {"description": "the body is not valid (types, ranges, unknown fields)"}}
+    summary = {name: act.summary for name, act in ACTIONS.items()}
 
-    @app.post("/v1/admin/flags/advance", summary="Next stage, or a given percentage", responses=refusals)
+    @app.post("/v1/admin/flags/advance", summary=summary["advance"], responses=refusals)
     async def advance(body: AdvanceBody, name: str = Depends(admin)):
-        return await change("advance", name, body, lambda s: stages.advance(s, body.percentage))
+        return await change("advance", name, body, percentage=body.percentage)
 
-    @app.post("/v1/admin/flags/rollback", summary="Previous stage", responses=refusals)
+    @app.post("/v1/admin/flags/rollback", summary=summary["rollback"], responses=refusals)
     async def rollback(body: ChangeBody, name: str = Depends(admin)):
-        return await change("rollback", name, body, stages.rollback)
+        return await change("rollback", name, body)
 
-    @app.post("/v1/admin/flags/enable", summary="100 % open source", responses=refusals)
+    @app.post("/v1/admin/flags/enable", summary=summary["enable"], responses=refusals)
     async def enable(body: ChangeBody, name: str = Depends(admin)):
-        return await change("enable", name, body, stages.enable)
+        return await change("enable", name, body)
 
-    @app.post("/v1/admin/flags/disable", summary="Everyone back to Google", responses=refusals)
+    @app.post("/v1/admin/flags/disable", summary=summary["disable"], responses=refusals)
     async def disable(body: ChangeBody, name: str = Depends(admin)):
-        return await change("disable", name, body, stages.disable)
+        return await change("disable", name, body)
 
-    @app.post("/v1/admin/flags/maintenance-on", summary="Refuse OCR with 503 + Retry-After", responses=refusals)
+    @app.post("/v1/admin/flags/maintenance-on", summary=summary["maintenance-on"], responses=refusals)
     async def maintenance_on(body: ChangeBody, name: str = Depends(admin)):
-        return await change("maintenance-on", name, body, lambda s: stages.maintenance_on(s, body.reason))
+        return await change("maintenance-on", name, body)
 
-    @app.post("/v1/admin/flags/maintenance-off", summary="Serve OCR again", responses=refusals)
+    @app.post("/v1/admin/flags/maintenance-off", summary=summary["maintenance-off"], responses=refusals)
     async def maintenance_off(body: ChangeBody, name: str = Depends(admin)):
-        return await change("maintenance-off", name, body, stages.maintenance_off)
+        return await change("maintenance-off", name, body)
 
-    @app.post("/v1/admin/flags/disable-google", summary="Switch Google Cloud off", responses=refusals)
+    @app.post("/v1/admin/flags/disable-google", summary=summary["disable-google"], responses=refusals)
     async def disable_google(body: DisableGoogleBody, name: str = Depends(admin)):
-        return await change("disable-google-forced" if body.force else "disable-google", name, body,
-                            lambda s: stages.disable_google(s, body.force))
+        return await change("disable-google", name, body, force=body.force)
 
-    @app.post("/v1/admin/flags/set-flag", summary="Turn a plain on/off flag on or off", responses=refusals)
+    @app.post("/v1/admin/flags/set-flag", summary=summary["set-flag"], responses=refusals)
     async def set_flag(body: SetFlagBody, name: str = Depends(admin)):
-        return await change(f"set-flag {body.name}", name, body, lambda s: stages.set_flag(s, body.name, body.value))
+        return await change("set-flag", name, body, name=body.name, value=body.value)
+
+    @app.post("/v1/admin/flags/set-percentage", summary=summary["set-percentage"], responses=refusals)
+    async def set_percentage(body: SetPercentageBody, name: str = Depends(admin)):
+        return await change("set-percentage", name, body, percentage=body.percentage)
+
+    @app.post("/v1/admin/flags/restore", summary=summary["restore"], responses=refusals)
+    async def restore(body: RestoreBody, name: str = Depends(admin)):
+        return await change("restore", name, body, state=body.state)
+
+    missing = set(ACTIONS) - {route.path.rsplit("/", 1)[-1] for route in app.routes if hasattr(route, "path")}
+    if missing:  # every action of the registry has its route
+        raise RuntimeError(f"the admin API has no route for {sorted(missing)}")
 
     return app
 
@@ -394,6 +409,14 @@ class AdvanceBody(ChangeBody):
 
 class DisableGoogleBody(ChangeBody):
     force: StrictBool = Field(default=False, description="even below 100 % (audited as forced)")
+
+
+class SetPercentageBody(ChangeBody):
+    percentage: StrictInt = Field(ge=0, le=100, description="the whole percentage to move to, up or down")
+
+
+class RestoreBody(ChangeBody):
+    state: dict = Field(description="a stored rollout state (a pre-cutover backup's 'state')")
 
 
 class SetFlagBody(ChangeBody):

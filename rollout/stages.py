@@ -96,6 +96,30 @@ def _at(snap: Snapshot, percentage: int) -> Snapshot:
     return moved.with_flags(use_opensource_ocr=percentage > 0)
 
 
+def move_to(snap: Snapshot, percentage: int) -> Snapshot:
+    """To exactly ``percentage``, up or down (Google on again below 100 %): a migration stage."""
+    moved = _at(snap, percentage)
+    return moved.with_flags(disable_google_cloud=False) if moved.percentage < 100 else moved
+
+
+def restore_check(state: dict) -> Snapshot:
+    """A stored state (a backup), trusted only after the same checks as any change."""
+    try:
+        snap = Snapshot.from_dict(state)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidTransition(f"not a rollout state: {exc}") from None
+    if not 0 <= snap.percentage <= 100 or snap.stage != stage_for(snap.percentage):
+        raise InvalidTransition(f"inconsistent stored state: stage {snap.stage} at {snap.percentage} %")
+    if snap.flag("disable_google_cloud") and snap.percentage < 100:
+        raise InvalidTransition("stored state disables Google below 100 %")
+    return snap
+
+
+def restore(snap: Snapshot, state: dict) -> Snapshot:
+    """The stored ``state`` back, as the next version of ``snap``."""
+    return replace(restore_check(state), version=snap.version)
+
+
 def advance(snap: Snapshot, percentage: int | None = None) -> Snapshot:
     """To the next stage, or to a given percentage above the current one."""
     if percentage is None:

@@ -1,0 +1,94 @@
+"""The rollout actions exist once (rollout/actions.py): every caller — the CLI, the admin API,
+the ocr_emergency and ocr_migration tasks — applies them through apply_action, with one spelling
+each in the audit log."""
+
+import json
+import os
+import subprocess
+
+import pytest
+from fastapi.testclient import TestClient
+
+from rollout import actions, stages
+from rollout.actions import ACTIONS, apply_action
+from rollout.flags import FlagStore
+from rollout.stages import InvalidTransition
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = FlagStore(f"sqlite:///{tmp_path / 'flags.db'}")
+    s.init()
+    return s
+
+
+def test_every_action_has_a_cli_verb_and_an_admin_route():
+    from rollout.cli import app
+    from rollout.service import create_app
+
+    import rollout.commands  # noqa: F401  (registers the rollout verbs)
+
+    verbs = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
+    assert set(ACTIONS) <= verbs, set(ACTIONS) - verbs
+    routes = {r.path for r in create_app(None, None, {}, {"admin-secret": "ops"}).routes if hasattr(r, "path")}
+    assert {f"/v1/admin/flags/{name}" for name in ACTIONS} <= routes
+
+
+def test_one_spelling_with_underscore_aliases(store):
+    assert actions.action("maintenance_on") is actions.action("maintenance-on") is ACTIONS["maintenance-on"]
+    with pytest.raises(InvalidTransition, match="unknown action"):
+        actions.action("drop-database")
+    snap = apply_action(store, "maintenance_on", "ops", "database upgrade")
+    assert snap.flag("maintenance_mode") and snap.maintenance_reason == "database upgrade"
+    apply_action(store, "maintenance-off", "ops", "done")
+    assert [e.action for e in store.history(2)] == ["maintenance-off", "maintenance-on"]
+
+
+def test_parameters_are_checked_before_anything_changes(store):
+    with pytest.raises(InvalidTransition, match="takes percentage"):
+        apply_action(store, "advance", "ops", "go", force=True)
+    with pytest.raises(InvalidTransition, match="needs name, value"):
+        apply_action(store, "set-flag", "ops", "go")
+    assert store.snapshot().version == 1
+
+
+def test_set_percentage_goes_either_way_and_puts_google_back(store):
+    apply_action(store, "enable", "ops", "all in")
+    apply_action(store, "disable-google", "ops", "cut over")
+    down = apply_action(store, "set-percentage", "ops", "stage failed", percentage=15)
+    assert (down.stage, down.percentage, down.flag("disable_google_cloud")) == (2, 15, False)
+    assert [e.action for e in store.history(3)] == ["set-percentage", "disable-google", "enable"]
+    forced = apply_action(store, "disable-google", "ops", "drill", force=True)
+    assert forced.flag("disable_google_cloud") and store.history(1)[0].action == "disable-google-forced"
+
+
+def test_restore_puts_a_saved_state_back_through_the_api_and_the_cli(store, tmp_path, cli):
+    from rollout.service import create_app
+
+    saved = apply_action(store, "advance", "ops", "go", percentage=35).as_dict()
+    apply_action(store, "disable", "ops", "incident")
+    client = TestClient(create_app(None, None, {}, {"admin-secret": "ops"}, store=store))
+    r = client.post("/v1/admin/flags/restore", json={"reason": "back", "state": saved}, headers={"X-API-Key": "admin-secret"})
+    assert r.status_code == 200 and r.json()["percentage"] == 35
+    bad = client.post("/v1/admin/flags/restore", json={"reason": "back", "state": {**saved, "stage": 6}},
+                      headers={"X-API-Key": "admin-secret"})
+    assert bad.status_code == 409 and "inconsistent" in bad.json()["message"]
+    # the CLI's set-percentage verb, on the same store
+    env = dict(os.environ, OCR_MIGRATE_DATABASE_URL=str(store.engine.url), OCR_MIGRATE_ACTOR="ops-test")
+    out = subprocess.run([*cli, "set-percentage", "5", "--reason", "slow down", "-o", "json"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["percentage"] == 5 and store.history(1)[0].action == "set-percentage"
+
+
+def test_the_transitions_stay_pure():
+    snap = stages.Snapshot()
+    moved = ACTIONS["advance"].transition(snap)
+    assert snap.percentage == 0 and moved.percentage == 5  # nothing written, nothing mutated
+
+
+def test_set_flag_takes_a_flag_called_name(store):
+    """Parameters named like apply_action's own (name, reason) reach the transition."""
+    snap = apply_action(store, "set-flag", "ops", "compare", name="enable_accuracy_comparison", value=False)
+    assert snap.flag("enable_accuracy_comparison") is False
+    assert store.history(1)[0].action == "set-flag enable_accuracy_comparison"
