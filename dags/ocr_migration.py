@@ -22,7 +22,8 @@ gate judges the traffic from then on. Clearing a task twice gives the same state
 **Trigger from the CLI** (conf keys = the params below):
 `airflow dags trigger ocr_migration --conf '{"stages": [5, 15, 35, 60, 85, 100], "soak_s": 900}'`
 
-Plan slots beyond the plan's length pass through (a 3-stage plan uses `stage_1`–`stage_3`).
+Plan slots beyond the plan's length are skipped (a 3-stage plan runs `stage_1`–`stage_3`; the grid
+shows `stage_4`–`stage_6` as skipped, and the cutover follows the last real stage).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from airflow.providers.standard.operators.python import (BranchPythonOperator, P
 from airflow.sdk import DAG, Param, TaskGroup, TriggerRule
 
 import ocr_migration_ops as ops
-from rollout.health.golden_gate import GOLDEN_SUBSET_CHOICES
+from rollout.health.golden_subsets import GOLDEN_SUBSET_CHOICES
 from rollout.health.thresholds import Thresholds
 
 DEFAULT_PLAN = [5, 15, 35, 60, 85, 100]
@@ -118,7 +119,9 @@ with DAG(
         previous = done
 
     with TaskGroup("cutover", tooltip="switch Google off, keep a way back") as cutover:
-        pre = PythonOperator(task_id="preconditions", python_callable=ops.cutover_preconditions)
+        # after the plan's last stage: the slots beyond it are skipped, not failed
+        pre = PythonOperator(task_id="preconditions", python_callable=ops.cutover_preconditions,
+                             trigger_rule=TriggerRule.NONE_FAILED)
         backup = PythonOperator(task_id="backup", python_callable=ops.backup_before_cutover)
         switch = PythonOperator(task_id="switch", python_callable=ops.cut_over,
                                 op_kwargs={"backup": "{{ ti.xcom_pull(task_ids='cutover.backup') }}"})

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import BaseOperatorLink, BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 log = logging.getLogger(__name__)
 
@@ -166,9 +166,7 @@ class StageGateSensor(BaseSensorOperator):
         from rollout.migration import stage_gate
 
         plan = plan_of(context)
-        percentage = plan.percentage_at(self.position)
-        if percentage is None:
-            return PokeReturnValue(True, {"status": "not in plan"})
+        percentage = plan_percentage(plan, self.position)
         stage = context["ti"].xcom_pull(task_ids=self.set_task_id)
         since = datetime.fromisoformat(stage["since"])
         stores = Stores()
@@ -224,13 +222,20 @@ def validate_plan(**context) -> dict:
             "require_approval": plan.require_approval, "auto_rollback": plan.auto_rollback}
 
 
+def plan_percentage(plan, position: int) -> int:
+    """The plan slot's percentage; a slot beyond this run's plan is skipped (it does not
+    'succeed': the grid shows the run's real stages)."""
+    percentage = plan.percentage_at(position)
+    if percentage is None:
+        raise AirflowSkipException(f"plan slot {position} is beyond this run's {len(plan.stages)}-stage plan")
+    return percentage
+
+
 def set_stage_percentage(position: int, **context) -> dict:
     from rollout.migration import set_percentage
 
     plan = plan_of(context)
-    percentage = plan.percentage_at(position)
-    if percentage is None:
-        return {"skipped": True, "since": datetime.now(timezone.utc).isoformat()}
+    percentage = plan_percentage(plan, position)
     stores = Stores()
     out = set_percentage(stores.flags, percentage, actor(context),
                          f"migration stage {position}: {percentage} % open source")
@@ -245,9 +250,7 @@ def golden_gate(position: int | None = None, **context) -> dict:
     from rollout.health.golden_gate import run_golden_gate
 
     plan = plan_of(context)
-    percentage = plan.percentage_at(position) if position else 0
-    if position and percentage is None:
-        return {"skipped": True}
+    percentage = plan_percentage(plan, position) if position else 0
     stores = Stores()
     settings = stores.settings
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -274,8 +277,6 @@ def approval_branch(position: int, group: str, **context) -> str:
 def stage_rollback(position: int, set_task_id: str, golden_task_id: str, **context) -> dict:
     """Runs only when the stage failed: roll back (FAIL) or leave it for a human (INCONCLUSIVE)."""
     from rollout.migration import roll_back_stage
-
-    from airflow.sdk.exceptions import AirflowSkipException
 
     plan = plan_of(context)
     percentage = plan.percentage_at(position)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from . import stages
 from .actions import apply_action
 from .flags import FlagStore
-from .health.golden_gate import GOLDEN_SUBSET_CHOICES, is_golden_subset
+from .health.golden_subsets import GOLDEN_SUBSET_CHOICES, is_golden_subset
 from .health.schema import as_utc
 from .health.thresholds import ThresholdError, Thresholds
 

@@ -34,6 +34,7 @@ from ocr_engines.normalize import digits_only
 from ocr_engines.result import FIELD_NAMES
 from ocr_engines.validation import CRITICAL_FIELDS, is_valid_iban, is_valid_nip
 
+from .golden_subsets import CORPUS_SUBSETS, SUBSETS
 from .schema import _id, as_utc, metadata, recent_rows
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,6 @@ log = logging.getLogger(__name__)
 GOLDEN_SUITE = "ocr_golden_fields"
 SHADOW_SUITE = "ocr_shadow_agreement"
 NO_SHADOW_SAMPLE = "no shadow sample"
-SUBSETS = {"digital": {"digital"}, "scan": {"scan300", "scan_clean", "scan_degraded"}, "all": None}
-# Committed corpora beside the golden set that a gate may read instead: invoices this team did not
-# lay out (expectations/ksef-official: the official KSeF visualiser's output).
-CORPUS_SUBSETS = ("ksef-official",)
 DOCS_SITE = "gate_site"
 
 gx_validations = Table(
@@ -124,18 +121,6 @@ def subset_documents(golden_dir: Path, subset: str) -> tuple[Path, list[GoldenDo
         folder = Path(expectations.__file__).resolve().parent / corpus
         return folder, select_documents(golden_documents(folder), variants or "all")
     return golden_dir, select_documents(golden_documents(golden_dir), subset)
-
-
-def is_golden_subset(subset: str) -> bool:
-    """Whether ``subset`` names one of the choices ``subset_documents`` takes (manifest variants
-    of a given folder aside)."""
-    corpus, sep, variants = subset.partition(":")
-    if sep:
-        return corpus in CORPUS_SUBSETS and variants in SUBSETS
-    return subset in SUBSETS or subset in CORPUS_SUBSETS
-
-
-GOLDEN_SUBSET_CHOICES = (*SUBSETS, *CORPUS_SUBSETS, *(f"{c}:{v}" for c in CORPUS_SUBSETS for v in ("digital", "scan")))
 
 
 def select_documents(docs: list[GoldenDocument], subset: str) -> list[GoldenDocument]:
