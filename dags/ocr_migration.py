@@ -38,11 +38,11 @@ from airflow.sdk import DAG, Param, TaskGroup, TriggerRule
 
 import ocr_migration_ops as ops
 from rollout.health.golden_subsets import GOLDEN_SUBSET_CHOICES
-from rollout.health.thresholds import Thresholds
+from rollout.migration import DEFAULT_PLAN, MigrationPlan
 
-DEFAULT_PLAN = [5, 15, 35, 60, 85, 100]
+PLAN = MigrationPlan()  # every Param default below is the plan's own (one place for the defaults)
 SLOTS = len(DEFAULT_PLAN)
-SEED = Thresholds()
+SEED = PLAN.thresholds
 
 with DAG(
     dag_id="ocr_migration",
@@ -54,11 +54,11 @@ with DAG(
     tags=["ocr", "migration"],
     doc_md=__doc__,
     params={
-        "stages": Param(DEFAULT_PLAN, type="array", items={"type": "integer", "minimum": 1, "maximum": 100},
+        "stages": Param(list(PLAN.stages), type="array", items={"type": "integer", "minimum": 1, "maximum": 100},
                         minItems=1, maxItems=SLOTS, description="open-source percentage per stage, ending at 100"),
-        "soak_s": Param(900, type="number", minimum=0, description="seconds each stage runs before it may PASS"),
-        "min_documents": Param(200, type="integer", minimum=0, description="canary documents per stage"),
-        "stage_timeout_s": Param(6 * 3600, type="number", minimum=1,
+        "soak_s": Param(PLAN.soak_s, type="number", minimum=0, description="seconds each stage runs before it may PASS"),
+        "min_documents": Param(PLAN.min_documents, type="integer", minimum=0, description="canary documents per stage"),
+        "stage_timeout_s": Param(PLAN.stage_timeout_s, type="number", minimum=1,
                                  description="INCONCLUSIVE this long: stop for a human"),
         "thresholds": Param({"max_error_rate": SEED.max_error_rate, "min_success_rate": SEED.min_success_rate,
                              "min_confidence": SEED.min_confidence,
@@ -67,13 +67,13 @@ with DAG(
                              "critical_processing_time_s": SEED.critical_processing_time_s,
                              "critical_success_rate": SEED.critical_success_rate},
                             type="object", description="gate thresholds (seed defaults); unknown names are refused"),
-        "require_approval": Param(False, type="boolean", description="a human approves each stage"),
-        "auto_rollback": Param(True, type="boolean", description="roll back to the previous stage on FAIL"),
-        "post_cutover_watch_s": Param(86400, type="number", minimum=0,
+        "require_approval": Param(PLAN.require_approval, type="boolean", description="a human approves each stage"),
+        "auto_rollback": Param(PLAN.auto_rollback, type="boolean", description="roll back to the previous stage on FAIL"),
+        "post_cutover_watch_s": Param(PLAN.post_cutover_watch_s, type="number", minimum=0,
                                       description="no critical alert this long after the cutover"),
         "run_staging": Param(True, type="boolean", description="deploy staging and run its test suites first"),
         "deployer": Param("local", enum=["local", "docker"], description="how the staging stack runs"),
-        "golden_subset": Param("digital", enum=list(GOLDEN_SUBSET_CHOICES),
+        "golden_subset": Param(PLAN.golden_subset, enum=list(GOLDEN_SUBSET_CHOICES),
                                description="golden documents the GX gate reads (scans take ~2 s a page); "
                                            "ksef-official: invoices of the official KSeF visualiser"),
     },

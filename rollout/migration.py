@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -34,8 +34,8 @@ class PlanError(ValueError):
 @dataclass(frozen=True)
 class MigrationPlan:
     stages: tuple[int, ...] = DEFAULT_PLAN
-    soak_s: float = 600.0                 # a stage PASSes only after this long
-    min_documents: int = 100              # canary documents per stage (on top of the rule of three)
+    soak_s: float = 900.0                 # a stage PASSes only after this long
+    min_documents: int = 200              # canary documents per stage (on top of the rule of three)
     stage_timeout_s: float = 6 * 3600.0   # INCONCLUSIVE this long: stop for a human
     thresholds: Thresholds = field(default_factory=Thresholds)
     require_approval: bool = False
@@ -43,8 +43,16 @@ class MigrationPlan:
     post_cutover_watch_s: float = 24 * 3600.0
     golden_subset: str = "digital"
 
+    def __post_init__(self):
+        # the gate reads its evidence minimum from the thresholds: the plan's own, one value
+        if self.thresholds.min_documents != self.min_documents:
+            object.__setattr__(self, "thresholds", replace(self.thresholds, min_documents=self.min_documents))
+
     @classmethod
     def from_params(cls, params: dict) -> "MigrationPlan":
+        """The plan of a run's parameters (the DAG's Params); a key not given keeps this class's
+        default, which is also the DAG's Param default."""
+        base = cls()
         try:
             plan = tuple(int(p) for p in params.get("stages", DEFAULT_PLAN))
         except (TypeError, ValueError):
@@ -57,23 +65,24 @@ class MigrationPlan:
             raise PlanError(f"at most {len(DEFAULT_PLAN)} stages, got {len(plan)}")
         try:
             thresholds = Thresholds.from_mapping({**(params.get("thresholds") or {}),
-                                                  "min_documents": int(params.get("min_documents", 100))})
+                                                  "min_documents": int(params.get("min_documents", base.min_documents))})
         except (ThresholdError, TypeError, ValueError) as exc:
             raise PlanError(str(exc)) from None
         numbers = {}
-        for name, default, low in (("soak_s", 600.0, 0.0), ("stage_timeout_s", 6 * 3600.0, 1.0),
-                                   ("post_cutover_watch_s", 24 * 3600.0, 0.0)):
+        for name, default, low in (("soak_s", base.soak_s, 0.0), ("stage_timeout_s", base.stage_timeout_s, 1.0),
+                                   ("post_cutover_watch_s", base.post_cutover_watch_s, 0.0)):
             try:
                 numbers[name] = float(params.get(name, default))
             except (TypeError, ValueError):
                 raise PlanError(f"{name} must be a number of seconds, got {params.get(name)!r}") from None
             if numbers[name] < low:
                 raise PlanError(f"{name} must be >= {low:g}, got {numbers[name]:g}")
-        subset = params.get("golden_subset", "digital")
+        subset = params.get("golden_subset", base.golden_subset)
         if not is_golden_subset(str(subset)):
             raise PlanError(f"golden_subset must be one of {', '.join(GOLDEN_SUBSET_CHOICES)}, got {subset!r}")
         return cls(plan, numbers["soak_s"], thresholds.min_documents, numbers["stage_timeout_s"], thresholds,
-                   bool(params.get("require_approval", False)), bool(params.get("auto_rollback", True)),
+                   bool(params.get("require_approval", base.require_approval)),
+                   bool(params.get("auto_rollback", base.auto_rollback)),
                    numbers["post_cutover_watch_s"], subset)
 
     def percentage_at(self, position: int) -> int | None:

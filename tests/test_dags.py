@@ -80,6 +80,22 @@ def test_dagbag_has_no_import_errors_and_parses_fast(airflow_home):
     assert all(seconds <= 0.5 for seconds in out["seconds"].values()), out["seconds"]
 
 
+def test_the_dag_params_default_to_the_migration_plan(airflow_home):
+    """One place for the defaults: the DAG's Params are MigrationPlan()'s (soak 900 s and 200
+    documents disagreed with it before), and an empty conf gives that plan."""
+    from rollout.migration import MigrationPlan
+
+    code = ("import json; from airflow.dag_processing.dagbag import DagBag; d = DagBag().get_dag('ocr_migration'); "
+            "print(json.dumps({k: d.params[k] for k in d.params}))")
+    proc = subprocess.run([sys.executable, "-c", code], env=airflow_env(airflow_home), capture_output=True,
+                          text=True, timeout=120)
+    params = json.loads(proc.stdout.splitlines()[-1])
+    plan = MigrationPlan()
+    assert MigrationPlan.from_params({}) == plan == MigrationPlan.from_params(params)
+    assert (params["soak_s"], params["min_documents"], params["stages"]) == (900, 200, list(plan.stages))
+    assert params["golden_subset"] == plan.golden_subset and params["auto_rollback"] is plan.auto_rollback
+
+
 def test_happy_path_to_100_percent_with_cutover(migration_env):
     env, engine = migration_env
     env = {**env, "OCR_MIGRATE_DOCUMENTAI_PRICE_PER_PAGE": "0.015"}
