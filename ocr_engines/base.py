@@ -12,7 +12,7 @@ from .result import ExtractionResult
 
 
 class Engine(ABC):
-    """Reads one invoice document into the extraction result of DESIGN.md."""
+    """Reads one invoice document into the extraction result of docs/architecture.md."""
 
     name: str = ""
 

@@ -4,7 +4,7 @@ Uses the official client (``DocumentProcessorServiceClient.process_document`` wi
 ``RawDocument``) over the REST transport, so that the very same code path runs against Google's
 regional endpoint ``{location}-documentai.googleapis.com`` in production and against the local
 API double (``documentai_double``) in tests and the demo. Entities are mapped onto the contract
-(DESIGN.md) with Google's own per-field confidence.
+(docs/architecture.md) with Google's own per-field confidence.
 
 Retries are ours, not the client's defaults, so that they are bounded and observable: 429, 500,
 503, DEADLINE_EXCEEDED and transport failures are retried with exponential backoff and jitter;

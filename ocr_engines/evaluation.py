@@ -2,7 +2,7 @@
 correctness, character error rate and throughput.
 
 Works on any directory where each document ``X.pdf|png|jpg|jpeg|tif|tiff`` has its truth in
-``X.json`` (DESIGN.md's golden truth schema). A ``manifest.json`` with a ``variant`` and a
+``X.json`` (docs/architecture.md's golden truth schema). A ``manifest.json`` with a ``variant`` and a
 ``layout`` per file, as the corpus generator writes, adds per-variant and per-layout-family
 breakdowns. A corpus whose ``manifest.json`` is a list of invoices, each naming its ``truth``
 file, its digital ``pdf`` and its ``scan`` (the layout of ``shared/corpora/ksef-official``), is
@@ -113,7 +113,7 @@ _ITEM_ALIASES = {"net_amount": "amount"}
 
 
 def contract_truth(truth: dict) -> dict:
-    """A truth file in the contract's field names (DESIGN.md)."""
+    """A truth file in the contract's field names (docs/architecture.md)."""
     out = {_FIELD_ALIASES.get(k, k): v for k, v in truth.items() if k != LINE_ITEMS}
     if LINE_ITEMS in truth:
         out[LINE_ITEMS] = [{_ITEM_ALIASES.get(k, k): v for k, v in item.items()} for item in truth[LINE_ITEMS]]

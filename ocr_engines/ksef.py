@@ -1,7 +1,7 @@
 """The KSeF structured path: an FA(3) e-invoice (XML) read exactly, without OCR.
 
 Polish B2B invoices are issued in KSeF as FA(3) XML; where a customer uploads the XML itself,
-no OCR engine is needed. This engine maps it onto the extraction result of DESIGN.md:
+no OCR engine is needed. This engine maps it onto the extraction result of docs/architecture.md:
 
 - header: P_2 number, P_1 issue date, P_6 sale date (P_6_Do, the end of the period, when a
   period is given), Platnosc/TerminPlatnosci/Termin due date, Podmiot1/Podmiot2 NIP and name,

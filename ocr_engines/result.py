@@ -1,4 +1,4 @@
-"""The extraction result contract (DESIGN.md), shared by every engine."""
+"""The extraction result contract (docs/architecture.md), shared by every engine."""
 
 from __future__ import annotations
 

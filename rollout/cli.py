@@ -1,4 +1,4 @@
-"""`ocr-migrate`: the one console command of the migration (DESIGN.md).
+"""`ocr-migrate`: the one console command of the migration (docs/architecture.md).
 
 Every subcommand takes ``--output json`` for machines; tables are for people. Errors are typed
 and printed as one clear line (or a JSON object), never as a traceback, with distinct exit codes:

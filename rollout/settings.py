@@ -1,4 +1,4 @@
-"""One settings object, read from OCR_MIGRATE_* environment variables (DESIGN.md).
+"""One settings object, read from OCR_MIGRATE_* environment variables (docs/architecture.md).
 
 The CLI, the OCR service and the Airflow tasks all build their configuration from this, so a
 value set once in the environment (or an Airflow connection exported to it) means the same

@@ -1,6 +1,6 @@
 """The rollout plan and its transitions, as pure functions of the flag snapshot.
 
-Stages (DESIGN.md): 0 = Google only, then 5, 15, 35, 60, 85 and 100 % open source. Every
+Stages (docs/architecture.md): 0 = Google only, then 5, 15, 35, 60, 85 and 100 % open source. Every
 transition takes a snapshot and returns the next one, or raises ``InvalidTransition`` with a
 message an operator can act on; storing, auditing and distributing it is ``flags.FlagStore``'s job.
 """

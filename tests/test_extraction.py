@@ -1,4 +1,4 @@
-"""The extraction result contract (DESIGN.md) and the rules that turn checks into confidence."""
+"""The extraction result contract (docs/architecture.md) and the rules that turn checks into confidence."""
 
 import json
 import re

@@ -2,7 +2,7 @@
 
 Used to prove the Tesseract engine against Document AI: every invoice is rendered as a digital
 PDF and as scanned-looking images, each beside a truth JSON in the "Golden truth file" format of
-DESIGN.md. Everything is seeded, so the corpus is byte-reproducible.
+docs/architecture.md. Everything is seeded, so the corpus is byte-reproducible.
 
     from expectations.corpus import generate_corpus
     manifest = generate_corpus(Path("data/golden-full"), count=100)

@@ -1,7 +1,7 @@
 """How values are printed on an invoice, and how they are normalised in the truth file.
 
 Printed forms vary the way real Polish and English invoices do; truth forms follow the
-"Golden truth file" contract in DESIGN.md (dates YYYY-MM-DD, amounts "1703.55", tax ids digits
+"Golden truth file" contract in docs/architecture.md (dates YYYY-MM-DD, amounts "1703.55", tax ids digits
 only, IBAN "PL" + 26 digits without spaces).
 """
 

@@ -1,4 +1,4 @@
-"""Gate thresholds: the seed's defaults (DESIGN.md), overridable per run (DAG params, CLI options).
+"""Gate thresholds: the seed's defaults (docs/architecture.md), overridable per run (DAG params, CLI options).
 
 Absolute thresholds judge the canary on its own; the tolerances say how much worse than the
 baseline (Google, on the same traffic) it may be before the comparison counts as a regression.

@@ -30,7 +30,7 @@ from .deploy import StagingEndpoints, StagingError, _golden_variants, _json, def
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 ACTOR = "staging-tests"
 
-# DESIGN.md's seed thresholds plus the staging-specific ones; every one can be overridden per run.
+# docs/architecture.md's seed thresholds plus the staging-specific ones; every one can be overridden per run.
 DEFAULT_THRESHOLDS = {
     "min_field_match_rate": 0.9,  # integration: share of golden fields read exactly
     "min_success_rate": 0.95,  # integration and the performance burst: share of 200 responses
@@ -42,7 +42,7 @@ DEFAULT_THRESHOLDS = {
     "min_api_agreement": 0.9,  # api_compatibility: fields equal between the service and Document AI
 }
 
-# DESIGN.md's extraction contract, as formats a client can rely on.
+# docs/architecture.md's extraction contract, as formats a client can rely on.
 FIELD_FORMATS = {
     "invoice_date": r"\d{4}-\d{2}-\d{2}", "due_date": r"\d{4}-\d{2}-\d{2}", "delivery_date": r"\d{4}-\d{2}-\d{2}",
     "net_amount": r"-?\d+\.\d{2}", "total_tax_amount": r"-?\d+\.\d{2}", "total_amount": r"-?\d+\.\d{2}",
@@ -431,7 +431,7 @@ def performance(endpoints, options, thresholds, shared, out):
 @_suite
 def api_compatibility(endpoints, options, thresholds, shared, out):
     """The service's JSON against the Document AI engine's for the same invoice: same keys, field
-    names, types and normalised formats (DESIGN.md's extraction contract)."""
+    names, types and normalised formats (docs/architecture.md's extraction contract)."""
     from ocr_engines import FIELD_NAMES, LINE_ITEM_KEYS, get_engine
     from ocr_engines.compare import compare
     from ocr_engines.documentai import DocumentAIConfig
