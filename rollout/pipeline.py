@@ -20,6 +20,7 @@ from pathlib import Path
 import mmh3
 
 from ocr_engines import DocumentError, Engine, EngineError, ExtractionResult
+from ocr_engines.base import FaultInjectingEngine
 from ocr_engines.errors import EngineUnavailableError, OcrError, UnreadableDocumentError
 from ocr_engines.ksef import looks_like_xml
 from ocr_engines.compare import compare
@@ -29,6 +30,13 @@ from .router import GOOGLE, KSEF, OPENSOURCE, Decision, RequestContext, decide
 from .stages import Snapshot
 
 log = logging.getLogger(__name__)
+
+
+def live_only(engine):
+    """The engine without an injected fault (``OCR_MIGRATE_FAULT_INJECTION``): a drill fails live
+    reads only, so the stage's health gate sees it and rolls back, while the shadow comparison
+    and the golden gate keep judging the engine itself."""
+    return engine.inner if isinstance(engine, FaultInjectingEngine) else engine
 
 
 # Documents live only while they are read: memory-backed /dev/shm where it exists, else the temp dir.
@@ -265,7 +273,7 @@ class OcrPipeline:
             return
         start = time.perf_counter()
         try:
-            shadow_result: ExtractionResult | Exception = self.engines[other].extract(path)
+            shadow_result: ExtractionResult | Exception = live_only(self.engines[other]).extract(path)
         except Exception as exc:  # a shadow failure is data, never an error for the user
             shadow_result = exc
         control, candidate = (served.result, shadow_result) if served.engine == GOOGLE else (shadow_result,

@@ -45,6 +45,25 @@ def paint(word: str) -> str:
     return f"{COLOURS.get(word, '')}{word}{RESET}" if sys.stdout.isatty() else word
 
 
+def _json(value):
+    return value if isinstance(value, (dict, list)) or value is None else json.loads(value)
+
+
+def failing_checks(checks) -> str:
+    """The checks that failed a gate, with their values: why it FAILed, in the timeline."""
+    failed = [c for c in _json(checks) or [] if c.get("verdict") == "FAIL"]
+    return "".join(f"\n{'':12}{paint('FAIL')} {c['name']}: {c.get('value')!s:.6} vs {c.get('threshold')} — "
+                   f"{(c.get('detail') or '')[:100]}" for c in failed)
+
+
+def failed_expectations(results) -> str:
+    """A failed Great Expectations suite's failing expectations, with what they observed."""
+    results = _json(results) or {}
+    return "".join(f"\n{'':14}- {f.get('expectation')}" + (f" ({f['column']})" if f.get("column") else "")
+                   + f": observed {str(f.get('observed'))[:60]}"
+                   for f in (results.get("failed") or [])[:3] if isinstance(f, dict))
+
+
 class Demo:
     def __init__(self, args):
         self.args = args
@@ -64,6 +83,11 @@ class Demo:
             raise SystemExit(f"{name} did not start on port {port}:\n{log_tail(self.home / 'logs' / f'{name}.log')}")
 
     def stop_all(self) -> None:
+        """End every process this run started (each leads a process group: its children go
+        too). Runs on any exit — the end, Ctrl-C, SIGTERM, SIGHUP, an error — and a second
+        Ctrl-C cannot interrupt it half-way, which would leave ports taken for the next run."""
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
         self.stop_traffic.set()
         for proc in reversed(self.procs):
             if proc.poll() is None:
@@ -71,11 +95,16 @@ class Demo:
                     os.killpg(proc.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
+        deadline = time.monotonic() + 20
         for proc in self.procs:
             try:
-                proc.wait(20)
+                proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                pass
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # the group: children that outlived their leader too
+            except (ProcessLookupError, PermissionError):
+                pass
 
     # ------------------------------------------------------------------ the run
 
@@ -237,11 +266,17 @@ class Demo:
         engine = create_engine(self.ocr_env["OCR_MIGRATE_DATABASE_URL"])
         with engine.connect() as conn:
             if task.endswith("health_gate"):
-                row = conn.execute(text("SELECT verdict, percentage, canary_documents, baseline_documents, reason "
-                                        "FROM gate_evaluations ORDER BY id DESC LIMIT 1")).first()
+                row = conn.execute(text("SELECT verdict, percentage, canary_documents, baseline_documents, reason, "
+                                        "checks FROM gate_evaluations ORDER BY id DESC LIMIT 1")).first()
                 if row:
                     return (f"  gate {paint(row[0])} at {row[1]} % ({row[2]} canary / {row[3]} baseline docs): "
-                            f"{row[4][:110]}")
+                            f"{row[4][:110]}{failing_checks(row[5])}")
+            if task.endswith("golden_gate") or task == "golden_gate_baseline":
+                rows = conn.execute(text("SELECT suite, success, unsuccessful_expectations, evaluated_expectations, "
+                                         "results FROM gx_validations ORDER BY id DESC LIMIT 2")).all()
+                return "".join(f"\n{'':12}suite {suite}: {'passed' if ok else paint('FAIL')} "
+                               f"({evaluated - failed}/{evaluated} expectations){failed_expectations(results)}"
+                               for suite, ok, failed, evaluated, results in rows if ok is not None)
             if task.endswith("set_percentage") or task.endswith("rollback") or task == "cutover.switch":
                 row = conn.execute(text("SELECT percentage, flags FROM rollout_state")).first()
                 if row:
@@ -300,8 +335,19 @@ def main() -> int:
     parser.add_argument("--airflow-port", type=int, default=8080)
     parser.add_argument("--data-dir", default="data/demo")
     demo = Demo(parser.parse_args())
+
+    def stop(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    # SIGTERM (a supervisor, `kill`) and SIGHUP (the terminal closed) stop the run like Ctrl-C: the
+    # finally below ends the service, the double and Airflow instead of leaving them on their ports.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
     try:
         return demo.run()
+    except KeyboardInterrupt as exc:
+        say(f"stopping ({exc or 'Ctrl-C'}): ending the service, the double and Airflow")
+        return 130
     finally:
         demo.stop_all()
 

@@ -127,6 +127,24 @@ def test_shadow_reads_record_field_agreement(engines, writer, golden_dir):
     assert not served["shadow"]
 
 
+def test_an_injected_fault_hits_live_reads_only(engines, writer, golden_dir):
+    """--bad-engine's drill: every live Tesseract read fails (and falls back to Google), but the
+    shadow read of a Google-served request reads with Tesseract itself, so the comparison (and
+    the golden gate built on it) judges the engine, not the drill."""
+    from ocr_engines.base import FaultInjectingEngine
+
+    bad = {**engines, OPENSOURCE: FaultInjectingEngine(engines[OPENSOURCE], 1.0)}
+    live = pipeline(bad, stages.enable(Snapshot()), writer)
+    out = live.process(golden_dir / DIGITAL, RequestContext("u1"), "live")
+    assert out.engine == GOOGLE and "injected fault" in out.fallback
+    snap = stages.set_flag(Snapshot(), "enable_accuracy_comparison", True)  # stage 0: Google serves
+    shadowed = pipeline(bad, snap, writer, shadow_percentage=100)
+    assert shadowed.process(golden_dir / DIGITAL, RequestContext("u1"), "shadowed").engine == GOOGLE
+    shadowed.close()
+    shadow = [e for e in rows(writer) if e["shadow"]]
+    assert [(e["engine"], e["success"], e["shadow_agreement"]) for e in shadow] == [(OPENSOURCE, True, 1.0)]
+
+
 def test_circuit_breaker_half_opens_after_cooldown():
     now = [0.0]
     b = CircuitBreaker(failures=2, cooldown_s=10, min_requests=2, clock=lambda: now[0])
