@@ -12,8 +12,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..cli import (EXIT_CONFIG, EXIT_GATE_FAIL, EXIT_GATE_INCONCLUSIVE, EXIT_UNAVAILABLE, Output, OutputOpt, app,
-                   console, fail)
+from .common import EXIT_CONFIG, EXIT_GATE_FAIL, EXIT_GATE_INCONCLUSIVE, EXIT_UNAVAILABLE, Output, OutputOpt, console, fail
+
+commands = typer.Typer()
 
 
 def metrics_engine(output: Output):
@@ -23,7 +24,7 @@ def metrics_engine(output: Output):
     from ..events import metadata as events_metadata
     from ..flags import make_engine
     from ..settings import get_settings
-    from .schema import init_schema
+    from ..health.schema import init_schema
 
     engine = make_engine(get_settings().sqlalchemy_url)
     try:
@@ -126,9 +127,9 @@ def health_figures(hours: float = 1.0) -> dict:
     from ..events import metadata as events_metadata
     from ..flags import make_engine
     from ..settings import get_settings
-    from .alerts import AlertStore
-    from .gates import gate_history
-    from .windows import last_hours, window_metrics
+    from ..health.alerts import AlertStore
+    from ..health.gates import gate_history
+    from ..health.windows import last_hours, window_metrics
 
     try:
         engine = make_engine(get_settings().sqlalchemy_url)
@@ -143,7 +144,7 @@ def health_figures(hours: float = 1.0) -> dict:
 
 
 def print_health_figures(figures: dict) -> None:
-    from .windows import WindowStats
+    from ..health.windows import WindowStats
 
     if "error" in figures:
         console.print(f"[red]metrics store unavailable[/]: {figures['error']}")
@@ -160,7 +161,7 @@ def print_health_figures(figures: dict) -> None:
                       f"{alert['message']} — {alert['recommendation']}")
 
 
-@app.command()
+@commands.command()
 def report(hours: float = typer.Option(1.0, min=0.01, help="the window: the last N hours"),
            by_stage: bool = typer.Option(False, "--by-stage", help="one row per engine and stage"),
            html: Path = typer.Option(None, "--html", help="also write a self-contained HTML report here"),
@@ -172,9 +173,9 @@ def report(hours: float = typer.Option(1.0, min=0.01, help="the window: the last
     from sqlalchemy.exc import DBAPIError
 
     from ..settings import get_settings
-    from .comparison import compare_engines
-    from .ledger import cost_ledger
-    from .windows import last_hours, window_metrics
+    from ..health.comparison import compare_engines
+    from ..health.ledger import cost_ledger
+    from ..health.windows import last_hours, window_metrics
 
     engine = metrics_engine(output)
     start, end = last_hours(hours)
@@ -185,8 +186,8 @@ def report(hours: float = typer.Option(1.0, min=0.01, help="the window: the last
         comparison = compare_engines(engine, start, end)
         cost = cost_ledger(engine, start, end, price, currency)
         if html:
-            from .overview import health_snapshot
-            from .report import write_html
+            from ..health.overview import health_snapshot
+            from ..health.report import write_html
 
             state = current_state()
             write_html(health_snapshot(engine, hours, state, end=end, price_per_page=price, currency=currency),
@@ -212,7 +213,7 @@ def report(hours: float = typer.Option(1.0, min=0.01, help="the window: the last
         console.print(f"HTML report: {html}")
 
 
-@app.command()
+@commands.command()
 def gate(hours: float = typer.Option(1.0, min=0.01, help="the window: the last N hours"),
          since: str = typer.Option(None, help="or: from this ISO time (e.g. when the stage started)"),
          stage: int = typer.Option(None, help="only events of this stage (default: all in the window)"),
@@ -224,10 +225,10 @@ def gate(hours: float = typer.Option(1.0, min=0.01, help="the window: the last N
     from datetime import timedelta
 
     from ..settings import get_settings
-    from .alerts import notifiers_from
-    from .gates import FAIL, PASS
-    from .judge import judge
-    from .thresholds import ThresholdError, Thresholds
+    from ..health.alerts import notifiers_from
+    from ..health.gates import FAIL, PASS
+    from ..health.judge import judge
+    from ..health.thresholds import ThresholdError, Thresholds
 
     try:
         limits = Thresholds.from_mapping(json.loads(thresholds))
@@ -264,10 +265,10 @@ def gate(hours: float = typer.Option(1.0, min=0.01, help="the window: the last N
         raise typer.Exit(EXIT_GATE_FAIL if result.verdict == FAIL else EXIT_GATE_INCONCLUSIVE)
 
 
-@app.command()
+@commands.command()
 def gates(limit: int = typer.Option(20, min=1, max=1000), output: Output = OutputOpt) -> None:
     """Gate history, newest first."""
-    from .gates import gate_history
+    from ..health.gates import gate_history
 
     rows = gate_history(metrics_engine(output), limit=limit)
     if output is Output.json:
@@ -280,11 +281,11 @@ def gates(limit: int = typer.Option(20, min=1, max=1000), output: Output = Outpu
     console.print(table)
 
 
-@app.command()
+@commands.command()
 def alerts(limit: int = typer.Option(20, min=1, max=1000), open_only: bool = typer.Option(False, "--open"),
            output: Output = OutputOpt) -> None:
     """Alerts, newest first (--open: unresolved only)."""
-    from .alerts import AlertStore
+    from ..health.alerts import AlertStore
 
     rows = AlertStore(metrics_engine(output), notifiers=[]).recent(limit, open_only)
     if output is Output.json:
@@ -297,7 +298,7 @@ def alerts(limit: int = typer.Option(20, min=1, max=1000), open_only: bool = typ
     console.print(table)
 
 
-@app.command()
+@commands.command()
 def monitor(refresh: float = typer.Option(5.0, min=0.2, help="seconds between refreshes"),
             duration: float = typer.Option(0, min=0, help="stop after this many seconds (0: until Ctrl-C)"),
             hours: float = typer.Option(1.0, min=0.01, help="the window shown"),
@@ -309,8 +310,8 @@ def monitor(refresh: float = typer.Option(5.0, min=0.2, help="seconds between re
     from sqlalchemy.exc import DBAPIError
 
     from ..settings import get_settings
-    from .dashboard import render_dashboard
-    from .overview import health_snapshot
+    from ..health.dashboard import render_dashboard
+    from ..health.overview import health_snapshot
 
     engine = metrics_engine(output)
     settings = get_settings()
@@ -340,7 +341,7 @@ def monitor(refresh: float = typer.Option(5.0, min=0.2, help="seconds between re
             time.sleep(refresh)
 
 
-@app.command()
+@commands.command()
 def simulate(scenario: str = typer.Option("aa", help="aa | errors | slow | low_confidence | missing"),
              documents: int = typer.Option(1000, min=1, max=5_000_000, help="served documents to write"),
              percentage: int = typer.Option(None, min=0, max=100, help="open-source share (default: current)"),
@@ -354,7 +355,7 @@ def simulate(scenario: str = typer.Option("aa", help="aa | errors | slow | low_c
 
     from ..events import EventWriter
     from ..settings import get_settings
-    from .simulate import SCENARIOS
+    from ..health.simulate import SCENARIOS
 
     if scenario not in SCENARIOS:
         fail(output, EXIT_CONFIG, "unknown_scenario", f"{scenario!r}; known: {', '.join(SCENARIOS)}")

@@ -15,7 +15,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .cli import EXIT_CONFIG, EXIT_DEGRADED, EXIT_REFUSED, EXIT_UNAVAILABLE, Output, OutputOpt, app, console, fail
+from .common import EXIT_CONFIG, EXIT_DEGRADED, EXIT_REFUSED, EXIT_UNAVAILABLE, Output, OutputOpt, console, fail
+
+commands = typer.Typer()
 
 
 def default_actor() -> str:
@@ -33,9 +35,9 @@ ExpectOpt = typer.Option(None, "--expect-version", min=0,
 
 
 def _store(output: Output):
-    from .distribution import publish
-    from .flags import FlagStore, StoreUnavailableError
-    from .settings import get_settings
+    from ..distribution import publish
+    from ..flags import FlagStore, StoreUnavailableError
+    from ..settings import get_settings
 
     settings = get_settings()
     store = FlagStore(settings.sqlalchemy_url, on_change=lambda snap: publish(settings.redis_url, snap))
@@ -65,9 +67,9 @@ def _show(snapshot, output: Output, title: str = "rollout state") -> None:
 def _write(action: str, actor: str | None, reason: str, output: Output, expect_version: int | None = None, /,
            **params) -> None:
     """``actions.apply_action`` with the CLI's errors and output."""
-    from .actions import apply_action
-    from .flags import ConcurrentUpdateError, StoreUnavailableError
-    from .stages import InvalidTransition
+    from ..actions import apply_action
+    from ..flags import ConcurrentUpdateError, StoreUnavailableError
+    from ..stages import InvalidTransition
 
     store = _store(output)
     try:
@@ -82,13 +84,13 @@ def _write(action: str, actor: str | None, reason: str, output: Output, expect_v
     _show(snap, output, title=action)
 
 
-@app.command()
+@commands.command()
 def status(output: Output = OutputOpt) -> None:
     """The current stage, percentage and flags."""
     _show(_store(output).snapshot(), output)
 
 
-@app.command()
+@commands.command()
 def advance(percentage: int = typer.Option(None, help="go to this percentage instead of the next stage"),
             actor: str = ActorOpt, reason: str = ReasonOpt,
             expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
@@ -96,42 +98,42 @@ def advance(percentage: int = typer.Option(None, help="go to this percentage ins
     _write("advance", actor, reason, output, expect_version, percentage=percentage)
 
 
-@app.command()
+@commands.command()
 def rollback(actor: str = ActorOpt, reason: str = ReasonOpt,
             expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Back to the previous stage."""
     _write("rollback", actor, reason, output, expect_version)
 
 
-@app.command()
+@commands.command()
 def enable(actor: str = ActorOpt, reason: str = ReasonOpt,
             expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """100 % open source."""
     _write("enable", actor, reason, output, expect_version)
 
 
-@app.command()
+@commands.command()
 def disable(actor: str = ActorOpt, reason: str = ReasonOpt,
             expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Everyone back to Google."""
     _write("disable", actor, reason, output, expect_version)
 
 
-@app.command("maintenance-on")
+@commands.command("maintenance-on")
 def maintenance_on(actor: str = ActorOpt, reason: str = ReasonOpt,
             expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Refuse OCR requests with 503 + Retry-After; the reason is shown to callers."""
     _write("maintenance-on", actor, reason, output, expect_version)
 
 
-@app.command("maintenance-off")
+@commands.command("maintenance-off")
 def maintenance_off(actor: str = ActorOpt, reason: str = ReasonOpt,
             expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Serve OCR requests again."""
     _write("maintenance-off", actor, reason, output, expect_version)
 
 
-@app.command("disable-google")
+@commands.command("disable-google")
 def disable_google(force: bool = typer.Option(False, help="even below 100 % (audited as forced)"),
                    actor: str = ActorOpt, reason: str = ReasonOpt,
             expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
@@ -139,7 +141,7 @@ def disable_google(force: bool = typer.Option(False, help="even below 100 % (aud
     _write("disable-google", actor, reason, output, expect_version, force=force)
 
 
-@app.command("set-flag")
+@commands.command("set-flag")
 def set_flag(name: str = typer.Argument(..., help="a seed flag, e.g. enable_accuracy_comparison"),
              value: bool = typer.Argument(..., help="true or false"),
              actor: str = ActorOpt, reason: str = ReasonOpt,
@@ -148,7 +150,7 @@ def set_flag(name: str = typer.Argument(..., help="a seed flag, e.g. enable_accu
     _write("set-flag", actor, reason, output, expect_version, name=name, value=value)
 
 
-@app.command("set-percentage")
+@commands.command("set-percentage")
 def set_percentage(percentage: int = typer.Argument(..., help="a whole percentage, 0-100"),
                    actor: str = ActorOpt, reason: str = ReasonOpt,
                    expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
@@ -156,13 +158,13 @@ def set_percentage(percentage: int = typer.Argument(..., help="a whole percentag
     _write("set-percentage", actor, reason, output, expect_version, percentage=percentage)
 
 
-@app.command()
+@commands.command()
 def restore(backup: Path = typer.Option(..., "--backup", exists=True, dir_okay=False,
                                         help="a pre-cutover backup written by the migration"),
             actor: str = ActorOpt, reason: str = ReasonOpt,
             expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Put back the rollout state saved in a backup (what rollback_cutover.sh runs)."""
-    from .stages import InvalidTransition, restore_check
+    from ..stages import InvalidTransition, restore_check
 
     try:
         state = json.loads(backup.read_text())["state"]
@@ -172,7 +174,7 @@ def restore(backup: Path = typer.Option(..., "--backup", exists=True, dir_okay=F
     _write("restore", actor, reason, output, expect_version, state=state)
 
 
-@app.command()
+@commands.command()
 def history(limit: int = typer.Option(20, min=1, max=1000), output: Output = OutputOpt) -> None:
     """The audit log, newest first."""
     entries = _store(output).history(limit)
@@ -190,12 +192,12 @@ def history(limit: int = typer.Option(20, min=1, max=1000), output: Output = Out
     console.print(table)
 
 
-@app.command()
+@commands.command()
 def explain(user: str = typer.Option(None, "--user", help="user id"),
             tenant: str = typer.Option(None, "--tenant", help="tenant id (used when there is no user id)"),
             output: Output = OutputOpt) -> None:
     """Which engine this user's invoices go to now, and why."""
-    from .router import RequestContext, decide
+    from ..router import RequestContext, decide
 
     if not (user or tenant):
         fail(output, EXIT_CONFIG, "missing_id", "give --user or --tenant")
@@ -209,16 +211,16 @@ def explain(user: str = typer.Option(None, "--user", help="user id"),
     console.print(f"{who} → [bold]{engine}[/]: {decision.reason}")
 
 
-@app.command()
+@commands.command()
 def serve(host: str = typer.Option(None, help="default: OCR_MIGRATE_SERVICE_HOST (127.0.0.1)"),
           port: int = typer.Option(None, help="default: OCR_MIGRATE_SERVICE_PORT (8001)"),
           output: Output = OutputOpt) -> None:
     """Start the OCR HTTP service (needs OCR_MIGRATE_CLIENT_API_KEYS / OCR_MIGRATE_ADMIN_API_KEYS)."""
     import uvicorn
 
-    from .flags import StoreUnavailableError
-    from .service import build_service
-    from .settings import get_settings
+    from ..flags import StoreUnavailableError
+    from ..service import build_service
+    from ..settings import get_settings
 
     settings = get_settings()
     try:
@@ -236,7 +238,7 @@ def local_components(settings) -> dict:
     from sqlalchemy import inspect, text
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .flags import FlagStore, StoreUnavailableError, make_engine
+    from ..flags import FlagStore, StoreUnavailableError, make_engine
 
     out: dict = {}
     db = make_engine(settings.sqlalchemy_url)
@@ -273,7 +275,7 @@ def local_components(settings) -> dict:
     return out
 
 
-@app.command()
+@commands.command()
 def health(url: str = typer.Option(None, help="the OCR service (default http://OCR_MIGRATE_SERVICE_HOST:PORT)"),
            output: Output = OutputOpt) -> None:
     """The OCR service's health (flag source, Redis, database, engines, event spool, work queue),
@@ -283,9 +285,9 @@ def health(url: str = typer.Option(None, help="the OCR service (default http://O
     or the database down)."""
     import httpx
 
-    from .health.commands import health_figures, print_health_figures
-    from .health.judge import DEGRADED, HEALTHY, UNHEALTHY
-    from .settings import get_settings
+    from .health import health_figures, print_health_figures
+    from ..health.judge import DEGRADED, HEALTHY, UNHEALTHY
+    from ..settings import get_settings
 
     settings = get_settings()
     url = url or f"http://{settings.service_host}:{settings.service_port}"

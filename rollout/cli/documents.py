@@ -1,54 +1,24 @@
-"""`ocr-migrate`: the one console command of the migration (docs/architecture.md).
-
-Every subcommand takes ``--output json`` for machines; tables are for people. Errors are typed
-and printed as one clear line (or a JSON object), never as a traceback, with distinct exit codes:
-3 = the document is unusable, 4 = the engine failed, 5 = configuration or input path problem.
-"""
+"""The document verbs: extract, evaluate, compare, documentai-double, calibrate, corpus."""
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
-from enum import Enum
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
-console = Console()
-err_console = Console(stderr=True)
+from .common import EXIT_CONFIG, EXIT_DOCUMENT, EXIT_ENGINE, Output, OutputOpt, console, err_console, fail
 
-# Exit codes of every verb (one table): 0 is success, and healthy for ``health``.
-EXIT_DOCUMENT, EXIT_ENGINE, EXIT_CONFIG = 3, 4, 5
-EXIT_REFUSED, EXIT_UNAVAILABLE = 6, 7  # a refused change; a store or service that cannot be reached (unhealthy)
-EXIT_GATE_FAIL, EXIT_GATE_INCONCLUSIVE = 8, 9
-EXIT_DEGRADED = 10  # ``health``: working, with a part down or behind
-
-
-class Output(str, Enum):
-    table = "table"
-    json = "json"
-
-
-OutputOpt = typer.Option(Output.table, "--output", "-o", help="table for people, json for machines")
-
-
-def fail(output: Output, code: int, error: str, message: str) -> None:
-    if output is Output.json:
-        print(json.dumps({"error": error, "message": message}))
-    else:
-        err_console.print(f"[bold red]error[/] ({error}): {message}")
-    raise typer.Exit(code)
+commands = typer.Typer()
 
 
 def _settings(output: Output):
     from pydantic import ValidationError
 
-    from .settings import get_settings
+    from ..settings import get_settings
 
     try:
         return get_settings()
@@ -56,7 +26,7 @@ def _settings(output: Output):
         fail(output, EXIT_CONFIG, "invalid_settings", str(exc).replace("\n", "; "))
 
 
-@app.command()
+@commands.command()
 def extract(
     file: Path = typer.Argument(..., help="invoice: PDF, PNG, JPEG or TIFF, or a KSeF e-invoice (FA(3) XML)"),
     engine: str = typer.Option(None, help="engine name (default: ksef for XML, tesseract for the rest)"),
@@ -104,7 +74,7 @@ def extract(
     console.print(f"timings (ms): {data['timings_ms']}")
 
 
-@app.command()
+@commands.command()
 def evaluate(
     golden: list[Path] = typer.Option(..., "--golden", help="directory of documents with X.json truth beside X, "
                                       "or a corpus with a manifest (e.g. ../shared/corpora/ksef-official); repeatable"),
@@ -152,7 +122,7 @@ def evaluate(
     _print_report(report)
 
 
-@app.command()
+@commands.command()
 def compare(
     file: Path = typer.Argument(..., help="invoice: PDF, PNG, JPEG or TIFF"),
     control: str = typer.Option("documentai", help="the engine users rely on today"),
@@ -196,7 +166,7 @@ def compare(
             console.print(f"[red]{role} failed[/]: {error}")
 
 
-@app.command("documentai-double")
+@commands.command("documentai-double")
 def documentai_double(
     golden: Path = typer.Option(Path("expectations/golden"), help="documents it answers from their truth"),
     host: str = typer.Option("127.0.0.1"),
@@ -234,7 +204,7 @@ def documentai_double(
         pass
 
 
-@app.command()
+@commands.command()
 def calibrate(
     golden: Path = typer.Option(Path("data/golden-full"), "--golden", help="generated corpus to fit on "
                                 "(generated there first when it has no manifest)"),
@@ -276,7 +246,7 @@ def calibrate(
                       f"(fields per bin {table['fields_per_bin']})")
 
 
-@app.command()
+@commands.command()
 def corpus(
     out: Path = typer.Option(..., "--out", help="output directory"),
     count: int = typer.Option(100, min=1, help="number of invoices (each gives 3 documents)"),
@@ -337,13 +307,3 @@ def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.2%}" if value <= 1 else f"{value:.3f}"
     return str(value)
-
-
-def main() -> None:
-    from . import commands  # noqa: F401  (registers the deployment verbs on the same app)
-    from .health import commands as health_commands  # noqa: F401  (report, gate, alerts, monitor, simulate)
-
-    try:
-        app()
-    except KeyboardInterrupt:
-        sys.exit(130)
