@@ -14,6 +14,7 @@ Nothing heavy is imported at module level: DAG files import this at parse time.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from datetime import datetime, timedelta, timezone
@@ -89,16 +90,25 @@ def migration_settings():
     return Settings(**overrides)
 
 
+@functools.lru_cache(maxsize=4)
+def metrics_db(url: str):
+    """The metrics and flag database: one SQLAlchemy engine (and its connection pool) per URL in a
+    worker process, which a sensor poking every minute reuses instead of building its own."""
+    from rollout.flags import make_engine
+
+    return make_engine(url)
+
+
 class Stores:
     """The flag store (publishing changes to Redis), the metrics engine and the notifiers."""
 
     def __init__(self):
         from rollout.distribution import publish
-        from rollout.flags import FlagStore, make_engine
+        from rollout.flags import FlagStore
         from rollout.health.alerts import notifiers_from
 
         self.settings = migration_settings()
-        self.engine = make_engine(self.settings.sqlalchemy_url)
+        self.engine = metrics_db(self.settings.sqlalchemy_url)
         self.flags = FlagStore(self.engine, on_change=lambda snap: publish(self.settings.redis_url, snap))
         self.notifiers = notifiers_from(self.settings.alert_webhook_url, self.settings.alert_webhook_retries)
         self.flags.init()
