@@ -157,7 +157,7 @@ class StageGateSensor(BaseSensorOperator):
     """Waits until the stage's health gate is PASS and its soak time is over; fails at once on
     FAIL, and with a clear INCONCLUSIVE message when the stage times out (no rollback then)."""
 
-    template_fields = ("set_task_id",)
+    template_fields = ("position", "set_task_id")  # the Rendered tab shows which plan slot it judges
     ui_color = "#ffe4b5"
 
     def __init__(self, *, position: int, set_task_id: str, **kwargs):

@@ -73,7 +73,9 @@ class Samples:
 
 
 @dataclass
-class Check:
+class GateCheck:
+    """One check of a health gate (error rate, p95 time, confidence, vs the baseline, evidence)."""
+
     name: str
     verdict: str
     value: float | None
@@ -86,7 +88,7 @@ class Check:
 class GateResult:
     verdict: str
     reason: str
-    checks: list[Check]
+    checks: list[GateCheck]
     canary: str
     baseline: str | None
     canary_documents: int
@@ -121,11 +123,11 @@ def decide(canary: Samples, baseline: Samples | None, t: Thresholds | None = Non
     t = t or Thresholds()
     n = canary.documents
     nb = baseline.documents if baseline else 0
-    checks: list[Check] = []
+    checks: list[GateCheck] = []
     figures: dict = {"canary": _figures(canary), "baseline": _figures(baseline) if baseline else None}
     if n == 0:
         return _result(INCONCLUSIVE, f"no {canary.engine} documents in the window: missing data is never a pass",
-                       [Check("evidence", INCONCLUSIVE, 0, t.required_documents, "no canary documents")],
+                       [GateCheck("evidence", INCONCLUSIVE, 0, t.required_documents, "no canary documents")],
                        canary, baseline, figures, t)
     can_be_critical = n >= t.critical_min_documents
     one_sided = 1 - 2 * t.alpha  # the two-sided Wilson level whose lower bound is one-sided 1 - alpha
@@ -136,68 +138,68 @@ def decide(canary: Samples, baseline: Samples | None, t: Thresholds | None = Non
     rate = canary.failures / n
     low, _ = stats.wilson_interval(canary.failures, n, one_sided)
     if can_be_critical and rate > crit_err:
-        checks.append(Check("error_rate", FAIL, rate, crit_err,
+        checks.append(GateCheck("error_rate", FAIL, rate, crit_err,
                             f"error rate {_pct(rate)} > critical {_pct(crit_err)} (n={n})", critical=True))
     elif rate > max_err and low > max_err and n >= t.required_documents:
-        checks.append(Check("error_rate", FAIL, rate, max_err,
+        checks.append(GateCheck("error_rate", FAIL, rate, max_err,
                             f"error rate {_pct(rate)} > {_pct(max_err)}, lower bound {_pct(low)} (n={n})"))
     elif rate > max_err:
-        checks.append(Check("error_rate", INCONCLUSIVE, rate, max_err,
+        checks.append(GateCheck("error_rate", INCONCLUSIVE, rate, max_err,
                             f"error rate {_pct(rate)} > {_pct(max_err)} but not yet significant (n={n})"))
     else:
-        checks.append(Check("error_rate", PASS, rate, max_err, f"error rate {_pct(rate)} <= {_pct(max_err)}"))
+        checks.append(GateCheck("error_rate", PASS, rate, max_err, f"error rate {_pct(rate)} <= {_pct(max_err)}"))
 
     # --- processing time: p95 of successful reads; "p95 > limit" <=> "over 5 % of reads exceed it"
     durations = canary.durations_ms
     if len(durations) == 0:
-        checks.append(Check("processing_time_p95", INCONCLUSIVE, None, t.max_processing_time_s,
+        checks.append(GateCheck("processing_time_p95", INCONCLUSIVE, None, t.max_processing_time_s,
                             "no successful reads to time"))
     else:
         p95_s = float(np.quantile(durations, 0.95)) / 1000
         over = int((durations > t.max_processing_time_s * 1000).sum())
         low_over, _ = stats.wilson_interval(over, len(durations), one_sided)
         if can_be_critical and p95_s > t.critical_processing_time_s:
-            checks.append(Check("processing_time_p95", FAIL, p95_s, t.critical_processing_time_s,
+            checks.append(GateCheck("processing_time_p95", FAIL, p95_s, t.critical_processing_time_s,
                                 f"p95 processing time {p95_s:.1f} s > critical {t.critical_processing_time_s:g} s",
                                 critical=True))
         elif p95_s > t.max_processing_time_s and low_over > 0.05 and n >= t.required_documents:
-            checks.append(Check("processing_time_p95", FAIL, p95_s, t.max_processing_time_s,
+            checks.append(GateCheck("processing_time_p95", FAIL, p95_s, t.max_processing_time_s,
                                 f"p95 processing time {p95_s:.1f} s > {t.max_processing_time_s:g} s "
                                 f"({over} of {len(durations)} reads over it)"))
         elif p95_s > t.max_processing_time_s:
-            checks.append(Check("processing_time_p95", INCONCLUSIVE, p95_s, t.max_processing_time_s,
+            checks.append(GateCheck("processing_time_p95", INCONCLUSIVE, p95_s, t.max_processing_time_s,
                                 f"p95 processing time {p95_s:.1f} s > {t.max_processing_time_s:g} s, not yet significant"))
         else:
-            checks.append(Check("processing_time_p95", PASS, p95_s, t.max_processing_time_s,
+            checks.append(GateCheck("processing_time_p95", PASS, p95_s, t.max_processing_time_s,
                                 f"p95 processing time {p95_s:.2f} s <= {t.max_processing_time_s:g} s"))
 
     # --- confidence: the mean, judged with a one-sided t bound
     conf = canary.confidences
     if len(conf) == 0:
-        checks.append(Check("confidence_mean", INCONCLUSIVE, None, t.min_confidence, "no confidence figures"))
+        checks.append(GateCheck("confidence_mean", INCONCLUSIVE, None, t.min_confidence, "no confidence figures"))
     else:
         mean, upper = float(conf.mean()), stats.mean_upper_bound(conf, t.alpha)
         if mean < t.min_confidence and upper < t.min_confidence and n >= t.required_documents:
-            checks.append(Check("confidence_mean", FAIL, mean, t.min_confidence,
+            checks.append(GateCheck("confidence_mean", FAIL, mean, t.min_confidence,
                                 f"mean confidence {mean:.3f} < {t.min_confidence:g} (upper bound {upper:.3f})"))
         elif mean < t.min_confidence:
-            checks.append(Check("confidence_mean", INCONCLUSIVE, mean, t.min_confidence,
+            checks.append(GateCheck("confidence_mean", INCONCLUSIVE, mean, t.min_confidence,
                                 f"mean confidence {mean:.3f} < {t.min_confidence:g}, not yet significant"))
         else:
-            checks.append(Check("confidence_mean", PASS, mean, t.min_confidence,
+            checks.append(GateCheck("confidence_mean", PASS, mean, t.min_confidence,
                                 f"mean confidence {mean:.3f} >= {t.min_confidence:g}"))
 
     # --- canary vs baseline on the same traffic
     if baseline is None or nb == 0:
         if require_baseline:
-            checks.append(Check("baseline", INCONCLUSIVE, 0, None,
+            checks.append(GateCheck("baseline", INCONCLUSIVE, 0, None,
                                 f"no {baseline.engine if baseline else GOOGLE} documents to compare with"))
     else:
         checks.extend(_comparison_checks(canary, baseline, t, figures))
 
     # --- evidence (rule of three)
     need = t.required_documents
-    checks.append(Check("evidence", PASS if n >= need else INCONCLUSIVE, n, need,
+    checks.append(GateCheck("evidence", PASS if n >= need else INCONCLUSIVE, n, need,
                         f"{n} canary documents" + ("" if n >= need else
                                                    f" < {need} needed (rule of three for {_pct(t.max_error_rate)})")))
 
@@ -212,7 +214,7 @@ def decide(canary: Samples, baseline: Samples | None, t: Thresholds | None = Non
     return _result(PASS, f"{summary}; {n} canary / {nb} baseline documents", checks, canary, baseline, figures, t)
 
 
-def _comparison_checks(canary: Samples, baseline: Samples, t: Thresholds, figures: dict) -> list[Check]:
+def _comparison_checks(canary: Samples, baseline: Samples, t: Thresholds, figures: dict) -> list[GateCheck]:
     out = []
     # the false-rollback budget, split: half to the error rates, a quarter each to the rank tests
     seq = stats.msprt_proportions(canary.failures, canary.documents, baseline.failures, baseline.documents,
@@ -220,7 +222,7 @@ def _comparison_checks(canary: Samples, baseline: Samples, t: Thresholds, figure
     figures["error_rate_delta"] = {"delta": seq.delta, "p_value": seq.p_value, "cs_low": seq.ci_low,
                                    "cs_high": seq.ci_high}
     verdict = FAIL if seq.p_value < t.alpha / 2 else PASS
-    out.append(Check("error_rate_vs_baseline", verdict, seq.delta, t.error_rate_tolerance,
+    out.append(GateCheck("error_rate_vs_baseline", verdict, seq.delta, t.error_rate_tolerance,
                      f"error rate {_pct(canary.error_rate)} vs baseline {_pct(baseline.error_rate)}: "
                      f"+{100 * seq.delta:.1f} pp, always-valid p={seq.p_value:.2g}"
                      if verdict == FAIL else
@@ -232,7 +234,7 @@ def _comparison_checks(canary: Samples, baseline: Samples, t: Thresholds, figure
         ratio = float(np.median(canary.durations_ms) / max(np.median(base_d), 1e-9))
         figures["latency"] = {"median_ratio": ratio, "p_value": p}
         bad = p < t.alpha / 4
-        out.append(Check("latency_vs_baseline", FAIL if bad else PASS, ratio, 1 + t.latency_tolerance,
+        out.append(GateCheck("latency_vs_baseline", FAIL if bad else PASS, ratio, 1 + t.latency_tolerance,
                          f"canary median duration {ratio:.2f}x the baseline's"
                          + (f" > {1 + t.latency_tolerance:.2f}x (Mann-Whitney p={p:.2g})" if bad else "")))
     base_c = _cap(baseline.confidences, rng)
@@ -241,7 +243,7 @@ def _comparison_checks(canary: Samples, baseline: Samples, t: Thresholds, figure
         delta = float(canary.confidences.mean() - base_c.mean())
         figures["confidence"] = {"mean_delta": delta, "p_value": p}
         bad = p < t.alpha / 4
-        out.append(Check("confidence_vs_baseline", FAIL if bad else PASS, delta, -t.confidence_tolerance,
+        out.append(GateCheck("confidence_vs_baseline", FAIL if bad else PASS, delta, -t.confidence_tolerance,
                          f"canary confidence {delta:+.3f} vs baseline"
                          + (f", lower by more than {t.confidence_tolerance:g} (Mann-Whitney p={p:.2g})" if bad else "")))
     return out

@@ -53,7 +53,9 @@ ENVELOPE_KEYS = {"request_id", "engine", "decision", "fallback", "result"}
 
 
 @dataclass
-class Check:
+class SuiteCheck:
+    """One check of a staging test suite (rollout/staging/suites.py)."""
+
     name: str
     passed: bool
     detail: str = ""
@@ -111,11 +113,11 @@ class SuiteOptions:
 
 class _Collector:
     def __init__(self):
-        self.checks: list[Check] = []
+        self.checks: list[SuiteCheck] = []
         self.data: dict = {}
 
     def add(self, name: str, passed: bool, detail: str = "", value: Any = None, threshold: Any = None) -> bool:
-        self.checks.append(Check(name, bool(passed), detail, value, threshold))
+        self.checks.append(SuiteCheck(name, bool(passed), detail, value, threshold))
         return bool(passed)
 
 
