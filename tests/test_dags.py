@@ -70,7 +70,8 @@ FAST = {"soak_s": 1, "min_documents": 60, "post_cutover_watch_s": 2, "stage_time
 def test_dagbag_has_no_import_errors_and_parses_fast(airflow_home):
     code = ("import json; from airflow.dag_processing.dagbag import DagBag; b = DagBag(); "
             "print(json.dumps({'errors': {k: str(v) for k, v in b.import_errors.items()}, 'dags': sorted(b.dag_ids),"
-            " 'seconds': {s.file: s.duration.total_seconds() for s in b.dagbag_stats}}))")
+            " 'seconds': {s.file: s.duration.total_seconds() for s in b.dagbag_stats},"
+            " 'params': (lambda d: {k: d.params[k] for k in d.params})(b.get_dag('ocr_migration'))}))")
     proc = subprocess.run([sys.executable, "-c", code], env=airflow_env(airflow_home), capture_output=True,
                           text=True, timeout=120)
     out = json.loads(proc.stdout.splitlines()[-1])
@@ -78,19 +79,11 @@ def test_dagbag_has_no_import_errors_and_parses_fast(airflow_home):
     assert DAG_IDS <= set(out["dags"])
     print("DAG parse seconds:", out["seconds"])
     assert all(seconds <= 0.5 for seconds in out["seconds"].values()), out["seconds"]
-
-
-def test_the_dag_params_default_to_the_migration_plan(airflow_home):
-    """One place for the defaults: the DAG's Params are MigrationPlan()'s (soak 900 s and 200
-    documents disagreed with it before), and an empty conf gives that plan."""
+    # one place for the defaults: the DAG's Params are MigrationPlan()'s (soak 900 s and 200
+    # documents disagreed with it before), and an empty conf gives that plan
     from rollout.migration import MigrationPlan
 
-    code = ("import json; from airflow.dag_processing.dagbag import DagBag; d = DagBag().get_dag('ocr_migration'); "
-            "print(json.dumps({k: d.params[k] for k in d.params}))")
-    proc = subprocess.run([sys.executable, "-c", code], env=airflow_env(airflow_home), capture_output=True,
-                          text=True, timeout=120)
-    params = json.loads(proc.stdout.splitlines()[-1])
-    plan = MigrationPlan()
+    params, plan = out["params"], MigrationPlan()
     assert MigrationPlan.from_params({}) == plan == MigrationPlan.from_params(params)
     assert (params["soak_s"], params["min_documents"], params["stages"]) == (900, 200, list(plan.stages))
     assert params["golden_subset"] == plan.golden_subset and params["auto_rollback"] is plan.auto_rollback
