@@ -1,5 +1,6 @@
 """The seed's manage_deployment verbs on ``ocr-migrate``: status, advance, rollback, enable,
-disable, maintenance-on/off, disable-google, set-flag, history, explain.
+disable, maintenance-on/off, disable-google, set-flag, set-percentage, restore (each an action of
+``rollout.actions``), history, explain; and serve and health (the OCR service).
 
 Every write records an actor and a reason; a refused change (a percentage of 150, an unknown
 flag, a rollback below stage 0) changes nothing, is audited, and exits 6.
