@@ -24,16 +24,17 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from rapidfuzz.distance import Hamming
+
 from .validation import is_valid_nip
 
 LINK_CONFIDENCE = 0.99  # a field taken from a valid link: exact, as a checksum-valid read is
 HASH_LENGTH = 43  # the link's last part: the invoice's SHA-256, Base64URL without padding
 QR_RENDER_DPI = 200  # a text-layer page rendered to find its code: modules of 3+ pixels
-_LINK = re.compile(
-    r"https?://(?P<host>qr(?:-test|-demo)?\.ksef\.mf\.gov\.pl)/invoice/"
-    r"(?P<nip>\d{10})/(?P<day>\d{2})-(?P<month>\d{2})-(?P<year>\d{4})/(?P<hash>[A-Za-z0-9_-]+)"
-)
-_LINK_TAIL = re.compile(r"https?://qr(?:-test|-demo)?\.ksef\.mf\.gov\.pl/\S*$")
+_HOST = r"https?://qr(?:-test|-demo)?\.ksef\.mf\.gov\.pl/"  # production, test and demo environments
+_LINK = re.compile(_HOST + r"invoice/(?P<nip>\d{10})/(?P<day>\d{2})-(?P<month>\d{2})-(?P<year>\d{4})/"
+                   r"(?P<hash>[A-Za-z0-9_-]+)")
+_LINK_TAIL = re.compile(_HOST + r"\S*$")  # a line ending in a link that may go on on the next line
 # The number as OCR may print it: digits with their look-alikes, any dash, optional spaces.
 _D = r"[0-9OoIlSBZ]"
 _H = r"[0-9A-Fa-fOoIl]"
@@ -128,10 +129,9 @@ def find_number(text: str, seller_nip: str | None = None) -> str | None:
         if not (nip.isdigit() and day.isdigit()):
             continue
         if seller_nip and nip != seller_nip:
-            if _differs_by_one(nip, seller_nip):
-                nip = seller_nip
-            else:
+            if Hamming.distance(nip, seller_nip) != 1:
                 continue
+            nip = seller_nip  # one digit misread: the link's seller NIP
         if not is_valid_nip(nip):
             continue
         try:
@@ -140,10 +140,6 @@ def find_number(text: str, seller_nip: str | None = None) -> str | None:
             continue
         return f"{nip}-{day}-{hex12}-{hex2}"
     return None
-
-
-def _differs_by_one(a: str, b: str) -> bool:
-    return len(a) == len(b) and sum(x != y for x, y in zip(a, b)) == 1
 
 
 def decode_qr(image) -> list[str]:

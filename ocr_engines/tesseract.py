@@ -98,7 +98,7 @@ class PageRead:
     image: Path | None = None
     frame: int = 0
     dpi: int = 0
-    qr_codes: list[str] = field(default_factory=list)  # texts of the QR codes on the page image
+    qr_codes: list[str] = field(default_factory=list)  # a rendered page's QR codes, decoded from the render
 
 
 class TesseractEngine(Engine):
@@ -142,9 +142,9 @@ class TesseractEngine(Engine):
                 warnings = []
                 apply_checks(extraction.fields, extraction.line_items, warnings)
                 watch.lap("second_look_extract")
-            reference, corrected = self._ksef_reference(pages, path, kind, Path(tmp), extraction, warnings)
-            watch.lap("ksef_reference")
-        rows = [row for page in pages for row in page.rows]
+        text = "\n".join(row.text for page in pages for row in page.rows)
+        reference, corrected = self._ksef_reference(pages, text, path, kind, extraction, warnings)
+        watch.lap("ksef_reference")
         fields = {n: FieldValue(f.value, f.conf) for n, f in extraction.fields.items()}
         # A field the KSeF link had to correct was an OCR miss: the document's confidence is the
         # OCR read's (those fields count as absent), whatever the link put right.
@@ -158,28 +158,33 @@ class TesseractEngine(Engine):
             line_items=extraction.line_items,
             warnings=warnings,
             timings_ms=watch.laps,
-            text="\n".join(row.text for row in rows),
+            text=text,
             ksef=reference.to_dict() if reference else None,
         )
 
-    def _ksef_reference(self, pages: list[PageRead], path: Path, kind: str, tmp: Path, extraction,
+    def _ksef_reference(self, pages: list[PageRead], text: str, path: Path, kind: str, extraction,
                         warnings: list[str]) -> tuple[ksef_link.KsefReference | None, list[str]]:
         """The KSeF number and verification link (``ksef_link``), and the fields the link
         corrected. QR codes are decoded on every rendered PDF page (from the render in memory: 2-3 %
         of a light page's OCR time, bench_ksef), on an image upload's pages when its text mentions
         KSeF, and on a text-layer page only when the text prints a KSeF number but no link."""
         qr_texts = [code for page in pages for code in page.qr_codes]
-        text = "\n".join(row.text for page in pages for row in page.rows)
+        # An image upload's pages: decoding the file again costs about 150 ms a page, so only
+        # where the text speaks of KSeF.
+        if kind != docs.PDF and ksef_link.mentions_ksef(text):
+            qr_texts = [code for page in pages for code in _qr_codes(page.image, page.frame)]
         exact = "\n".join(row.text for page in pages for row in page.rows if not row.ocr)
-        if kind == docs.PDF and ksef_link.find_number(exact) and ksef_link.parse_link(exact) is None:
-            qr_texts += self._decode_pdf_qr(path, [i for i, p in enumerate(pages) if p.image is None], tmp)
         reference, link = ksef_link.reference(text, qr_texts, exact)
+        text_pages = [i for i, page in enumerate(pages) if page.image is None]
+        if kind == docs.PDF and link is None and reference is not None and reference.number and text_pages:
+            # a number but no link on a text layer: the code may be an image on the page
+            reference, link = ksef_link.reference(text, qr_texts + self._decode_pdf_qr(path, text_pages), exact)
         if link is None:
             return reference, []
         return reference, ksef_link.cross_check(extraction.fields, link, warnings,
                                                 lambda value: Found(value, ksef_link.LINK_CONFIDENCE))
 
-    def _decode_pdf_qr(self, path: Path, indices: list[int], tmp: Path) -> list[str]:
+    def _decode_pdf_qr(self, path: Path, indices: list[int]) -> list[str]:
         """The QR codes of text-layer pages, rendered for it (in memory)."""
         out: list[str] = []
         with docs.pdfium_lock:
@@ -227,12 +232,7 @@ class TesseractEngine(Engine):
         dpi = docs.estimated_dpi(info)
         words = ocr_words(path, dpi, self.languages, self.limits.page_timeout_s * info.frames, self.psm)
         watch.lap("ocr")
-        pages = [PageRead(page_rows(words.get(i, []), i, True), path, i, dpi) for i in range(info.frames)]
-        # Decoding the file again costs about 150 ms a page: only where the text speaks of KSeF.
-        if ksef_link.mentions_ksef("\n".join(row.text for page in pages for row in page.rows)):
-            for page in pages:
-                page.qr_codes = _qr_codes(path, page.frame)
-        return pages
+        return [PageRead(page_rows(words.get(i, []), i, True), path, i, dpi) for i in range(info.frames)]
 
     def _read_pdf(self, path: Path, watch: Stopwatch, tmp: Path) -> list[PageRead]:
         # pdfium is not thread-safe: text layers and renders under its lock, OCR outside it.

@@ -130,3 +130,22 @@ def _without_reference() -> dict:
     from ocr_engines.result import ExtractionResult
 
     return ExtractionResult("tesseract", "5", 1).to_dict()
+
+
+def test_a_digital_pdf_that_prints_the_number_but_not_the_link_has_its_code_decoded(tmp_path):
+    """A text layer with the KSeF number and the QR code as an image, the link not printed: the
+    page is rendered for the code alone."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    _qr(LINK_B).save(tmp_path / "qr.png")
+    pdf = canvas.Canvas(str(tmp_path / "invoice.pdf"), pagesize=A4)
+    pdf.setFont("Helvetica", 11)
+    for i, line in enumerate(["Faktura VAT nr FV/7/2026", "Data wystawienia: 2026-03-06", f"NIP: {NIP_B}",
+                              "Numer KSeF: 9074833787-20260306-470280C63C6B-AE"]):
+        pdf.drawString(60, 780 - 18 * i, line)
+    pdf.drawImage(str(tmp_path / "qr.png"), 60, 450, width=150, height=150)
+    pdf.save()
+    result = get_engine("tesseract").extract(tmp_path / "invoice.pdf")
+    assert result.ksef == {"number": "9074833787-20260306-470280C63C6B-AE", "verification_url": LINK_B,
+                           "link_source": "qr"}
