@@ -277,13 +277,13 @@ def test_dashboard_empty_and_narrow(empty, snapshot):
 
 
 def test_the_cost_ledger_section_shows_pages_and_money():
-    from rollout.health.ledger import _empty_row, _figures
+    from collections import Counter
     from decimal import Decimal
 
-    row = _empty_row()
-    row.update(documents=6, served_pages={"documentai": 7, "tesseract": 5, "ksef": 1}, google_pages=10,
-               google_shadow_pages=3)
-    figures = _figures(row, Decimal("0.01"))
+    from rollout.health.ledger import Pages
+
+    row = Pages(documents=6, served=Counter(documentai=7, tesseract=5, ksef=1), google=10, google_shadow=3)
+    figures = row.figures(Decimal("0.01"))
     data = {**make_snapshot(), "cost": {"price_per_page": "0.01", "currency": "EUR",
                                         "rows": [{"day": "2026-11-30", "stage": 2, **figures}], "total": figures}}
     page = render_html(data)
@@ -292,6 +292,6 @@ def test_the_cost_ledger_section_shows_pages_and_money():
     assert "0.10 EUR" in section and "0.03 EUR" in section and "10 (3)" in section
     assert "at 0.01 EUR per page" in section and section.count("<tr>") == 3  # header, the day, the total
     unpriced = render_html({**data, "cost": {**data["cost"], "price_per_page": None,
-                                             "rows": [{"day": "2026-11-30", "stage": 2, **_figures(row, None)}],
-                                             "total": _figures(row, None)}})
+                                             "rows": [{"day": "2026-11-30", "stage": 2, **row.figures(None)}],
+                                             "total": row.figures(None)}})
     assert "No Document AI price is set" in unpriced and "EUR</span>" not in unpriced

@@ -21,7 +21,8 @@ PostgreSQL and SQLite run the same query (a window function picks each request's
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -59,43 +60,50 @@ def cost_ledger(engine: Engine, start: datetime, end: datetime, price_per_page: 
         google = conn.execute(select(day, e.stage, e.shadow, func.sum(func.coalesce(e.pages, 0)))
                               .where(in_window, e.engine == GOOGLE, e.success.is_(True))
                               .group_by(day, e.stage, e.shadow)).all()
-    rows: dict[tuple[int, int], dict] = defaultdict(_empty_row)
+    rows: dict[tuple[int, int], Pages] = defaultdict(Pages)
     for d, stage, eng, pages, documents in served:
         row = rows[(int(d), stage)]
-        row["served_pages"][eng] = row["served_pages"].get(eng, 0) + int(pages or 0)
-        row["documents"] += documents
+        row.served[eng] += int(pages or 0)
+        row.documents += documents
     for d, stage, shadow, pages in google:
         row = rows[(int(d), stage)]
-        row["google_pages"] += int(pages or 0)
-        if shadow:
-            row["google_shadow_pages"] += int(pages or 0)
-    out = []
-    for (d, stage), row in sorted(rows.items()):
-        out.append({"day": (_EPOCH_DAY + timedelta(days=d)).isoformat(), "stage": stage,
-                    **_figures(row, price_per_page)})
-    total = _empty_row()
+        row.google += int(pages or 0)
+        row.google_shadow += int(pages or 0) if shadow else 0
+    total = Pages()
     for row in rows.values():
-        total["documents"] += row["documents"]
-        total["google_pages"] += row["google_pages"]
-        total["google_shadow_pages"] += row["google_shadow_pages"]
-        for eng, pages in row["served_pages"].items():
-            total["served_pages"][eng] = total["served_pages"].get(eng, 0) + pages
+        total += row
     return {"start": start.isoformat(), "end": end.isoformat(),
-            "price_per_page": str(price_per_page) if price_per_page is not None else None,
-            "currency": currency, "rows": out, "total": _figures(total, price_per_page)}
+            "price_per_page": str(price_per_page) if price_per_page is not None else None, "currency": currency,
+            "rows": [{"day": (_EPOCH_DAY + timedelta(days=d)).isoformat(), "stage": stage,
+                      **row.figures(price_per_page)} for (d, stage), row in sorted(rows.items())],
+            "total": total.figures(price_per_page)}
 
 
-def _empty_row() -> dict:
-    return {"documents": 0, "served_pages": {}, "google_pages": 0, "google_shadow_pages": 0}
+@dataclass
+class Pages:
+    """One row's counts: documents served, pages per serving engine, pages Google billed."""
+
+    documents: int = 0
+    served: Counter = field(default_factory=Counter)  # engine -> pages it served
+    google: int = 0
+    google_shadow: int = 0
+
+    def __iadd__(self, other: "Pages") -> "Pages":
+        self.documents += other.documents
+        self.served.update(other.served)
+        self.google += other.google
+        self.google_shadow += other.google_shadow
+        return self
+
+    def figures(self, price: Decimal | None) -> dict:
+        needed = sum(self.served.values())
+        avoided_by = {eng: self.served[eng] for eng in OPEN_ENGINES}
+        saved = needed - self.google
+        return {"documents": self.documents, "served_pages": dict(sorted(self.served.items())),
+                "pages_needed": needed, "google_pages": self.google, "google_shadow_pages": self.google_shadow,
+                "pages_avoided": sum(avoided_by.values()), "avoided_by": avoided_by, "pages_saved": saved,
+                "google_cost": _money(price, self.google), "saved": _money(price, saved)}
 
 
-def _figures(row: dict, price: Decimal | None) -> dict:
-    needed = sum(row["served_pages"].values())
-    avoided = sum(row["served_pages"].get(eng, 0) for eng in OPEN_ENGINES)
-    saved = needed - row["google_pages"]
-    money = (lambda pages: str((price * pages).quantize(Decimal("0.01"), ROUND_HALF_UP))) if price is not None else (lambda _: None)
-    return {"documents": row["documents"], "served_pages": dict(sorted(row["served_pages"].items())),
-            "pages_needed": needed, "google_pages": row["google_pages"],
-            "google_shadow_pages": row["google_shadow_pages"], "pages_avoided": avoided,
-            "avoided_by": {eng: row["served_pages"].get(eng, 0) for eng in OPEN_ENGINES},
-            "pages_saved": saved, "google_cost": money(row["google_pages"]), "saved": money(saved)}
+def _money(price: Decimal | None, pages: int) -> str | None:
+    return None if price is None else str((price * pages).quantize(Decimal("0.01"), ROUND_HALF_UP))
