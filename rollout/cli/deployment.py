@@ -287,7 +287,7 @@ def health(url: str = typer.Option(None, help="the OCR service (default http://O
     import httpx
 
     from .health import health_figures, print_health_figures
-    from ..health.judge import DEGRADED, HEALTHY, UNHEALTHY
+    from ..health.judge import HEALTHY, UNHEALTHY, overall_status
     from ..settings import get_settings
 
     settings = get_settings()
@@ -300,13 +300,8 @@ def health(url: str = typer.Option(None, help="the OCR service (default http://O
         data = {"service": {"url": url, "reachable": False, "status": "down", "error": f"{type(exc).__name__}: {exc}"}}
     data["components"] = local_components(settings)
     data["metrics"] = health_figures()
-    service_state = data["service"]["status"]
-    if service_state == "down" or service_state == UNHEALTHY or data["components"]["database"]["status"] == "down":
-        data["status"] = UNHEALTHY
-    elif service_state == HEALTHY and data["components"]["redis"]["status"] != "down":
-        data["status"] = HEALTHY
-    else:
-        data["status"] = DEGRADED
+    data["status"] = overall_status(data["service"]["status"], data["components"]["database"]["status"],
+                                    data["components"]["redis"]["status"])
     if output is Output.json:
         print(json.dumps(data, default=str))
     else:

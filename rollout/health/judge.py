@@ -5,7 +5,8 @@ monitoring DAG and ``ocr-migrate gate`` — calls :func:`judge`: evaluate the ga
 (``gates.evaluate_gate``), store it, and raise and resolve the alerts it implies
 (``alerts.alerts_from_gate``), labelled with the stage being judged. :func:`service_status` is the
 one rule that turns a service's parts into healthy / degraded / unhealthy (the service's
-``/health`` and ``ocr-migrate health`` both use it).
+``/health``); :func:`overall_status` adds what an operator's machine sees itself, the database and
+Redis (``ocr-migrate health``).
 """
 
 from __future__ import annotations
@@ -57,3 +58,15 @@ def service_status(*, flag_source: str, redis: str, sql: str, spool_depth: int, 
             or any(w["live"] < w["configured"] for w in workers.values())):
         return DEGRADED
     return HEALTHY
+
+
+def overall_status(service: str, database: str, redis: str) -> str:
+    """``ocr-migrate health``'s verdict from the service's own status (or ``down`` when it cannot
+    be reached) and what the operator's machine sees of the database and Redis: unhealthy when the
+    service is down or unhealthy or the database is down; healthy when the service is and Redis
+    is not down; degraded otherwise."""
+    if service in ("down", UNHEALTHY) or database == "down":
+        return UNHEALTHY
+    if service == HEALTHY and redis != "down":
+        return HEALTHY
+    return DEGRADED
