@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -105,8 +106,10 @@ def test_happy_path_to_100_percent_with_cutover(migration_env):
     saved = re.search(r"migration cost ledger since \S+: (\d+) pages needed, (\d+) read by Google .* (\d+) saved = "
                       r"([\d.]+) USD", log)
     assert saved, log[-4000:]
-    needed, google, pages_saved, money = int(saved[1]), int(saved[2]), int(saved[3]), float(saved[4])
-    assert needed > google > 0 and pages_saved == needed - google and money == pytest.approx(pages_saved * 0.015, abs=0.005)
+    needed, google, pages_saved, money = int(saved[1]), int(saved[2]), int(saved[3]), Decimal(saved[4])
+    # exact, in decimal cents rounded half up (a float tolerance failed on a half cent: 35.535)
+    assert needed > google > 0 and pages_saved == needed - google
+    assert money == (pages_saved * Decimal("0.015")).quantize(Decimal("0.01"), ROUND_HALF_UP)
     state = flags(engine)
     assert state["percentage"] == 100 and state["disable_google_cloud"] is True
     with engine.connect() as conn:
