@@ -32,11 +32,8 @@ health code (numpy, scipy) are imported when the api-server serves the first req
 
 import functools
 import logging
-import math
+import os
 import threading
-from datetime import date, datetime
-from decimal import Decimal
-from html import escape
 
 from airflow.plugins_manager import AirflowPlugin
 
@@ -81,23 +78,6 @@ stroke="#4a5568" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="roun
 <path d="M6 2h9l5 5v15H6z"/><path d="M15 2v5h5"/><path d="M9 17v-3M12 17v-6M15 17v-4"/></svg>
 """
 
-EXTRA_CSS = """
-nav.ocr { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 18px; padding: 10px 0;
-          border-bottom: 1px solid var(--line); font-size: 13px; }
-nav.ocr .stage { font-size: 15px; }
-nav.ocr a { color: #174ea6; text-decoration: none; }
-nav.ocr a:hover { text-decoration: underline; }
-nav.ocr .choices a, nav.ocr .choices strong { padding: 1px 6px; border-radius: 4px; }
-nav.ocr .choices strong { background: #e8f0fe; color: #174ea6; }
-nav.ocr .note { color: var(--muted); font-style: italic; }
-section { overflow-x: auto; }
-.run-state { font-weight: 600; border-radius: 4px; padding: 1px 6px; white-space: nowrap; }
-.run-state.success { color: var(--pass); background: var(--pass-bg); }
-.run-state.failed { color: var(--fail); background: var(--fail-bg); }
-.run-state.running, .run-state.queued { color: #174ea6; background: #e8f0fe; }
-"""
-
-
 class LazyASGIApp:
     """An ASGI app that builds the real one on its first request, in a worker thread (the build
     imports FastAPI, Airflow's security module and numpy/scipy: about two seconds, once)."""
@@ -141,23 +121,6 @@ def _engine(url: str):
     from rollout.flags import make_engine
 
     return make_engine(url)
-
-
-def jsonable(value):
-    """The snapshot as strict JSON: datetimes as ISO strings, non-finite numbers as null."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value) if value.is_finite() else None
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return jsonable(value.item())
-    return value
 
 
 def flag_changes(store, limit: int = 10) -> list[dict]:
@@ -244,118 +207,41 @@ def latest_runs(user, dag_ids=DAG_IDS) -> dict:
 # ------------------------------------------------------------------------------------------- page
 
 
-def _e(value) -> str:
-    return escape("" if value is None else str(value), quote=True)
+TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
 
-def _state_badge(state) -> str:
-    s = str(state or "").lower()
-    return f'<span class="run-state {_e(s)}">{_e(s or "–")}</span>'
-
-
-def _fmt_hours(hours: float) -> str:
-    return f"{hours:g} h" if hours < 48 or hours % 24 else f"{hours / 24:g} d"
-
-
-def nav_html(data: dict, runs: dict, hours: float, base: str, airflow: str) -> str:
-    """The bar above the report: stage, window choice, links to the DAG, its latest run, the Data Docs."""
+def page_context(data: dict, runs: dict, hours: float, base: str, airflow: str) -> dict:
+    """What ``templates/ocr_migration_page.html`` needs beyond the snapshot: the window choices and
+    the URLs of this app and of Airflow's own pages."""
     from urllib.parse import quote
 
-    state = data.get("state") or {}
-    if state:
-        stage = (f'<span class="stage">Stage <strong>{_e(state.get("stage"))}</strong> · '
-                 f'{_e(state.get("percentage"))} % open source</span>')
-    else:
-        stage = '<span class="stage note">no rollout state yet</span>'
-    choices = " ".join(f"<strong>{_e(label)}</strong>" if float(h) == float(hours)
-                       else f'<a href="{_e(base)}/?hours={h}">{_e(label)}</a>' for h, label in WINDOW_CHOICES)
-    if all(float(h) != float(hours) for h, _ in WINDOW_CHOICES):
-        choices += f" <strong>{_e(_fmt_hours(hours))}</strong>"
-    dag_url = f"{airflow}/dags/{quote(MIGRATION_DAG_ID)}"
-    links = [f'<a data-airflow-route href="{_e(dag_url)}">DAG {MIGRATION_DAG_ID}</a>']
-    run = ((runs.get("dags") or {}).get(MIGRATION_DAG_ID) or {}).get("latest_run")
-    if run:
-        run_url = f"{dag_url}/runs/{quote(run['run_id'], safe='')}"
-        links.append(f'<a data-airflow-route href="{_e(run_url)}">latest run</a> {_state_badge(run.get("state"))}')
-    elif not runs.get("error"):
-        links.append('<span class="note">no run yet</span>')
-    if (data.get("data_docs") or {}).get("available"):
-        links.append(f'<a href="{_e(base)}/data-docs/index.html">Data Docs</a>')
-    else:
-        links.append('<span class="note">no Data Docs yet</span>')
-    links.append(f'<a href="{_e(base)}/api/snapshot?hours={hours:g}">JSON</a>')
-    return (f'<nav class="ocr" aria-label="OCR migration">{stage}'
-            f'<span class="choices">Window: {choices}</span>{" · ".join(links)}'
-            f'<span class="note">refreshes every {REFRESH_S} s</span></nav>')
+    from rollout.presentation.formatting import fmt_hours
 
+    choices = [{"hours": h, "label": label, "current": float(h) == float(hours)} for h, label in WINDOW_CHOICES]
+    if not any(c["current"] for c in choices):
+        choices.append({"hours": hours, "label": fmt_hours(hours), "current": True})
 
-def airflow_section(runs: dict, airflow: str) -> str:
-    from urllib.parse import quote
+    def dag_url(dag_id: str) -> str:
+        return f"{airflow}/dags/{quote(dag_id)}"
 
-    if runs.get("error"):
-        return (f'<section id=airflow><h2>Airflow DAGs</h2><p class="nodata">{_e(runs["error"])}</p>'
-                "</section>")
-    rows = []
-    for dag_id, info in (runs.get("dags") or {}).items():
-        dag_url = f"{airflow}/dags/{quote(dag_id)}"
-        name = (f'<a data-airflow-route href="{_e(dag_url)}">{_e(dag_id)}</a>' if info.get("known")
-                else f'{_e(dag_id)} <span class="nodata">(not deployed)</span>')
-        run = info.get("latest_run")
-        if run:
-            run_url = f"{dag_url}/runs/{quote(run['run_id'], safe='')}"
-            cells = [f'<a data-airflow-route href="{_e(run_url)}">{_e(run["run_id"])}</a>',
-                     _state_badge(run.get("state")), _e(_iso(run.get("start_date"))), _e(_iso(run.get("end_date")))]
-        else:
-            cells = ['<span class="nodata">no run</span>', "", "", ""]
-        paused = {True: "paused", False: "active"}.get(info.get("paused"), "")
-        rows.append(f"<tr><td>{name}</td><td>{_e(paused)}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    head = "".join(f"<th>{h}</th>" for h in ("DAG", "", "Latest run", "State", "Started", "Ended"))
-    return (f"<section id=airflow><h2>Airflow DAGs</h2><table><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table></section>")
+    def run_info(dag_id: str, run: dict | None) -> dict | None:
+        return run and {**run, "url": f"{dag_url(dag_id)}/runs/{quote(run['run_id'], safe='')}"}
 
-
-def _iso(value) -> str:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
-    return "" if value is None else str(value)
-
-
-def flags_section(data: dict) -> str:
-    rows = []
-    for c in data.get("flag_history") or []:
-        stage = ""
-        if c.get("stage_before") is not None or c.get("stage_after") is not None:
-            stage = f"{_stage_text(c.get('stage_before'), c.get('percentage_before'))} → " \
-                    f"{_stage_text(c.get('stage_after'), c.get('percentage_after'))}"
-        rows.append("".join(f"<td>{x}</td>" for x in (
-            _e(_iso(c.get("at"))), _e(c.get("actor")), _e(c.get("action")), _e(c.get("outcome")), _e(stage),
-            _e(c.get("reason")))))
-    if not rows:
-        return '<section id=flag-changes><h2>Flag changes</h2><p class="nodata">no changes recorded</p></section>'
-    head = "".join(f"<th>{h}</th>" for h in ("At", "Actor", "Action", "Outcome", "Stage", "Reason"))
-    return (f'<section id=flag-changes><h2>Flag changes</h2><table><thead><tr>{head}</tr></thead><tbody>'
-            + "".join(f"<tr>{r}</tr>" for r in rows) + "</tbody></table></section>")
-
-
-def _stage_text(stage, percentage) -> str:
-    if stage is None:
-        return "–"
-    return f"{stage} ({percentage} %)" if percentage is not None else str(stage)
+    dags = [{"dag_id": dag_id, "known": info.get("known"), "paused": info.get("paused"), "url": dag_url(dag_id),
+             "run": run_info(dag_id, info.get("latest_run"))} for dag_id, info in (runs.get("dags") or {}).items()]
+    latest = ((runs.get("dags") or {}).get(MIGRATION_DAG_ID) or {}).get("latest_run")
+    return {"base": base, "hours": hours, "refresh_s": REFRESH_S, "choices": choices, "dag_id": MIGRATION_DAG_ID,
+            "dag_url": dag_url(MIGRATION_DAG_ID), "latest_run": run_info(MIGRATION_DAG_ID, latest), "dags": dags}
 
 
 def render_page(data: dict, runs: dict, hours: float, base: str, airflow: str) -> str:
-    """The health report of ``rollout.health.report`` with the page's nav bar and sections added."""
-    from rollout.health.report import render_html
+    """The health report of ``rollout.presentation.report``, extended by ``templates/ocr_migration_page.html``
+    with the page's nav bar, notes, flag changes and the DAGs' latest runs."""
+    from rollout.presentation.report import context
+    from rollout.presentation.templating import render
 
-    html = render_html(data)
-    notes = "".join(f'<p class="maint">{_e(n)}</p>' for n in data.get("notes") or [])
-    head = (f'<meta http-equiv="refresh" content="{REFRESH_S}">'
-            f'<link rel="icon" href="{_e(base)}/static/icon.svg" type="image/svg+xml">'
-            f"<style>{EXTRA_CSS}</style>"
-            f'<script src="{_e(base)}/static/page.js" defer></script></head>')
-    html = html.replace("</head>", head, 1)
-    html = html.replace("<body>", "<body>" + nav_html(data, runs, hours, base, airflow) + notes, 1)
-    return html.replace("<footer>", flags_section(data) + airflow_section(runs, airflow) + "<footer>", 1)
+    return render("ocr_migration_page.html", search=[TEMPLATES], **context(data), runs=runs,
+                  page=page_context(data, runs, hours, base, airflow))
 
 
 # -------------------------------------------------------------------------------------------- app
@@ -426,6 +312,8 @@ def create_app():
     def snapshot(user: Reader, hours: Hours = 24) -> JSONResponse:
         data = snapshot_or_503(hours)
         data["airflow"] = latest_runs(user)
+        from rollout.health.schema import jsonable
+
         return JSONResponse(jsonable(data), headers={"Cache-Control": "no-store"})
 
     @app.get("/data-docs/{path:path}")
@@ -456,8 +344,6 @@ app = LazyASGIApp(create_app)
 
 def _data_docs_link():
     import sys
-
-    import os
 
     here = os.path.dirname(os.path.abspath(__file__))
     if here not in sys.path:  # Airflow puts the plugins folder on sys.path; a bare import may not

@@ -2,13 +2,14 @@
 
 import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from html.parser import HTMLParser
 
 import pytest
 from rich.console import Console
 
-from rollout.health.dashboard import render_dashboard
-from rollout.health.report import PLOTS, render_html, write_html
+from rollout.presentation.dashboard import render_dashboard
+from rollout.presentation.report import PLOTS, render_html, write_html
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 EVIL = "<script>alert(1)</script>"
@@ -290,8 +291,33 @@ def test_the_cost_ledger_section_shows_pages_and_money():
     HTMLParser().feed(page)
     section = page[page.index("<section id=cost>"):page.index("</section>", page.index("<section id=cost>"))]
     assert "0.10 EUR" in section and "0.03 EUR" in section and "10 (3)" in section
-    assert "at 0.01 EUR per page" in section and section.count("<tr>") == 3  # header, the day, the total
+    assert "at 0.01 EUR per page" in section and section.count("<tr") == 3 and section.count("<tr class=\"total\">") == 1  # header, the day, the total
     unpriced = render_html({**data, "cost": {**data["cost"], "price_per_page": None,
                                              "rows": [{"day": "2026-11-30", "stage": 2, **row.figures(None)}],
                                              "total": row.figures(None)}})
     assert "No Document AI price is set" in unpriced and "EUR</span>" not in unpriced
+
+
+def test_the_staging_report_lists_failed_checks_and_escapes_every_value():
+    from rollout.presentation.staging_report import render_html as render_staging
+
+    document = {"status": "failed", "started_at": "2026-12-01T10:00:00", "duration_s": 12.5,
+                "endpoints": {"service_url": "http://127.0.0.1:8001"}, "thresholds": {"field_match_rate": 0.9},
+                "results": [
+                    {"name": "unit", "status": "passed", "duration_s": 1.0, "data": {},
+                     "checks": [{"name": "health", "passed": True, "value": {"ok": True}, "threshold": None,
+                                 "detail": None}]},
+                    {"name": "integration", "status": "failed", "reason": "too few fields", "duration_s": 2.0,
+                     "checks": [{"name": "field_match_rate", "passed": False, "value": 0.5, "threshold": 0.9,
+                                 "detail": EVIL}],
+                     "data": {"documents": [{"file": "a.pdf", "variant": "clean", "status": 200, "engine": "tesseract",
+                                             "latency_s": 1.2, "fields_matched": 6, "fields_total": 12,
+                                             "mismatches": ["seller_nip"]}], "burst": {"n": 4}}}]}
+    page = render_staging(document)
+    parser = check(page)
+    assert parser.scripts == 0 and EVIL not in page
+    assert "<title>Staging tests: failed</title>" in page and "FAILED" in page
+    assert "<td>too few fields; field_match_rate</td>" in page  # the summary row says why
+    text = unescape(page)
+    assert "<td>6/12</td>" in page and '["seller_nip"]' in text and '{"ok": true}' in text
+    assert '"burst": {' in text and '"field_match_rate": 0.9' in text  # the rest as JSON, the thresholds

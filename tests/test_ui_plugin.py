@@ -208,7 +208,7 @@ def test_the_page_renders_stage_flags_plots_gates_alerts_and_links(inproc):
     assert html.count('<svg class="plot"') == 4 and "<polyline" in html  # plots with data
     assert "stage 1 gate PASS after 24 h soak" in html  # the flag change's reason
     assert 'id=gates' in html and "no gate evaluations yet" not in html
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html and "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html and "<script>alert" not in html
     assert 'href="/data-docs/index.html"' in html  # the app is at the root under TestClient
     assert 'href="/dags/ocr_migration"' in html
     assert 'href="/dags/ocr_migration/runs/manual__2026-11-30T08%3A00%3A00%2B00%3A00"' in html

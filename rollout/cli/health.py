@@ -187,7 +187,7 @@ def report(hours: float = typer.Option(1.0, min=0.01, help="the window: the last
         cost = cost_ledger(engine, start, end, price, currency)
         if html:
             from ..health.overview import health_snapshot
-            from ..health.report import write_html
+            from ..presentation.report import write_html
 
             state = current_state()
             write_html(health_snapshot(engine, hours, state, end=end, price_per_page=price, currency=currency),
@@ -310,7 +310,7 @@ def monitor(refresh: float = typer.Option(5.0, min=0.2, help="seconds between re
     from sqlalchemy.exc import DBAPIError
 
     from ..settings import get_settings
-    from ..health.dashboard import render_dashboard
+    from ..presentation.dashboard import render_dashboard
     from ..health.overview import health_snapshot
 
     engine = metrics_engine(output)

@@ -31,7 +31,7 @@ from ..events import ocr_events
 from ..router import GOOGLE, OPENSOURCE
 from ..stages import stage_for
 from . import stats
-from .schema import gate_evaluations, init_schema, recent_rows
+from .schema import gate_evaluations, init_schema, jsonable, recent_rows
 from .thresholds import Thresholds
 
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
@@ -310,7 +310,7 @@ def evaluate_gate(engine: Engine, start: datetime, end: datetime, thresholds: Th
                 canary=result.canary, baseline=result.baseline, window_start=start, window_end=end,
                 verdict=result.verdict, reason=result.reason, canary_documents=result.canary_documents,
                 baseline_documents=result.baseline_documents, checks=row["checks"],
-                figures=_jsonable(result.figures), thresholds=result.thresholds)).inserted_primary_key[0]
+                figures=jsonable(result.figures), thresholds=result.thresholds)).inserted_primary_key[0]
     return result
 
 
@@ -328,12 +328,3 @@ def gate_history(engine: Engine, limit: int = 50, run_id: str | None = None) -> 
     return recent_rows(engine, gate_evaluations, "evaluated_at", limit, run_id,
                        ("evaluated_at", "window_start", "window_end"))
 
-
-def _jsonable(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import re
 import time
@@ -35,7 +34,7 @@ from ocr_engines.result import FIELD_NAMES
 from ocr_engines.validation import CRITICAL_FIELDS, is_valid_iban, is_valid_nip
 
 from .golden_subsets import CORPUS_SUBSETS, SUBSETS
-from .schema import _id, as_utc, metadata, recent_rows
+from .schema import _id, as_utc, jsonable, metadata, recent_rows
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +347,7 @@ def run_golden_gate(db_engine: Engine | str, golden_dir: Path, *, engine_name: s
                 evaluated_at=now, run_id=run_id, stage=stage, suite=o["suite"], success=o["success"],
                 evaluated_expectations=o["evaluated"], successful_expectations=o["successful"],
                 unsuccessful_expectations=o["evaluated"] - o["successful"], documents=o["documents"],
-                results=_jsonable(summary), data_docs_path=o["data_docs"] or str(index),
+                results=jsonable(summary), data_docs_path=o["data_docs"] or str(index),
             )).inserted_primary_key[0])
     validated = [o for o in outcomes if o["success"] is not None]
     for o in outcomes:
@@ -470,7 +469,7 @@ def _expectation_summary(er) -> dict:
             if isinstance(value, dict) and value.get("raised_exception"):
                 out["exception"] = value.get("exception_message")
                 break
-    return _jsonable(out)
+    return jsonable(out)
 
 
 def _gx():
@@ -539,23 +538,3 @@ def _slug(text: str) -> str:
 
 def _url_path(url: str) -> Path:
     return Path(unquote(urlparse(url).path))
-
-
-
-
-def _jsonable(value):
-    """Plain JSON types: numpy scalars to Python, NaN/inf to None."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        try:
-            value = value.item()
-        except (ValueError, TypeError):
-            return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)

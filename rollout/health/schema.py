@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import math
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
                         select)
 from sqlalchemy.engine import Engine
 
 metadata = MetaData()
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types, for a JSON column or a JSON response: mappings with text keys, lists,
+    datetimes as ISO text, Decimals and numpy scalars as Python numbers, NaN/inf as None, anything
+    else as its text. The one conversion of the project (the stores, the gate, the UI's API)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value) if value.is_finite() else None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        try:
+            value = value.item()
+        except (ValueError, TypeError):
+            return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 _id = BigInteger().with_variant(Integer, "sqlite")
 
 gate_evaluations = Table(

@@ -627,7 +627,7 @@ def run_staging_tests(endpoints: StagingEndpoints, out_dir: Path | str = Path("s
     """Run the suites (default: all, in SUITES order) and write out_dir/<timestamp>/results.json,
     report.html and out_dir/latest.json. Returns the summary: overall status (failed when any suite
     failed), per-suite status and failed checks, and the paths written."""
-    from .report import render_html
+    from ..presentation.staging_report import render_html
 
     names = list(suites or SUITES)
     unknown = [n for n in names if n not in SUITES]

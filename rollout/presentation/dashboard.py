@@ -1,6 +1,6 @@
 """The live terminal monitor: one rich renderable from a health snapshot dict.
 
-Pure rendering over the same snapshot as :mod:`rollout.health.report` — refresh it with
+Pure rendering over the same snapshot as :mod:`rollout.presentation.report` — refresh it with
 ``rich.live.Live(render_dashboard(data))`` / ``live.update(render_dashboard(new_data))``. Strings
 from the snapshot are wrapped in :class:`rich.text.Text`, never parsed as console markup.
 """
@@ -16,7 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .report import (
+from .formatting import (
     KEY_FLAGS,
     NO_DATA,
     ci_excludes_zero,
