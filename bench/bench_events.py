@@ -63,7 +63,7 @@ def main() -> None:
             with engine.connect() as conn:
                 stored = conn.execute(select(func.count()).select_from(ocr_events)).scalar_one()
             engine.dispose()
-            writer.engine.dispose()
+            writer.db.dispose()
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -108,8 +108,8 @@ class Stores:
         from rollout.health.alerts import notifiers_from
 
         self.settings = migration_settings()
-        self.engine = metrics_db(self.settings.sqlalchemy_url)
-        self.flags = FlagStore(self.engine, on_change=lambda snap: publish(self.settings.redis_url, snap))
+        self.db = metrics_db(self.settings.sqlalchemy_url)
+        self.flags = FlagStore(self.db, on_change=lambda snap: publish(self.settings.redis_url, snap))
         self.notifiers = notifiers_from(self.settings.alert_webhook_url, self.settings.alert_webhook_retries)
         self.flags.init()
 
@@ -180,7 +180,7 @@ class StageGateSensor(BaseSensorOperator):
         stage = context["ti"].xcom_pull(task_ids=self.set_task_id)
         since = datetime.fromisoformat(stage["since"])
         stores = Stores()
-        out = stage_gate(stores.engine, stores.flags, since, percentage, plan, context["run_id"], stores.notifiers)
+        out = stage_gate(stores.db, stores.flags, since, percentage, plan, context["run_id"], stores.notifiers)
         self.log.info("gate at %s %%: %s — %s (canary %s, baseline %s documents)", percentage, out["verdict"],
                       out["reason"], out.get("canary_documents"), out.get("baseline_documents"))
         if out["status"] == "pass":
@@ -214,7 +214,7 @@ class PostCutoverSensor(BaseSensorOperator):
         plan = plan_of(context)
         cut = context["ti"].xcom_pull(task_ids=self.cutover_task_id)
         stores = Stores()
-        out = post_cutover_status(stores.engine, stores.flags, datetime.fromisoformat(cut["at"]),
+        out = post_cutover_status(stores.db, stores.flags, datetime.fromisoformat(cut["at"]),
                                   plan.post_cutover_watch_s, context["run_id"], stores.notifiers,
                                   thresholds=plan.thresholds)
         self.log.info("post-cutover watch: %s — %s", out["status"], out["reason"])
@@ -264,7 +264,7 @@ def golden_gate(position: int | None = None, **context) -> dict:
     stores = Stores()
     settings = stores.settings
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    result = run_golden_gate(stores.engine, golden_dir(), engine_name="tesseract", subset=plan.golden_subset,
+    result = run_golden_gate(stores.db, golden_dir(), engine_name="tesseract", subset=plan.golden_subset,
                              run_id=context["run_id"], stage=percentage, data_docs_dir=settings.data_docs_dir,
                              cache_dir=settings.data_dir / "golden-cache",
                              # and the last hour's shadow comparisons, when there are enough of them
@@ -296,7 +296,7 @@ def stage_rollback(position: int, set_task_id: str, golden_task_id: str, **conte
     golden = context["ti"].xcom_pull(task_ids=golden_task_id, key="golden")
     cause = "golden" if golden and not golden.get("success") else "gate"
     stores = Stores()
-    out = roll_back_stage(stores.engine, stores.flags, percentage, plan, context["run_id"], actor(context), cause,
+    out = roll_back_stage(stores.db, stores.flags, percentage, plan, context["run_id"], actor(context), cause,
                           stores.notifiers)
     log.warning("stage %s (%s %%): %s", position, percentage, out["reason"])
     return out
@@ -306,7 +306,7 @@ def cutover_preconditions(**context) -> dict:
     from rollout.migration import cutover_problems
 
     stores = Stores()
-    problems = cutover_problems(stores.engine, plan_of(context), context["run_id"])
+    problems = cutover_problems(stores.db, plan_of(context), context["run_id"])
     if problems:
         raise AirflowFailException("cutover refused: " + "; ".join(problems))
     return {"ok": True}
@@ -316,7 +316,7 @@ def backup_before_cutover(**context) -> str:
     from rollout.migration import backup_state
 
     stores = Stores()
-    return str(backup_state(stores.engine, stores.flags, stores.settings.data_dir / "backups", context["run_id"]))
+    return str(backup_state(stores.db, stores.flags, stores.settings.data_dir / "backups", context["run_id"]))
 
 
 def cut_over(backup: str, **context) -> dict:
@@ -337,7 +337,7 @@ def migration_cost(stores: "Stores", context, now: datetime) -> dict:
 
     dag_run = context.get("dag_run")
     since = getattr(dag_run, "start_date", None) or now - timedelta(days=30)
-    ledger = cost_ledger(stores.engine, since, now, stores.settings.documentai_price_per_page,
+    ledger = cost_ledger(stores.db, since, now, stores.settings.documentai_price_per_page,
                          stores.settings.documentai_price_currency)
     total = ledger["total"]
     log.info("migration cost ledger since %s: %d pages needed, %d read by Google (%d shadow), %d avoided "
@@ -391,7 +391,7 @@ def monitoring_check(**context) -> dict:
     now = datetime.now(timezone.utc)
     out = {"stage": snap.stage, "percentage": snap.percentage}
     if snap.percentage > 0:
-        judged = judge(stores.engine, now - timedelta(hours=1), now, percentage=snap.percentage,
+        judged = judge(stores.db, now - timedelta(hours=1), now, percentage=snap.percentage,
                        run_id=context["run_id"], notifiers=stores.notifiers, source="monitor")
         out.update(verdict=judged.result.verdict, reason=judged.result.reason, alerts_raised=len(judged.raised))
     url = _variable(SERVICE_VAR)

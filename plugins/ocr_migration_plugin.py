@@ -117,7 +117,7 @@ def migration_settings():
 
 
 @functools.lru_cache(maxsize=4)
-def _engine(url: str):
+def _db(url: str):
     from rollout.flags import make_engine
 
     return make_engine(url)
@@ -145,17 +145,17 @@ def collect(hours: float) -> dict:
     from rollout.health.overview import health_snapshot
 
     settings = migration_settings()
-    engine = _engine(settings.sqlalchemy_url)
-    store = FlagStore(engine)
+    db = _db(settings.sqlalchemy_url)
+    store = FlagStore(db)
     notes = []
     try:
         state = store.snapshot()
     except StoreUnavailableError as exc:
         state = None
-        fresh = "not initialised" in str(exc) or not inspect(engine).has_table("rollout_state")
+        fresh = "not initialised" in str(exc) or not inspect(db).has_table("rollout_state")
         notes.append("no rollout state yet: the ocr_migration DAG (or `ocr-migrate status`) creates it at stage 0"
                      if fresh else f"flag state: {exc}")
-    data = health_snapshot(engine, hours, state, price_per_page=settings.documentai_price_per_page,
+    data = health_snapshot(db, hours, state, price_per_page=settings.documentai_price_per_page,
                            currency=settings.documentai_price_currency)
     try:
         data["flag_history"] = flag_changes(store)

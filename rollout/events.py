@@ -126,13 +126,13 @@ class OcrEvent:
 
 
 class EventWriter:
-    def __init__(self, engine: Engine | str, spool_path: Path, batch_size: int = 500, flush_s: float = 0.5,
+    def __init__(self, db: Engine | str, spool_path: Path, batch_size: int = 500, flush_s: float = 0.5,
                  max_queue: int = 100_000, retry_s: float = 1.0, stall_s: float = 3.0, probe_s: float = 2.0):
         """``stall_s``: a write to the database unanswered for this long is a stalled database
         (a frozen server answers no timeout): new events go to the spool, not to memory.
         ``probe_s``: with nothing written for this long, the writer asks the database ``SELECT 1``,
         so that its health is known while the service is idle too (0: never)."""
-        self.engine = make_engine(engine) if isinstance(engine, str) else engine
+        self.db = make_engine(db) if isinstance(db, str) else db
         self.spool_path = Path(spool_path)
         self.spool_path.parent.mkdir(parents=True, exist_ok=True)
         self.batch_size, self.flush_s, self.max_queue, self.retry_s = batch_size, flush_s, max_queue, retry_s
@@ -151,7 +151,7 @@ class EventWriter:
         self.last_write_at: float | None = None  # monotonic time of the last write (or probe) that succeeded
 
     def init_schema(self) -> None:
-        metadata.create_all(self.engine)
+        metadata.create_all(self.db)
 
     # ---------------------------------------------------------------- request path
 
@@ -219,7 +219,7 @@ class EventWriter:
 
         self._writing_since = time.monotonic()
         try:
-            with self.engine.connect() as conn:
+            with self.db.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except DBAPIError:
             self.db_ok = False
@@ -257,7 +257,7 @@ class EventWriter:
 
     def _insert_batch(self, batch: list[OcrEvent]) -> bool:
         try:
-            with self.engine.begin() as conn:
+            with self.db.begin() as conn:
                 conn.execute(self._insert_ignoring_duplicates(), [e.to_row() for e in batch])
         except (IntegrityError, DataError):
             # The database is up but refuses a row (e.g. a schema that changed under us): one
@@ -279,7 +279,7 @@ class EventWriter:
         in ``<spool>.rejected`` (JSON lines) for a person to look at."""
         for event in batch:
             try:
-                with self.engine.begin() as conn:
+                with self.db.begin() as conn:
                     conn.execute(self._insert_ignoring_duplicates(), [event.to_row()])
             except (IntegrityError, DataError) as exc:
                 reason = str(exc.orig).splitlines()[0][:300]
@@ -309,9 +309,9 @@ class EventWriter:
         return self._statement
 
     def _build_insert(self):
-        if self.engine.dialect.name == "postgresql":
+        if self.db.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        elif self.engine.dialect.name == "sqlite":
+        elif self.db.dialect.name == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
         else:
             return insert(ocr_events)

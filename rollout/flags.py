@@ -95,16 +95,16 @@ def make_engine(url: str) -> Engine:
 
 
 class FlagStore:
-    def __init__(self, engine: Engine | str, on_change: Callable[[Snapshot], object] | None = None):
+    def __init__(self, db: Engine | str, on_change: Callable[[Snapshot], object] | None = None):
         """``on_change`` is called with each applied snapshot (e.g. to publish it to Redis)."""
-        self.engine = make_engine(engine) if isinstance(engine, str) else engine
+        self.db = make_engine(db) if isinstance(db, str) else db
         self.on_change = on_change
 
     def init(self, actor: str = "system") -> Snapshot:
         """Create the tables and the initial state (stage 0, seed defaults) if absent."""
         try:
-            metadata.create_all(self.engine)
-            with self.engine.begin() as conn:
+            metadata.create_all(self.db)
+            with self.db.begin() as conn:
                 if conn.execute(select(rollout_state.c.id)).first() is None:
                     initial = Snapshot(version=1)
                     conn.execute(insert(rollout_state).values(id=1, **self._row(initial, actor)))
@@ -117,7 +117,7 @@ class FlagStore:
 
     def snapshot(self) -> Snapshot:
         try:
-            with self.engine.connect() as conn:
+            with self.db.connect() as conn:
                 row = conn.execute(select(rollout_state).where(rollout_state.c.id == 1)).mappings().first()
         except OperationalError as exc:
             raise StoreUnavailableError(f"flag database unavailable: {_short(exc)}") from None
@@ -143,7 +143,7 @@ class FlagStore:
         current = self.snapshot()
         base = based_on or current
         if expect_version is not None and expect_version != current.version:
-            with self.engine.begin() as conn:
+            with self.db.begin() as conn:
                 self._audit(conn, actor, action, "conflict", current, None,
                             f"{reason} — decided on version {expect_version}, the state is at {current.version}")
             raise ConcurrentUpdateError(f"{action}: decided on version {expect_version}, but the state is at "
@@ -151,12 +151,12 @@ class FlagStore:
         try:
             proposed = change(base)
         except InvalidTransition as exc:
-            with self.engine.begin() as conn:
+            with self.db.begin() as conn:
                 self._audit(conn, actor, action, "refused", current, None, f"{reason} — refused: {exc}")
             raise
         new = Snapshot(**{**proposed.__dict__, "version": base.version + 1})
         try:
-            with self.engine.begin() as conn:
+            with self.db.begin() as conn:
                 result = conn.execute(
                     update(rollout_state)
                     .where(rollout_state.c.id == 1, rollout_state.c.version == base.version)
@@ -172,12 +172,12 @@ class FlagStore:
             if self.on_change:
                 self.on_change(new)
             return new
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             self._audit(conn, actor, action, "conflict", base, new, f"{reason} — lost to a concurrent change")
         raise ConcurrentUpdateError(f"{action}: the state changed since version {base.version}; re-read and retry")
 
     def history(self, limit: int = 50) -> list[AuditEntry]:
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(select(flag_audit).order_by(flag_audit.c.id.desc()).limit(limit)).mappings().all()
         return [AuditEntry(**{**row, "before": _json(row["before"]), "after": _json(row["after"])}) for row in rows]
 

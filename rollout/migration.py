@@ -118,7 +118,7 @@ def set_percentage(store: FlagStore, percentage: int, actor: str, reason: str) -
     return {"changed": True, "state": new.as_dict(), "since": since.isoformat()}
 
 
-def stage_gate(engine: Engine, store: FlagStore, since: datetime, percentage: int, plan: MigrationPlan,
+def stage_gate(db: Engine, store: FlagStore, since: datetime, percentage: int, plan: MigrationPlan,
                run_id: str | None, notifiers=None, now: datetime | None = None) -> dict:
     """One look of the stage's gate, stored with its alerts. ``status``: ``pass`` (PASS and the
     soak time is over), ``fail`` (FAIL), ``timeout`` (still INCONCLUSIVE at the stage timeout) or
@@ -132,7 +132,7 @@ def stage_gate(engine: Engine, store: FlagStore, since: datetime, percentage: in
     if snap.percentage != percentage:
         return {"status": "fail", "verdict": "FAIL", "reason": f"the rollout is at {snap.percentage} %, not "
                 f"{percentage} %: someone changed it during the stage", "gate": None}
-    result = judge(engine, since, now, plan.thresholds, percentage=percentage, run_id=run_id,
+    result = judge(db, since, now, plan.thresholds, percentage=percentage, run_id=run_id,
                    notifiers=notifiers).result
     soaked = (now - since).total_seconds() >= plan.soak_s
     if result.verdict == FAIL:
@@ -140,7 +140,7 @@ def stage_gate(engine: Engine, store: FlagStore, since: datetime, percentage: in
     elif result.verdict == PASS and soaked:
         status = "pass"
         # this stage is healthy now: an earlier run's "stage failed" alert for it is over
-        AlertStore(engine, notifiers=[]).resolve([f"rollback:{percentage}"])
+        AlertStore(db, notifiers=[]).resolve([f"rollback:{percentage}"])
     elif (now - since).total_seconds() >= plan.stage_timeout_s:
         status = "timeout"
     else:
@@ -151,14 +151,14 @@ def stage_gate(engine: Engine, store: FlagStore, since: datetime, percentage: in
             "canary_documents": result.canary_documents, "baseline_documents": result.baseline_documents}
 
 
-def roll_back_stage(engine: Engine, store: FlagStore, percentage: int, plan: MigrationPlan, run_id: str | None,
+def roll_back_stage(db: Engine, store: FlagStore, percentage: int, plan: MigrationPlan, run_id: str | None,
                     actor: str, cause: str, notifiers=None) -> dict:
     """After a failed stage: back to the previous percentage when auto_rollback is on and a gate
     (health or golden) FAILed; an INCONCLUSIVE stage is left where it is, for a human."""
     from .health.alerts import CRITICAL, Alert, AlertStore
     from .health.gates import gate_history
 
-    latest = next((g for g in gate_history(engine, limit=50, run_id=run_id) if g["percentage"] == percentage), None)
+    latest = next((g for g in gate_history(db, limit=50, run_id=run_id) if g["percentage"] == percentage), None)
     failed = cause == "golden" or (latest is not None and latest["verdict"] == "FAIL")
     if not failed:
         why = latest["reason"] if latest else "no gate evaluation"
@@ -171,7 +171,7 @@ def roll_back_stage(engine: Engine, store: FlagStore, percentage: int, plan: Mig
     else:
         set_percentage(store, target, actor, f"automatic rollback: stage {percentage} % failed: {detail}")
         action, message = "rollback", f"rolled back from {percentage} % to {target} %: {detail}"
-    AlertStore(engine, notifiers).process([Alert(
+    AlertStore(db, notifiers).process([Alert(
         f"rollback:{percentage}", CRITICAL, f"stage {percentage} % failed its gate: {detail}",
         f"rolled back to {target} %; investigate before re-running" if action == "rollback"
         else f"roll back to {target} % (ocr-migrate rollback)", source="migration",
@@ -182,24 +182,24 @@ def roll_back_stage(engine: Engine, store: FlagStore, percentage: int, plan: Mig
 # ------------------------------------------------------------------------------------------ cutover
 
 
-def cutover_problems(engine: Engine, plan: MigrationPlan, run_id: str | None) -> list[str]:
+def cutover_problems(db: Engine, plan: MigrationPlan, run_id: str | None) -> list[str]:
     """What stands in the way of switching Google off: a plan stage without a PASS in this run,
     an open critical alert."""
     from .health.alerts import CRITICAL, AlertStore
     from .health.gates import gate_history
 
     problems = []
-    history = gate_history(engine, limit=5000, run_id=run_id)
+    history = gate_history(db, limit=5000, run_id=run_id)
     for p in plan.stages:
         if not any(g["percentage"] == p and g["verdict"] == "PASS" for g in history):
             problems.append(f"stage {p} % has no PASS gate in this run")
-    for alert in AlertStore(engine, notifiers=[]).recent(100, open_only=True):
+    for alert in AlertStore(db, notifiers=[]).recent(100, open_only=True):
         if alert["severity"] == CRITICAL:
             problems.append(f"open critical alert: {alert['message']}")
     return problems
 
 
-def backup_state(engine: Engine, store: FlagStore, out_dir: Path, run_id: str | None) -> Path:
+def backup_state(db: Engine, store: FlagStore, out_dir: Path, run_id: str | None) -> Path:
     """The flag state, the recent audit log and a metrics snapshot, as one JSON file."""
     from .health.windows import last_hours, window_metrics
 
@@ -212,7 +212,7 @@ def backup_state(engine: Engine, store: FlagStore, out_dir: Path, run_id: str | 
         "created_at": datetime.now(timezone.utc).isoformat(), "run_id": run_id, "state": snap.as_dict(),
         "audit": [{"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "outcome": e.outcome,
                    "reason": e.reason} for e in store.history(limit=200)],
-        "metrics_24h": [s.as_dict() for s in window_metrics(engine, start, end)]}, indent=1, default=str))
+        "metrics_24h": [s.as_dict() for s in window_metrics(db, start, end)]}, indent=1, default=str))
     return path
 
 
@@ -248,7 +248,7 @@ def write_rollback_script(backup: Path, script: Path, database_url: str | None =
     return script
 
 
-def post_cutover_status(engine: Engine, store: FlagStore, since: datetime, watch_s: float,
+def post_cutover_status(db: Engine, store: FlagStore, since: datetime, watch_s: float,
                         run_id: str | None = None, notifiers=None, now: datetime | None = None,
                         thresholds: Thresholds | None = None) -> dict:
     """The watch after the cutover: ``fail`` on a critical alert since the cutover, ``pass`` when
@@ -257,9 +257,9 @@ def post_cutover_status(engine: Engine, store: FlagStore, since: datetime, watch
     from .health.judge import judge
 
     now = now or datetime.now(timezone.utc)
-    result = judge(engine, max(since, now - timedelta(hours=1)), now, thresholds or Thresholds(), percentage=100,
+    result = judge(db, max(since, now - timedelta(hours=1)), now, thresholds or Thresholds(), percentage=100,
                    run_id=run_id, notifiers=notifiers).result
-    critical = AlertStore(engine, notifiers).critical_since(since)
+    critical = AlertStore(db, notifiers).critical_since(since)
     if critical:
         return {"status": "fail", "reason": f"critical alert after the cutover: {critical[0]['message']}"}
     if (now - since).total_seconds() >= watch_s:

@@ -72,7 +72,7 @@ def test_restore_puts_a_saved_state_back_through_the_api_and_the_cli(store, tmp_
                       headers={"X-API-Key": "admin-secret"})
     assert bad.status_code == 409 and "inconsistent" in bad.json()["message"]
     # the CLI's set-percentage verb, on the same store
-    env = dict(os.environ, OCR_MIGRATE_DATABASE_URL=str(store.engine.url), OCR_MIGRATE_ACTOR="ops-test")
+    env = dict(os.environ, OCR_MIGRATE_DATABASE_URL=str(store.db.url), OCR_MIGRATE_ACTOR="ops-test")
     out = subprocess.run([*cli, "set-percentage", "5", "--reason", "slow down", "-o", "json"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -164,7 +164,7 @@ def write_scenario(writer, name, documents, percentage, seed=1, **overrides):
 
 def test_evaluate_gate_reads_the_window_stores_and_agrees_across_databases(window_db):
     events = write_scenario(window_db, "errors", 6000, 15)
-    engine = window_db.engine
+    engine = window_db.db
     result = evaluate_gate(engine, NOW - timedelta(hours=1), NOW, stage=2, percentage=15, run_id="run-1")
     assert result.verdict == FAIL and result.id is not None
     canary = [e for e in events if e.engine == "tesseract" and not e.shadow]
@@ -180,7 +180,7 @@ def test_evaluate_gate_reads_the_window_stores_and_agrees_across_databases(windo
 
 def test_evaluate_gate_passes_a_healthy_window(window_db):
     write_scenario(window_db, "aa", 3000, 15, seed=3)
-    result = evaluate_gate(window_db.engine, NOW - timedelta(hours=1), NOW, stage=2, percentage=15)
+    result = evaluate_gate(window_db.db, NOW - timedelta(hours=1), NOW, stage=2, percentage=15)
     assert result.verdict == PASS, result.reason
 
 
@@ -190,14 +190,14 @@ def test_ksef_reads_are_neither_canary_nor_baseline(window_db):
     from rollout.events import OcrEvent
 
     write_scenario(window_db, "aa", 3000, 15, seed=3)
-    before = evaluate_gate(window_db.engine, NOW - timedelta(hours=1), NOW, stage=2, percentage=15, store=False)
+    before = evaluate_gate(window_db.db, NOW - timedelta(hours=1), NOW, stage=2, percentage=15, store=False)
     for i in range(500):
         window_db.record(OcrEvent(request_id=f"xml-{i}", engine="ksef", stage=2, percentage=15, duration_ms=2,
                                   success=i % 2 == 0, error_class=None if i % 2 == 0 else "InvalidEInvoiceError",
                                   confidence=1.0 if i % 2 == 0 else None, pages=1,
                                   at=NOW - timedelta(minutes=30)))
     window_db.flush()
-    after = evaluate_gate(window_db.engine, NOW - timedelta(hours=1), NOW, stage=2, percentage=15, store=False)
+    after = evaluate_gate(window_db.db, NOW - timedelta(hours=1), NOW, stage=2, percentage=15, store=False)
     assert after.verdict == before.verdict == PASS, after.reason
     assert (after.canary_documents, after.baseline_documents) == (before.canary_documents, before.baseline_documents)
     assert after.figures == before.figures

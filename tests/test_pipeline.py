@@ -30,7 +30,7 @@ def writer(tmp_path):
 
 def rows(writer):
     writer.flush()
-    engine = create_engine(writer.engine.url)
+    engine = create_engine(writer.db.url)
     with engine.connect() as conn:
         out = [dict(r) for r in conn.execute(select(ocr_events).order_by(ocr_events.c.id)).mappings()]
     engine.dispose()

@@ -65,8 +65,8 @@ def seed_migration_db(url: str, data_dir: Path) -> None:
     writer.close()
     assert writer.spool_depth() == 0, "the seed events did not reach the database"
 
-    evaluate_gate(store.engine, start, end, stage=2, percentage=15, run_id="manual__seed")
-    AlertStore(store.engine, notifiers=[]).process(
+    evaluate_gate(store.db, start, end, stage=2, percentage=15, run_id="manual__seed")
+    AlertStore(store.db, notifiers=[]).process(
         [Alert("error_rate:tesseract", "warning", ALERT_MESSAGE, "hold at stage 2 until the gate decides",
                stage=2)])
     docs = data_dir / "data_docs"

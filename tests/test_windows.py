@@ -32,7 +32,7 @@ def metrics(db_url, tmp_path):
         writer.record(e)
     writer.flush()
     start, end = last_hours(1, now=NOW)
-    return window_metrics(writer.engine, start, end), window_metrics(writer.engine, start, end, by_stage=True)
+    return window_metrics(writer.db, start, end), window_metrics(writer.db, start, end, by_stage=True)
 
 
 def test_window_figures(metrics):
@@ -86,7 +86,7 @@ def series_writer(db_url, tmp_path):
     for e in events:
         writer.record(e)
     writer.flush()
-    return writer.engine
+    return writer.db
 
 
 def test_series_figures(series_writer):

@@ -17,7 +17,7 @@ from .common import EXIT_CONFIG, EXIT_GATE_FAIL, EXIT_GATE_INCONCLUSIVE, EXIT_UN
 commands = typer.Typer()
 
 
-def metrics_engine(output: Output):
+def metrics_db(output: Output):
     """The metrics database (the flag database's URL), with the health tables in place."""
     from sqlalchemy.exc import DBAPIError
 
@@ -26,13 +26,13 @@ def metrics_engine(output: Output):
     from ..settings import get_settings
     from ..health.schema import init_schema
 
-    engine = make_engine(get_settings().sqlalchemy_url)
+    db = make_engine(get_settings().sqlalchemy_url)
     try:
-        events_metadata.create_all(engine)  # an empty report on a fresh install, not an error
-        init_schema(engine)
+        events_metadata.create_all(db)  # an empty report on a fresh install, not an error
+        init_schema(db)
     except DBAPIError as exc:
         fail(output, EXIT_UNAVAILABLE, "metrics_store_unavailable", str(exc.orig).splitlines()[0][:200])
-    return engine
+    return db
 
 
 def current_state():
@@ -132,13 +132,13 @@ def health_figures(hours: float = 1.0) -> dict:
     from ..health.windows import last_hours, window_metrics
 
     try:
-        engine = make_engine(get_settings().sqlalchemy_url)
-        events_metadata.create_all(engine)
+        db = make_engine(get_settings().sqlalchemy_url)
+        events_metadata.create_all(db)
         start, end = last_hours(hours)
-        latest = gate_history(engine, limit=1)
-        return {"hours": hours, "engines": [s.as_dict() for s in window_metrics(engine, start, end)],
+        latest = gate_history(db, limit=1)
+        return {"hours": hours, "engines": [s.as_dict() for s in window_metrics(db, start, end)],
                 "latest_gate": latest[0] if latest else None,
-                "open_alerts": AlertStore(engine, notifiers=[]).recent(20, open_only=True)}
+                "open_alerts": AlertStore(db, notifiers=[]).recent(20, open_only=True)}
     except DBAPIError as exc:
         return {"error": str(exc.orig).splitlines()[0][:200]}
 
@@ -177,20 +177,20 @@ def report(hours: float = typer.Option(1.0, min=0.01, help="the window: the last
     from ..health.ledger import cost_ledger
     from ..health.windows import last_hours, window_metrics
 
-    engine = metrics_engine(output)
+    db = metrics_db(output)
     start, end = last_hours(hours)
     settings = get_settings()
     price, currency = settings.documentai_price_per_page, settings.documentai_price_currency
     try:
-        stats = window_metrics(engine, start, end, by_stage)
-        comparison = compare_engines(engine, start, end)
-        cost = cost_ledger(engine, start, end, price, currency)
+        stats = window_metrics(db, start, end, by_stage)
+        comparison = compare_engines(db, start, end)
+        cost = cost_ledger(db, start, end, price, currency)
         if html:
             from ..health.overview import health_snapshot
             from ..presentation.report import write_html
 
             state = current_state()
-            write_html(health_snapshot(engine, hours, state, end=end, price_per_page=price, currency=currency),
+            write_html(health_snapshot(db, hours, state, end=end, price_per_page=price, currency=currency),
                        html)
     except DBAPIError as exc:
         fail(output, EXIT_UNAVAILABLE, "metrics_store_unavailable", str(exc.orig).splitlines()[0][:200])
@@ -241,10 +241,10 @@ def gate(hours: float = typer.Option(1.0, min=0.01, help="the window: the last N
         fail(output, EXIT_CONFIG, "invalid_time", f"--since {since!r}: expected an ISO time")
     if start.tzinfo is None:
         start = start.replace(tzinfo=timezone.utc)
-    engine = metrics_engine(output)
+    db = metrics_db(output)
     state = current_state()
     settings = get_settings()
-    judged = judge(engine, start, end, limits, stage=stage, run_id=run_id, store=store,
+    judged = judge(db, start, end, limits, stage=stage, run_id=run_id, store=store,
                    percentage=state.percentage if state else None,
                    notifiers=notifiers_from(settings.alert_webhook_url, settings.alert_webhook_retries))
     result, raised = judged.result, judged.raised
@@ -270,7 +270,7 @@ def gates(limit: int = typer.Option(20, min=1, max=1000), output: Output = Outpu
     """Gate history, newest first."""
     from ..health.gates import gate_history
 
-    rows = gate_history(metrics_engine(output), limit=limit)
+    rows = gate_history(metrics_db(output), limit=limit)
     if output is Output.json:
         print(json.dumps(rows, default=str))
         return
@@ -287,7 +287,7 @@ def alerts(limit: int = typer.Option(20, min=1, max=1000), open_only: bool = typ
     """Alerts, newest first (--open: unresolved only)."""
     from ..health.alerts import AlertStore
 
-    rows = AlertStore(metrics_engine(output), notifiers=[]).recent(limit, open_only)
+    rows = AlertStore(metrics_db(output), notifiers=[]).recent(limit, open_only)
     if output is Output.json:
         print(json.dumps(rows, default=str))
         return
@@ -313,12 +313,12 @@ def monitor(refresh: float = typer.Option(5.0, min=0.2, help="seconds between re
     from ..presentation.dashboard import render_dashboard
     from ..health.overview import health_snapshot
 
-    engine = metrics_engine(output)
+    db = metrics_db(output)
     settings = get_settings()
 
     def snapshot() -> dict:
         try:
-            return health_snapshot(engine, hours, current_state(), service_health(url),
+            return health_snapshot(db, hours, current_state(), service_health(url),
                                    price_per_page=settings.documentai_price_per_page,
                                    currency=settings.documentai_price_currency)
         except DBAPIError as exc:  # keep monitoring through a database blip
@@ -366,7 +366,7 @@ def simulate(scenario: str = typer.Option("aa", help="aa | errors | slow | low_c
     events = SCENARIOS[scenario].events(documents, pct, end - timedelta(minutes=minutes), timedelta(minutes=minutes),
                                         stage, np.random.default_rng(seed), shadow_share=shadow)
     settings = get_settings()
-    metrics_engine(output)
+    metrics_db(output)
     writer = EventWriter(settings.sqlalchemy_url, settings.spool_path)
     for event in events:
         writer.record(event)

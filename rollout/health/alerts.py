@@ -145,10 +145,10 @@ def notifiers_from(webhook_url: str | None, retries: int = 3) -> list[Notifier]:
 
 
 class AlertStore:
-    def __init__(self, engine: Engine, notifiers: list[Notifier] | None = None):
-        self.engine = engine
+    def __init__(self, db: Engine, notifiers: list[Notifier] | None = None):
+        self.db = db
         self.notifiers = notifiers if notifiers is not None else [LogNotifier()]
-        init_schema(engine)
+        init_schema(db)
 
     def process(self, current: list[Alert], source: str = "gate", resolve_missing: bool = True) -> list[dict]:
         """Raise new alerts, bump open ones with the same key, resolve open alerts of ``source``
@@ -156,7 +156,7 @@ class AlertStore:
         now = datetime.now(timezone.utc)
         a = alerts.c
         raised = []
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             open_rows = {r.key: r for r in conn.execute(
                 select(alerts).where(and_(a.source == source, a.resolved_at.is_(None))))}
             for alert in current:
@@ -181,14 +181,14 @@ class AlertStore:
         for item in raised:
             delivered = [n.send(item) for n in self.notifiers]
             if all(delivered):
-                with self.engine.begin() as conn:
+                with self.db.begin() as conn:
                     conn.execute(update(alerts).where(a.id == item["id"]).values(notified=True))
         return raised
 
     def resolve(self, keys: list[str]) -> int:
         """Close open alerts with these keys (their condition is known to be over)."""
         a = alerts.c
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             return conn.execute(update(alerts).where(and_(a.key.in_(keys), a.resolved_at.is_(None)))
                                 .values(resolved_at=datetime.now(timezone.utc))).rowcount
 
@@ -197,7 +197,7 @@ class AlertStore:
         query = select(alerts).order_by(a.raised_at.desc(), a.id.desc()).limit(limit)
         if open_only:
             query = query.where(a.resolved_at.is_(None))
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(query)]
         for row in rows:
             row["resolved"] = row["resolved_at"] is not None
@@ -209,7 +209,7 @@ class AlertStore:
     def critical_since(self, since: datetime) -> list[dict]:
         """Critical alerts raised, or still seen, since ``since``: the post-cutover watch's query."""
         a = alerts.c
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(select(alerts).where(and_(a.severity == CRITICAL, a.last_seen_at >= since))
                                 .order_by(a.raised_at)).all()
         return [dict(r._mapping) for r in rows]

@@ -49,13 +49,13 @@ def _row(name, unit, baseline, canary, lo, hi) -> dict:
             "delta": None if baseline is None or canary is None else canary - baseline, "ci_low": lo, "ci_high": hi}
 
 
-def field_agreement(engine: Engine, start: datetime, end: datetime) -> list[dict]:
+def field_agreement(db: Engine, start: datetime, end: datetime) -> list[dict]:
     """Per field over shadow-compared documents: agreement share with its Wilson interval, and the
     discordant pairs — found only by Google (``missing`` in the open-source read) or only by the
     open-source engine (``extra``) — with McNemar's exact p-value."""
     e = ocr_events.c
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    with engine.connect() as conn:
+    with db.connect() as conn:
         for (agreement,) in conn.execute(select(e.field_agreement).where(
                 and_(e.at >= start, e.at < end, e.shadow.is_(True)))):
             for name, status in (agreement or {}).items():
@@ -71,11 +71,11 @@ def field_agreement(engine: Engine, start: datetime, end: datetime) -> list[dict
     return out
 
 
-def compare_engines(engine: Engine, start: datetime, end: datetime, canary: str = OPENSOURCE,
+def compare_engines(db: Engine, start: datetime, end: datetime, canary: str = OPENSOURCE,
                     baseline: str = GOOGLE) -> dict | None:
     """The comparison for the window, or None when either engine served nothing in it."""
-    c, b = load_samples(engine, start, end, canary, baseline)
-    fields = field_agreement(engine, start, end)
+    c, b = load_samples(db, start, end, canary, baseline)
+    fields = field_agreement(db, start, end)
     if not c.documents or not b.documents:
         if not fields:
             return None

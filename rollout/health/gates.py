@@ -270,7 +270,7 @@ def _result(verdict, reason, checks, canary: Samples, baseline: Samples | None, 
 # ---------------------------------------------------------------------------------------- storage
 
 
-def load_samples(engine: Engine, start: datetime, end: datetime, canary: str = OPENSOURCE,
+def load_samples(db: Engine, start: datetime, end: datetime, canary: str = OPENSOURCE,
                  baseline: str = GOOGLE, stage: int | None = None) -> tuple[Samples, Samples]:
     """Served, non-fallback reads of both engines in [start, end) (optionally one stage)."""
     e = ocr_events.c
@@ -279,21 +279,21 @@ def load_samples(engine: Engine, start: datetime, end: datetime, canary: str = O
     if stage is not None:
         cond = and_(cond, e.stage == stage)
     reads: dict[str, list] = {canary: [], baseline: []}
-    with engine.connect() as conn:
+    with db.connect() as conn:
         for row in conn.execute(select(e.engine, e.success, e.duration_ms, e.confidence, e.error_class).where(cond)):
             reads[row[0]].append(row[1:])
     return Samples.from_reads(canary, reads[canary]), Samples.from_reads(baseline, reads[baseline])
 
 
-def evaluate_gate(engine: Engine, start: datetime, end: datetime, thresholds: Thresholds | None = None, *,
+def evaluate_gate(db: Engine, start: datetime, end: datetime, thresholds: Thresholds | None = None, *,
                   stage: int | None = None, percentage: int | None = None, run_id: str | None = None,
                   require_baseline: bool | None = None, store: bool = True) -> GateResult:
     """Decide the gate for the window and (by default) store it. At 100 % there is no baseline
     traffic left to compare with, so the comparison is only required below 100 %. ``stage``
     restricts the window to that stage's events; the result is labelled with it, or else with
     the stage of ``percentage`` (the stage being judged)."""
-    ensure_tables(engine)
-    canary, baseline = load_samples(engine, start, end, stage=stage)
+    ensure_tables(db)
+    canary, baseline = load_samples(db, start, end, stage=stage)
     if require_baseline is None:
         require_baseline = percentage is None or percentage < 100
     result = decide(canary, baseline, thresholds, require_baseline=require_baseline)
@@ -304,7 +304,7 @@ def evaluate_gate(engine: Engine, start: datetime, end: datetime, thresholds: Th
     result.evaluated_at = datetime.now(timezone.utc)
     if store:
         row = result.as_dict()
-        with engine.begin() as conn:
+        with db.begin() as conn:
             result.id = conn.execute(insert(gate_evaluations).values(
                 evaluated_at=result.evaluated_at, run_id=run_id, stage=stage, percentage=percentage,
                 canary=result.canary, baseline=result.baseline, window_start=start, window_end=end,
@@ -314,17 +314,17 @@ def evaluate_gate(engine: Engine, start: datetime, end: datetime, thresholds: Th
     return result
 
 
-def ensure_tables(engine: Engine) -> None:
+def ensure_tables(db: Engine) -> None:
     """A fresh install has no events yet: the gate must say INCONCLUSIVE, not crash on a missing table."""
     from ..events import metadata as events_metadata
 
-    events_metadata.create_all(engine)
-    init_schema(engine)
+    events_metadata.create_all(db)
+    init_schema(db)
 
 
-def gate_history(engine: Engine, limit: int = 50, run_id: str | None = None) -> list[dict]:
+def gate_history(db: Engine, limit: int = 50, run_id: str | None = None) -> list[dict]:
     """Stored evaluations, newest first."""
-    init_schema(engine)
-    return recent_rows(engine, gate_evaluations, "evaluated_at", limit, run_id,
+    init_schema(db)
+    return recent_rows(db, gate_evaluations, "evaluated_at", limit, run_id,
                        ("evaluated_at", "window_start", "window_end"))
 

@@ -264,20 +264,20 @@ def _read_documents(engine, engine_name: str, options: dict, docs: list[GoldenDo
 # ---------------------------------------------------------------- shadow rows
 
 
-def shadow_rows(db_engine: Engine | str, start: datetime, end: datetime, limit: int = 500) -> list[dict]:
+def shadow_rows(db: Engine | str, start: datetime, end: datetime, limit: int = 500) -> list[dict]:
     """The newest ``limit`` shadow-compared events with start <= at < end, one row each: per-field
     agreement (1 match, 0 mismatch/missing/extra, None ignored or absent) and the document's
     agreement. Events whose control (Google) read failed carry no agreement and are left out."""
     from ..events import ocr_events
 
-    db_engine = _db(db_engine)
-    if not inspect(db_engine).has_table(ocr_events.name):
+    db = _db(db)
+    if not inspect(db).has_table(ocr_events.name):
         return []
     e = ocr_events.c
     query = (select(e.at, e.engine, e.stage, e.shadow_agreement, e.field_agreement)
              .where(e.at >= start, e.at < end, e.shadow.is_(True), e.shadow_agreement.is_not(None))
              .order_by(e.at.desc(), e.id.desc()).limit(limit))
-    with db_engine.connect() as conn:
+    with db.connect() as conn:
         events = conn.execute(query).all()
     rows = []
     for at, engine, stage, agreement, fields in events:
@@ -293,7 +293,7 @@ def shadow_rows(db_engine: Engine | str, start: datetime, end: datetime, limit: 
 # ---------------------------------------------------------------- the gate
 
 
-def run_golden_gate(db_engine: Engine | str, golden_dir: Path, *, engine_name: str = "tesseract",
+def run_golden_gate(db: Engine | str, golden_dir: Path, *, engine_name: str = "tesseract",
                     subset: str = "digital", run_id: str | None = None, stage: int | None = None,
                     data_docs_dir: Path, cache_dir: Path | None = None, shadow_window: tuple | None = None,
                     workers: int = 1, rows: list[dict] | None = None, shadow_limit: int = 500,
@@ -303,7 +303,7 @@ def run_golden_gate(db_engine: Engine | str, golden_dir: Path, *, engine_name: s
     suite; build Data Docs into ``data_docs_dir``. ``success`` is False when any validated suite
     failed: that blocks the stage. A shadow sample smaller than ``min_shadow_rows`` is reported as
     not validated (success None), not as a failure."""
-    db_engine = _db(db_engine)
+    db = _db(db)
     timings = {}
     t0 = time.perf_counter()
     if rows is None:
@@ -311,7 +311,7 @@ def run_golden_gate(db_engine: Engine | str, golden_dir: Path, *, engine_name: s
     timings["golden_rows_s"] = round(time.perf_counter() - t0, 3)
     batches = [(GOLDEN_SUITE, "golden_documents", rows, None)]
     if shadow_window is not None:
-        sample = shadow_rows(db_engine, shadow_window[0], shadow_window[1], shadow_limit)
+        sample = shadow_rows(db, shadow_window[0], shadow_window[1], shadow_limit)
         skip = None
         if not sample:
             skip = NO_SHADOW_SAMPLE
@@ -334,10 +334,10 @@ def run_golden_gate(db_engine: Engine | str, golden_dir: Path, *, engine_name: s
     index = validator.index_path()
     timings["validate_s"] = round(time.perf_counter() - t1, 3)
 
-    init_schema(db_engine)
+    init_schema(db)
     now = datetime.now(timezone.utc)
     ids = []
-    with db_engine.begin() as conn:
+    with db.begin() as conn:
         for o in outcomes:
             summary = {"failed": o["failed"], "observed": o.get("observed", {}), "engine": engine_name,
                        "subset": subset}
@@ -358,15 +358,15 @@ def run_golden_gate(db_engine: Engine | str, golden_dir: Path, *, engine_name: s
             "engine": engine_name, "subset": subset, "data_docs": str(index), "ids": ids, "timings": timings}
 
 
-def gx_history(db_engine: Engine | str, limit: int = 20, run_id: str | None = None) -> list[dict]:
+def gx_history(db: Engine | str, limit: int = 20, run_id: str | None = None) -> list[dict]:
     """Stored suite runs, newest first."""
-    db_engine = _db(db_engine)
-    init_schema(db_engine)
-    return recent_rows(db_engine, gx_validations, "evaluated_at", limit, run_id, ("evaluated_at",))
+    db = _db(db)
+    init_schema(db)
+    return recent_rows(db, gx_validations, "evaluated_at", limit, run_id, ("evaluated_at",))
 
 
-def init_schema(db_engine: Engine) -> None:
-    gx_validations.create(db_engine, checkfirst=True)
+def init_schema(db: Engine) -> None:
+    gx_validations.create(db, checkfirst=True)
 
 
 def suite_path(name: str, gx_dir: Path | None = None) -> Path:
@@ -524,12 +524,12 @@ def _gx_context(gx_dir: Path, data_docs_dir: Path):
 # ---------------------------------------------------------------- helpers
 
 
-def _db(db_engine: Engine | str) -> Engine:
-    if isinstance(db_engine, str):
+def _db(db: Engine | str) -> Engine:
+    if isinstance(db, str):
         from ..flags import make_engine
 
-        return make_engine(db_engine)
-    return db_engine
+        return make_engine(db)
+    return db
 
 
 def _slug(text: str) -> str:

@@ -43,18 +43,18 @@ def _day_index(dialect: str):
     return cast(func.strftime("%s", e.at), Integer) / 86400  # SQLite keeps the UTC wall time
 
 
-def cost_ledger(engine: Engine, start: datetime, end: datetime, price_per_page: Decimal | None = None,
+def cost_ledger(db: Engine, start: datetime, end: datetime, price_per_page: Decimal | None = None,
                 currency: str = "USD") -> dict:
     """The ledger for events with start <= at < end: ``rows`` per (day, stage), ``total``,
     ``price_per_page`` and ``currency`` (money figures are None without a price)."""
     e = ocr_events.c
     in_window = and_(e.at >= start, e.at < end)
-    day = _day_index(engine.dialect.name).label("day")
+    day = _day_index(db.dialect.name).label("day")
     last = func.row_number().over(partition_by=e.request_id, order_by=(e.at.desc(), e.id.desc())).label("last")
     served_reads = (select(day, e.stage, e.engine, func.coalesce(e.pages, 0).label("pages"), last)
                     .where(in_window, e.shadow.is_(False), e.success.is_(True)).subquery())
     s = served_reads.c
-    with engine.connect() as conn:
+    with db.connect() as conn:
         served = conn.execute(select(s.day, s.stage, s.engine, func.sum(s.pages), func.count())
                               .where(s.last == 1).group_by(s.day, s.stage, s.engine)).all()
         google = conn.execute(select(day, e.stage, e.shadow, func.sum(func.coalesce(e.pages, 0)))

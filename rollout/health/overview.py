@@ -28,24 +28,24 @@ def bucket_seconds(hours: float) -> int:
     return 86400
 
 
-def health_snapshot(engine: Engine, hours: float, state: Snapshot | None, service: dict | None = None,
+def health_snapshot(db: Engine, hours: float, state: Snapshot | None, service: dict | None = None,
                     end: datetime | None = None, gates: int = 20, alerts: int = 20,
                     price_per_page: Decimal | None = None, currency: str = "USD") -> dict:
     """``price_per_page`` (the operator's setting, ``documentai_price_per_page``) puts money into
     the cost ledger; without it the ledger counts pages."""
     end = end or datetime.now(timezone.utc)
     start = end - timedelta(hours=hours)
-    events_metadata.create_all(engine)
-    init_schema(engine)
+    events_metadata.create_all(db)
+    init_schema(db)
     return {
         "generated_at": datetime.now(timezone.utc).isoformat(),
         "window": {"start": start.isoformat(), "end": end.isoformat(), "hours": hours},
         "state": state.as_dict() if state else None,
-        "engines": [s.as_dict() for s in window_metrics(engine, start, end)],
-        "comparison": compare_engines(engine, start, end),
-        "series": window_series(engine, start, end, bucket_seconds(hours)),
-        "gates": gate_history(engine, limit=gates),
-        "alerts": AlertStore(engine, notifiers=[]).recent(limit=alerts),
+        "engines": [s.as_dict() for s in window_metrics(db, start, end)],
+        "comparison": compare_engines(db, start, end),
+        "series": window_series(db, start, end, bucket_seconds(hours)),
+        "gates": gate_history(db, limit=gates),
+        "alerts": AlertStore(db, notifiers=[]).recent(limit=alerts),
         "service": service,
-        "cost": cost_ledger(engine, start, end, price_per_page, currency),
+        "cost": cost_ledger(db, start, end, price_per_page, currency),
     }

@@ -80,8 +80,8 @@ alerts = Table(
 )
 
 
-def init_schema(engine: Engine) -> None:
-    metadata.create_all(engine)
+def init_schema(db: Engine) -> None:
+    metadata.create_all(db)
 
 
 def as_utc(value: datetime) -> datetime:
@@ -89,14 +89,14 @@ def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def recent_rows(engine: Engine, table: Table, order: str, limit: int, run_id: str | None,
+def recent_rows(db: Engine, table: Table, order: str, limit: int, run_id: str | None,
                 time_columns: tuple[str, ...]) -> list[dict]:
     """The newest ``limit`` rows of a history table (optionally one run's), times as ISO strings."""
     c = table.c
     query = select(table).order_by(c[order].desc(), c.id.desc()).limit(limit)
     if run_id:
         query = query.where(c.run_id == run_id)
-    with engine.connect() as conn:
+    with db.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(query)]
     for row in rows:
         for key in time_columns:

@@ -69,13 +69,13 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-def window_metrics(engine: Engine, start: datetime, end: datetime, by_stage: bool = False) -> list[WindowStats]:
+def window_metrics(db: Engine, start: datetime, end: datetime, by_stage: bool = False) -> list[WindowStats]:
     """Figures per engine (and stage) for events with start <= at < end."""
     e = ocr_events.c
     in_window = and_(e.at >= start, e.at < end)
     keys = [e.engine, e.stage] if by_stage else [e.engine]
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
+    with db.connect() as conn:
+        if db.dialect.name == "postgresql":
             stats = _sql_aggregate(conn, keys, in_window, by_stage)
         else:
             stats = _python_aggregate(conn, keys, in_window, by_stage)
@@ -163,7 +163,7 @@ def _f(value) -> float | None:
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def window_series(engine: Engine, start: datetime, end: datetime, bucket_s: int) -> list[dict]:
+def window_series(db: Engine, start: datetime, end: datetime, bucket_s: int) -> list[dict]:
     """Per engine, per time bucket of ``bucket_s`` seconds, for served events with start <= at < end.
 
     Buckets are aligned to the Unix epoch in UTC (a 3600 s bucket starts on the hour, 86400 s at
@@ -178,8 +178,8 @@ def window_series(engine: Engine, start: datetime, end: datetime, bucket_s: int)
     bucket_s = int(bucket_s)
     e = ocr_events.c
     served = and_(e.at >= start, e.at < end, e.shadow.is_(False))
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
+    with db.connect() as conn:
+        if db.dialect.name == "postgresql":
             rows = _sql_series(conn, served, bucket_s)
         else:
             rows = _python_series(conn, served, bucket_s)

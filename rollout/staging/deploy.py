@@ -263,7 +263,7 @@ class Deployer(ABC):
         store = FlagStore(endpoints.database_url, on_change=lambda snap: publish(endpoints.redis_url, snap))
         try:
             snap = store.init(actor=STAGING_ACTOR)
-            EventWriter(store.engine, Path(tempfile.gettempdir()) / "ocr-staging-load" / "spool.jsonl").init_schema()
+            EventWriter(store.db, Path(tempfile.gettempdir()) / "ocr-staging-load" / "spool.jsonl").init_schema()
             changed = []
             for name, value in wanted.items():
                 if snap.flag(name) != value:
@@ -275,7 +275,7 @@ class Deployer(ABC):
         except StoreUnavailableError as exc:
             raise StagingError(f"staging database {mask_password(endpoints.database_url)}: {exc}") from None
         finally:
-            store.engine.dispose()
+            store.db.dispose()
         return {"flags": snap.as_dict(), "changed": changed, "tables": ["rollout_state", "flag_audit", "ocr_events"]}
 
 

@@ -258,9 +258,9 @@ def infrastructure(endpoints, options, thresholds, shared, out):
     from .deploy import mask_password
 
     args = {"connect_timeout": 5} if endpoints.database_url.startswith("postgresql") else {}
-    engine = create_engine(endpoints.database_url, connect_args=args)
+    db = create_engine(endpoints.database_url, connect_args=args)
     try:
-        with engine.connect() as conn:
+        with db.connect() as conn:
             one = conn.execute(text("SELECT 1")).scalar()
             out.add("postgres_select_1", one == 1, mask_password(endpoints.database_url), one, 1)
             try:
@@ -274,7 +274,7 @@ def infrastructure(endpoints, options, thresholds, shared, out):
         out.add("postgres_select_1", False, f"{mask_password(endpoints.database_url)}: "
                                             f"{str(exc).splitlines()[0][:300]}")
     finally:
-        engine.dispose()
+        db.dispose()
 
     if endpoints.redis_url:
         import redis
