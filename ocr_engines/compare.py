@@ -91,10 +91,11 @@ class Comparison:
         }
 
 
-Outcome = ExtractionResult | dict | Exception
+#: One side of a comparison: a read (as a result or its dict) or the error the engine raised.
+ReadOrError = ExtractionResult | dict | Exception
 
 
-def compare(control: Outcome, candidate: Outcome, ignore: Sequence[IgnoreRule] = ()) -> Comparison:
+def compare(control: ReadOrError, candidate: ReadOrError, ignore: Sequence[IgnoreRule] = ()) -> Comparison:
     """Compare a control and a candidate outcome (a result, its JSON dict, or the error raised)."""
     rules = {r.field: r for r in ignore}
     out = Comparison(control_error=_error_text(control), candidate_error=_error_text(candidate))
@@ -166,7 +167,7 @@ def _item_key(item: dict) -> tuple:
     return tuple(key)
 
 
-def _error_text(outcome: Outcome) -> str | None:
+def _error_text(outcome: ReadOrError) -> str | None:
     if isinstance(outcome, OcrError):
         return f"{outcome.code}: {outcome.message}"
     if isinstance(outcome, Exception):
@@ -174,7 +175,7 @@ def _error_text(outcome: Outcome) -> str | None:
     return None
 
 
-def _values(outcome: Outcome) -> tuple[dict[str, str], list[dict]]:
+def _values(outcome: ReadOrError) -> tuple[dict[str, str], list[dict]]:
     if isinstance(outcome, Exception):
         return {}, []
     if isinstance(outcome, ExtractionResult):

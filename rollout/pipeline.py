@@ -119,7 +119,9 @@ class PipelineConfig:
 
 
 @dataclass
-class Outcome:
+class ServedRead:
+    """What the pipeline served for one request: the routing decision, the result, the engine that
+    read it, and why another engine did when it fell back."""
     decision: Decision
     result: ExtractionResult
     engine: str
@@ -157,11 +159,11 @@ class OcrPipeline:
     def allowed(self, engine: str, snap: Snapshot) -> bool:
         return engine in self.engines and (engine != GOOGLE or self.google_allowed(snap))
 
-    def process(self, path: Path, ctx: RequestContext, request_id: str) -> Outcome:
+    def process(self, path: Path, ctx: RequestContext, request_id: str) -> ServedRead:
         """``process_async`` for callers without an event loop."""
         return asyncio.run(self.process_async(path, ctx, request_id))
 
-    async def process_async(self, path: Path, ctx: RequestContext, request_id: str) -> Outcome:
+    async def process_async(self, path: Path, ctx: RequestContext, request_id: str) -> ServedRead:
         """Route, read (falling back when allowed), record; the engines are awaited, so the
         service's event loop serves other requests meanwhile without a thread per document."""
         snap = self.snapshot_source()
@@ -206,7 +208,7 @@ class OcrPipeline:
             if google is not None:
                 fallback, chosen, result = f"open-source confidence {low:.2f} < {self.config.confidence_floor}", \
                     GOOGLE, google
-        outcome = Outcome(decision, result, chosen, fallback, attempts,
+        outcome = ServedRead(decision, result, chosen, fallback, attempts,
                           sum(a["seconds"] for a in attempts))
         if snap.flags.get("enable_accuracy_comparison") and self._sampled(request_id):
             # The caller deletes its upload when the response is sent: the shadow reads its own
@@ -215,7 +217,7 @@ class OcrPipeline:
         return outcome
 
     async def _structured(self, path: Path, decision: Decision, snap: Snapshot, request_id: str,
-                          bucket_id) -> Outcome:
+                          bucket_id) -> ServedRead:
         """A KSeF e-invoice (XML): read exactly by the ksef engine at every stage, never by an OCR
         engine; recorded with engine 'ksef', which the gates leave out of canary and baseline."""
         start = time.perf_counter()
@@ -227,7 +229,7 @@ class OcrPipeline:
         self._record(KSEF, snap, request_id, bucket_id, start, result, None, False)
         seconds = time.perf_counter() - start
         routed = Decision(KSEF, decision.percentage, decision.bucket, note="a KSeF e-invoice: read from its XML, no OCR")
-        return Outcome(routed, result, KSEF, None, [{"engine": KSEF, "error": None, "seconds": seconds}], seconds)
+        return ServedRead(routed, result, KSEF, None, [{"engine": KSEF, "error": None, "seconds": seconds}], seconds)
 
     async def _read(self, engine: str, path: Path, snap: Snapshot, request_id: str, bucket_id, attempts,
                     fallback: bool) -> ExtractionResult | None:
@@ -260,14 +262,14 @@ class OcrPipeline:
     def _sampled(self, request_id: str) -> bool:
         return mmh3.hash(f"shadow:{request_id}", 0, signed=False) % 100 < self.config.shadow_percentage
 
-    def _shadow(self, path: Path, served: Outcome, snap: Snapshot, request_id: str, bucket_id) -> None:
+    def _shadow(self, path: Path, served: ServedRead, snap: Snapshot, request_id: str, bucket_id) -> None:
         """Read with the other engine off the request path and record the field comparison."""
         try:
             self._shadow_read(path, served, snap, request_id, bucket_id)
         finally:
             shutil.rmtree(path.parent, ignore_errors=True)
 
-    def _shadow_read(self, path: Path, served: Outcome, snap: Snapshot, request_id: str, bucket_id) -> None:
+    def _shadow_read(self, path: Path, served: ServedRead, snap: Snapshot, request_id: str, bucket_id) -> None:
         other = self.other(served.engine)
         if not self.allowed(other, snap):
             return

@@ -19,7 +19,7 @@ import pytest
 
 from rollout.staging import (COMPOSE_SERVICES, DockerDeployer, LocalProcessDeployer, StagingConfig,
                              StagingEndpoints, StagingError, get_deployer, run_staging_tests)
-from rollout.staging.deploy import ensure_keys
+from rollout.staging.config import ensure_keys
 from rollout.staging.processes import ProcessRecord, is_alive, port_open, stop_process
 
 from .servers import free_port
@@ -309,3 +309,19 @@ def test_the_package_is_light_to_import_and_never_imports_airflow():
     sources = Path(__file__).resolve().parent.parent / "rollout" / "staging"
     for path in sources.glob("*.py"):
         assert "import airflow" not in path.read_text() and "from airflow" not in path.read_text(), path
+
+
+def test_the_compose_helpers_interpolate_ports_environment_and_ps_output():
+    from rollout.staging.docker import _environment, _interpolate, _parse_port, _parse_ps
+
+    env = {"SET": "5", "EMPTY": ""}
+    assert _interpolate("${SET:-1}|${EMPTY:-2}|${UNSET:-3}", env) == "5|2|3"
+    assert _interpolate("${SET-1}|${EMPTY-2}|${UNSET-3}|${UNSET}|$$HOME", env) == "5||3||$HOME"
+    assert _parse_port("127.0.0.1:5433:5432") == ("127.0.0.1", 5433, 5432)
+    assert _parse_port("6380:6379/tcp") == (None, 6380, 6379) and _parse_port("8001") == (None, None, 8001)
+    assert _parse_port({"target": 8001, "published": "8002", "host_ip": "0.0.0.0"}) == ("0.0.0.0", 8002, 8001)
+    assert _parse_port({"target": 8001}) == (None, None, 8001)
+    assert _environment({"environment": ["A=1", "B", "C=x=y"]}) == {"A": "1", "B": "", "C": "x=y"}
+    assert _environment({"environment": {"A": 1, "B": None}}) == {"A": "1"}
+    assert _parse_ps("") == [] and _parse_ps('[{"Service": "a"}]') == [{"Service": "a"}]
+    assert _parse_ps('{"Service": "a"}\n{"Service": "b"}\n') == [{"Service": "a"}, {"Service": "b"}]

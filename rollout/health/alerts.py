@@ -2,7 +2,7 @@
 de-duplicated by key (an open alert is bumped, not raised again), resolved when its condition
 clears, and sent to notifiers (log, generic webhook with retries) only when first raised.
 
-Post-cutover watch: ``critical_alerts_since(engine, since)`` is the "no critical alert for 24 h"
+Post-cutover watch: ``critical_alerts_since(db, since)`` is the "no critical alert for 24 h"
 query.
 """
 

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from .deploy import StagingEndpoints, StagingError, _golden_variants, _json, default_golden_dir, project_root
+from .config import StagingEndpoints, StagingError, _golden_variants, default_golden_dir, json_body, project_root
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 ACTOR = "staging-tests"
@@ -179,7 +179,7 @@ def forced_opensource(endpoints: StagingEndpoints, reason: str = "staging tests 
     r = httpx.get(f"{base}/v1/admin/flags", headers=_admin_headers(endpoints), timeout=30)
     if r.status_code != 200:
         raise StagingError(f"GET /v1/admin/flags with the admin key: {r.status_code} {r.text[:300]}")
-    before = bool(_json(r).get("flags", {}).get("force_opensource_for_testing"))
+    before = bool(json_body(r).get("flags", {}).get("force_opensource_for_testing"))
     if not before:
         set_flag(True)
     try:
@@ -224,7 +224,7 @@ def _post_document(endpoints: StagingEndpoints, path: Path, user: str, timeout_s
                    files={"file": (path.name, path.read_bytes())}, timeout=timeout_s)
     seconds = time.perf_counter() - started
     pipeline = re.search(r"pipeline;dur=([\d.]+)", r.headers.get("server-timing", ""))
-    return r.status_code, _json(r), seconds, float(pipeline[1]) / 1000 if pipeline else None
+    return r.status_code, json_body(r), seconds, float(pipeline[1]) / 1000 if pipeline else None
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -245,7 +245,7 @@ def infrastructure(endpoints, options, thresholds, shared, out):
     base = endpoints.service_url.rstrip("/")
     try:
         r = httpx.get(f"{base}/health", timeout=10)
-        body = _json(r)
+        body = json_body(r)
         state = body.get("status")
         out.add("service_health", r.status_code == 200 and state in ("healthy", "degraded"),
                 f"GET /health -> {r.status_code}, flags from {body.get('flags', {}).get('source')}", state,
@@ -255,7 +255,7 @@ def infrastructure(endpoints, options, thresholds, shared, out):
 
     from sqlalchemy import create_engine, text
 
-    from .deploy import mask_password
+    from .config import mask_password
 
     args = {"connect_timeout": 5} if endpoints.database_url.startswith("postgresql") else {}
     db = create_engine(endpoints.database_url, connect_args=args)
@@ -300,7 +300,7 @@ def infrastructure(endpoints, options, thresholds, shared, out):
         try:
             r = httpx.get(f"{endpoints.documentai_endpoint.rstrip('/')}/__double__/stats", timeout=5)
             out.add("documentai_double", r.status_code == 200, f"{endpoints.documentai_endpoint} (local test double)",
-                    _json(r).get("documents"))
+                    json_body(r).get("documents"))
         except httpx.HTTPError as exc:
             out.add("documentai_double", False, f"{endpoints.documentai_endpoint}: {exc}")
 
@@ -598,11 +598,11 @@ def security(endpoints, options, thresholds, shared, out):
     r = httpx.post(f"{base}/v1/ocr", content=b"not an invoice, just text", timeout=30,
                    headers={**client_headers, "Content-Type": "text/plain"})
     out.add("wrong_content_type", r.status_code in (415, 422), f"text/plain body -> {r.status_code} "
-            f"{_json(r).get('error', '')}", r.status_code, "415|422")
+            f"{json_body(r).get('error', '')}", r.status_code, "415|422")
     r = httpx.post(f"{base}/v1/ocr", files={"file": ("invoice.pdf", b"%PDF-1.4 truncated garbage")}, timeout=30,
                    headers={"X-API-Key": endpoints.client_key, "X-User-Id": "staging-security"})
     out.add("corrupt_pdf", r.status_code in (415, 422), f"a corrupt PDF -> {r.status_code} "
-            f"{_json(r).get('error', '')}", r.status_code, "415|422")
+            f"{json_body(r).get('error', '')}", r.status_code, "415|422")
 
     for path in ("/metrics", "/docs", "/openapi.json", "/health"):
         r = httpx.get(f"{base}{path}", timeout=30)
