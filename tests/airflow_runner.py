@@ -3,7 +3,7 @@ per process; each test gets a fresh AIRFLOW_HOME), with simulated traffic flowin
 metrics database while it runs — what the OCR service would write — and prints the outcome as
 one JSON line (``RESULT {...}``).
 
-Usage: python -m tests.airflow_runner DAG_ID CONF_JSON TRAFFIC [--clear TASK_ID]
+Usage: python -m tests.airflow_runner DAG_ID CONF_JSON TRAFFIC [MARK_SUCCESS_PATTERN]\n       python -m tests.airflow_runner --batch '[[DAG_ID, CONF], ...]'
 TRAFFIC: none | healthy | degraded-from-15 (the canary's error rate jumps once at >= 15 %)
 """
 
@@ -54,28 +54,59 @@ class Traffic(threading.Thread):
             time.sleep(tick)
 
 
-def main() -> None:
-    dag_id, conf, traffic = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
-    from airflow.dag_processing.dagbag import DagBag
+def _quicker_dag_test_loop(step_s: float = 0.1) -> None:
+    """``dag.test()``'s scheduling loop sleeps a whole second each time no task is ready, and a failed
+    gate's ``upstream_failed`` travels one task layer per turn: 30-odd idle seconds in a run that fails
+    early. Its sleeps (only those: the caller is Airflow's dag.py) are made ``step_s`` long. What a
+    task waits for (a sensor's reschedule date, a soak) is still decided by the task's own times."""
+    real_sleep = time.sleep
 
-    bag = DagBag()
-    if bag.import_errors:
-        print("RESULT " + json.dumps({"import_errors": {k: str(v) for k, v in bag.import_errors.items()}}))
-        return
+    def sleep(seconds: float) -> None:
+        caller = sys._getframe(1).f_code.co_filename
+        real_sleep(min(seconds, step_s) if caller.endswith(("sdk/definitions/dag.py",)) else seconds)
+
+    time.sleep = sleep
+
+
+def run_one(bag, dag_id: str, conf: dict, traffic: str = "none", mark_success: str | None = None) -> dict:
     dag = bag.get_dag(dag_id)
     feeder = None
     if traffic != "none":
         feeder = Traffic(traffic)
         feeder.start()
     started = time.monotonic()
-    run = dag.test(run_conf=conf, mark_success_pattern=sys.argv[4] if len(sys.argv) > 4 else None)
-    if feeder:
-        feeder.stopped.set()
-        feeder.join(5)
+    try:
+        run = dag.test(run_conf=conf, mark_success_pattern=mark_success)
+    finally:
+        if feeder:
+            feeder.stopped.set()
+            feeder.join(5)
     states = {ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state)
               for ti in run.get_task_instances()}
-    print("RESULT " + json.dumps({"state": str(run.state), "run_id": run.run_id, "tis": states,
-                                  "seconds": round(time.monotonic() - started, 1)}), flush=True)
+    return {"state": str(run.state), "run_id": run.run_id, "tis": states,
+            "seconds": round(time.monotonic() - started, 1)}
+
+
+def main() -> None:
+    """One run (``DAG_ID CONF_JSON TRAFFIC [MARK_SUCCESS]``), or ``--batch RUNS_JSON``: several runs
+    ([[dag_id, conf], ...], no traffic) in this one process, one ``RESULT`` or ``ERROR`` line each."""
+    _quicker_dag_test_loop()
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag()
+    if bag.import_errors:
+        print("RESULT " + json.dumps({"import_errors": {k: str(v) for k, v in bag.import_errors.items()}}))
+        return
+    if sys.argv[1] == "--batch":
+        for dag_id, conf in json.loads(sys.argv[2]):
+            try:
+                print("RESULT " + json.dumps(run_one(bag, dag_id, conf)), flush=True)
+            except Exception as exc:  # noqa: BLE001 - e.g. a Param refused: the caller asserts on it
+                print("ERROR " + json.dumps({"type": type(exc).__name__, "message": str(exc)}), flush=True)
+        return
+    dag_id, conf, traffic = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+    result = run_one(bag, dag_id, conf, traffic, sys.argv[4] if len(sys.argv) > 4 else None)
+    print("RESULT " + json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

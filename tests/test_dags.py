@@ -166,20 +166,27 @@ def test_inconclusive_without_traffic_stops_without_advancing(migration_env):
 
 def test_emergency_dag_actions(migration_env):
     env, engine = migration_env
-    result, _ = run_dag(env, "ocr_emergency", {"action": "maintenance_on", "reason": "database upgrade"})
-    assert result["state"] == "success" and flags(engine)["maintenance_mode"] is True
-    result, _ = run_dag(env, "ocr_emergency", {"action": "maintenance_off", "reason": "upgrade done"})
-    assert result["state"] == "success" and flags(engine)["maintenance_mode"] is False
-    result, log = run_dag(env, "ocr_emergency", {"action": "rollback", "reason": "nothing to roll back"})
-    assert result["state"] == "failed" and flags(engine)["percentage"] == 0  # refused (audited below), unchanged
-    proc = subprocess.run([sys.executable, "-m", "tests.airflow_runner", "ocr_emergency",
-                           json.dumps({"action": "explode", "reason": "x"}), "none"], env=env, capture_output=True,
-                          text=True, timeout=300, cwd=ROOT)
-    assert "RESULT" not in proc.stdout and "explode" in proc.stderr  # the params are validated before any run
+    runs = [{"action": "maintenance_on", "reason": "database upgrade"},
+            {"action": "maintenance_off", "reason": "upgrade done"},
+            {"action": "rollback", "reason": "nothing to roll back"},
+            {"action": "explode", "reason": "x"}]
+    proc = subprocess.run([sys.executable, "-m", "tests.airflow_runner", "--batch",  # one process: 4 runs
+                           json.dumps([["ocr_emergency", conf] for conf in runs])],
+                          env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(("RESULT ", "ERROR "))]
+    assert len(lines) == 4, proc.stdout[-3000:] + proc.stderr[-3000:]
+    on, off, rollback = (json.loads(line[7:]) for line in lines[:3])
+    assert on["state"] == off["state"] == "success" and rollback["state"] == "failed"
+    assert flags(engine)["maintenance_mode"] is False and flags(engine)["percentage"] == 0  # the refusal changed nothing
+    # the params are validated before any run: an unknown action never starts one
+    assert lines[3].startswith("ERROR ") and "explode" in json.loads(lines[3][6:])["message"]
     with engine.connect() as conn:
         reasons = conn.execute(text("SELECT action, outcome FROM flag_audit ORDER BY id")).all()
+        maintenance = conn.execute(text("SELECT after FROM flag_audit WHERE action = 'maintenance-on'")).scalar()
     assert [tuple(r) for r in reasons][-3:] == [("maintenance-on", "applied"), ("maintenance-off", "applied"),
                                                ("rollback", "refused")]
+    after = maintenance if isinstance(maintenance, dict) else json.loads(maintenance)
+    assert after["flags"]["maintenance_mode"] is True  # maintenance was on between the first two runs
 
 
 def test_rerunning_a_stage_task_twice_gives_the_same_state(migration_env):
