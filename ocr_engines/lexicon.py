@@ -89,3 +89,50 @@ def rejoin_split_words(text: str) -> str:
 
 def restore_diacritics(text: str) -> str:
     return _WORD.sub(lambda m: restore_word(m.group(0)), rejoin_split_words(text))
+
+
+# Glyphs Tesseract confuses on blurred scans, as (read, printed): 'Nocieg' for 'Nocleg', 'kopu'
+# for 'kopii', 'oprogramowama' for 'oprogramowania', 'unrwersalna' for 'uniwersalna'.
+CONFUSIONS = (("i", "l"), ("l", "i"), ("m", "ni"), ("m", "rn"), ("rn", "m"), ("u", "ii"), ("ii", "u"),
+              ("r", "i"), ("u", "i"), ("i", "u"), ("n", "u"), ("u", "n"), ("e", "c"), ("c", "e"),
+              ("li", "h"), ("h", "li"), ("cl", "d"), ("d", "cl"), ("f", "t"), ("t", "f"), ("i", "j"),
+              ("j", "i"), ("ł", "l"), ("t", "ł"), ("l", "ł"), ("o", "ó"), ("ó", "o"), ("a", "ą"),
+              ("e", "ę"), ("s", "ś"), ("z", "ż"), ("n", "ń"), ("c", "ć"))
+MAX_CONFUSIONS = 2  # per word
+# A word must be this frequent to replace a reading (one in a million words, Zipf 3): rarer
+# words are as likely to be some other misreading as the printed word.
+MIN_CORRECTION_FREQUENCY = 1e-6
+_LOWER_WORD = re.compile(r"[A-ZĄĆĘŁŃÓŚŹŻ]?[a-ząćęłńóśźż]{3,}")
+
+
+def _confused(word: str, depth: int) -> set[str]:
+    out = set()
+    for read, printed in CONFUSIONS:
+        start = 0
+        while (k := word.find(read, start)) >= 0:
+            out.add(word[:k] + printed + word[k + len(read):])
+            start = k + 1
+    if depth > 1:
+        for candidate in list(out):
+            out |= _confused(candidate, depth - 1)
+    return out
+
+
+def correct_misread_word(word: str) -> str:
+    """A word the lexicon does not know, replaced by the most frequent known word that up to
+    ``MAX_CONFUSIONS`` of Tesseract's glyph confusions turn it into. Known words, acronyms,
+    mixed case ('iPhone') and anything with a digit are left as read."""
+    if not _LOWER_WORD.fullmatch(word):
+        return word
+    freq, _ = _index()
+    low = word.lower()
+    if low in freq:
+        return word
+    f, best = max(((freq.get(c, 0.0), c) for c in _confused(low, MAX_CONFUSIONS)), default=(0.0, ""))
+    if f < MIN_CORRECTION_FREQUENCY:
+        return word
+    return _match_case(word, best)
+
+
+def correct_misread_words(text: str) -> str:
+    return re.sub(r"\b[^\W\d_]+\b", lambda m: correct_misread_word(m.group(0)), text)

@@ -16,7 +16,7 @@ from ocr_engines.evaluation import contract_truth, golden_documents
 from ocr_engines.extract import Extraction, Found
 from ocr_engines.extract.merge import merge_reads, needs_second_look
 from ocr_engines.extract.parties import _until_next_label
-from ocr_engines.extract.totals import items_totals, rate_row_triple, row_rates
+from ocr_engines.extract.totals import RateEvidence, fill_item_rates, items_totals, rate_row_triple, row_rates
 from ocr_engines.extract.items import parse_item_row, read_line_items
 from ocr_engines.extract.reader import InvoiceReader
 from ocr_engines.extract.values import fix_unit_superscripts
@@ -92,6 +92,28 @@ def test_items_imply_the_net_and_the_vat_per_rate():
     assert items_totals(items) == (D("160.05"), D("34.51"))
     assert items_totals([{"amount": "1.00"}]) == (D("1.00"), None)
     assert items_totals([]) is None
+
+
+def test_an_item_whose_rate_cell_was_lost_takes_the_rate_the_rest_of_the_page_implies():
+    def unrated(amount):
+        return {"description": "x", "quantity": "1", "unit_price": amount, "amount": amount}
+
+    totals = {"net_amount": Found("150.00", 0.9), "total_tax_amount": Found("34.50", 0.9)}
+    one_rate = RateEvidence(frozenset({"23"}))
+    filled = fill_item_rates([unrated("100.00"), unrated("50.00")], one_rate, totals)
+    assert [i["vat_rate"] for i in filled] == ["23", "23"]
+    # the summary says which items carry which rate: 100 at 23 %, 30 + 20 at 5 %
+    summary = RateEvidence(frozenset({"23", "5"}), ((23, D("100.00")), (5, D("50.00"))))
+    items = [_item("Papier", "100.00"), unrated("30.00"), unrated("20.00")]
+    assert [i.get("vat_rate") for i in fill_item_rates(items, summary, {})] == ["23", "5", "5"]
+    assert "vat_rate" not in items[1]  # the reads' own items are left as they were
+    # two assignments fit (either 50 could be the 23 % one): no rate is guessed
+    tied = RateEvidence(frozenset({"23", "5"}), ((23, D("50.00")), (5, D("50.00"))))
+    assert [i.get("vat_rate") for i in fill_item_rates([unrated("50.00"), unrated("50.00")], tied, {})] == [None, None]
+    # a VAT the rates cannot explain (an item lost), or no rate printed anywhere: nothing filled
+    assert "vat_rate" not in fill_item_rates([unrated("100.00")], one_rate, totals)[0]
+    assert "vat_rate" not in fill_item_rates([unrated("150.00")], RateEvidence(), totals)[0]
+    assert fill_item_rates([unrated("150.00")], one_rate, totals)[0]["vat_rate"] == "23"
 
 
 def _digital(tmp_path, lines: list[str]) -> Path:

@@ -21,8 +21,8 @@ from ..result import LINE_ITEMS
 from .items import read_line_items
 from .parties import heading_above, read_party, tax_id_blocks
 from .reader import UNLABELLED_CONF, Found, InvoiceReader
-from .totals import row_rates, totals
-from .values import find_iban, fix_legal_form, fix_unit_superscripts, parse_invoice_id
+from .totals import RateEvidence, fill_item_rates, rate_evidence, row_rates, totals
+from .values import find_iban, fix_legal_form, fix_quotes, fix_unit_superscripts, parse_invoice_id
 
 __all__ = ["Extraction", "Found", "read_invoice"]
 
@@ -51,6 +51,7 @@ class Extraction:
     # them absent is a read that missed something (a second look; lower confidence).
     expected: frozenset[str] = frozenset(ALWAYS_EXPECTED)
     item_evidence: list[float] = field(default_factory=list)  # per line item: ``items.ItemTable``
+    rates: RateEvidence = field(default_factory=RateEvidence)  # what fills an item's lost rate
 
 
 def expected_fields(reader: InvoiceReader, table_rows: set[int]) -> frozenset[str]:
@@ -240,14 +241,15 @@ def is_polish(rows: list[Row]) -> bool:
 def correct_ocr_text(out: Extraction, polish: bool) -> None:
     """Domain corrections of OCR text: legal forms and unit superscripts everywhere, Polish
     diacritics in Polish."""
-    from ..lexicon import restore_diacritics
+    from ..lexicon import correct_misread_words, restore_diacritics
 
     restore = restore_diacritics if polish else (lambda text: text)
+    correct = correct_misread_words if polish else (lambda text: text)
     for name in ("supplier_name", "receiver_name"):
         if name in out.fields:
             out.fields[name].value = fix_legal_form(restore(out.fields[name].value))
     for item in out.line_items:
-        item["description"] = fix_unit_superscripts(restore(item["description"]))
+        item["description"] = fix_quotes(fix_unit_superscripts(correct(restore(item["description"]))))
 
 
 def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:
@@ -274,6 +276,8 @@ def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:
 
     for name, found in totals(reader, item_rows, out.line_items).items():
         f[name] = found
+    out.rates = rate_evidence(reader, item_rows, out.line_items)
+    out.line_items = fill_item_rates(out.line_items, out.rates, f)
     if found := currency(reader):
         f["currency"] = found
     out.expected = expected_fields(reader, item_rows)

@@ -20,7 +20,7 @@ from decimal import Decimal
 from ..validation import LOW_CONFIDENCE
 from ..result import LINE_ITEMS
 from . import Extraction
-from .totals import items_totals
+from .totals import fill_item_rates, items_totals
 TOTALS = ("net_amount", "total_tax_amount", "total_amount")
 
 
@@ -60,7 +60,7 @@ def _items_gap(read: Extraction) -> Decimal:
 def merge_reads(first: Extraction, second: Extraction) -> Extraction:
     """The first read, with what the second read has and the first lacks or distrusts."""
     out = Extraction(dict(first.fields), list(first.line_items), first.expected | second.expected,
-                     list(first.item_evidence))
+                     list(first.item_evidence), first.rates | second.rates)
     for name, found in second.fields.items():
         if name in TOTALS:
             continue
@@ -82,6 +82,7 @@ def merge_reads(first: Extraction, second: Extraction) -> Extraction:
         out.line_items, out.item_evidence = list(second.line_items), list(second.item_evidence)
         other = first  # what adds up, else the read with more items
     _better_descriptions(out, other)
+    out.line_items = fill_item_rates(out.line_items, out.rates, out.fields)
     return out
 
 

@@ -9,11 +9,14 @@ with net + VAT = gross and the most weight wins (``totals``).
 
 from __future__ import annotations
 
+import itertools
 import re
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from .. import labels as L
 from ..normalize import find_amounts, fold, format_amount
+from .items import VAT_RATES
 from .reader import CENT, UNLABELLED_CONF, Found, InvoiceReader, LabelHit
 
 
@@ -97,13 +100,12 @@ def rate_row_triple(amounts: list[Decimal], rates: set[int], exempt: bool) -> tu
     return None
 
 
-def per_rate_summary(reader: InvoiceReader, exclude: set[int], after: int = -1) -> tuple[Decimal, Decimal, Decimal, float, int] | None:
-    """Sum of a per-VAT-rate summary table (a row per rate: rate, net, VAT, gross in any order),
-    read below row ``after`` (the item table, which a summary always follows)."""
-    net = tax = gross = Decimal(0)
-    confs = []
+def per_rate_rows(reader: InvoiceReader, exclude: set[int], after: int = -1) -> list[tuple[set[int], bool, tuple[Decimal, Decimal, Decimal], float, int]]:
+    """The rows of a per-VAT-rate summary table (a row per rate: rate, net, VAT, gross in any
+    order) below row ``after`` (the item table, which a summary always follows): (rates named,
+    exempt, (net, VAT, gross), confidence, row) each."""
+    out = []
     seen_rates = set()
-    first = -1
     for r, row in enumerate(reader.rows):
         if r in exclude or r <= after:
             continue
@@ -111,18 +113,22 @@ def per_rate_summary(reader: InvoiceReader, exclude: set[int], after: int = -1) 
         found = row_rates(text)
         if not found:
             continue
-        amounts = find_amounts(text)
-        triple = rate_row_triple(amounts, *found)
+        triple = rate_row_triple(find_amounts(text), *found)
         key = (frozenset(found[0]), found[1])
         if not triple or key in seen_rates:
             continue
         seen_rates.add(key)
-        net, tax, gross = net + triple[0], tax + triple[1], gross + triple[2]
-        confs.append(min(s.conf for s in row.segments))
-        first = r if first < 0 else first
-    if not confs:
+        out.append((found[0], found[1], triple, min(s.conf for s in row.segments), r))
+    return out
+
+
+def per_rate_summary(reader: InvoiceReader, exclude: set[int], after: int = -1) -> tuple[Decimal, Decimal, Decimal, float, int] | None:
+    """Sum of a per-VAT-rate summary table (``per_rate_rows``)."""
+    rows = per_rate_rows(reader, exclude, after)
+    if not rows:
         return None
-    return net, tax, gross, min(confs), first
+    net, tax, gross = (sum((row[2][k] for row in rows), Decimal(0)) for k in range(3))
+    return net, tax, gross, min(row[3] for row in rows), rows[0][4]
 
 
 def items_totals(items: list[dict[str, str]]) -> tuple[Decimal, Decimal | None] | None:
@@ -307,4 +313,82 @@ def totals(reader: InvoiceReader, table_rows: set[int], items: list[dict[str, st
         strong = [(score, found) for score, found in evidence[name].values() if score >= 2]
         if strong and name != "net_amount":
             out[name] = max(strong, key=lambda sf: sf[0])[1]
+    return out
+
+
+MAX_RATE_ASSIGNMENTS = 50_000  # rates ** unrated items tried at most (4 rates, 7 items)
+
+
+@dataclass(frozen=True)
+class RateEvidence:
+    """What a page says of its VAT rates, apart from the item rows' own rate cells: the rates it
+    prints (outside the item table, or on other items), and its per-rate summary as (rate, net)
+    rows ('23% lub 22%' counts as 23)."""
+
+    printed: frozenset[str] = frozenset()
+    summary: tuple[tuple[int, Decimal], ...] = ()
+
+    def __or__(self, other: RateEvidence) -> RateEvidence:
+        return RateEvidence(self.printed | other.printed, self.summary or other.summary)
+
+
+def rate_evidence(reader: InvoiceReader, table_rows: set[int], items: list[dict[str, str]]) -> RateEvidence:
+    printed = {item["vat_rate"] for item in items if "vat_rate" in item}
+    for r, row in enumerate(reader.rows):
+        named = row_rates(row.text) if r not in table_rows else None
+        if named:
+            printed |= {str(rate) for rate in named[0] if rate in VAT_RATES}
+    summary = tuple((max(rates) if rates else 0, triple[0])
+                    for rates, _, triple, _, _ in per_rate_rows(reader, table_rows, after=max(table_rows, default=-1)))
+    return RateEvidence(frozenset(printed), summary)
+
+
+def fill_item_rates(items: list[dict[str, str]], evidence: RateEvidence, found: dict[str, Found]) -> list[dict[str, str]]:
+    """The items, those whose rate cell OCR lost (a boxed, shaded column blurs first) given the
+    rate the rest of the invoice implies.
+
+    The rates an item can take are the ones the page prints (``RateEvidence``). An assignment of
+    them must reproduce what the page says of its rates: each row of a per-rate summary
+    ('23 % | 4 225,40 | 971,84 | 5 197,24') is the sum of its items' nets, or, without such a
+    table, the items' VAT per rate adds up to the invoice's VAT and their nets to its net. An
+    item gets a rate only when every assignment that fits agrees on it, so a rate is never
+    guessed between two that fit equally.
+    """
+    unrated = [i for i, item in enumerate(items) if "vat_rate" not in item]
+    printed = sorted(evidence.printed)
+    if not unrated or not printed or len(printed) ** len(unrated) > MAX_RATE_ASSIGNMENTS:
+        return items
+    try:
+        amounts = [Decimal(item["amount"]) for item in items]
+    except (KeyError, ArithmeticError):
+        return items
+    summary: dict[int, Decimal] = {}
+    for rate, net in evidence.summary:
+        summary[rate] = summary.get(rate, Decimal(0)) + net
+    net, tax = found.get("net_amount"), found.get("total_tax_amount")
+    if not summary and (net is None or tax is None or sum(amounts) != Decimal(net.value)):
+        return items
+
+    def fits(rates: list[str]) -> bool:
+        by_rate: dict[int, Decimal] = {}
+        for amount, rate in zip(amounts, rates):
+            key = int(rate) if rate.isdigit() else 0  # 'zw', 'np': no VAT
+            by_rate[key] = by_rate.get(key, Decimal(0)) + amount
+        if summary:
+            return set(summary) == set(by_rate) and all(_close(summary[k], by_rate[k]) for k in summary)
+        return abs(sum(vat_of(n, k) for k, n in by_rate.items()) - Decimal(tax.value)) <= CENT * len(by_rate)
+
+    known = [item.get("vat_rate") for item in items]
+    agreed: list[set[str]] = [set() for _ in unrated]
+    for choice in itertools.product(printed, repeat=len(unrated)):
+        rates = list(known)
+        for k, rate in zip(unrated, choice):
+            rates[k] = rate
+        if fits(rates):
+            for options, rate in zip(agreed, choice):
+                options.add(rate)
+    out = list(items)
+    for k, options in zip(unrated, agreed):
+        if len(options) == 1:
+            out[k] = {**items[k], "vat_rate": next(iter(options))}
     return out

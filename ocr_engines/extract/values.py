@@ -97,6 +97,19 @@ def fix_unit_superscripts(text: str) -> str:
     return _UNIT_SUPERSCRIPT_MISREAD.sub(r"\1²", text)
 
 
+_OPENED_QUOTE = re.compile(r"„([^”“\"]*)[\"“]")
+_INCH_MARK = re.compile(r"(?<=\d)[”“](?=$|[\s,.;)/])")
+
+
+def fix_quotes(text: str) -> str:
+    """Quote marks as Polish print pairs them: a „ closes with ” (OCR reads it as '"' or '“'),
+    and a curly quote right after a number that no „ opened is an inch mark ('27"')."""
+    text = _OPENED_QUOTE.sub(r"„\1”", text)
+    if "„" not in text:
+        text = _INCH_MARK.sub('"', text)
+    return text
+
+
 def clean_name(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip(" :;,")
     text = re.sub(r"„\s+", "„", re.sub(r"\s+”", "”", text))  # quotes hug what they quote
