@@ -15,12 +15,12 @@ when the first pass leaves expected fields absent or a check fails.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 
 # Shares of the local paper level: at or below INK_BLACK is ink, at or above INK_WHITE paper
-# (rules and shading are lighter than that).
 # (rules and shading are lighter than that). Chosen on ksef-official 001-030's degraded scans:
 # 0.45/0.78 and 0.55/0.75 read the same header fields, 0.55/0.75 more line items, 0.6/0.7
 # fewer; a hard threshold at 0.67 lost the dots of dates.
@@ -64,3 +64,64 @@ def write_ink_only(source: Path, out: Path, frame: int, dpi: int) -> None:
         im.seek(frame)
         grey = np.asarray(ImageOps.grayscale(im))
     Image.fromarray(ink_only(grey, dpi)).save(out)
+
+
+# ---------------------------------------------------------------- dashes inside words
+
+# Two names joined by one dash ('Polska-Niemcy', 'Kraków-Słupsk'): Tesseract reads an unspaced
+# en dash as a hyphen, and only the dash's ink tells them apart (an en dash is about twice as
+# long). Polish print joins names in a relation with an en dash and parts of one name with a
+# hyphen ('Bielsko-Biała'), which the length tells apart; lower-case compounds take a hyphen
+# ('gipsowo-kartonowa', 'on-call'), and in them the length is no help: on our corpus's fonts
+# their hyphens measure as long as the visualiser's en dashes.
+_DASHED_NAMES = re.compile(r"^[(„]?([^\W\d_]+)-([^\W\d_]{2,})[.,;:)”]?$")
+
+
+def _dashed(text: str) -> bool:
+    """Two capitalised words joined by one dash (not a code such as 'ZwNRafU-Alg' or '2-osobowy')."""
+    m = _DASHED_NAMES.match(text)
+    return bool(m) and all(part[:1].isupper() and part[1:].islower() for part in m.groups())
+
+
+def dash_ink_length(grey: np.ndarray, word) -> float | None:
+    """The longest flat stroke in the middle band of a word's box, in the word's mean letter
+    widths (None when there is none): a dash's length, measured in ink."""
+    from scipy import ndimage
+
+    x0, y0, x1, y1 = (int(round(v)) for v in (word.x0, word.y0, word.x1, word.y1))
+    box = grey[max(y0, 0):y1 + 1, max(x0, 0):x1 + 1].astype(np.float32)
+    if box.size == 0 or len(word.text) < 3:
+        return None
+    ink = box < (box.min() + np.median(box)) / 2
+    height = box.shape[0]
+    longest = 0
+    for ys, xs in ndimage.find_objects(ndimage.label(ink)[0]):
+        h, w = ys.stop - ys.start, xs.stop - xs.start
+        middle = (ys.start + ys.stop) / 2 / height
+        if w >= 1.5 * h and h <= 0.25 * height and 0.3 < middle < 0.8:
+            longest = max(longest, w)
+    return longest / ((x1 - x0) / len(word.text)) if longest else None
+
+
+def mark_in_word_en_dashes(source: Path, frame: int, words: list, en_dash_length: float) -> int:
+    """Read the dash of a word joined by one dash as '–' when its ink is at least
+    ``en_dash_length`` letter widths long (the threshold of spaced dashes, ``layout``); the
+    page image is opened only when a page has such a word. Returns how many were changed."""
+    dashed = [w for w in words if _dashed(w.text)]
+    if not dashed:
+        return 0
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(source) as im:
+            im.seek(frame)
+            grey = np.asarray(ImageOps.grayscale(im))
+    except Exception:  # noqa: BLE001 (an image only Tesseract could decode: the dashes stay as read)
+        return 0
+    changed = 0
+    for w in dashed:
+        length = dash_ink_length(grey, w)
+        if length is not None and length >= en_dash_length:
+            w.text = w.text.replace("-", "–")
+            changed += 1
+    return changed

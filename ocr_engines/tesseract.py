@@ -17,7 +17,7 @@ from .errors import (CorruptDocumentError, EngineError, EngineUnavailableError, 
 from .extract import read_invoice
 from .extract.merge import merge_reads, needs_second_look
 from .extract.reader import Found
-from .layout import Row, Word, build_rows, deskewed, en_dashes, skew_angle
+from .layout import EN_DASH_LENGTH, Row, Word, build_rows, deskewed, en_dashes, skew_angle
 from .result import ExtractionResult, FieldValue
 from .calibration import document_confidence
 from .validation import apply_checks
@@ -222,7 +222,9 @@ class TesseractEngine(Engine):
                 log.warning("second look skipped on page %d: %s: %s", i + 1, type(exc).__name__, exc)
                 out.append(page)
                 continue
-            out.append(PageRead(page_rows(words.get(0, []), i, True), cleaned, 0, page.dpi))
+            page_words = words.get(0, [])
+            preprocess.mark_in_word_en_dashes(cleaned, 0, page_words, EN_DASH_LENGTH)
+            out.append(PageRead(page_rows(page_words, i, True), cleaned, 0, page.dpi))
         return out
 
     def _read_image(self, path: Path, watch: Stopwatch) -> list[PageRead]:
@@ -232,6 +234,8 @@ class TesseractEngine(Engine):
         dpi = docs.estimated_dpi(info)
         words = ocr_words(path, dpi, self.languages, self.limits.page_timeout_s * info.frames, self.psm)
         watch.lap("ocr")
+        for i in range(info.frames):
+            preprocess.mark_in_word_en_dashes(path, i, words.get(i, []), EN_DASH_LENGTH)
         return [PageRead(page_rows(words.get(i, []), i, True), path, i, dpi) for i in range(info.frames)]
 
     def _read_pdf(self, path: Path, watch: Stopwatch, tmp: Path) -> list[PageRead]:
@@ -248,8 +252,9 @@ class TesseractEngine(Engine):
             if image is None:
                 out.append(PageRead(page_rows(words, i, False)))
                 continue
-            page_words = ocr_words(image, dpi, self.languages, self.limits.page_timeout_s, self.psm)
-            out.append(PageRead(page_rows(page_words.get(0, []), i, True), image, 0, dpi, qr_codes))
+            page_words = ocr_words(image, dpi, self.languages, self.limits.page_timeout_s, self.psm).get(0, [])
+            preprocess.mark_in_word_en_dashes(image, 0, page_words, EN_DASH_LENGTH)
+            out.append(PageRead(page_rows(page_words, i, True), image, 0, dpi, qr_codes))
             watch.lap("ocr")
         return out
 

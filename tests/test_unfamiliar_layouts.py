@@ -19,8 +19,10 @@ from ocr_engines.extract.parties import _until_next_label
 from ocr_engines.extract.totals import RateEvidence, fill_item_rates, items_totals, rate_row_triple, row_rates
 from ocr_engines.extract.items import parse_item_row, read_line_items
 from ocr_engines.extract.reader import InvoiceReader
-from ocr_engines.extract.values import fix_unit_superscripts
-from ocr_engines.layout import Word, build_rows, en_dashes
+from ocr_engines.extract.values import fix_quotes, fix_unit_superscripts
+from ocr_engines import preprocess
+from ocr_engines.layout import EN_DASH_LENGTH, Word, build_rows, en_dashes
+from ocr_engines.lexicon import correct_misread_words
 from ocr_engines.normalize import find_dates
 from ocr_engines.preprocess import ink_only
 
@@ -205,6 +207,47 @@ def test_a_spaced_dash_as_long_as_an_en_dash_is_one_and_a_short_one_a_hyphen():
     r = build_rows([Word("Bóbr", 0, 0, 60, 20), Word("—", 66, 8, 80, 11), Word("Suwałki", 86, 0, 180, 20)])[0]
     en_dashes(r)
     assert r.text == "Bóbr – Suwałki"
+
+
+def test_an_unspaced_dash_is_an_en_dash_when_its_ink_is_as_long_as_one(tmp_path):
+    """Tesseract reads 'Polska–Niemcy' as 'Polska-Niemcy'; the dash's ink, in the word's letter
+    widths, tells the two apart between names. Codes, numbers and lower-case compounds are left
+    alone."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype("/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf", 34)
+    printed = ["Polska–Niemcy", "Olsztyn–Głogów", "e-Faktur", "Busko-Zdrój", "E-mail:", "on–call"]
+    image = Image.new("L", (900, 60 * len(printed) + 20), 255)
+    draw = ImageDraw.Draw(image)
+    words = []
+    for k, text in enumerate(printed):
+        x0, y0, x1, y1 = draw.textbbox((20, 20 + 60 * k), text, font=font)
+        draw.text((20, 20 + 60 * k), text, font=font, fill=0)
+        words.append(Word(text.replace("–", "-"), x0, y0, x1, y1, 0.9))
+    words.append(Word("2-osobowy", words[0].x0, words[0].y0, words[0].x1, words[0].y1, 0.9))  # over a long dash
+    path = tmp_path / "dashes.png"
+    image.save(path)
+    assert preprocess.mark_in_word_en_dashes(path, 0, words, EN_DASH_LENGTH) == 2
+    # lower-case compounds are hyphenated whatever the length ('on-call' drawn with an en dash)
+    assert [w.text for w in words] == ["Polska–Niemcy", "Olsztyn–Głogów", "e-Faktur", "Busko-Zdrój", "E-mail:",
+                                       "on-call", "2-osobowy"]
+    assert preprocess.mark_in_word_en_dashes(tmp_path / "missing.png", 0, [Word("A-Bc", 0, 0, 9, 9)], 0.7) == 0
+
+
+def test_quotes_pair_as_polish_print_pairs_them_and_an_inch_mark_stays_one():
+    assert fix_quotes('E-book „Podatki w małej firmie 2026"') == "E-book „Podatki w małej firmie 2026”"
+    assert fix_quotes("Podręcznik „Język polski 2“ dla szkół") == "Podręcznik „Język polski 2” dla szkół"
+    assert fix_quotes("Monitor LED 27” QHD") == 'Monitor LED 27" QHD'
+    assert fix_quotes('Laptop 15,6" i5') == 'Laptop 15,6" i5'
+    assert fix_quotes("Książka „Rok 2026”") == "Książka „Rok 2026”"
+
+
+def test_a_word_tesseract_misread_is_the_frequent_word_its_glyph_confusions_make():
+    assert correct_misread_words("Nocieg – pokój 1-osobowy") == "Nocleg – pokój 1-osobowy"
+    assert correct_misread_words("kopu zapasowych, Licencja oprogramowama") == "kopii zapasowych, Licencja oprogramowania"
+    # known words, acronyms, mixed case and codes are left as read
+    assert correct_misread_words("Monitor QHD iPhone A4/75 Ziemia farba") == "Monitor QHD iPhone A4/75 Ziemia farba"
+    assert correct_misread_words("Xqzvtrw") == "Xqzvtrw"  # nothing known is near it
 
 
 def test_unit_superscripts_read_as_question_marks():
