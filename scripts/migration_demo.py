@@ -119,10 +119,9 @@ class Demo:
                 raise SystemExit(f"port {ports[name]} ({name}) is taken: stop what runs there or pass "
                                  f"--{name}-port")
         client_key, admin_key = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-        db_url = f"sqlite:///{self.home / 'ocr_migrate.db'}"
         base = {k: v for k, v in os.environ.items() if not k.startswith(("OCR_MIGRATE_", "AIRFLOW"))}
-        ocr_env = dict(base, OMP_THREAD_LIMIT="1", OCR_MIGRATE_DATA_DIR=str(self.home),
-                       OCR_MIGRATE_DATABASE_URL=db_url, OCR_MIGRATE_ACTOR="demo",
+        ocr_env = dict(base, OMP_THREAD_LIMIT="1", OCR_MIGRATE_DATA_DIR=str(self.home), **self.stores(),
+                       OCR_MIGRATE_ACTOR="demo",
                        OCR_MIGRATE_DOCUMENTAI_ENDPOINT=f"http://127.0.0.1:{ports['double']}",
                        OCR_MIGRATE_DOCUMENTAI_PROJECT="demo-project", OCR_MIGRATE_DOCUMENTAI_LOCATION="eu",
                        OCR_MIGRATE_DOCUMENTAI_PROCESSOR_ID="demo-invoice-parser")
@@ -142,9 +141,7 @@ class Demo:
         if args.bad_engine:
             service_env["OCR_MIGRATE_FAULT_INJECTION"] = "tesseract:0.3"
             say("BAD ENGINE injected: 30 % of Tesseract reads will fail — expect a FAIL and an automatic rollback")
-        say(f"starting the OCR service on :{ports['service']} (Tesseract + the double as Google, SQLite)")
-        self.start("ocr-service", [str(BIN / "ocr-migrate"), "serve", "--port", str(ports["service"])], service_env,
-                   ports["service"])
+        self.start_service(service_env, ports)
 
         airflow_home = self.home / "airflow"
         airflow_home.mkdir()
@@ -168,8 +165,7 @@ class Demo:
                       OCR_MIGRATE_GATE_POKE_S="2", OCR_MIGRATE_GATE_MODE="poke",
                       GX_ANALYTICS_ENABLED="false", PYTHONPATH=str(ROOT),
                       PATH=f"{BIN}:{os.environ.get('PATH', '')}")  # standalone starts `airflow ...` by name
-        say(f"starting Airflow standalone on :{ports['airflow']} (SQLite, LocalExecutor) — about a minute")
-        self.start("airflow", [str(BIN / "airflow"), "standalone"], af_env, ports["airflow"], timeout_s=300)
+        self.start_airflow(af_env, ports)
         api = f"http://127.0.0.1:{ports['airflow']}"
         token = self.token(api, password)
         self.wait_for_dag(api, token)
@@ -193,6 +189,21 @@ class Demo:
             except KeyboardInterrupt:
                 pass
         return 0 if (state == "success") != bool(args.bad_engine) else 1
+
+    # ------------------------------------------------------------------ the topology (one machine)
+
+    def stores(self) -> dict:
+        """The OCR side's flag and metrics stores: SQLite in the data folder."""
+        return {"OCR_MIGRATE_DATABASE_URL": f"sqlite:///{self.home / 'ocr_migrate.db'}"}
+
+    def start_service(self, env: dict, ports: dict) -> None:
+        say(f"starting the OCR service on :{ports['service']} (Tesseract + the double as Google, SQLite)")
+        self.start("ocr-service", [str(BIN / "ocr-migrate"), "serve", "--port", str(ports["service"])], env,
+                   ports["service"])
+
+    def start_airflow(self, env: dict, ports: dict) -> None:
+        say(f"starting Airflow standalone on :{ports['airflow']} (SQLite, LocalExecutor) — about a minute")
+        self.start("airflow", [str(BIN / "airflow"), "standalone"], env, ports["airflow"], timeout_s=300)
 
     # ------------------------------------------------------------------ Airflow REST
 
@@ -251,13 +262,17 @@ class Demo:
                 if st in ("success", "failed") and seen.get(task) != st and not task.endswith(
                         ("approval_needed", "auto_approved", "done", "needed")):
                     seen[task] = st
-                    say(f"{task:<34} {paint(st)}{self.detail(task)}")
+                    say(f"{task:<34} {paint(st)}{self.where(ti)}{self.detail(task)}")
             if state in ("success", "failed"):
                 say(f"ocr_migration run {paint(state)}  (traffic sent: {self.traffic_counts})")
                 return state
             time.sleep(2)
         say("timed out waiting for the run; it continues in Airflow")
         return "running"
+
+    def where(self, ti: dict) -> str:
+        """Where a task ran (one machine: nothing to say)."""
+        return ""
 
     def detail(self, task: str) -> str:
         """The gate verdict / the percentage behind a task, from the metrics database."""
@@ -322,8 +337,8 @@ class Demo:
         print(f"  logs: {self.home / 'logs'}")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def build_parser(description: str = __doc__.split("\n\n")[0]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--bad-engine", action="store_true", help="30 %% of open-source reads fail: see a rollback")
     parser.add_argument("--skip-staging", action="store_true", help="skip the staging deploy + test suites")
     parser.add_argument("--exit", action="store_true", help="stop everything when the run ends")
@@ -334,8 +349,11 @@ def main() -> int:
     parser.add_argument("--service-port", type=int, default=8001)
     parser.add_argument("--airflow-port", type=int, default=8080)
     parser.add_argument("--data-dir", default="data/demo")
-    demo = Demo(parser.parse_args())
+    return parser
 
+
+def run_demo(demo: Demo) -> int:
+    """Run a demo; every process it started ends on any exit."""
     def stop(signum, _frame):
         raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
@@ -350,6 +368,10 @@ def main() -> int:
         return 130
     finally:
         demo.stop_all()
+
+
+def main() -> int:
+    return run_demo(Demo(build_parser().parse_args()))
 
 
 if __name__ == "__main__":

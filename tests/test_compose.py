@@ -40,9 +40,10 @@ SHARED_AIRFLOW_SETTINGS = (
     "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "AIRFLOW_CONN_OCR_METRICS_DB", "AIRFLOW_CONN_OCR_REDIS",
     "OCR_MIGRATE_DATABASE_URL", "OCR_MIGRATE_REDIS_URL",
 )
-# OS packages bootstrap.sh installs for the host only: CI's Redis runs from redis-server there,
-# while compose runs Redis as its own container, so the image does not carry it.
-HOST_ONLY_PACKAGES = {"redis-server"}
+# OS packages bootstrap.sh installs for the host only: CI's Redis runs from redis-server there and
+# scripts/distributed.py balances its OCR replicas with haproxy,
+# while compose runs Redis (and would run a balancer) as its own container: the image carries neither.
+HOST_ONLY_PACKAGES = {"redis-server", "haproxy"}
 
 # The Compose Specification's top-level elements and the service attributes this file may use
 # (a typo such as `depend_on` or `healthcheck:` on the wrong level is ignored by nobody but us).

@@ -430,3 +430,10 @@ class RedisProcess:
         self.proc.terminate()
         self.proc.wait(10)
 
+
+
+def worker_hostname() -> str:
+    """Airflow's ``[core] hostname_callable`` in a topology whose processes share one machine:
+    the process's name in it (``OCR_WORKER_NAME``, e.g. 'worker-2'), else the host's name. Each
+    task instance then records which Celery worker ran it (scripts/distributed.py)."""
+    return os.environ.get("OCR_WORKER_NAME") or socket.getfqdn()
