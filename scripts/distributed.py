@@ -25,6 +25,7 @@ import csv
 import io
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,8 @@ class DistributedDemo(Demo):
         self.airflow_db, self.metrics_db = f"ocr_dist_airflow_{tag}", f"ocr_dist_metrics_{tag}"
         self.created_dbs: list[str] = []
         self.stats_port = free_port()
+        self.workers: dict[str, subprocess.Popen] = {}
+        self.killed: str | None = None
 
     # ------------------------------------------------------------------ the stores
 
@@ -109,10 +112,25 @@ class DistributedDemo(Demo):
         for name in ("scheduler", "dag-processor", "triggerer"):
             self.start_unported(f"airflow-{name}", [str(BIN / "airflow"), name], env)
         for name in WORKERS:
-            self.start_unported(name, [str(BIN / "airflow"), "celery", "worker", "--celery-hostname",
-                                       f"{name}@%h", "--concurrency", "4"], dict(env, OCR_WORKER_NAME=name))
+            self.workers[name] = self.start_unported(
+                name, [str(BIN / "airflow"), "celery", "worker", "--celery-hostname", f"{name}@%h",
+                       "--concurrency", "4"], dict(env, OCR_WORKER_NAME=name))
 
-    def start_unported(self, name: str, argv: list[str], env: dict) -> None:
+    def on_tasks(self, tis: list[dict]) -> None:
+        """--kill-worker-during TASK: SIGKILL the worker (and the task processes under it) that
+        runs TASK, once, as a lost machine would end it."""
+        task = self.args.kill_worker_during
+        if not task or self.killed:
+            return
+        for ti in tis:
+            worker = self.workers.get(ti.get("hostname") or "")
+            if ti["task_id"] == task and ti["state"] == "running" and worker is not None:
+                os.killpg(worker.pid, signal.SIGKILL)
+                self.killed = ti["hostname"]
+                say(f"FAULT: SIGKILL to {self.killed} while it runs {task} (try {ti.get('try_number')})")
+                return
+
+    def start_unported(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
         """A process with no port to wait for: started, and alive a few seconds later."""
         log = self.home / "logs" / f"{name}.log"
         proc = subprocess.Popen(argv, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
@@ -120,6 +138,7 @@ class DistributedDemo(Demo):
         self.procs.append(proc)
         if wait_until(lambda: proc.poll() is not None, 3, 0.2):
             raise SystemExit(f"{name} ended at once:\n{log_tail(log)}")
+        return proc
 
     def where(self, ti: dict) -> str:
         return f"  [{ti.get('hostname') or '?'}]"
@@ -156,6 +175,11 @@ def airflow_celery_settings(postgres: str, database: str, redis_port: int, api: 
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "rollout.staging.processes.worker_hostname",
         "AIRFLOW__CORE__PARALLELISM": "16",
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
+        # A worker that dies (machine lost, OOM kill) stops its tasks' heartbeats: after this long
+        # the scheduler fails them and their retries run on another worker. The broker's
+        # visibility timeout stays long: a poke-mode sensor runs for its whole soak.
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
     }
 
 
@@ -193,6 +217,11 @@ listen stats
 def main() -> int:
     parser = build_parser(__doc__.split("\n\n")[0])
     parser.set_defaults(data_dir="data/distributed")
+    parser.add_argument("--stages", type=lambda text: [int(x) for x in text.split(",")], default=None,
+                        help="the plan's percentages, e.g. 5,50,100 (default: the plan's six)")
+    parser.add_argument("--kill-worker-during", metavar="TASK_ID", default=None,
+                        help="SIGKILL the Celery worker running this task (e.g. stage_1.health_gate): the "
+                             "task must be retried on the other worker and the run complete")
     args = parser.parse_args()
     if not port_open(5432):
         raise SystemExit("PostgreSQL is not running on 127.0.0.1:5432 (README: the machine's services)")

@@ -173,7 +173,8 @@ class Demo:
         self.traffic = threading.Thread(target=self.drive, args=(f"http://127.0.0.1:{ports['service']}", client_key),
                                         daemon=True)
         self.traffic.start()
-        conf = {"soak_s": args.soak_s, "min_documents": 60, "post_cutover_watch_s": args.watch_s,
+        conf = {**({"stages": args.stages} if getattr(args, "stages", None) else {}),
+                "soak_s": args.soak_s, "min_documents": 60, "post_cutover_watch_s": args.watch_s,
                 "stage_timeout_s": args.stage_timeout_s, "run_staging": not args.skip_staging,
                 "golden_subset": "digital"}
         run = self.trigger(api, token, conf)
@@ -257,6 +258,7 @@ class Demo:
             except (httpx.HTTPError, KeyError, ValueError):
                 time.sleep(2)
                 continue
+            self.on_tasks(tis)
             for ti in sorted(tis, key=lambda t: t.get("end_date") or ""):
                 task, st = ti["task_id"], ti["state"]
                 if st in ("success", "failed") and seen.get(task) != st and not task.endswith(
@@ -269,6 +271,9 @@ class Demo:
             time.sleep(2)
         say("timed out waiting for the run; it continues in Airflow")
         return "running"
+
+    def on_tasks(self, tis: list[dict]) -> None:
+        """Called with the run's task instances each time they are read (a fault to inject)."""
 
     def where(self, ti: dict) -> str:
         """Where a task ran (one machine: nothing to say)."""
