@@ -11,6 +11,9 @@ shading are lighter than text (on ksef-official's degraded scans the rules' dark
 The first pass does not use this (on clean scans and on our own corpus it does not help:
 ``bench/bench_preprocessing.py``); ``tesseract.TesseractEngine`` takes a second look with it
 when the first pass leaves expected fields absent or a check fails.
+
+The page image also settles what Tesseract's text cannot: whether the dash between two names is
+an en dash or a hyphen (``mark_in_word_en_dashes``, measured in ink).
 """
 
 from __future__ import annotations
