@@ -1,7 +1,6 @@
 """Faults in the distributed topology (scripts/distributed.py, the compose file's services as
 processes): real Airflow with the CeleryExecutor, two Celery workers, two OCR replicas behind
-haproxy, PostgreSQL and Redis. First in collection order: at about five minutes it is the
-suite's longest test, and the other worker runs the rest meanwhile."""
+haproxy, PostgreSQL and Redis. At 4-5 minutes it is the suite's longest test."""
 
 from __future__ import annotations
 
