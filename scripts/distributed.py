@@ -32,8 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from migration_demo import BIN, ROOT, Demo, build_parser, log_tail, run_demo, say  # noqa: E402
-from rollout.staging.processes import free_port, port_open, redis_server_argv, wait_until  # noqa: E402
+from migration_demo import BIN, Demo, build_parser, run_demo, say  # noqa: E402
+from rollout.staging.processes import free_port, port_open, redis_server_argv  # noqa: E402
 
 WORKERS = ("worker-1", "worker-2")
 REPLICAS = ("ocr-1", "ocr-2")
@@ -110,11 +110,11 @@ class DistributedDemo(Demo):
         self.start("airflow-apiserver", [str(BIN / "airflow"), "api-server", "--port", str(ports["airflow"])],
                    env, ports["airflow"], timeout_s=300)
         for name in ("scheduler", "dag-processor", "triggerer"):
-            self.start_unported(f"airflow-{name}", [str(BIN / "airflow"), name], env)
+            self.start(f"airflow-{name}", [str(BIN / "airflow"), name], env, None)
         for name in WORKERS:
-            self.workers[name] = self.start_unported(
+            self.workers[name] = self.start(
                 name, [str(BIN / "airflow"), "celery", "worker", "--celery-hostname", f"{name}@%h",
-                       "--concurrency", "4"], dict(env, OCR_WORKER_NAME=name))
+                       "--concurrency", "4"], dict(env, OCR_WORKER_NAME=name), None)
 
     def on_tasks(self, tis: list[dict]) -> None:
         """--kill-worker-during TASK: SIGKILL the worker (and the task processes under it) that
@@ -129,16 +129,6 @@ class DistributedDemo(Demo):
                 self.killed = ti["hostname"]
                 say(f"FAULT: SIGKILL to {self.killed} while it runs {task} (try {ti.get('try_number')})")
                 return
-
-    def start_unported(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
-        """A process with no port to wait for: started, and alive a few seconds later."""
-        log = self.home / "logs" / f"{name}.log"
-        proc = subprocess.Popen(argv, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=ROOT, start_new_session=True)
-        self.procs.append(proc)
-        if wait_until(lambda: proc.poll() is not None, 3, 0.2):
-            raise SystemExit(f"{name} ended at once:\n{log_tail(log)}")
-        return proc
 
     def where(self, ti: dict) -> str:
         return f"  [{ti.get('hostname') or '?'}]"
@@ -217,8 +207,6 @@ listen stats
 def main() -> int:
     parser = build_parser(__doc__.split("\n\n")[0])
     parser.set_defaults(data_dir="data/distributed")
-    parser.add_argument("--stages", type=lambda text: [int(x) for x in text.split(",")], default=None,
-                        help="the plan's percentages, e.g. 5,50,100 (default: the plan's six)")
     parser.add_argument("--kill-worker-during", metavar="TASK_ID", default=None,
                         help="SIGKILL the Celery worker running this task (e.g. stage_1.health_gate): the "
                              "task must be retried on the other worker and the run complete")

@@ -74,13 +74,20 @@ class Demo:
 
     # ------------------------------------------------------------------ processes
 
-    def start(self, name: str, argv: list[str], env: dict, port: int, timeout_s: float = 180) -> None:
-        log = open(self.home / "logs" / f"{name}.log", "ab")
-        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=ROOT, start_new_session=True)
+    def start(self, name: str, argv: list[str], env: dict, port: int | None,
+              timeout_s: float = 180) -> subprocess.Popen:
+        """Start a process (its own session, output in logs/NAME.log) and wait until it listens
+        on ``port``; with no port to wait for, until it is still alive 3 s later."""
+        log_path = self.home / "logs" / f"{name}.log"
+        proc = subprocess.Popen(argv, env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=ROOT, start_new_session=True)
         self.procs.append(proc)
-        if not wait_until(lambda: port_open(port), timeout_s, 0.3, alive=lambda: proc.poll() is None):
-            raise SystemExit(f"{name} did not start on port {port}:\n{log_tail(self.home / 'logs' / f'{name}.log')}")
+        if port is None:
+            if wait_until(lambda: proc.poll() is not None, 3, 0.2):
+                raise SystemExit(f"{name} ended at once:\n{log_tail(log_path)}")
+        elif not wait_until(lambda: port_open(port), timeout_s, 0.3, alive=lambda: proc.poll() is None):
+            raise SystemExit(f"{name} did not start on port {port}:\n{log_tail(log_path)}")
+        return proc
 
     def stop_all(self) -> None:
         """End every process this run started (each leads a process group: its children go
@@ -173,7 +180,7 @@ class Demo:
         self.traffic = threading.Thread(target=self.drive, args=(f"http://127.0.0.1:{ports['service']}", client_key),
                                         daemon=True)
         self.traffic.start()
-        conf = {**({"stages": args.stages} if getattr(args, "stages", None) else {}),
+        conf = {**({"stages": args.stages} if args.stages else {}),
                 "soak_s": args.soak_s, "min_documents": 60, "post_cutover_watch_s": args.watch_s,
                 "stage_timeout_s": args.stage_timeout_s, "run_staging": not args.skip_staging,
                 "golden_subset": "digital"}
@@ -354,6 +361,8 @@ def build_parser(description: str = __doc__.split("\n\n")[0]) -> argparse.Argume
     parser.add_argument("--service-port", type=int, default=8001)
     parser.add_argument("--airflow-port", type=int, default=8080)
     parser.add_argument("--data-dir", default="data/demo")
+    parser.add_argument("--stages", type=lambda text: [int(x) for x in text.split(",")], default=None,
+                        help="the plan's percentages, e.g. 5,50,100 (default: the plan's six)")
     return parser
 
 

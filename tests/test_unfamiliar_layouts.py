@@ -20,11 +20,10 @@ from ocr_engines.extract.totals import RateEvidence, fill_item_rates, items_tota
 from ocr_engines.extract.items import parse_item_row, read_line_items
 from ocr_engines.extract.reader import InvoiceReader
 from ocr_engines.extract.values import fix_quotes, fix_unit_superscripts
-from ocr_engines import preprocess
 from ocr_engines.layout import EN_DASH_LENGTH, Word, build_rows, en_dashes
 from ocr_engines.lexicon import correct_misread_words
 from ocr_engines.normalize import find_dates
-from ocr_engines.preprocess import ink_only
+from ocr_engines.preprocess import ink_only, mark_in_word_en_dashes
 
 D = Decimal
 
@@ -227,11 +226,11 @@ def test_an_unspaced_dash_is_an_en_dash_when_its_ink_is_as_long_as_one(tmp_path)
     words.append(Word("2-osobowy", words[0].x0, words[0].y0, words[0].x1, words[0].y1, 0.9))  # over a long dash
     path = tmp_path / "dashes.png"
     image.save(path)
-    assert preprocess.mark_in_word_en_dashes(path, 0, words, EN_DASH_LENGTH) == 2
+    assert mark_in_word_en_dashes(path, 0, words, EN_DASH_LENGTH) == 2
     # lower-case compounds are hyphenated whatever the length ('on-call' drawn with an en dash)
     assert [w.text for w in words] == ["Polska–Niemcy", "Olsztyn–Głogów", "e-Faktur", "Busko-Zdrój", "E-mail:",
                                        "on-call", "2-osobowy"]
-    assert preprocess.mark_in_word_en_dashes(tmp_path / "missing.png", 0, [Word("A-Bc", 0, 0, 9, 9)], 0.7) == 0
+    assert mark_in_word_en_dashes(tmp_path / "missing.png", 0, [Word("A-Bc", 0, 0, 9, 9)], 0.7) == 0
 
 
 def test_quotes_pair_as_polish_print_pairs_them_and_an_inch_mark_stays_one():

@@ -431,7 +431,6 @@ class RedisProcess:
         self.proc.wait(10)
 
 
-
 def worker_hostname() -> str:
     """Airflow's ``[core] hostname_callable`` in a topology whose processes share one machine:
     the process's name in it (``OCR_WORKER_NAME``, e.g. 'worker-2'), else the host's name. Each

@@ -18,7 +18,7 @@ def test_a_worker_killed_mid_stage_leaves_its_task_to_the_other_and_the_run_comp
     haproxy, PostgreSQL, Redis): SIGKILL the worker that runs stage 1's health gate. The
     scheduler fails the task once its heartbeats stop, its retry runs on the other worker, and
     the run ends in success with each stage advanced exactly once."""
-    from rollout.staging.processes import free_port
+    from rollout.staging.processes import free_port, port_open
 
     argv = [sys.executable, str(ROOT / "scripts" / "distributed.py"), "--exit", "--skip-staging",
             "--stages", "5,100", "--soak-s", "15", "--watch-s", "5", "--kill-worker-during", "stage_1.health_gate",
@@ -43,10 +43,4 @@ def test_a_worker_killed_mid_stage_leaves_its_task_to_the_other_and_the_run_comp
     # everything it started is gone: its ports are free again
     for port_flag in ("--service-port", "--airflow-port"):
         port = int(argv[argv.index(port_flag) + 1])
-        assert not _port_open(port)
-
-
-def _port_open(port: int) -> bool:
-    from rollout.staging.processes import port_open
-
-    return port_open(port)
+        assert not port_open(port)
