@@ -130,22 +130,33 @@ class _Worker:
         return EngineCrashedError(f"the engine worker (pid {self.pid}) {what} while reading the document; "
                                   "it is being replaced")
 
+    @property
+    def alive(self) -> bool:
+        """The worker runs. Unlike Process.is_alive() this does not reap it: the pid, and with it
+        the group id that ``stop`` signals, stays ours until ``stop`` joins the process."""
+        from multiprocessing.connection import wait
+
+        return self.process.pid is not None and not wait([self.process.sentinel], 0)
+
     def stop(self) -> None:
         """End the worker, then what it leaves behind when killed mid-read: the Tesseract
-        process it was waiting for (same process group) and its temporary files."""
+        process it was waiting for (same process group) and its temporary files. The group is
+        killed before the worker is reaped: a reaped worker's pid may already lead someone
+        else's group (pids wrap at 32768 here)."""
         import shutil
         import signal
+        from multiprocessing.connection import wait
 
         self.conn.close()
-        self.process.join(5)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(5)
         if self.process.pid is not None:
+            wait([self.process.sentinel], 5)  # a worker whose pipe closed ends by itself
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass  # no process left in its group
+            if not wait([self.process.sentinel], 0):
+                self.process.kill()  # stopped before it made itself a group leader
+            self.process.join(5)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
@@ -246,7 +257,7 @@ class PooledEngine(Engine):
     def pids(self) -> list[int]:
         """The live workers' process ids (for health checks and drills)."""
         with self._lock:
-            return sorted(w.pid for w in self._all if w.pid is not None and w.process.is_alive())
+            return sorted(w.pid for w in self._all if w.pid is not None and w.alive)
 
     def workers_status(self) -> dict:
         pids = self.pids()
@@ -310,11 +321,11 @@ class PooledEngine(Engine):
     def _take_idle(self) -> tuple[_Worker | None, list[_Worker]]:
         """Under the lock: a live idle worker (or None), and the idle ones found dead meanwhile
         (killed while nobody used them), which the caller replaces once the lock is released.
-        One waitpid(WNOHANG) per checkout spares a user the failed read of a dead worker."""
+        One look at its sentinel per checkout spares a user the failed read of a dead worker."""
         dead = []
         while self._idle:
             worker = self._idle.popleft()
-            if worker.process.is_alive():
+            if worker.alive:
                 return worker, dead
             dead.append(worker)
         return None, dead

@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from migration_demo import BIN, Demo, build_parser, run_demo, say  # noqa: E402
-from rollout.staging.processes import free_port, port_open, redis_server_argv  # noqa: E402
+from rollout.staging.processes import free_port, port_open, redis_server_argv, signal_group  # noqa: E402
 
 WORKERS = ("worker-1", "worker-2")
 REPLICAS = ("ocr-1", "ocr-2")
@@ -125,7 +125,7 @@ class DistributedDemo(Demo):
         for ti in tis:
             worker = self.workers.get(ti.get("hostname") or "")
             if ti["task_id"] == task and ti["state"] == "running" and worker is not None:
-                os.killpg(worker.pid, signal.SIGKILL)
+                signal_group(worker, signal.SIGKILL)
                 self.killed = ti["hostname"]
                 say(f"FAULT: SIGKILL to {self.killed} while it runs {task} (try {ti.get('try_number')})")
                 return

@@ -29,7 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rollout.staging.processes import free_port, log_tail, port_open, wait_until  # noqa: E402
+from rollout.staging.processes import (end_process_groups, free_port, log_tail, port_open,  # noqa: E402
+                                       wait_until)
 
 BIN = Path(sys.executable).parent
 COLOURS = {"success": "\033[32m", "failed": "\033[31m", "upstream_failed": "\033[31m", "PASS": "\033[32m",
@@ -96,22 +97,7 @@ class Demo:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
         self.stop_traffic.set()
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 20
-        for proc in self.procs:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # the group: children that outlived their leader too
-            except (ProcessLookupError, PermissionError):
-                pass
+        end_process_groups(self.procs)
 
     # ------------------------------------------------------------------ the run
 

@@ -20,7 +20,8 @@ import pytest
 from rollout.staging import (COMPOSE_SERVICES, DockerDeployer, LocalProcessDeployer, StagingConfig,
                              StagingEndpoints, StagingError, get_deployer, run_staging_tests)
 from rollout.staging.config import ensure_keys
-from rollout.staging.processes import ProcessRecord, is_alive, port_open, stop_process
+from rollout.staging.processes import (ProcessRecord, is_alive, port_open, start_detached, started_since_boot,
+                                       stop_process)
 
 from .servers import free_port
 
@@ -227,9 +228,29 @@ def test_a_reused_pid_is_never_signalled(tmp_path):
         assert proc.poll() is None
         other_command = ProcessRecord("old", proc.pid, real.create_time(), ["x"], ["redis-server"], "", 0.0)
         assert stop_process(other_command) == "not ours" and proc.poll() is None
+        earlier = ProcessRecord("old", proc.pid, real.create_time(), ["sleep", "30"], ["sleep"], "", 0.0,
+                                boot_start=started_since_boot(proc.pid) - 0.5)
+        assert stop_process(earlier) == "not ours" and proc.poll() is None
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_running_process_stays_ours_when_the_wall_clock_moves(tmp_path):
+    """psutil's create_time() adds /proc/stat's btime, which Linux recomputes from the wall clock at
+    each read: it jitters by a second and drifts with NTP. A live redis-server was once declared
+    "exited during startup" because of it (CI, stop 23). The record's start since boot decides."""
+    record = start_detached("sleeper", ["sleep", "30"], dict(os.environ), tmp_path / "s.log", tmp_path / "s.pid",
+                            ["sleep"])
+    try:
+        assert record.boot_start is not None and abs(record.boot_start - started_since_boot(record.pid)) < 1e-9
+        record.create_time -= 1.0  # what a one-second step of btime between two reads looks like
+        assert is_alive(record)
+        record.create_time -= 3600.0  # and an hour of clock correction
+        assert is_alive(record)
+    finally:
+        assert stop_process(record) == "stopped"
+    assert not is_alive(record)
 
 
 # ---------------------------------------------------------------- Docker

@@ -16,7 +16,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from rollout.staging.processes import end_process_groups
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = ROOT / "plugins"
@@ -352,15 +353,7 @@ def airflow_server(tmp_path_factory):
             time.sleep(0.5)
         yield base, log_path
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=10)
+        end_process_groups([proc])
 
 
 def test_the_mounted_page_is_behind_airflow_auth(airflow_server):

@@ -21,6 +21,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -92,12 +93,13 @@ class ProcessRecord:
 
     name: str
     pid: int
-    create_time: float
+    create_time: float  # wall-clock start (psutil): shown to people, and the check for records without boot_start
     argv: list[str]
     markers: list[str]  # substrings of the command line that identify the process
     log: str
     started_at: float
     fingerprint: str = ""  # of the command and settings it was started with: a change means restart
+    boot_start: float | None = None  # start in seconds since boot: what tells this process from a later one
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -125,7 +127,7 @@ def start_detached(name: str, argv: list[str], env: dict[str, str], log_path: Pa
     except psutil.NoSuchProcess:
         create_time = 0.0
     record = ProcessRecord(name, proc.pid, create_time, list(argv), list(markers), str(log_path), time.time(),
-                           fingerprint)
+                           fingerprint, started_since_boot(proc.pid))
     tmp = pid_path.with_suffix(".tmp")
     tmp.write_text(record.to_json())
     tmp.replace(pid_path)
@@ -133,6 +135,23 @@ def start_detached(name: str, argv: list[str], env: dict[str, str], log_path: Pa
 
 
 _CHILDREN: dict[int, subprocess.Popen] = {}
+
+# A reused pid is told apart by its start time, but not by psutil's create_time(): on Linux that
+# is the start since boot plus a boot time which the kernel recomputes from the wall clock at every
+# read (/proc/stat btime), so it jitters by a second and drifts with NTP. A live redis-server was
+# once taken for dead ("exited during startup") that way. The start since boot never changes.
+CREATE_TIME_SLACK_S = 2.0  # for records written before boot_start existed
+
+
+def started_since_boot(pid: int) -> float | None:
+    """When ``pid`` started, in seconds since boot (field 22 of /proc/PID/stat); None where there
+    is no /proc (not Linux) or no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # the command name may hold spaces and parentheses
+    return int(fields[19]) / os.sysconf("SC_CLK_TCK")
 
 
 def read_record(pid_path: Path) -> ProcessRecord | None:
@@ -156,7 +175,11 @@ def is_alive(record: ProcessRecord | None) -> bool:
         proc = psutil.Process(record.pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
-        if record.create_time and abs(proc.create_time() - record.create_time) > 0.05:
+        started = started_since_boot(record.pid) if record.boot_start is not None else None
+        if started is not None:
+            if abs(started - record.boot_start) > 0.05:
+                return False
+        elif record.create_time and abs(proc.create_time() - record.create_time) > CREATE_TIME_SLACK_S:
             return False
         cmdline = " ".join(proc.cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -220,6 +243,47 @@ def _reap(pid: int) -> None:
     if child is not None:
         try:
             child.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def signal_group(proc: subprocess.Popen, sig: int) -> bool:
+    """Send ``sig`` to the process group ``proc`` leads (started with start_new_session), but only
+    while the leader is not reaped. An unreaped leader, alive or a zombie, holds its pid and so
+    the group id; once reaped, an empty group's id may be handed to any new session on the
+    machine (pids wrap at 32768 here), and a killpg would end someone else's processes."""
+    if proc.returncode is not None:
+        return False
+    try:
+        os.killpg(proc.pid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def exited(proc: subprocess.Popen) -> bool:
+    """The process has ended; unlike Popen.poll() this leaves a zombie unreaped (WNOWAIT)."""
+    if proc.returncode is not None:
+        return True
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def end_process_groups(procs: list[subprocess.Popen], timeout_s: float = 20.0) -> None:
+    """SIGTERM the groups these processes lead (the last started first), wait up to ``timeout_s``
+    for the leaders, SIGKILL what is left of each group (children that outlived their leader too)
+    and reap the leaders. Every signal goes through ``signal_group``."""
+    for proc in reversed(procs):
+        signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for proc in procs:
+        while not exited(proc) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        signal_group(proc, signal.SIGKILL)
+        try:
+            proc.wait(10)
         except subprocess.TimeoutExpired:
             pass
 
