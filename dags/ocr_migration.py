@@ -5,9 +5,11 @@ Built from the stage plan as data: one TaskGroup per plan slot (`stage_1` … `s
 **set percentage** (audited, idempotent) → **health gate** (sensor on the events table, reschedule
 mode: no worker slot held while waiting; PASS after the soak time, FAIL at once) → **golden gate**
 (Great Expectations suites on the golden invoices; Data Docs under *OCR migration* in the nav) →
-optional **approval** (Human-in-the-loop) → next stage. Then the **cutover**: preconditions (every
-stage PASSed in this run, no open critical alert), backup of the flag state and a metrics snapshot,
-100 %, Google off, `rollback_cutover.sh` written, and the **post-cutover watch**. Before the
+optional **approval** (Human-in-the-loop, with `require_approval`: answer it on *Browse →
+Required Actions*; a rejection rolls back to the previous stage with your reason in the audit
+log) → next stage. Then the **cutover**: preconditions (every stage PASSed in this run, no open
+critical alert), backup of the flag state and a metrics snapshot, 100 %, Google off,
+`rollback_cutover.sh` written, and the **post-cutover watch**. Before the
 stages: the staging stack is deployed and its test suites run (`run_staging`), and the golden
 gate checks the open-source engine once more.
 
@@ -31,7 +33,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.providers.standard.operators.python import (BranchPythonOperator, PythonOperator,
                                                         ShortCircuitOperator)
 from airflow.sdk import DAG, Param, TaskGroup, TriggerRule
@@ -104,17 +105,21 @@ with DAG(
                                     op_kwargs={"position": position})
             branch = BranchPythonOperator(task_id="approval_needed", python_callable=ops.approval_branch,
                                           op_kwargs={"position": position, "group": group_id})
-            approve = ApprovalOperator(task_id="approve", subject=f"Advance past plan stage {position}?",
-                                       body="The health and golden gates passed for this stage. Approve to "
-                                            "continue the migration, reject to stop it here.")
+            approve = ops.StageApprovalOperator(
+                task_id="approve",
+                subject=f"Stage {position} ({{{{ params.stages[{position - 1}] }}}} % open source) passed its gates: "
+                        "advance?",
+                body="The health and golden gates passed for this stage. Approve to continue the migration. "
+                     "Reject (with a reason) to roll back to the previous stage and stop the run.")
             auto = EmptyOperator(task_id="auto_approved")
             done = EmptyOperator(task_id="done", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
             rollback = PythonOperator(task_id="rollback", python_callable=ops.stage_rollback,
                                       op_kwargs={"position": position, "set_task_id": f"{group_id}.set_percentage",
-                                                 "golden_task_id": f"{group_id}.golden_gate"},
+                                                 "golden_task_id": f"{group_id}.golden_gate",
+                                                 "approve_task_id": f"{group_id}.approve"},
                                       trigger_rule=TriggerRule.ONE_FAILED)
             set_pct >> gate >> golden >> branch >> [approve, auto] >> done
-            [gate, golden] >> rollback
+            [gate, golden, approve] >> rollback
         previous >> set_pct
         previous = done
 

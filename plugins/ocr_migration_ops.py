@@ -20,8 +20,9 @@ import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import BaseOperatorLink, BaseSensorOperator, PokeReturnValue
+from airflow.sdk import BaseOperatorLink, BaseSensorOperator, Param, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 log = logging.getLogger(__name__)
@@ -223,6 +224,40 @@ class PostCutoverSensor(BaseSensorOperator):
         return PokeReturnValue(True, out) if out["status"] == "pass" else False
 
 
+class StageApprovalOperator(ApprovalOperator):
+    """A stage's human approval (Airflow's Human-in-the-loop: the "Required Actions" page, or
+    ``PATCH /api/v2/dags/…/taskInstances/…/hitlDetails`` with ``{"chosen_options": ["Approve"]}``).
+
+    *Approve* continues the migration. *Reject* fails this task, on purpose and without a retry (a
+    person answered; asking again would be wrong): the stage's ``rollback`` task then returns to
+    the previous percentage, with the reviewer and the reason from the form in the audit log, and
+    the run stops as after a FAIL. The answer is kept in XCom ``approval`` for that task."""
+
+    ui_color = "#e0d4f7"
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("fail_on_reject", True)
+        kwargs.setdefault("retries", 0)
+        kwargs.setdefault("params", {"reason": Param("", type="string", title="Reason",
+                                                     description="why (kept in the audit log)")})
+        super().__init__(**kwargs)
+
+    def execute_complete(self, context, event):
+        if "error" not in event:
+            user = event.get("responded_by_user") or {}
+            context["ti"].xcom_push(key="approval", value={
+                "chosen": list(event.get("chosen_options") or []),
+                "by": str(user.get("name") or user.get("id") or ""),
+                "reason": str((event.get("params_input") or {}).get("reason") or ""),
+                "at": str(event.get("responded_at") or "")})
+        return super().execute_complete(context, event)
+
+
+def rejection_of(approval: dict | None) -> dict | None:
+    """The approval task's answer when it was a rejection."""
+    return approval if approval and ApprovalOperator.REJECT in (approval.get("chosen") or []) else None
+
+
 # ------------------------------------------------------------------------------ task callables
 
 
@@ -284,18 +319,26 @@ def approval_branch(position: int, group: str, **context) -> str:
     return f"{group}.approve" if needs else f"{group}.auto_approved"
 
 
-def stage_rollback(position: int, set_task_id: str, golden_task_id: str, **context) -> dict:
-    """Runs only when the stage failed: roll back (FAIL) or leave it for a human (INCONCLUSIVE)."""
-    from rollout.migration import roll_back_stage
+def stage_rollback(position: int, set_task_id: str, golden_task_id: str, approve_task_id: str,
+                   **context) -> dict:
+    """Runs only when the stage failed: roll back (a gate FAILed, or a person rejected the stage)
+    or leave it for a human (INCONCLUSIVE)."""
+    from rollout.migration import reject_stage, roll_back_stage
 
     plan = plan_of(context)
     percentage = plan.percentage_at(position)
     if percentage is None or context["ti"].xcom_pull(task_ids=set_task_id) is None:
         # an earlier stage failed (upstream_failed also fires ONE_FAILED): nothing of ours to undo
         raise AirflowSkipException("this stage never started")
+    stores = Stores()
+    rejected = rejection_of(context["ti"].xcom_pull(task_ids=approve_task_id, key="approval"))
+    if rejected:
+        out = reject_stage(stores.db, stores.flags, percentage, plan, context["run_id"], rejected["by"],
+                           rejected["reason"], stores.notifiers)
+        log.warning("stage %s (%s %%): %s", position, percentage, out["reason"])
+        return out
     golden = context["ti"].xcom_pull(task_ids=golden_task_id, key="golden")
     cause = "golden" if golden and not golden.get("success") else "gate"
-    stores = Stores()
     out = roll_back_stage(stores.db, stores.flags, percentage, plan, context["run_id"], actor(context), cause,
                           stores.notifiers)
     log.warning("stage %s (%s %%): %s", position, percentage, out["reason"])

@@ -179,6 +179,32 @@ def roll_back_stage(db: Engine, store: FlagStore, percentage: int, plan: Migrati
     return {"action": action, "target": target, "reason": message}
 
 
+def reject_stage(db: Engine, store: FlagStore, percentage: int, plan: MigrationPlan, run_id: str | None,
+                 reviewer: str, reason: str, notifiers=None) -> dict:
+    """A person rejected the stage at its approval: back to the previous percentage, with who and
+    why in the audit log, and a warning alert. ``auto_rollback`` does not apply: it governs what
+    the machine does on a FAIL, and this is a human's decision."""
+    from .health.alerts import WARNING, Alert, AlertStore
+
+    reviewer, why = _one_line(reviewer, 100) or "an unnamed reviewer", _one_line(reason, 500) or "no reason given"
+    target = plan.previous(percentage)
+    set_percentage(store, target, f"{reviewer} (approval, {run_id})"[:200],
+                   f"stage {percentage} % rejected at its approval by {reviewer}: {why}")
+    AlertStore(db, notifiers).process([Alert(
+        f"rejected:{percentage}", WARNING, f"stage {percentage} % rejected by {reviewer}: {why}",
+        f"rolled back to {target} %; run the migration again when the reason is dealt with", source="migration",
+        stage=stages.stage_for(percentage), details={"run_id": run_id})], source="migration", resolve_missing=False)
+    return {"action": "rollback", "target": target,
+            "reason": f"rejected by {reviewer} ({why}): rolled back from {percentage} % to {target} %"}
+
+
+def _one_line(text: str | None, limit: int) -> str:
+    """A person's free text as one storable line: control characters, NULs and lone surrogates
+    become spaces, runs of space collapse, at most ``limit`` characters."""
+    cleaned = "".join(" " if ch < " " or ch == "\x7f" or "\ud800" <= ch <= "\udfff" else ch for ch in str(text or ""))
+    return " ".join(cleaned.split())[:limit]
+
+
 # ------------------------------------------------------------------------------------------ cutover
 
 

@@ -169,7 +169,7 @@ class Demo:
         conf = {**({"stages": args.stages} if args.stages else {}),
                 "soak_s": args.soak_s, "min_documents": 60, "post_cutover_watch_s": args.watch_s,
                 "stage_timeout_s": args.stage_timeout_s, "run_staging": not args.skip_staging,
-                "golden_subset": "digital"}
+                "golden_subset": "digital", "require_approval": args.require_approval}
         run = self.trigger(api, token, conf)
         say(f"triggered ocr_migration run {run} with {json.dumps(conf)}")
         state = self.follow(api, token, run)
@@ -254,10 +254,15 @@ class Demo:
             self.on_tasks(tis)
             for ti in sorted(tis, key=lambda t: t.get("end_date") or ""):
                 task, st = ti["task_id"], ti["state"]
+                if st == "awaiting_input" and seen.get(task) != st:
+                    seen[task] = st
+                    say(f"{task:<34} {paint('WAITING')} for a human: approve or reject it in the Airflow UI, "
+                        f"{api}/dags/ocr_migration/runs/{run}/tasks/{task}/required_actions "
+                        f"(or PATCH {api}/api/v2/dags/ocr_migration/dagRuns/{run}/taskInstances/{task}/-1/hitlDetails)")
                 if st in ("success", "failed") and seen.get(task) != st and not task.endswith(
                         ("approval_needed", "auto_approved", "done", "needed")):
                     seen[task] = st
-                    say(f"{task:<34} {paint(st)}{self.where(ti)}{self.detail(task)}")
+                    say(f"{task:<34} {paint(st)}{self.where(ti)}{self.detail(task, ti, api, headers)}")
             if state in ("success", "failed"):
                 say(f"ocr_migration run {paint(state)}  (traffic sent: {self.traffic_counts})")
                 return state
@@ -272,10 +277,22 @@ class Demo:
         """Where a task ran (one machine: nothing to say)."""
         return ""
 
-    def detail(self, task: str) -> str:
-        """The gate verdict / the percentage behind a task, from the metrics database."""
+    def detail(self, task: str, ti: dict, api: str, headers: dict) -> str:
+        """The gate verdict / the percentage behind a task, from the metrics database; who
+        answered an approval and how, from Airflow."""
         from sqlalchemy import create_engine, text
 
+        if task.endswith(".approve"):
+            import httpx
+
+            try:
+                hitl = httpx.get(f"{api}/api/v2/dags/ocr_migration/dagRuns/{ti['dag_run_id']}/taskInstances/"
+                                 f"{task}/-1/hitlDetails", headers=headers, timeout=10).json()
+            except (httpx.HTTPError, ValueError):
+                return ""
+            by = (hitl.get("responded_by_user") or {}).get("name") or "?"
+            reason = (hitl.get("params_input") or {}).get("reason") or ""
+            return f"  {'/'.join(hitl.get('chosen_options') or ['?'])} by {by}" + (f": {reason}" if reason else "")
         engine = create_engine(self.ocr_env["OCR_MIGRATE_DATABASE_URL"])
         with engine.connect() as conn:
             if task.endswith("health_gate"):
@@ -347,6 +364,8 @@ def build_parser(description: str = __doc__.split("\n\n")[0]) -> argparse.Argume
     parser.add_argument("--service-port", type=int, default=8001)
     parser.add_argument("--airflow-port", type=int, default=8080)
     parser.add_argument("--data-dir", default="data/demo")
+    parser.add_argument("--require-approval", action="store_true",
+                        help="each stage waits for a person: approve or reject it in Airflow's Required Actions")
     parser.add_argument("--stages", type=lambda text: [int(x) for x in text.split(",")], default=None,
                         help="the plan's percentages, e.g. 5,50,100 (default: the plan's six)")
     return parser
