@@ -238,7 +238,9 @@ class StageApprovalOperator(ApprovalOperator):
     def __init__(self, **kwargs):
         kwargs.setdefault("fail_on_reject", True)
         kwargs.setdefault("retries", 0)
-        kwargs.setdefault("params", {"reason": Param("", type="string", title="Reason",
+        # source="task": HITLOperator keeps only task-sourced params for its form (the DAG's own
+        # params would otherwise show there too); a bare Param has no source and is dropped.
+        kwargs.setdefault("params", {"reason": Param("", type="string", title="Reason", source="task",
                                                      description="why (kept in the audit log)")})
         super().__init__(**kwargs)
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from migration_demo import BIN, Demo, build_parser, run_demo, say  # noqa: E402
+from migration_demo import BIN, ROOT, Demo, build_parser, run_demo, say  # noqa: E402
 from rollout.staging.processes import free_port, port_open, redis_server_argv, signal_group  # noqa: E402
 
 WORKERS = ("worker-1", "worker-2")
@@ -79,7 +79,8 @@ class DistributedDemo(Demo):
             self.start(name, [str(BIN / "ocr-migrate"), "serve", "--port", str(port)],
                        dict(env, OCR_MIGRATE_SERVICE_PORT=str(port)), port)
         config = self.home / "haproxy.cfg"
-        config.write_text(haproxy_config(ports["service"], self.stats_port, self.replica_ports))
+        config.write_text(haproxy_config(ports["service"], self.stats_port,
+                                         {name: f"127.0.0.1:{port}" for name, port in self.replica_ports.items()}))
         say(f"starting haproxy on :{ports['service']} (round robin over {', '.join(REPLICAS)}; stats on "
             f":{self.stats_port})")
         self.start("haproxy", ["haproxy", "-db", "-f", str(config)], dict(os.environ), ports["service"])
@@ -173,12 +174,24 @@ def airflow_celery_settings(postgres: str, database: str, redis_port: int, api: 
     }
 
 
-def haproxy_config(port: int, stats_port: int, replicas: dict[str, int]) -> str:
-    servers = "\n".join(f"    server {name} 127.0.0.1:{p} check inter 1s fall 2 rise 1"
-                        for name, p in replicas.items())
-    return f"""global
+def haproxy_config(port: int, stats_port: int, replicas: dict[str, str], bind: str = "127.0.0.1",
+                   nameserver: str | None = None) -> str:
+    """The balancer's configuration: ``replicas`` maps a server name to its ``host:port``. One
+    description for both deployments: here (127.0.0.1, free ports) and docker-compose.airflow.yml
+    (deploy/haproxy.cfg: all interfaces, the replicas by service name, re-resolved through
+    Docker's DNS at ``nameserver`` when a container comes back with another address)."""
+    resolve = " resolvers dns init-addr last,libc,none" if nameserver else ""
+    servers = "\n".join(f"    server {name} {address} check inter 1s fall 2 rise 1{resolve}"
+                        for name, address in replicas.items())
+    resolvers = f"""
+resolvers dns
+    nameserver docker {nameserver}
+    hold valid 10s
+""" if nameserver else ""
+    return f"""# written by scripts/distributed.py (haproxy_config)
+global
     maxconn 512
-
+{resolvers}
 defaults
     mode http
     timeout connect 2s
@@ -188,7 +201,7 @@ defaults
     retries 2
 
 frontend ocr_in
-    bind 127.0.0.1:{port}
+    bind {bind}:{port}
     default_backend ocr
 
 backend ocr
@@ -198,13 +211,22 @@ backend ocr
 {servers}
 
 listen stats
-    bind 127.0.0.1:{stats_port}
+    bind {bind}:{stats_port}
     stats enable
     stats uri /stats
 """
 
 
+# docker-compose.airflow.yml's balancer: the replicas by service name, Docker's DNS
+COMPOSE_BALANCER = {"port": 8001, "stats_port": 8404, "bind": "0.0.0.0", "nameserver": "127.0.0.11:53",
+                    "replicas": {"ocr-service-1": "ocr-service-1:8001", "ocr-service-2": "ocr-service-2:8001"}}
+COMPOSE_HAPROXY_CFG = ROOT / "deploy" / "haproxy.cfg"
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--write-compose-balancer"]:  # deploy/haproxy.cfg from the one description
+        COMPOSE_HAPROXY_CFG.write_text(haproxy_config(**COMPOSE_BALANCER))
+        return 0
     parser = build_parser(__doc__.split("\n\n")[0])
     parser.set_defaults(data_dir="data/distributed")
     parser.add_argument("--kill-worker-during", metavar="TASK_ID", default=None,

@@ -146,6 +146,8 @@ class Demo:
                       AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"), AIRFLOW__CORE__LOAD_EXAMPLES="false",
                       AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
                       AIRFLOW__API__PORT=str(ports["airflow"]),
+                      # where task processes report to: the api-server's port, not the default 8080
+                      AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{ports['airflow']}/execution/",
                       AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL="5",
                       AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
                       AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT="600",

@@ -90,3 +90,27 @@ def test_set_flag_takes_a_flag_called_name(store):
     snap = apply_action(store, "set-flag", "ops", "compare", name="enable_accuracy_comparison", value=False)
     assert snap.flag("enable_accuracy_comparison") is False
     assert store.history(1)[0].action == "set-flag enable_accuracy_comparison"
+
+
+def test_a_rejected_stage_goes_back_with_who_and_why_even_with_auto_rollback_off(store):
+    from rollout.health.alerts import AlertStore
+    from rollout.migration import MigrationPlan, reject_stage, set_percentage
+
+    plan = MigrationPlan(stages=(5, 15, 100), auto_rollback=False)
+    set_percentage(store, 5, "airflow:ocr_migration/r1", "stage 1")
+    set_percentage(store, 15, "airflow:ocr_migration/r1", "stage 2")
+    # a person's text from a web form: a newline, a NUL and a lone surrogate must not break the audit
+    out = reject_stage(store.db, store, 15, plan, "r1", "anna\n", "error rate\x00 on\nscans \ud800 too high", [])
+    assert out["action"] == "rollback" and out["target"] == 5
+    snap = store.snapshot()
+    assert (snap.percentage, snap.stage) == (5, 1)
+    last = store.history(1)[0]
+    assert last.action == "set-percentage" and last.outcome == "applied"
+    assert last.actor == "anna (approval, r1)"
+    assert last.reason == "stage 15 % rejected at its approval by anna: error rate on scans too high"
+    alerts = [a for a in AlertStore(store.db, notifiers=[]).recent(open_only=True) if a["key"] == "rejected:15"]
+    assert alerts and alerts[0]["severity"] == "warning" and "anna" in alerts[0]["message"]
+    # no reviewer name or reason given: still said so, not left blank
+    set_percentage(store, 15, "airflow:ocr_migration/r2", "stage 2")
+    reject_stage(store.db, store, 15, plan, "r2", "", "  ", [])
+    assert store.history(1)[0].reason == "stage 15 % rejected at its approval by an unnamed reviewer: no reason given"

@@ -26,12 +26,15 @@ AIRFLOW_SERVICES = {
     "airflow-apiserver": "api-server",
     "airflow-scheduler": "scheduler",
     "airflow-dag-processor": "dag-processor",
-    "airflow-worker": "celery worker",
+    "airflow-worker-1": "celery worker",
+    "airflow-worker-2": "celery worker",
     "airflow-triggerer": "triggerer",
 }
-REQUIRED_SERVICES = {"postgres", "redis", "airflow-init", "ocr-service", "ocr-service-staging",
-                     "postgres-staging", "redis-staging", *AIRFLOW_SERVICES}
-OCR_SERVICES = {"ocr-service": "production", "ocr-service-staging": "staging"}
+REQUIRED_SERVICES = {"postgres", "redis", "airflow-init", "ocr-service", "ocr-service-1", "ocr-service-2",
+                     "ocr-service-staging", "postgres-staging", "redis-staging", *AIRFLOW_SERVICES}
+# the OCR service containers; production's two replicas sit behind the balancer "ocr-service"
+OCR_SERVICES = {"ocr-service-1": "production", "ocr-service-2": "production", "ocr-service-staging": "staging"}
+BALANCER = "ocr-service"
 # Airflow settings that every Airflow container must see with one value, or the components
 # cannot talk to each other (metadata DB, Celery, encrypted connections, task tokens).
 SHARED_AIRFLOW_SETTINGS = (
@@ -288,7 +291,9 @@ def test_long_running_services_have_healthchecks(services):
     assert env_of(services["airflow-scheduler"])["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "true"
     assert "DagProcessorJob" in healthcheck_command(services["airflow-dag-processor"])
     assert "TriggererJob" in healthcheck_command(services["airflow-triggerer"])
-    assert "inspect ping" in healthcheck_command(services["airflow-worker"])
+    for name in ("airflow-worker-1", "airflow-worker-2"):
+        assert "inspect ping" in healthcheck_command(services[name])
+    assert "haproxy.cfg" in healthcheck_command(services[BALANCER])
     for name in OCR_SERVICES:
         port = ocr_listen_port(services[name])
         assert f"localhost:{port}/health" in healthcheck_command(services[name]), name
@@ -313,6 +318,12 @@ def ocr_listen_port(service: dict) -> int:
     return int(cmd[cmd.index("--port") + 1])
 
 
+def balancer_port() -> int:
+    """The port the balancer listens on (deploy/haproxy.cfg's frontend)."""
+    frontend = (ROOT / "deploy" / "haproxy.cfg").read_text().split("frontend ", 1)[1]
+    return int(re.search(r"bind \S+:(\d+)", frontend).group(1))
+
+
 def database_is_created(services, url, service_name) -> bool:
     """The database in url exists when service_name starts: postgres creates it (POSTGRES_DB) or
     airflow-init does, from the same OCR_MIGRATE_DATABASE_URL, before service_name may start."""
@@ -330,7 +341,8 @@ def test_ocr_service_reaches_its_stores(services, name):
     env = env_of(service)
     port = ocr_listen_port(service)
     assert service["entrypoint"][0] == "/usr/bin/dumb-init", "the Airflow entrypoint would run `airflow ocr-migrate`"
-    assert port in {target for _, target in published_ports(service)}
+    reachable = {target for _, target in published_ports(service)} | {int(p) for p in service.get("expose", [])}
+    assert port in reachable, f"{name} does not offer its port {port}"
     assert env["OMP_THREAD_LIMIT"] == "1"
     assert env["OCR_MIGRATE_CLIENT_API_KEYS"] and env["OCR_MIGRATE_ADMIN_API_KEYS"], "serve refuses to start without keys"
 
@@ -349,12 +361,12 @@ def test_ocr_service_reaches_its_stores(services, name):
 
 
 def test_staging_is_isolated_from_production(services):
-    prod, staging = env_of(services["ocr-service"]), env_of(services["ocr-service-staging"])
+    prod, staging = env_of(services["ocr-service-1"]), env_of(services["ocr-service-staging"])
     assert make_url(prod["OCR_MIGRATE_DATABASE_URL"]).host != make_url(staging["OCR_MIGRATE_DATABASE_URL"]).host
     assert urlsplit(prod["OCR_MIGRATE_REDIS_URL"]).hostname != urlsplit(staging["OCR_MIGRATE_REDIS_URL"]).hostname
     for name in ("ocr-service-staging", "postgres-staging", "redis-staging"):
         assert services[name].get("profiles") == ["staging"], name
-    for name in ("ocr-service", "postgres", "redis", *AIRFLOW_SERVICES):
+    for name in ("ocr-service", "ocr-service-1", "ocr-service-2", "postgres", "redis", *AIRFLOW_SERVICES):
         assert not services[name].get("profiles"), f"{name} must start without a profile"
 
 
@@ -370,8 +382,8 @@ def same_redis(a: str, b: str) -> bool:
 
 
 def test_airflow_connections_and_variables_match_the_ocr_services(services):
-    airflow = env_of(services["airflow-worker"])
-    prod, staging = env_of(services["ocr-service"]), env_of(services["ocr-service-staging"])
+    airflow = env_of(services["airflow-worker-1"])
+    prod, staging = env_of(services["ocr-service-1"]), env_of(services["ocr-service-staging"])
     # The tasks' own settings are production's.
     assert airflow["OCR_MIGRATE_DATABASE_URL"] == prod["OCR_MIGRATE_DATABASE_URL"]
     assert airflow["OCR_MIGRATE_REDIS_URL"] == prod["OCR_MIGRATE_REDIS_URL"]
@@ -381,12 +393,12 @@ def test_airflow_connections_and_variables_match_the_ocr_services(services):
     assert same_store(airflow["AIRFLOW_CONN_OCR_STAGING_DB"], staging["OCR_MIGRATE_DATABASE_URL"])
     assert same_redis(airflow["AIRFLOW_CONN_OCR_STAGING_REDIS"], staging["OCR_MIGRATE_REDIS_URL"])
     assert "AIRFLOW_VAR_OCR_NOTIFIER_WEBHOOK" in airflow
-    for variable, name in (("AIRFLOW_VAR_OCR_SERVICE_URL", "ocr-service"),
-                           ("AIRFLOW_VAR_OCR_STAGING_SERVICE_URL", "ocr-service-staging")):
+    for variable, name, port in (("AIRFLOW_VAR_OCR_SERVICE_URL", BALANCER, balancer_port()),
+                                 ("AIRFLOW_VAR_OCR_STAGING_SERVICE_URL", "ocr-service-staging",
+                                  ocr_listen_port(services["ocr-service-staging"]))):
         url = urlsplit(airflow[variable])
-        assert (url.hostname, url.port) == (name, ocr_listen_port(services[name])), variable
-    assert (airflow["OCR_MIGRATE_SERVICE_HOST"], int(airflow["OCR_MIGRATE_SERVICE_PORT"])) == (
-        "ocr-service", ocr_listen_port(services["ocr-service"]))
+        assert (url.hostname, url.port) == (name, port), variable
+    assert (airflow["OCR_MIGRATE_SERVICE_HOST"], int(airflow["OCR_MIGRATE_SERVICE_PORT"])) == (BALANCER, balancer_port())
     golden = airflow["AIRFLOW_VAR_OCR_GOLDEN_DIR"]
     assert golden.startswith("/opt/airflow/expectations/")
     assert (ROOT / "expectations" / golden.removeprefix("/opt/airflow/expectations/")).is_dir()

@@ -1,5 +1,7 @@
-"""The distributed run's process topology (scripts/distributed.py) against the compose file it
-stands in for, and its balancer's configuration checked by haproxy itself."""
+"""The distributed run's process topology (scripts/distributed.py) and docker-compose.airflow.yml
+are one description: the same Airflow settings, the same two named workers, the same two OCR
+replicas behind a balancer whose configuration both take from one function (haproxy_config,
+checked by haproxy itself), the same health checks and the same project folders."""
 
 from __future__ import annotations
 
@@ -17,9 +19,17 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import distributed  # noqa: E402
 
 
+def _services() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.airflow.yml").read_text())["services"]
+
+
 def _compose_airflow_env() -> dict[str, str]:
-    compose = yaml.safe_load((ROOT / "docker-compose.airflow.yml").read_text())
-    return {k: str(v) for k, v in compose["services"]["airflow-scheduler"]["environment"].items()}
+    return {k: str(v) for k, v in _services()["airflow-scheduler"]["environment"].items()}
+
+
+def _command(service: dict) -> list[str]:
+    command = service.get("command") or []
+    return command.split() if isinstance(command, str) else list(command)
 
 
 def test_the_processes_get_the_distributed_settings_the_compose_file_gives_its_containers():
@@ -30,6 +40,11 @@ def test_the_processes_get_the_distributed_settings_the_compose_file_gives_its_c
                                                   "AIRFLOW__CORE__EXECUTION_API", "AIRFLOW__API_AUTH__",
                                                   "AIRFLOW__CORE__FERNET"))]
     assert shared and set(shared) <= set(ours), set(shared) - set(ours)
+    # what makes the topology behave the same: one value on both sides
+    for key in ("AIRFLOW__CORE__HOSTNAME_CALLABLE", "AIRFLOW__CORE__PARALLELISM", "AIRFLOW__CELERY__WORKER_CONCURRENCY",
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT",
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL"):
+        assert ours[key] == theirs[key], key
     assert ours["AIRFLOW__CORE__EXECUTOR"] == theirs["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     # the same shapes: a psycopg2 metadata URL, a database result backend, Redis db 0 as the broker
     # (db 1 holds the flags: OCR_MIGRATE_REDIS_URL in both)
@@ -44,7 +59,7 @@ def test_the_processes_get_the_distributed_settings_the_compose_file_gives_its_c
 
 def test_the_balancer_configuration_is_one_haproxy_accepts(tmp_path):
     config = tmp_path / "haproxy.cfg"
-    config.write_text(distributed.haproxy_config(18001, 18002, {"ocr-1": 18003, "ocr-2": 18004}))
+    config.write_text(distributed.haproxy_config(18001, 18002, {"ocr-1": "127.0.0.1:18003", "ocr-2": "127.0.0.1:18004"}))
     checked = subprocess.run(["/usr/sbin/haproxy", "-c", "-f", str(config)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     text = config.read_text()
@@ -57,3 +72,49 @@ def test_each_worker_process_names_itself(monkeypatch):
     assert worker_hostname() == "worker-2"
     monkeypatch.delenv("OCR_WORKER_NAME")
     assert worker_hostname()  # the host's name
+
+
+def test_the_compose_file_has_the_same_workers_and_replicas_as_the_processes():
+    services = _services()
+    workers = {name: s for name, s in services.items() if _command(s)[:2] == ["celery", "worker"]}
+    assert {s["environment"]["OCR_WORKER_NAME"] for s in workers.values()} == set(distributed.WORKERS)
+    assert all(s["hostname"] == s["environment"]["OCR_WORKER_NAME"] for s in workers.values())
+    replicas = {name: s for name, s in services.items()
+                if _command(s)[:2] == ["ocr-migrate", "serve"] and "staging" not in name}
+    assert len(replicas) == len(distributed.REPLICAS) == 2
+    # every replica keeps its own event spool
+    spools = [v.split(":")[0] for s in replicas.values() for v in s["volumes"]]
+    assert len(set(spools)) == len(spools) == 2
+    # both deployments check a replica on /health: compose's healthcheck, haproxy's httpchk here
+    for service in replicas.values():
+        assert "/health" in " ".join(service["healthcheck"]["test"])
+    balancer = distributed.COMPOSE_BALANCER
+    assert set(balancer["replicas"]) == set(replicas)
+    for name, address in balancer["replicas"].items():
+        command = _command(replicas[name])
+        assert address == f"{name}:{command[command.index('--port') + 1]}"
+
+
+def test_the_compose_balancer_config_is_the_one_haproxy_config_writes_and_haproxy_accepts():
+    services = _services()
+    written = distributed.COMPOSE_HAPROXY_CFG
+    expected = distributed.haproxy_config(**distributed.COMPOSE_BALANCER)
+    assert written.read_text() == expected, "regenerate: python scripts/distributed.py --write-compose-balancer"
+    checked = subprocess.run(["/usr/sbin/haproxy", "-c", "-f", str(written)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    balancer = services["ocr-service"]
+    mount = f"${{AIRFLOW_PROJ_DIR:-.}}/{written.relative_to(ROOT)}:/usr/local/etc/haproxy/haproxy.cfg:ro"
+    assert mount in balancer["volumes"]
+    assert f"{distributed.COMPOSE_BALANCER['port']}:{distributed.COMPOSE_BALANCER['port']}" in balancer["ports"]
+    assert set(balancer["depends_on"]) == set(distributed.COMPOSE_BALANCER["replicas"])
+    # the DAGs and `ocr-migrate health` call the balancer, not one replica
+    env = _compose_airflow_env()
+    assert env["AIRFLOW_VAR_OCR_SERVICE_URL"] == f"http://ocr-service:{distributed.COMPOSE_BALANCER['port']}"
+
+
+def test_every_airflow_container_mounts_the_folders_the_processes_read_from_the_checkout():
+    for name, service in _services().items():
+        if name.startswith("airflow-") or name == "flower":
+            for folder in ("dags", "plugins", "expectations"):
+                assert f"${{AIRFLOW_PROJ_DIR:-.}}/{folder}:/opt/airflow/{folder}" in service["volumes"], (name, folder)
+                assert (ROOT / folder).is_dir()
