@@ -110,7 +110,8 @@ with DAG(
                 subject=f"Stage {position} ({{{{ params.stages[{position - 1}] }}}} % open source) passed its gates: "
                         "advance?",
                 body="The health and golden gates passed for this stage. Approve to continue the migration. "
-                     "Reject (with a reason) to roll back to the previous stage and stop the run.")
+                     "Reject (with a reason) to roll back to the previous stage and stop the run.",
+                params=ops.approval_form())
             auto = EmptyOperator(task_id="auto_approved")
             done = EmptyOperator(task_id="done", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
             rollback = PythonOperator(task_id="rollback", python_callable=ops.stage_rollback,

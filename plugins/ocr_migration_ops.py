@@ -238,10 +238,6 @@ class StageApprovalOperator(ApprovalOperator):
     def __init__(self, **kwargs):
         kwargs.setdefault("fail_on_reject", True)
         kwargs.setdefault("retries", 0)
-        # source="task": HITLOperator keeps only task-sourced params for its form (the DAG's own
-        # params would otherwise show there too); a bare Param has no source and is dropped.
-        kwargs.setdefault("params", {"reason": Param("", type="string", title="Reason", source="task",
-                                                     description="why (kept in the audit log)")})
         super().__init__(**kwargs)
 
     def execute_complete(self, context, event):
@@ -253,6 +249,14 @@ class StageApprovalOperator(ApprovalOperator):
                 "reason": str((event.get("params_input") or {}).get("reason") or ""),
                 "at": str(event.get("responded_at") or "")})
         return super().execute_complete(context, event)
+
+
+def approval_form() -> dict:
+    """The approval form's fields. Give them as the operator's ``params`` where it is built (in the
+    DAG file): Airflow merges a task's params with the DAG's when the outermost ``__init__`` is
+    called, and HITLOperator keeps only the task-sourced ones for its form."""
+    return {"reason": Param("", type="string", title="Reason", source="task",
+                            description="why (kept in the audit log)")}
 
 
 def rejection_of(approval: dict | None) -> dict | None:

@@ -5,7 +5,7 @@ this project's DAGs, the OCR service, the Document AI double, traffic) runs ``oc
   * stage 1 is approved through Airflow's REST API (the call the "Required Actions" page makes:
     ``PATCH …/taskInstances/{task}/-1/hitlDetails``);
   * stage 2 is approved by a click in headless Chromium, on the task's Required Actions page,
-    after logging in through Airflow's login page;
+    after logging in through Airflow's login page (the form's Reason is required there);
   * stage 3 is rejected through the REST API with a reason: the run stops (failed), the rollout
     goes back to stage 2's percentage, and the audit log names the reviewer and the reason.
 
@@ -79,7 +79,11 @@ def click_approve_in_chromium(base: str, password: str, run_id: str, task_id: st
                 page.press("input[name=password]", "Enter")
                 page.wait_for_url(f"**/tasks/{task_id}/required_actions**")
                 page.get_by_text("passed its gates").first.wait_for()
-                page.get_by_role("button", name="Approve").click()
+                # the form's Reason is required: both buttons stay disabled until it is given
+                approve = page.get_by_role("button", name="Approve")
+                assert approve.is_disabled()
+                page.get_by_role("textbox").first.fill("gates and canary numbers look fine")
+                approve.click()
                 page.get_by_text("Approve").first.wait_for()
             except Exception:
                 page.screenshot(path=str(shots / "required-actions.png"), full_page=True)

@@ -72,7 +72,10 @@ def test_dagbag_has_no_import_errors_and_parses_fast(airflow_home):
     code = ("import json; from airflow.dag_processing.dagbag import DagBag; b = DagBag(); "
             "print(json.dumps({'errors': {k: str(v) for k, v in b.import_errors.items()}, 'dags': sorted(b.dag_ids),"
             " 'seconds': {s.file: s.duration.total_seconds() for s in b.dagbag_stats},"
-            " 'params': (lambda d: {k: d.params[k] for k in d.params})(b.get_dag('ocr_migration'))}))")
+            " 'params': (lambda d: {k: d.params[k] for k in d.params})(b.get_dag('ocr_migration')),"
+            " 'approve': (lambda t: {'form': sorted(t.serialized_params), 'fail_on_reject': t.fail_on_reject,"
+            " 'retries': t.retries, 'downstream': sorted(t.downstream_task_ids)})"
+            "(b.get_dag('ocr_migration').get_task('stage_2.approve'))}))")
     proc = subprocess.run([sys.executable, "-c", code], env=airflow_env(airflow_home), capture_output=True,
                           text=True, timeout=120)
     out = json.loads(proc.stdout.splitlines()[-1])
@@ -88,6 +91,10 @@ def test_dagbag_has_no_import_errors_and_parses_fast(airflow_home):
     assert MigrationPlan.from_params({}) == plan == MigrationPlan.from_params(params)
     assert (params["soak_s"], params["min_documents"], params["stages"]) == (900, 200, list(plan.stages))
     assert params["golden_subset"] == plan.golden_subset and params["auto_rollback"] is plan.auto_rollback
+    # the approval's form has its reason field (only task-sourced params reach it), a rejection
+    # fails the task without a retry, and the stage's rollback hears of it
+    assert out["approve"] == {"form": ["reason"], "fail_on_reject": True, "retries": 0,
+                              "downstream": ["stage_2.done", "stage_2.rollback"]}, out["approve"]
 
 
 def test_happy_path_to_100_percent_with_cutover(migration_env):
