@@ -226,8 +226,13 @@ class Demo:
 
         if not wait_until(parsed, 240, 2):
             raise SystemExit("ocr_migration was not parsed; see " + str(self.home / "logs" / "airflow.log"))
-        httpx.patch(f"{api}/api/v2/dags/ocr_migration", json={"is_paused": False},
-                    headers={"Authorization": f"Bearer {token}"}, timeout=10).raise_for_status()
+        def unpaused():  # SQLite under a starting Airflow can answer 500 (database locked): try again
+            r = httpx.patch(f"{api}/api/v2/dags/ocr_migration", json={"is_paused": False},
+                            headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            return r.status_code == 200
+
+        if not wait_until(unpaused, 60, 2):
+            raise SystemExit("could not unpause ocr_migration; see " + str(self.home / "logs" / "airflow.log"))
 
     def trigger(self, api: str, token: str, conf: dict) -> str:
         import httpx
