@@ -44,14 +44,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             writer = EventWriter(url, Path(tmp) / "spool.jsonl", batch_size=2000, flush_s=0.05)
             writer.init_schema()
-            engine = create_engine(url)
+            db = create_engine(url)
             anchor_n = min(2000, args.events)
             start = time.perf_counter()
             for i in range(anchor_n):  # the anchor: one transaction per event
-                with engine.begin() as conn:
+                with db.begin() as conn:
                     conn.execute(insert(ocr_events), [event(i).to_row()])
             anchor_rate = anchor_n / (time.perf_counter() - start)
-            with engine.begin() as conn:
+            with db.begin() as conn:
                 conn.execute(ocr_events.delete())
             writer.start()
             start = time.perf_counter()
@@ -60,9 +60,9 @@ def main() -> None:
             enqueue_s = time.perf_counter() - start
             writer.close(timeout_s=600)
             total_s = time.perf_counter() - start
-            with engine.connect() as conn:
+            with db.connect() as conn:
                 stored = conn.execute(select(func.count()).select_from(ocr_events)).scalar_one()
-            engine.dispose()
+            db.dispose()
             writer.db.dispose()
     finally:
         with admin.connect() as conn:

@@ -117,10 +117,10 @@ class Stack:
     def stored_request_ids(self) -> set[str]:
         from sqlalchemy import create_engine, text
 
-        engine = create_engine(self.pg.url)
-        with engine.connect() as conn:
+        db = create_engine(self.pg.url)
+        with db.connect() as conn:
             out = set(conn.execute(text("SELECT request_id FROM ocr_events")).scalars())
-        engine.dispose()
+        db.dispose()
         return out
 
     def close(self) -> None:

@@ -95,10 +95,10 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def load(engine, origin: datetime, lo: int, hi: int, step_s: float, chunk: int = 1_000_000) -> float:
+def load(db, origin: datetime, lo: int, hi: int, step_s: float, chunk: int = 1_000_000) -> float:
     """Rows lo..hi-1 (row i is about i * step_s seconds after origin); returns the seconds it took."""
     began = time.perf_counter()
-    with engine.begin() as conn:  # random ids make one random B-tree insert per row: a sorted build is faster
+    with db.begin() as conn:  # random ids make one random B-tree insert per row: a sorted build is faster
         unique = conn.execute(text("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
                                    "WHERE conrelid = 'ocr_events'::regclass AND contype = 'u'")).all()
         for name, _ in unique:
@@ -106,17 +106,17 @@ def load(engine, origin: datetime, lo: int, hi: int, step_s: float, chunk: int =
     for a in range(lo, hi, chunk):
         b = min(hi, a + chunk)
         t = time.perf_counter()
-        with engine.begin() as conn:
+        with db.begin() as conn:
             conn.execute(GENERATE, {"origin": origin, "step": step_s, "lo": a, "hi": b})
         log(f"  rows {a:,}..{b - 1:,} inserted in {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
-    with engine.begin() as conn:
+    with db.begin() as conn:
         conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
         for name, definition in unique:
             conn.execute(text(f'ALTER TABLE ocr_events ADD CONSTRAINT "{name}" {definition}'))
     log(f"  unique constraint on event_id rebuilt in {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+    with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE ocr_events"))
     log(f"  VACUUM ANALYZE in {time.perf_counter() - t:.1f} s")
     return time.perf_counter() - began
@@ -137,16 +137,16 @@ def random_start(rng: random.Random, first_s: float, last_s: float, length: time
 def time_windows(targets: list[tuple], windows: int, rng: random.Random, modes=(False, True)) -> dict:
     """window_metrics on random 1-hour windows, each queried once, by engine and then by engine and stage.
 
-    ``targets``: (name, engine, first_s, last_s); several are timed in alternation (the order
+    ``targets``: (name, db, first_s, last_s); several are timed in alternation (the order
     flipping every round), so that whatever else the machine does falls on all of them alike."""
     timings = {(name, m): [] for name, *_ in targets for m in modes}
     documents = {name: [] for name, *_ in targets}
     for by_stage in modes:
         for k in range(windows):
-            for name, engine, first_s, last_s in (targets if k % 2 == 0 else targets[::-1]):
+            for name, db, first_s, last_s in (targets if k % 2 == 0 else targets[::-1]):
                 start = random_start(rng, first_s, last_s, HOUR)
                 t = time.perf_counter()
-                stats = window_metrics(engine, start, start + HOUR, by_stage=by_stage)
+                stats = window_metrics(db, start, start + HOUR, by_stage=by_stage)
                 timings[(name, by_stage)].append((time.perf_counter() - t) * 1000)
                 documents[name].append(sum(s.documents + s.shadow_documents for s in stats))
     out = {name: {} for name, *_ in targets}
@@ -157,18 +157,18 @@ def time_windows(targets: list[tuple], windows: int, rng: random.Random, modes=(
     return out
 
 
-def time_series(engine, first_s: float, last_s: float, rng: random.Random, samples: int = 5) -> dict:
+def time_series(db, first_s: float, last_s: float, rng: random.Random, samples: int = 5) -> dict:
     """window_series over random 24-hour windows in 1-hour buckets (a day's chart)."""
     day, timings, points = timedelta(hours=24), [], 0
     for _ in range(samples):
         start = random_start(rng, first_s, last_s, day)
         t = time.perf_counter()
-        points = len(window_series(engine, start, start + day, 3600))
+        points = len(window_series(db, start, start + day, 3600))
         timings.append((time.perf_counter() - t) * 1000)
     return {"p50_ms": round(statistics.median(timings), 1), "max_ms": round(max(timings), 1), "points": points}
 
 
-def explain(engine, start: datetime, show: bool) -> dict:
+def explain(db, start: datetime, show: bool) -> dict:
     """EXPLAIN (ANALYZE, BUFFERS) of the statements one window_metrics call sends; the scans they use."""
     statements = []
 
@@ -176,13 +176,13 @@ def explain(engine, start: datetime, show: bool) -> dict:
         if statement.lstrip().upper().startswith("SELECT"):
             statements.append((statement, parameters))
 
-    event.listen(engine, "before_cursor_execute", capture)
+    event.listen(db, "before_cursor_execute", capture)
     try:
-        window_metrics(engine, start, start + HOUR)
+        window_metrics(db, start, start + HOUR)
     finally:
-        event.remove(engine, "before_cursor_execute", capture)
+        event.remove(db, "before_cursor_execute", capture)
     scans, buffers, heap_fetches, executed = [], 0, 0, 0.0
-    with engine.connect() as conn:
+    with db.connect() as conn:
         for statement, parameters in statements:
             plan = [row[0] for row in conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + statement,
                                                            parameters)]
@@ -197,11 +197,11 @@ def explain(engine, start: datetime, show: bool) -> dict:
             "server_ms": round(executed, 2)}
 
 
-def append_unvacuumed_day(engine, rows: int, step_s: float) -> tuple[float, float]:
+def append_unvacuumed_day(db, rows: int, step_s: float) -> tuple[float, float]:
     """One more day of events with no VACUUM after it, like the latest hours in production before
     autovacuum marks their pages all-visible: index-only scans then fetch those rows from the heap."""
     per_day = round(86400 / step_s)
-    with engine.begin() as conn:
+    with db.begin() as conn:
         conn.execute(GENERATE, {"origin": ORIGIN, "step": step_s, "lo": rows, "hi": rows + per_day})
     return rows * step_s, (rows + per_day) * step_s
 
@@ -229,40 +229,40 @@ def main() -> None:
     names = {s: f"bench_windows_{os.getpid()}_small", b: f"bench_windows_{os.getpid()}_large"}
     url_of = {label: args.url.rsplit("/", 1)[0] + f"/{name}" for label, name in names.items()}
     admin = create_engine(args.url, isolation_level="AUTOCOMMIT")
-    engines = {}
+    dbs = {}
     began = time.perf_counter()
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{names[s]}"'))
-        engines[s] = create_engine(url_of[s])
-        metadata.create_all(engines[s])
+        dbs[s] = create_engine(url_of[s])
+        metadata.create_all(dbs[s])
         log(f"database {names[s]}, indexes {', '.join(sorted(ix.name for ix in ocr_events.indexes))}; "
             f"{3600 / step_s:,.0f} events per hour")
 
         log(f"loading {s} rows ({small_s / 86400:.0f} days)")
-        load_small = load(engines[s], ORIGIN, 0, args.rows, step_s)
-        alone = time_windows([(s, engines[s], 0, small_s)], args.windows, rng)[s]
+        load_small = load(dbs[s], ORIGIN, 0, args.rows, step_s)
+        alone = time_windows([(s, dbs[s], 0, small_s)], args.windows, rng)[s]
         log(f"  {s} alone: by engine p50 {alone['by_engine']['p50_ms']} ms, p95 {alone['by_engine']['p95_ms']} ms; "
             f"by stage p50 {alone['by_stage']['p50_ms']} ms, p95 {alone['by_stage']['p95_ms']} ms; "
             f"~{alone['by_engine']['rows_per_window']} events per window")
 
-        engines[s].dispose()  # CREATE DATABASE ... TEMPLATE needs the source without sessions
+        dbs[s].dispose()  # CREATE DATABASE ... TEMPLATE needs the source without sessions
         copy_database(admin, names[s], names[b])
-        engines[b] = create_engine(url_of[b])
+        dbs[b] = create_engine(url_of[b])
         log(f"growing a copy to {b} rows ({(big_s - small_s) / 86400:.0f} more days)")
-        load_big = load(engines[b], ORIGIN, args.rows, big, step_s)
+        load_big = load(dbs[b], ORIGIN, args.rows, big, step_s)
 
         for label in (s, b):  # connection pools and statement caches
             for by_stage in (False, True):
-                window_metrics(engines[label], ORIGIN, ORIGIN + HOUR, by_stage=by_stage)
+                window_metrics(dbs[label], ORIGIN, ORIGIN + HOUR, by_stage=by_stage)
         log(f"timing {args.windows} random 1-hour windows per mode on {s} and {b} rows, alternately")
-        results = time_windows([(s, engines[s], 0, small_s), (b, engines[b], 0, big_s)], args.windows, rng)
+        results = time_windows([(s, dbs[s], 0, small_s), (b, dbs[b], 0, big_s)], args.windows, rng)
         for label, span_s, load_s in ((s, small_s, load_small), (b, big_s, load_big)):
             r = results[label]
-            with engines[label].connect() as conn:
+            with dbs[label].connect() as conn:
                 r["bytes"] = conn.execute(text("SELECT pg_total_relation_size('ocr_events')")).scalar_one()
-            r.update(load_s=round(load_s, 1), series_24h=time_series(engines[label], 0, span_s, rng),
-                     plan=explain(engines[label], random_start(rng, 0, span_s, HOUR), args.explain))
+            r.update(load_s=round(load_s, 1), series_24h=time_series(dbs[label], 0, span_s, rng),
+                     plan=explain(dbs[label], random_start(rng, 0, span_s, HOUR), args.explain))
             log(f"  {label}: by engine p50 {r['by_engine']['p50_ms']} ms, p95 {r['by_engine']['p95_ms']} ms; "
                 f"by stage p50 {r['by_stage']['p50_ms']} ms, p95 {r['by_stage']['p95_ms']} ms; table + indexes "
                 f"{r['bytes'] / 2**30:.2f} GiB; one window: {', '.join(r['plan']['scans'])}; "
@@ -270,13 +270,13 @@ def main() -> None:
                 f"{r['plan']['server_ms']} ms in the server")
 
         log(f"appending one day without VACUUM to the {b} table")
-        first_s, last_s = append_unvacuumed_day(engines[b], big, step_s)
-        fresh = time_windows([("fresh", engines[b], first_s, last_s)], args.windows, rng, modes=(False,))
+        first_s, last_s = append_unvacuumed_day(dbs[b], big, step_s)
+        fresh = time_windows([("fresh", dbs[b], first_s, last_s)], args.windows, rng, modes=(False,))
         fresh = fresh["fresh"]["by_engine"]
-        fresh["plan"] = explain(engines[b], random_start(rng, first_s, last_s, HOUR), args.explain)
+        fresh["plan"] = explain(dbs[b], random_start(rng, first_s, last_s, HOUR), args.explain)
     finally:
-        for engine in engines.values():
-            engine.dispose()
+        for db in dbs.values():
+            db.dispose()
         with admin.connect() as conn:
             for label, name in names.items():
                 if args.keep:

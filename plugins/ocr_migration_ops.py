@@ -93,15 +93,16 @@ def migration_settings():
 
 @functools.lru_cache(maxsize=4)
 def metrics_db(url: str):
-    """The metrics and flag database: one SQLAlchemy engine (and its connection pool) per URL in a
-    worker process, which a sensor poking every minute reuses instead of building its own."""
-    from rollout.flags import make_engine
+    """The metrics and flag database: one SQLAlchemy Engine (and its connection pool) per URL in a
+    worker process, which a sensor poking every minute reuses instead of building its own; its
+    tables are set up on the first look only (``rollout.flags.create_tables``, once per ``db``)."""
+    from rollout.flags import make_db
 
-    return make_engine(url)
+    return make_db(url)
 
 
 class Stores:
-    """The flag store (publishing changes to Redis), the metrics engine and the notifiers."""
+    """The flag store (publishing changes to Redis), the metrics database ``db`` and the notifiers."""
 
     def __init__(self):
         from rollout.distribution import publish

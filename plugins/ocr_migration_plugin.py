@@ -118,9 +118,9 @@ def migration_settings():
 
 @functools.lru_cache(maxsize=4)
 def _db(url: str):
-    from rollout.flags import make_engine
+    from rollout.flags import make_db
 
-    return make_engine(url)
+    return make_db(url)
 
 
 def flag_changes(store, limit: int = 10) -> list[dict]:

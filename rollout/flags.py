@@ -9,6 +9,7 @@ refused ones (``refused``), each with actor, reason, and the state before and af
 from __future__ import annotations
 
 import json
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,7 +83,8 @@ STATEMENT_TIMEOUT_MS = 15_000
 POOL_TIMEOUT_S = 10
 
 
-def make_engine(url: str) -> Engine:
+def make_db(url: str) -> Engine:
+    """The SQLAlchemy Engine (``db``) for a flag or metrics database URL, with the bounds above."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         return create_engine(url, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT_S})
@@ -94,16 +96,32 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+make_engine = make_db  # the former name, still imported by rollout/events.py
+
+
+_set_up: weakref.WeakKeyDictionary[Engine, set[MetaData]] = weakref.WeakKeyDictionary()
+
+
+def create_tables(db: Engine, tables: MetaData) -> None:
+    """``tables.create_all(db)`` once per database (``db``) in this process: a sensor that pokes
+    every minute through the one cached engine of its URL (``metrics_db`` in the Airflow plugin)
+    sets the schema up on its first look, not on every look. A failed attempt is tried again."""
+    done = _set_up.setdefault(db, set())
+    if tables not in done:
+        tables.create_all(db)
+        done.add(tables)
+
+
 class FlagStore:
     def __init__(self, db: Engine | str, on_change: Callable[[Snapshot], object] | None = None):
         """``on_change`` is called with each applied snapshot (e.g. to publish it to Redis)."""
-        self.db = make_engine(db) if isinstance(db, str) else db
+        self.db = make_db(db) if isinstance(db, str) else db
         self.on_change = on_change
 
     def init(self, actor: str = "system") -> Snapshot:
         """Create the tables and the initial state (stage 0, seed defaults) if absent."""
         try:
-            metadata.create_all(self.db)
+            create_tables(self.db, metadata)
             with self.db.begin() as conn:
                 if conn.execute(select(rollout_state.c.id)).first() is None:
                     initial = Snapshot(version=1)

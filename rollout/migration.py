@@ -24,7 +24,7 @@ from .health.golden_subsets import GOLDEN_SUBSET_CHOICES, is_golden_subset
 from .health.schema import as_utc
 from .health.thresholds import ThresholdError, Thresholds
 
-DEFAULT_PLAN = (5, 15, 35, 60, 85, 100)
+DEFAULT_PLAN = stages.STAGE_PERCENTAGES[1:]  # every stage after Google only: 5, 15, 35, 60, 85, 100 %
 
 
 class PlanError(ValueError):

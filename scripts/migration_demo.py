@@ -300,8 +300,8 @@ class Demo:
             by = (hitl.get("responded_by_user") or {}).get("name") or "?"
             reason = (hitl.get("params_input") or {}).get("reason") or ""
             return f"  {'/'.join(hitl.get('chosen_options') or ['?'])} by {by}" + (f": {reason}" if reason else "")
-        engine = create_engine(self.ocr_env["OCR_MIGRATE_DATABASE_URL"])
-        with engine.connect() as conn:
+        db = create_engine(self.ocr_env["OCR_MIGRATE_DATABASE_URL"])
+        with db.connect() as conn:
             if task.endswith("health_gate"):
                 row = conn.execute(text("SELECT verdict, percentage, canary_documents, baseline_documents, reason, "
                                         "checks FROM gate_evaluations ORDER BY id DESC LIMIT 1")).first()

@@ -49,12 +49,12 @@ def check_stores(results: list) -> dict:
     import ocr_migration_ops as ops
     from sqlalchemy import text
 
-    from rollout.flags import make_engine
+    from rollout.flags import make_db
 
     settings = ops.migration_settings()
     source = "connection ocr_metrics_db" if ops._connection(ops.METRICS_CONN) else "OCR_MIGRATE_DATABASE_URL / default"
     try:
-        with make_engine(settings.sqlalchemy_url).connect() as conn:
+        with make_db(settings.sqlalchemy_url).connect() as conn:
             conn.execute(text("SELECT 1"))
         results.append(("metrics database", PASS, f"{settings.sqlalchemy_url.split('@')[-1]} ({source})"))
     except Exception as exc:  # noqa: BLE001 - any failure is the finding

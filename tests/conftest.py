@@ -62,10 +62,10 @@ def pg_url(postgres_url):
     url = postgres_url
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(url)
-    with engine.begin() as conn:  # a clean slate per test
+    db = create_engine(url)
+    with db.begin() as conn:  # a clean slate per test
         conn.execute(text("DROP TABLE IF EXISTS flag_audit, rollout_state, ocr_events, gate_evaluations, alerts, gx_validations"))
-    engine.dispose()
+    db.dispose()
     return url
 
 

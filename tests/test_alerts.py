@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from rollout.flags import make_engine
+from rollout.flags import make_db
 from rollout.health.alerts import (CRITICAL, WARNING, Alert, AlertStore, WebhookNotifier, alerts_from_gate)
 from rollout.health.gates import Samples, decide
 from tests.servers import free_port
@@ -49,7 +49,7 @@ def store(db_url):
             sent.append(alert)
             return True
 
-    s = AlertStore(make_engine(db_url), [Recorder()])
+    s = AlertStore(make_db(db_url), [Recorder()])
     s.sent = sent
     return s
 
@@ -145,7 +145,7 @@ def test_webhook_does_not_retry_a_client_error(hook):
 
 def test_webhook_unreachable_is_not_an_exception_and_the_alert_stays_unnotified(db_url):
     notifier = WebhookNotifier(f"http://127.0.0.1:{free_port()}/hook", retries=1, backoff_s=0.01)
-    store = AlertStore(make_engine(db_url), [notifier])
+    store = AlertStore(make_db(db_url), [notifier])
     assert len(store.process([alert()])) == 1
     assert store.recent()[0]["notified"] is False  # kept, to be seen in the UI and the report
 

@@ -57,8 +57,8 @@ def run_dag(env, dag_id, conf, traffic="none", timeout=600):
     return json.loads(lines[-1][7:]), proc.stdout + proc.stderr
 
 
-def flags(engine) -> dict:
-    with engine.connect() as conn:
+def flags(db) -> dict:
+    with db.connect() as conn:
         row = conn.execute(text("SELECT stage, percentage, flags FROM rollout_state")).mappings().one()
     f = row["flags"] if isinstance(row["flags"], dict) else json.loads(row["flags"])
     return {"stage": row["stage"], "percentage": row["percentage"], **f}
@@ -97,8 +97,49 @@ def test_dagbag_has_no_import_errors_and_parses_fast(airflow_home):
                               "downstream": ["stage_2.done", "stage_2.rollback"]}, out["approve"]
 
 
+# Two looks of a stage's gate as StageGateSensor.poke makes them (each builds its Stores()), in one
+# worker process; SQLAlchemy's before_create event counts every create_all on our three schemas.
+SCHEMA_PROBE = """
+import json
+from collections import Counter
+from datetime import datetime
+
+from sqlalchemy import event
+
+import ocr_migration_ops as ops
+from rollout.events import metadata as events
+from rollout.flags import metadata as flags
+from rollout.health.schema import metadata as gates_and_alerts
+from rollout.migration import MigrationPlan, set_percentage, stage_gate
+
+names, set_ups = {id(flags): "flags", id(events): "events", id(gates_and_alerts): "gates and alerts"}, Counter()
+for tables in (flags, events, gates_and_alerts):
+    event.listen(tables, "before_create", lambda target, connection, **kw: set_ups.update([names[id(target)]]))
+since = datetime.fromisoformat(set_percentage(ops.Stores().flags, 5, "test", "stage 1")["since"])
+verdicts = []
+for _ in range(2):
+    stores = ops.Stores()
+    look = stage_gate(stores.db, stores.flags, since, 5, MigrationPlan(), "probe", stores.notifiers)
+    verdicts.append(look["verdict"])
+print("RESULT " + json.dumps({"set_ups": set_ups, "verdicts": verdicts}))
+"""
+
+
+def test_the_sensors_set_the_schema_up_once_per_database_not_on_every_poke(migration_env):
+    env, db = migration_env
+    proc = subprocess.run([sys.executable, "-c", SCHEMA_PROBE], env={**env, "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}"},
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, proc.stderr[-3000:]
+    out = json.loads(lines[-1][7:])
+    assert out["verdicts"] == ["INCONCLUSIVE", "INCONCLUSIVE"]  # both looks judged (no traffic yet)
+    assert out["set_ups"] == {"flags": 1, "events": 1, "gates and alerts": 1}, out["set_ups"]
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM gate_evaluations WHERE run_id = 'probe'")).scalar() == 2
+
+
 def test_happy_path_to_100_percent_with_cutover(migration_env):
-    env, engine = migration_env
+    env, db = migration_env
     env = {**env, "OCR_MIGRATE_DOCUMENTAI_PRICE_PER_PAGE": "0.015"}
     result, log = run_dag(env, "ocr_migration", {**FAST, "stages": [5, 15, 35, 60, 100]}, traffic="healthy")
     assert result["state"] == "success", log[-4000:]
@@ -117,9 +158,9 @@ def test_happy_path_to_100_percent_with_cutover(migration_env):
     # exact, in decimal cents rounded half up (a float tolerance failed on a half cent: 35.535)
     assert needed > google > 0 and pages_saved == needed - google
     assert money == (pages_saved * Decimal("0.015")).quantize(Decimal("0.01"), ROUND_HALF_UP)
-    state = flags(engine)
+    state = flags(db)
     assert state["percentage"] == 100 and state["disable_google_cloud"] is True
-    with engine.connect() as conn:
+    with db.connect() as conn:
         passes = conn.execute(text("SELECT DISTINCT percentage FROM gate_evaluations WHERE run_id = :r AND "
                                    "verdict = 'PASS'"), {"r": result["run_id"]}).scalars().all()
         actions = conn.execute(text("SELECT action, actor FROM flag_audit WHERE outcome = 'applied' ORDER BY id")).all()
@@ -133,20 +174,20 @@ def test_happy_path_to_100_percent_with_cutover(migration_env):
     proc = subprocess.run(["bash", str(script), "--actor", "ops"], env=env, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
-    state = flags(engine)
+    state = flags(db)
     assert state["percentage"] == 100 and state["disable_google_cloud"] is False
 
 
 def test_degraded_engine_at_stage_2_rolls_back_automatically(migration_env):
-    env, engine = migration_env
+    env, db = migration_env
     result, log = run_dag(env, "ocr_migration", {**FAST, "stages": [5, 15, 100]}, traffic="degraded-from-15")
     assert result["state"] == "failed"
     tis = result["tis"]
     assert tis["stage_1.done"] == "success" and tis["stage_2.health_gate"] == "failed"
     assert tis["stage_2.rollback"] == "success" and tis["stage_3.set_percentage"] == "upstream_failed"
     assert tis["cutover.switch"] == "upstream_failed"
-    assert flags(engine)["percentage"] == 5  # back to the previous stage
-    with engine.connect() as conn:
+    assert flags(db)["percentage"] == 5  # back to the previous stage
+    with db.connect() as conn:
         alerts = conn.execute(text("SELECT severity, message, recommendation FROM alerts WHERE source = 'migration'"
                                    )).all()
         verdict = conn.execute(text("SELECT verdict FROM gate_evaluations WHERE percentage = 15 ORDER BY id DESC"
@@ -157,22 +198,22 @@ def test_degraded_engine_at_stage_2_rolls_back_automatically(migration_env):
 
 
 def test_inconclusive_without_traffic_stops_without_advancing(migration_env):
-    env, engine = migration_env
+    env, db = migration_env
     result, log = run_dag(env, "ocr_migration", {**FAST, "stages": [5, 100], "stage_timeout_s": 3})
     tis = result["tis"]
     assert result["state"] == "failed" and tis["stage_1.health_gate"] == "failed"
-    with engine.connect() as conn:
+    with db.connect() as conn:
         verdicts = conn.execute(text("SELECT DISTINCT verdict FROM gate_evaluations WHERE run_id = :r"),
                                 {"r": result["run_id"]}).scalars().all()
     assert verdicts == ["INCONCLUSIVE"]  # looked until the stage timeout, never decided
     assert tis["stage_1.rollback"] == "success" and tis["stage_2.set_percentage"] == "upstream_failed"
-    assert flags(engine)["percentage"] == 5  # neither advanced nor rolled back: a human decides
-    with engine.connect() as conn:
+    assert flags(db)["percentage"] == 5  # neither advanced nor rolled back: a human decides
+    with db.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM alerts WHERE source = 'migration'")).scalar() == 0
 
 
 def test_emergency_dag_actions(migration_env):
-    env, engine = migration_env
+    env, db = migration_env
     runs = [{"action": "maintenance_on", "reason": "database upgrade"},
             {"action": "maintenance_off", "reason": "upgrade done"},
             {"action": "rollback", "reason": "nothing to roll back"},
@@ -184,10 +225,10 @@ def test_emergency_dag_actions(migration_env):
     assert len(lines) == 4, proc.stdout[-3000:] + proc.stderr[-3000:]
     on, off, rollback = (json.loads(line[7:]) for line in lines[:3])
     assert on["state"] == off["state"] == "success" and rollback["state"] == "failed"
-    assert flags(engine)["maintenance_mode"] is False and flags(engine)["percentage"] == 0  # the refusal changed nothing
+    assert flags(db)["maintenance_mode"] is False and flags(db)["percentage"] == 0  # the refusal changed nothing
     # the params are validated before any run: an unknown action never starts one
     assert lines[3].startswith("ERROR ") and "explode" in json.loads(lines[3][6:])["message"]
-    with engine.connect() as conn:
+    with db.connect() as conn:
         reasons = conn.execute(text("SELECT action, outcome FROM flag_audit ORDER BY id")).all()
         maintenance = conn.execute(text("SELECT after FROM flag_audit WHERE action = 'maintenance-on'")).scalar()
     assert [tuple(r) for r in reasons][-3:] == [("maintenance-on", "applied"), ("maintenance-off", "applied"),
@@ -198,14 +239,14 @@ def test_emergency_dag_actions(migration_env):
 
 def test_rerunning_a_stage_task_twice_gives_the_same_state(migration_env):
     """What clearing ``stage_3.set_percentage`` does: the task runs again; twice = once."""
-    env, engine = migration_env
+    env, db = migration_env
     states = []
     for _ in range(2):
         proc = subprocess.run([sys.executable, "-m", "airflow", "tasks", "test", "ocr_migration",
                                "stage_3.set_percentage"], env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]
-        with engine.connect() as conn:
-            states.append((flags(engine)["percentage"],
+        with db.connect() as conn:
+            states.append((flags(db)["percentage"],
                            conn.execute(text("SELECT version FROM rollout_state")).scalar(),
                            conn.execute(text("SELECT count(*) FROM flag_audit")).scalar()))
     assert states[0] == states[1] and states[0][0] == 35

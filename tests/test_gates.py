@@ -164,17 +164,17 @@ def write_scenario(writer, name, documents, percentage, seed=1, **overrides):
 
 def test_evaluate_gate_reads_the_window_stores_and_agrees_across_databases(window_db):
     events = write_scenario(window_db, "errors", 6000, 15)
-    engine = window_db.db
-    result = evaluate_gate(engine, NOW - timedelta(hours=1), NOW, stage=2, percentage=15, run_id="run-1")
+    db = window_db.db
+    result = evaluate_gate(db, NOW - timedelta(hours=1), NOW, stage=2, percentage=15, run_id="run-1")
     assert result.verdict == FAIL and result.id is not None
     canary = [e for e in events if e.engine == "tesseract" and not e.shadow]
     assert result.canary_documents + result.baseline_documents == 6000
     assert result.canary_documents == len(canary)
     assert result.figures["canary"]["failures"] == sum(not e.success for e in canary)
-    rows = gate_history(engine, run_id="run-1")
+    rows = gate_history(db, run_id="run-1")
     assert rows[0]["verdict"] == FAIL and rows[0]["stage"] == 2 and rows[0]["checks"][0]["name"] == "error_rate"
     assert rows[0]["thresholds"]["critical_error_rate"] == 0.1
-    empty = evaluate_gate(engine, NOW - timedelta(hours=5), NOW - timedelta(hours=4), store=False)
+    empty = evaluate_gate(db, NOW - timedelta(hours=5), NOW - timedelta(hours=4), store=False)
     assert empty.verdict == INCONCLUSIVE and "missing data is never a pass" in empty.reason
 
 
@@ -208,14 +208,14 @@ def test_sqlite_and_postgres_give_the_same_figures(postgres_url, tmp_path):
 
     results = []
     for url in (f"sqlite:///{tmp_path / 'parity.db'}", postgres_url):
-        eng = create_engine(url)
-        if eng.dialect.name == "postgresql":
-            with eng.begin() as conn:
+        db = create_engine(url)
+        if db.dialect.name == "postgresql":
+            with db.begin() as conn:
                 conn.execute(text("DROP TABLE IF EXISTS ocr_events, gate_evaluations, alerts"))
-        writer = EventWriter(eng, tmp_path / f"spool-{len(results)}.jsonl")
+        writer = EventWriter(db, tmp_path / f"spool-{len(results)}.jsonl")
         writer.init_schema()
         write_scenario(writer, "slow", 1500, 35, seed=11)
-        results.append(evaluate_gate(eng, NOW - timedelta(hours=1), NOW, store=False))
+        results.append(evaluate_gate(db, NOW - timedelta(hours=1), NOW, store=False))
     a, b = results
     assert (a.verdict, a.reason, a.canary_documents) == (b.verdict, b.reason, b.canary_documents)
     assert a.figures == b.figures

@@ -15,7 +15,7 @@ from sqlalchemy import insert
 
 from rollout.events import OcrEvent, ocr_events
 from rollout.events import metadata as events_metadata
-from rollout.flags import make_engine
+from rollout.flags import make_db
 from rollout.health.golden_gate import (GOLDEN_SUITE, NO_SHADOW_SAMPLE, SHADOW_SUITE, SuiteIntegrityError,
                                         declared_expectations, default_gx_dir, golden_results, gx_history,
                                         run_golden_gate)
@@ -117,9 +117,9 @@ def test_an_amount_off_by_one_grosz_passes(golden_dir, golden_rows, tmp_path, ca
 
 
 def _shadow_events(db_url, at: datetime, n: int, total_ok_every: int):
-    engine = make_engine(db_url)
-    events_metadata.create_all(engine)
-    with engine.begin() as conn:
+    db = make_db(db_url)
+    events_metadata.create_all(db)
+    with db.begin() as conn:
         for i in range(n):
             fields = {"invoice_id": "match", "invoice_date": "match", "supplier_tax_id": "match", "net_amount": "match",
                       "total_amount": "mismatch" if i % total_ok_every == 0 else "match"}
@@ -128,7 +128,7 @@ def _shadow_events(db_url, at: datetime, n: int, total_ok_every: int):
                 request_id=f"r{i}", engine="tesseract", stage=1, percentage=5, duration_ms=900, success=True,
                 confidence=0.95, pages=1, shadow=True, shadow_agreement=agreement, field_agreement=fields,
                 at=at - timedelta(seconds=i)).to_row()))
-    engine.dispose()
+    db.dispose()
 
 
 def test_shadow_sample_is_validated_when_there_is_one(db_url, golden_dir, golden_rows, tmp_path, cache_dir):

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import insert
 
 from rollout.events import metadata, ocr_events
-from rollout.flags import make_engine
+from rollout.flags import make_db
 from rollout.health.ledger import cost_ledger
 
 DAY1 = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
@@ -38,11 +38,11 @@ EVENTS = [
 
 @pytest.fixture
 def events_db(db_url):
-    engine = make_engine(db_url)
-    metadata.create_all(engine)
-    with engine.begin() as conn:
+    db = make_db(db_url)
+    metadata.create_all(db)
+    with db.begin() as conn:
         conn.execute(insert(ocr_events), EVENTS)
-    return engine
+    return db
 
 
 def test_pages_per_day_and_stage_and_the_money_saved(events_db):

@@ -30,10 +30,10 @@ def writer(tmp_path):
 
 def rows(writer):
     writer.flush()
-    engine = create_engine(writer.db.url)
-    with engine.connect() as conn:
+    db = create_engine(writer.db.url)
+    with db.connect() as conn:
         out = [dict(r) for r in conn.execute(select(ocr_events).order_by(ocr_events.c.id)).mappings()]
-    engine.dispose()
+    db.dispose()
     return out
 
 

@@ -290,10 +290,10 @@ def test_odd_request_ids_never_cost_an_answered_document_its_event(pg_url, tmp_p
         answered.append(r.json()["request_id"])
     assert answered[-1] == "plain-id-42" and all(len(a) <= 64 for a in answered)
     writer.flush()
-    engine = create_engine(pg_url)
-    with engine.connect() as conn:
+    db = create_engine(pg_url)
+    with db.connect() as conn:
         stored = [row[0] for row in conn.execute(select(ocr_events.c.request_id))]
-    engine.dispose()
+    db.dispose()
     pipeline.close()
     writer.close()
     assert sorted(stored) == sorted(answered)  # every answered document has its event

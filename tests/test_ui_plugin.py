@@ -128,9 +128,9 @@ def inproc(tmp_path_factory):
     seed_migration_db(url, data_dir)
 
     import_all_models()
-    airflow_engine = create_engine(f"sqlite:///{tmp / 'airflow.db'}")
-    Base.metadata.create_all(airflow_engine)  # the revoked-token check and the DAG-run lookup read it
-    session_factory = scoped_session(sessionmaker(bind=airflow_engine, expire_on_commit=False))
+    airflow_db = create_engine(f"sqlite:///{tmp / 'airflow.db'}")
+    Base.metadata.create_all(airflow_db)  # the revoked-token check and the DAG-run lookup read it
+    session_factory = scoped_session(sessionmaker(bind=airflow_db, expire_on_commit=False))
     _add_dag_run(session_factory)
 
     auth = SimpleAuthManager()
@@ -153,7 +153,7 @@ def inproc(tmp_path_factory):
         client.close()
     get_settings.cache_clear()
     session_factory.remove()
-    airflow_engine.dispose()
+    airflow_db.dispose()
 
 
 def _add_dag_run(session_factory) -> None:

@@ -239,10 +239,10 @@ def local_components(settings) -> dict:
     from sqlalchemy import inspect, text
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ..flags import FlagStore, StoreUnavailableError, make_engine
+    from ..flags import FlagStore, StoreUnavailableError, make_db
 
     out: dict = {}
-    db = make_engine(settings.sqlalchemy_url)
+    db = make_db(settings.sqlalchemy_url)
     try:
         with db.connect() as conn:
             conn.execute(text("SELECT 1"))

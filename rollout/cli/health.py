@@ -21,15 +21,13 @@ def metrics_db(output: Output):
     """The metrics database (the flag database's URL), with the health tables in place."""
     from sqlalchemy.exc import DBAPIError
 
-    from ..events import metadata as events_metadata
-    from ..flags import make_engine
+    from ..flags import make_db
+    from ..health.gates import ensure_tables
     from ..settings import get_settings
-    from ..health.schema import init_schema
 
-    db = make_engine(get_settings().sqlalchemy_url)
+    db = make_db(get_settings().sqlalchemy_url)
     try:
-        events_metadata.create_all(db)  # an empty report on a fresh install, not an error
-        init_schema(db)
+        ensure_tables(db)  # an empty report on a fresh install, not an error
     except DBAPIError as exc:
         fail(output, EXIT_UNAVAILABLE, "metrics_store_unavailable", str(exc.orig).splitlines()[0][:200])
     return db
@@ -124,16 +122,15 @@ def health_figures(hours: float = 1.0) -> dict:
     metrics database cannot be read (the service's own health is still worth showing)."""
     from sqlalchemy.exc import DBAPIError
 
-    from ..events import metadata as events_metadata
-    from ..flags import make_engine
+    from ..flags import make_db
     from ..settings import get_settings
     from ..health.alerts import AlertStore
-    from ..health.gates import gate_history
+    from ..health.gates import ensure_tables, gate_history
     from ..health.windows import last_hours, window_metrics
 
     try:
-        db = make_engine(get_settings().sqlalchemy_url)
-        events_metadata.create_all(db)
+        db = make_db(get_settings().sqlalchemy_url)
+        ensure_tables(db)
         start, end = last_hours(hours)
         latest = gate_history(db, limit=1)
         return {"hours": hours, "engines": [s.as_dict() for s in window_metrics(db, start, end)],

@@ -315,10 +315,12 @@ def evaluate_gate(db: Engine, start: datetime, end: datetime, thresholds: Thresh
 
 
 def ensure_tables(db: Engine) -> None:
-    """A fresh install has no events yet: the gate must say INCONCLUSIVE, not crash on a missing table."""
+    """The metrics tables (events, gates, alerts), once per database in this process: a fresh
+    install has no events yet, and the gate must say INCONCLUSIVE, not crash on a missing table."""
     from ..events import metadata as events_metadata
+    from ..flags import create_tables
 
-    events_metadata.create_all(db)
+    create_tables(db, events_metadata)
     init_schema(db)
 
 

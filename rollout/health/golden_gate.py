@@ -526,9 +526,9 @@ def _gx_context(gx_dir: Path, data_docs_dir: Path):
 
 def _db(db: Engine | str) -> Engine:
     if isinstance(db, str):
-        from ..flags import make_engine
+        from ..flags import make_db
 
-        return make_engine(db)
+        return make_db(db)
     return db
 
 

@@ -10,13 +10,11 @@ from decimal import Decimal
 
 from sqlalchemy.engine import Engine
 
-from ..events import metadata as events_metadata
 from ..stages import Snapshot
 from .alerts import AlertStore
 from .comparison import compare_engines
-from .gates import gate_history
+from .gates import ensure_tables, gate_history
 from .ledger import cost_ledger
-from .schema import init_schema
 from .windows import window_metrics, window_series
 
 
@@ -35,8 +33,7 @@ def health_snapshot(db: Engine, hours: float, state: Snapshot | None, service: d
     the cost ledger; without it the ledger counts pages."""
     end = end or datetime.now(timezone.utc)
     start = end - timedelta(hours=hours)
-    events_metadata.create_all(db)
-    init_schema(db)
+    ensure_tables(db)
     return {
         "generated_at": datetime.now(timezone.utc).isoformat(),
         "window": {"start": start.isoformat(), "end": end.isoformat(), "hours": hours},

@@ -81,7 +81,10 @@ alerts = Table(
 
 
 def init_schema(db: Engine) -> None:
-    metadata.create_all(db)
+    """The gate and alert tables, once per database in this process (``flags.create_tables``)."""
+    from ..flags import create_tables
+
+    create_tables(db, metadata)
 
 
 def as_utc(value: datetime) -> datetime:
