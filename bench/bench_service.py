@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from ocr_engines.pool import PooledEngine  # noqa: E402
 from ocr_engines.evaluation import golden_documents  # noqa: E402
-from rollout import stages  # noqa: E402
+from rollout.actions import apply_action  # noqa: E402
 from rollout.distribution import FlagReader  # noqa: E402
 from rollout.events import EventWriter  # noqa: E402
 from rollout.flags import FlagStore  # noqa: E402
@@ -156,7 +156,7 @@ def main() -> None:
         url = f"sqlite:///{tmp}/bench.db"
         store = FlagStore(url)
         store.init()
-        store.apply("enable", "bench", "all documents to the open-source engine", stages.enable)
+        apply_action(store, "enable", "bench", "all documents to the open-source engine")
         reader = FlagReader(store, None, refresh_s=60)
         reader.refresh()
         writer = EventWriter(url, Path(tmp) / "spool.jsonl")

@@ -339,51 +339,24 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
 
     refusals = {409: {"description": "refused by the rollout rules, or decided on another version (conflict)"},
                 422: {"description": "the body is not valid (types, ranges, unknown fields)"}}
-    summary = {name: act.summary for name, act in ACTIONS.items()}
 
-    @app.post("/v1/admin/flags/advance", summary=summary["advance"], responses=refusals)
-    async def advance(body: AdvanceBody, name: str = Depends(admin)):
-        return await change("advance", name, body, percentage=body.percentage)
+    def admin_route(action: str, model: type[ChangeBody]) -> None:
+        """``POST /v1/admin/flags/<action>``: the body's own fields (beyond ChangeBody's) are the
+        action's parameters."""
+        async def apply(body: ChangeBody, name: str = Depends(admin)):
+            return await change(action, name, body, **body.model_dump(exclude=set(ChangeBody.model_fields)))
 
-    @app.post("/v1/admin/flags/rollback", summary=summary["rollback"], responses=refusals)
-    async def rollback(body: ChangeBody, name: str = Depends(admin)):
-        return await change("rollback", name, body)
+        apply.__annotations__["body"] = model  # the model FastAPI validates the body with and documents
+        app.post(f"/v1/admin/flags/{action}", name=action.replace("-", "_"), summary=ACTIONS[action].summary,
+                 responses=refusals)(apply)
 
-    @app.post("/v1/admin/flags/enable", summary=summary["enable"], responses=refusals)
-    async def enable(body: ChangeBody, name: str = Depends(admin)):
-        return await change("enable", name, body)
-
-    @app.post("/v1/admin/flags/disable", summary=summary["disable"], responses=refusals)
-    async def disable(body: ChangeBody, name: str = Depends(admin)):
-        return await change("disable", name, body)
-
-    @app.post("/v1/admin/flags/maintenance-on", summary=summary["maintenance-on"], responses=refusals)
-    async def maintenance_on(body: ChangeBody, name: str = Depends(admin)):
-        return await change("maintenance-on", name, body)
-
-    @app.post("/v1/admin/flags/maintenance-off", summary=summary["maintenance-off"], responses=refusals)
-    async def maintenance_off(body: ChangeBody, name: str = Depends(admin)):
-        return await change("maintenance-off", name, body)
-
-    @app.post("/v1/admin/flags/disable-google", summary=summary["disable-google"], responses=refusals)
-    async def disable_google(body: DisableGoogleBody, name: str = Depends(admin)):
-        return await change("disable-google", name, body, force=body.force)
-
-    @app.post("/v1/admin/flags/set-flag", summary=summary["set-flag"], responses=refusals)
-    async def set_flag(body: SetFlagBody, name: str = Depends(admin)):
-        return await change("set-flag", name, body, name=body.name, value=body.value)
-
-    @app.post("/v1/admin/flags/set-percentage", summary=summary["set-percentage"], responses=refusals)
-    async def set_percentage(body: SetPercentageBody, name: str = Depends(admin)):
-        return await change("set-percentage", name, body, percentage=body.percentage)
-
-    @app.post("/v1/admin/flags/restore", summary=summary["restore"], responses=refusals)
-    async def restore(body: RestoreBody, name: str = Depends(admin)):
-        return await change("restore", name, body, state=body.state)
-
-    missing = set(ACTIONS) - {route.path.rsplit("/", 1)[-1] for route in app.routes if hasattr(route, "path")}
-    if missing:  # every action of the registry has its route
-        raise RuntimeError(f"the admin API has no route for {sorted(missing)}")
+    for action, act in ACTIONS.items():  # every action of the registry has its route
+        model = ACTION_BODIES.get(action, ChangeBody)
+        given = set(model.model_fields) - set(ChangeBody.model_fields)
+        if not given <= set(act.params) <= set(model.model_fields):
+            raise RuntimeError(f"the admin API's body for {action} ({model.__name__}) does not give its "
+                               f"parameters ({', '.join(act.params) or 'none'})")
+        admin_route(action, model)
 
     return app
 
@@ -422,6 +395,13 @@ class RestoreBody(ChangeBody):
 class SetFlagBody(ChangeBody):
     name: str = Field(pattern=r"^[a-z_]{1,40}$", description="a plain on/off flag, e.g. enable_accuracy_comparison")
     value: StrictBool
+
+
+# the body of each action that takes parameters; the others take a ChangeBody
+ACTION_BODIES: dict[str, type[ChangeBody]] = {
+    "advance": AdvanceBody, "disable-google": DisableGoogleBody, "set-flag": SetFlagBody,
+    "set-percentage": SetPercentageBody, "restore": RestoreBody,
+}
 
 
 class _UploadError(Exception):

@@ -32,6 +32,32 @@ def test_every_action_has_a_cli_verb_and_an_admin_route():
     assert {f"/v1/admin/flags/{name}" for name in ACTIONS} <= routes
 
 
+def test_the_service_refuses_to_start_when_an_actions_parameters_have_no_body(monkeypatch):
+    """The admin routes are made from the registry: an action whose parameters its route's body
+    cannot carry stops the service at start, not at the first request."""
+    from rollout.service import create_app
+
+    monkeypatch.setitem(ACTIONS, "set-shadow-share", actions.Action(
+        "set-shadow-share", "Share of shadow reads", stages.move_to, ("share",), ("share",)))
+    with pytest.raises(RuntimeError, match=r"set-shadow-share \(ChangeBody\) does not give its parameters \(share\)"):
+        create_app(None, None, {}, {"admin-secret": "ops"})
+
+
+def test_the_staging_test_data_goes_through_the_registry(pg_url, tmp_path):
+    """The staging deployer's flags are set with apply_action: audited under the registry's name."""
+    from rollout.staging import STAGING_FLAGS, LocalProcessDeployer, StagingConfig, StagingEndpoints
+    from rollout.staging.config import STAGING_ACTOR
+
+    endpoints = StagingEndpoints(service_url="http://127.0.0.1:9", database_url=pg_url,
+                                 redis_url="redis://127.0.0.1:6379/11", documentai_endpoint=None)
+    loaded = LocalProcessDeployer(StagingConfig(base_dir=tmp_path)).load_test_data(endpoints)
+    assert loaded["changed"] == ["enable_accuracy_comparison"]  # the others are on by default
+    store = FlagStore(pg_url)
+    assert all(store.snapshot().flag(name) is value for name, value in STAGING_FLAGS.items())
+    assert [(e.action, e.actor) for e in store.history(1)] == [
+        ("set-flag enable_accuracy_comparison", STAGING_ACTOR)]
+
+
 def test_one_spelling_with_underscore_aliases(store):
     assert actions.action("maintenance_on") is actions.action("maintenance-on") is ACTIONS["maintenance-on"]
     with pytest.raises(InvalidTransition, match="unknown action"):

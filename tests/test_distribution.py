@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from rollout import stages
+from rollout.actions import apply_action
 from rollout.distribution import FlagReader, publish
 from rollout.flags import FlagStore
 
@@ -29,7 +29,7 @@ def test_changes_reach_readers_through_redis_at_once(tmp_path, redis_proc):
     reader = FlagReader(store, redis_proc.url, refresh_s=30).start()  # only a notification can be fast
     try:
         assert reader.status().source == "redis"
-        store.apply("advance", "ops", "go", stages.advance)
+        apply_action(store, "advance", "ops", "go")
         deadline = time.monotonic() + 3
         while reader.get().percentage != 5 and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -44,7 +44,7 @@ def test_redis_down_falls_back_to_sql_then_recovers(tmp_path, redis_proc):
     reader = FlagReader(store, redis_proc.url, sql_check_s=3600)
     reader.refresh()
     redis_proc.stop()
-    store.apply("advance", "ops", "while redis is down", stages.advance)  # publication impossible
+    apply_action(store, "advance", "ops", "while redis is down")  # publication impossible
     reader.refresh()
     status = reader.status()
     assert (status.source, status.redis, reader.get().percentage) == ("sql", "down", 5)
@@ -56,7 +56,7 @@ def test_redis_down_falls_back_to_sql_then_recovers(tmp_path, redis_proc):
 def test_stale_redis_is_repaired_from_sql(tmp_path, redis_proc):
     store = FlagStore(f"sqlite:///{tmp_path / 'f.db'}")
     publish(redis_proc.url, store.init())
-    store.apply("advance", "ops", "not published", stages.advance)
+    apply_action(store, "advance", "ops", "not published")
     reader = FlagReader(store, redis_proc.url, sql_check_s=0)
     reader.refresh()
     assert reader.get().percentage == 5
@@ -68,7 +68,7 @@ def test_stale_redis_is_repaired_from_sql(tmp_path, redis_proc):
 def test_both_down_keeps_the_last_known_good_snapshot(tmp_path, redis_proc):
     store = FlagStore(f"sqlite:///{tmp_path / 'f.db'}")
     store.init()
-    publish(redis_proc.url, store.apply("advance", "ops", "5 %", stages.advance))
+    publish(redis_proc.url, apply_action(store, "advance", "ops", "5 %"))
     reader = FlagReader(FlagStore("postgresql+psycopg://postgres@127.0.0.1:1/none"), redis_proc.url, sql_check_s=0)
     reader.refresh()
     assert reader.get().percentage == 5
@@ -84,7 +84,7 @@ def test_without_redis_readers_poll_sql(tmp_path):
     store.init()
     reader = FlagReader(store, None, refresh_s=0.05).start()
     try:
-        store.apply("enable", "ops", "all", stages.enable)
+        apply_action(store, "enable", "ops", "all")
         deadline = time.monotonic() + 3
         while reader.get().percentage != 100 and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ocr_engines import get_engine
-from rollout import stages
+from rollout.actions import apply_action
 from rollout.distribution import FlagReader
 from rollout.events import EventWriter
 from rollout.flags import FlagStore
@@ -133,7 +133,7 @@ def test_saturation_answers_429_instead_of_queueing_forever(stack, golden_dir):
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     scan = (golden_dir / "inv-0002-scan300.png").read_bytes()
-    store.apply("enable", "t", "tesseract is slow enough to saturate", stages.enable)
+    apply_action(store, "enable", "t", "tesseract is slow enough to saturate")
     statuses = []
 
     def upload():

@@ -43,7 +43,7 @@ def seed_migration_db(url: str, data_dir: Path) -> None:
     and a Data Docs folder."""
     import numpy as np
 
-    from rollout import stages
+    from rollout.actions import apply_action
     from rollout.events import EventWriter
     from rollout.flags import FlagStore
     from rollout.health.alerts import Alert, AlertStore
@@ -52,8 +52,8 @@ def seed_migration_db(url: str, data_dir: Path) -> None:
 
     store = FlagStore(url)
     store.init(actor="test")
-    store.apply("advance", "test", "staging suites and golden gate passed", stages.advance)
-    store.apply("advance", "test", "stage 1 gate PASS after 24 h soak", stages.advance)
+    apply_action(store, "advance", "test", "staging suites and golden gate passed")
+    apply_action(store, "advance", "test", "stage 1 gate PASS after 24 h soak")
 
     end = datetime.now(timezone.utc)
     start = end - timedelta(hours=6)

@@ -71,10 +71,10 @@ class Deployer(ABC):
         the staging Redis, so the service serves them at once)."""
         import tempfile
 
+        from ..actions import apply_action
         from ..distribution import publish
         from ..events import EventWriter
         from ..flags import FlagStore, StoreUnavailableError
-        from ..stages import set_flag
 
         wanted = {**STAGING_FLAGS, **(flags or {})}
         store = FlagStore(endpoints.database_url, on_change=lambda snap: publish(endpoints.redis_url, snap))
@@ -84,8 +84,7 @@ class Deployer(ABC):
             changed = []
             for name, value in wanted.items():
                 if snap.flag(name) != value:
-                    snap = store.apply("set-flag", STAGING_ACTOR, "staging test data",
-                                       lambda s, n=name, v=value: set_flag(s, n, v))
+                    snap = apply_action(store, "set-flag", STAGING_ACTOR, "staging test data", name=name, value=value)
                     changed.append(name)
             if not changed:
                 publish(endpoints.redis_url, snap)
