@@ -18,6 +18,10 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Param
 
 import ocr_migration_ops as ops
+from rollout.actions import ALIASES
+
+# the registry's spellings of the emergency actions, then the underscore aliases still accepted
+CHOICES = [*ops.EMERGENCY_ACTIONS, *(alias for alias, name in ALIASES.items() if name in ops.EMERGENCY_ACTIONS)]
 
 with DAG(
     dag_id="ocr_emergency",
@@ -28,7 +32,7 @@ with DAG(
     tags=["ocr", "migration", "emergency"],
     doc_md=__doc__,
     params={
-        "action": Param("rollback", enum=[*ops.EMERGENCY_ACTIONS, "maintenance_on", "maintenance_off"],
+        "action": Param("rollback", enum=CHOICES,
                         description="what to do (maintenance_on/_off: aliases of maintenance-on/-off)"),
         "reason": Param("", type="string", minLength=5, description="why (kept in the audit log)"),
         "expect_version": Param(None, type=["null", "integer"], minimum=0,

@@ -18,8 +18,7 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Param
 
 import ocr_migration_ops as ops
-
-SUITES = ["infrastructure", "unit", "integration", "performance", "api_compatibility", "security"]
+from rollout.staging.suites import SUITES
 
 with DAG(
     dag_id="ocr_staging_tests",
@@ -32,7 +31,7 @@ with DAG(
     doc_md=__doc__,
     params={
         "deployer": Param("local", enum=["local", "docker"]),
-        "staging_suites": Param(SUITES, type="array", items={"enum": SUITES}, description="suites to run"),
+        "staging_suites": Param(list(SUITES), type="array", items={"enum": list(SUITES)}, description="suites to run"),
     },
 ) as dag:
     PythonOperator(task_id="run_suites", python_callable=ops.staging_tests)

@@ -19,6 +19,8 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
+from rollout.staging.docker import _interpolate
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.airflow.yml"
 
@@ -62,18 +64,11 @@ DEPENDS_ON_CONDITIONS = {"service_started", "service_healthy", "service_complete
 
 # --- reading the files ------------------------------------------------------------------------------
 
-_VARIABLE = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_]\w*)(?:(?P<op>:?[-?])(?P<default>[^}]*))?\}|\$(?P<bare>[A-Za-z_]\w*)")
-
-
 def interpolate(value):
-    """Compose's variable interpolation with nothing set in the environment: the file's defaults."""
+    """Compose's variable interpolation (the staging deployer's) with nothing set in the
+    environment: the file's defaults; a required variable is a StagingError."""
     if isinstance(value, str):
-        def sub(m: re.Match) -> str:
-            if m.group(0) == "$$":
-                return "$"
-            assert not (m.group("op") or "").endswith("?"), f"required variable in {value!r}"
-            return m.group("default") or ""
-        return _VARIABLE.sub(sub, value)
+        return _interpolate(value, {})
     if isinstance(value, list):
         return [interpolate(v) for v in value]
     if isinstance(value, dict):

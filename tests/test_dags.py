@@ -75,7 +75,9 @@ def test_dagbag_has_no_import_errors_and_parses_fast(airflow_home):
             " 'params': (lambda d: {k: d.params[k] for k in d.params})(b.get_dag('ocr_migration')),"
             " 'approve': (lambda t: {'form': sorted(t.serialized_params), 'fail_on_reject': t.fail_on_reject,"
             " 'retries': t.retries, 'downstream': sorted(t.downstream_task_ids)})"
-            "(b.get_dag('ocr_migration').get_task('stage_2.approve'))}))")
+            "(b.get_dag('ocr_migration').get_task('stage_2.approve')),"
+            " 'choices': {'action': b.get_dag('ocr_emergency').params.get_param('action').schema['enum'],"
+            " 'suites': b.get_dag('ocr_staging_tests').params.get_param('staging_suites').schema['items']['enum']}}))")
     proc = subprocess.run([sys.executable, "-c", code], env=airflow_env(airflow_home), capture_output=True,
                           text=True, timeout=120)
     out = json.loads(proc.stdout.splitlines()[-1])
@@ -95,6 +97,11 @@ def test_dagbag_has_no_import_errors_and_parses_fast(airflow_home):
     # fails the task without a retry, and the stage's rollback hears of it
     assert out["approve"] == {"form": ["reason"], "fail_on_reject": True, "retries": 0,
                               "downstream": ["stage_2.done", "stage_2.rollback"]}, out["approve"]
+    # the choices come from their sources: the action registry (with the underscore aliases) and the suites
+    from rollout.staging.suites import SUITES
+
+    assert out["choices"] == {"action": ["rollback", "disable", "maintenance-on", "maintenance-off", "maintenance_on",
+                                         "maintenance_off"], "suites": list(SUITES)}, out["choices"]
 
 
 # Two looks of a stage's gate as StageGateSensor.poke makes them (each builds its Stores()), in one

@@ -332,12 +332,25 @@ def test_the_package_is_light_to_import_and_never_imports_airflow():
         assert "import airflow" not in path.read_text() and "from airflow" not in path.read_text(), path
 
 
+def test_a_service_serves_when_healthy_or_degraded():
+    from rollout.health.judge import DEGRADED, HEALTHY, UNHEALTHY, is_serving
+
+    assert is_serving(HEALTHY) and is_serving(DEGRADED)
+    assert not any(is_serving(s) for s in (UNHEALTHY, None, "HTTP 502", "unreachable: connection refused"))
+
+
 def test_the_compose_helpers_interpolate_ports_environment_and_ps_output():
     from rollout.staging.docker import _environment, _interpolate, _parse_port, _parse_ps
 
     env = {"SET": "5", "EMPTY": ""}
     assert _interpolate("${SET:-1}|${EMPTY:-2}|${UNSET:-3}", env) == "5|2|3"
     assert _interpolate("${SET-1}|${EMPTY-2}|${UNSET-3}|${UNSET}|$$HOME", env) == "5||3||$HOME"
+    # bare names, and required ones (tests/test_compose.py reads the compose file with this too)
+    assert _interpolate("$SET|$UNSET|$SET_x|${SET:?no}|${EMPTY?no}|$$SET", env) == "5|||5||$SET"
+    for text, message in (("${UNSET:?set it in .env}", "UNSET is missing a value: set it in .env"),
+                          ("${EMPTY:?empty}", "EMPTY is missing a value: empty"), ("${UNSET?}", "UNSET .* not set")):
+        with pytest.raises(StagingError, match=f"required variable {message}"):
+            _interpolate(text, env)
     assert _parse_port("127.0.0.1:5433:5432") == ("127.0.0.1", 5433, 5432)
     assert _parse_port("6380:6379/tcp") == (None, 6380, 6379) and _parse_port("8001") == (None, None, 8001)
     assert _parse_port({"target": 8001, "published": "8002", "host_ip": "0.0.0.0"}) == ("0.0.0.0", 8002, 8001)

@@ -5,8 +5,8 @@ monitoring DAG and ``ocr-migrate gate`` — calls :func:`judge`: evaluate the ga
 (``gates.evaluate_gate``), store it, and raise and resolve the alerts it implies
 (``alerts.alerts_from_gate``), labelled with the stage being judged. :func:`service_status` is the
 one rule that turns a service's parts into healthy / degraded / unhealthy (the service's
-``/health``); :func:`overall_status` adds what an operator's machine sees itself, the database and
-Redis (``ocr-migrate health``).
+``/health``), and :func:`is_serving` says which of those serve documents; :func:`overall_status`
+adds what an operator's machine sees itself, the database and Redis (``ocr-migrate health``).
 """
 
 from __future__ import annotations
@@ -58,6 +58,12 @@ def service_status(*, flag_source: str, redis: str, sql: str, spool_depth: int, 
             or any(w["live"] < w["configured"] for w in workers.values())):
         return DEGRADED
     return HEALTHY
+
+
+def is_serving(status: str | None) -> bool:
+    """A service whose ``/health`` status is healthy or degraded serves documents (an unhealthy one
+    cannot route): what the staging deployers wait for and the suites and smoke check require."""
+    return status in (HEALTHY, DEGRADED)
 
 
 def overall_status(service: str, database: str, redis: str) -> str:

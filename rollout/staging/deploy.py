@@ -10,6 +10,7 @@ import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from ..health.judge import is_serving
 from .config import (STAGING_ACTOR, STAGING_FLAGS, StagingConfig, StagingEndpoints, StagingError, golden_digital,
                      json_body, mask_password)
 
@@ -44,7 +45,7 @@ class Deployer(ABC):
         except httpx.HTTPError as exc:
             raise StagingError(f"staging service unreachable at {base}/health: {exc}") from None
         state = json_body(health).get("status")
-        if health.status_code != 200 or state not in ("healthy", "degraded"):
+        if health.status_code != 200 or not is_serving(state):
             raise StagingError(f"staging service unhealthy: GET /health -> {health.status_code} {health.text[:500]}")
         docs = golden_digital(self.config.golden_dir)
         if not docs:

@@ -11,6 +11,7 @@ import re
 import subprocess
 from typing import Callable
 
+from ..health.judge import is_serving
 from .config import StagingConfig, StagingEndpoints, StagingError, ensure_keys, json_body, project_root
 from .deploy import Deployer
 from .processes import wait_until
@@ -142,8 +143,7 @@ class DockerDeployer(Deployer):
         timeout_s = timeout_s or self.config.startup_timeout_s
 
         def ready() -> bool:
-            return json_body(httpx.get(f"{endpoints.service_url}/health", timeout=3)).get("status") in ("healthy",
-                                                                                                    "degraded")
+            return is_serving(json_body(httpx.get(f"{endpoints.service_url}/health", timeout=3)).get("status"))
 
         if not wait_until(ready, timeout_s, 1.0):
             logs = self._call(self.compose("logs", "--tail", "30", "ocr-service-staging"), timeout=60)
@@ -172,22 +172,25 @@ class DockerDeployer(Deployer):
         return {name: "removed" for name in COMPOSE_SERVICES}
 
 
-_INTERPOLATION = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}")
+_INTERPOLATION = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def _interpolate(value, env: dict | None = None) -> str:
-    """Compose's ``${VAR}``, ``${VAR:-default}`` (unset or empty), ``${VAR-default}`` (unset) and ``$$``."""
+    """Compose's ``$VAR`` and ``${VAR}``, ``${VAR:-default}`` (unset or empty), ``${VAR-default}``
+    (unset), ``${VAR:?error}`` and ``${VAR?error}`` (required: a StagingError when unset, or with
+    ``:?`` empty) and ``$$``."""
     env = os.environ if env is None else env
 
     def one(m: re.Match) -> str:
         if m[0] == "$$":
             return "$"
-        name, op, default = m[1], m[2], m[3] or ""
+        name, op, text = m[1] or m[4], m[2] or "", m[3] or ""
         value = env.get(name)
-        if op == ":-":
-            return value or default
-        if op == "-":
-            return default if value is None else value
+        missing = value is None or (op.startswith(":") and not value)
+        if op.endswith("?") and missing:
+            raise StagingError(f"required variable {name} is missing a value: {text or 'not set'}")
+        if op.endswith("-") and missing:
+            return text
         return value or ""
 
     return _INTERPOLATION.sub(one, str(value))

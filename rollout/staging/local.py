@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from ..health.judge import is_serving
 from .config import KEYS_FILE, StagingEndpoints, StagingError, ensure_keys, json_body, mask_password
 from .deploy import Deployer
 from .processes import (PostgresCluster, ProcessError, is_alive, log_tail, port_open, read_record, redis_ping,
@@ -143,7 +144,7 @@ class LocalProcessDeployer(Deployer):
 
         def ready() -> bool:
             r = httpx.get(f"{url}/health", timeout=3)
-            return r.status_code == 200 and r.json().get("status") in ("healthy", "degraded")
+            return r.status_code == 200 and is_serving(r.json().get("status"))
 
         self._ensure("ocr-service", argv, self._env(settings), cfg.service_port, ["serve", f"--port {cfg.service_port}"],
                      ready, cfg.startup_timeout_s)
@@ -214,8 +215,7 @@ class LocalProcessDeployer(Deployer):
                 service["health"] = json_body(r).get("status", f"HTTP {r.status_code}")
             except httpx.HTTPError as exc:
                 service["health"] = f"unreachable: {exc}"
-        healthy = all(c.get("running", True) for c in components.values()) \
-            and service.get("health") in ("healthy", "degraded")
+        healthy = all(c.get("running", True) for c in components.values()) and is_serving(service.get("health"))
         return {"kind": self.kind, "base_dir": str(cfg.base_dir), "healthy": healthy, "components": components}
 
     def down(self, purge: bool = False) -> dict:

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from ..health.judge import is_serving
 from .config import StagingEndpoints, StagingError, _golden_variants, default_golden_dir, json_body, project_root
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
@@ -247,7 +248,7 @@ def infrastructure(endpoints, options, thresholds, shared, out):
         r = httpx.get(f"{base}/health", timeout=10)
         body = json_body(r)
         state = body.get("status")
-        out.add("service_health", r.status_code == 200 and state in ("healthy", "degraded"),
+        out.add("service_health", r.status_code == 200 and is_serving(state),
                 f"GET /health -> {r.status_code}, flags from {body.get('flags', {}).get('source')}", state,
                 "healthy|degraded")
     except httpx.HTTPError as exc:
