@@ -7,10 +7,17 @@ new events queue behind it, so the table receives events in the order they happe
 lost, and none is stored twice: each event carries a unique id and replays skip ids already stored
 (a batch whose commit succeeded but whose acknowledgement was lost comes back through the spool).
 The raw user id never leaves the process: events carry a salted hash of it.
+
+An event in memory would die with its process (a SIGKILL, the OOM killer, a crash) after the
+service had answered 200 for it, so ``record()`` also appends it to this writer's journal on disk
+before it returns; the writer deletes a journal segment once its events are in the database (or
+the spool). A writer that starts finds the journals of writers that ended without closing (their
+lock is free) and moves their events to its spool: the event ids make that replay idempotent.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -149,6 +156,14 @@ class EventWriter:
         self.stall_s, self.probe_s = stall_s, probe_s
         self._writing_since: float | None = None  # monotonic start of the database write in progress
         self.last_write_at: float | None = None  # monotonic time of the last write (or probe) that succeeded
+        # This writer's journal: <spool stem>.journal-<id>.<n> segments, and a .lock file held (flock)
+        # for the writer's life, so another writer can tell a live journal from a dead one's.
+        self.journal_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._journal_fd: int | None = None  # the open segment, created at the first record()
+        self._journal_seq = 0
+        self._journal_lock: int | None = None
+        self._sealed_pending = 0  # sealed segments whose events are not yet stored or spooled
+        self.journal_errors = 0
 
     def init_schema(self) -> None:
         metadata.create_all(self.db)
@@ -157,9 +172,12 @@ class EventWriter:
 
     def record(self, event: OcrEvent) -> None:
         """Never blocks on the database; an overfull queue, or one behind a stalled write,
-        goes to the spool (on disk) rather than piling up in memory or being dropped."""
+        goes to the spool (on disk) rather than piling up in memory or being dropped. A queued
+        event is in this writer's journal on disk when this returns: the caller may answer 200."""
+        line = (event.to_json() + "\n").encode()
         with self._lock:
             if len(self._queue) < self.max_queue and not self.stalled:
+                self._journal(line)
                 self._queue.append(event)
                 if len(self._queue) >= self.batch_size:
                     self._wake.set()
@@ -167,6 +185,104 @@ class EventWriter:
             batch = [*self._queue, event]
             self._queue.clear()
         self._spool(batch)
+
+    def _journal(self, line: bytes) -> None:
+        """Append one event to the open journal segment (under ``_lock``). One write() to an
+        O_APPEND file, no fsync: the data is then in the kernel's page cache, which outlives the
+        process (SIGKILL, OOM kill, a crash of the interpreter), and that is the failure this
+        journal is for. A machine crash can lose the last seconds the kernel had not written back;
+        an fsync per event would cover that at the price of a disk flush per request, ~10-1000x
+        this append (bench/bench_events.py prints both). The spool, written rarely, is fsynced."""
+        try:
+            if self._journal_fd is None:
+                if self._journal_lock is None:  # the lock first: a segment is never seen without it
+                    fd = os.open(self._journal_path("lock"), os.O_RDWR | os.O_CREAT, 0o600)
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    self._journal_lock = fd
+                self._journal_fd = os.open(self._journal_path(self._journal_seq),
+                                           os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            view = memoryview(line)
+            while view:
+                view = view[os.write(self._journal_fd, view):]
+        except OSError as exc:  # a full disk must not fail the request: the event still queues
+            if not self.journal_errors:
+                log.error("events journal %s not writable (%s): events in memory are lost if this process dies",
+                          self._journal_path(self._journal_seq), exc)
+            self.journal_errors += 1
+
+    def _journal_path(self, part: int | str) -> Path:
+        return self.spool_path.with_name(f"{self.spool_path.stem}.journal-{self.journal_id}.{part}")
+
+    def _seal_journal(self) -> Path | None:
+        """Close the open segment (under ``_lock``, with the queue drained): the next event opens
+        a new one. Returns the sealed segment, to delete once its events are stored or spooled."""
+        if self._journal_fd is None:
+            return None
+        os.close(self._journal_fd)
+        self._journal_fd = None
+        sealed = self._journal_path(self._journal_seq)
+        self._journal_seq += 1
+        self._sealed_pending += 1
+        return sealed
+
+    def _drop_sealed(self, sealed: Path | None) -> None:
+        if sealed is not None:
+            sealed.unlink(missing_ok=True)
+            with self._lock:
+                self._sealed_pending -= 1
+
+    def adopt_orphaned_journals(self) -> int:
+        """Move the events of journals whose writer ended without closing (its lock is free: the
+        process is gone) to this writer's spool, in order, and delete those journals. Returns
+        the number of events adopted; replaying them adds nothing the database already has."""
+        adopted = 0
+        for lock_path in sorted(self.spool_path.parent.glob(f"{self.spool_path.stem}.journal-*.lock")):
+            if lock_path == self._journal_path("lock"):
+                continue
+            try:
+                fd = os.open(lock_path, os.O_RDWR)
+            except FileNotFoundError:
+                continue  # adopted by another writer meanwhile
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its writer is alive
+                prefix = lock_path.name[:-len("lock")]
+                segments = sorted((p for p in lock_path.parent.glob(prefix + "*") if p.suffix != ".lock"),
+                                  key=lambda p: int(p.name[len(prefix):]) if p.name[len(prefix):].isdigit() else -1)
+                events = []
+                for segment in segments:
+                    for line in segment.read_bytes().splitlines():
+                        try:
+                            events.append(OcrEvent.from_json(line.decode()))
+                        except (ValueError, TypeError, KeyError):  # a line cut by the death: never answered
+                            log.warning("skipped a torn line in %s", segment)
+                if events:
+                    self._spool(events)  # fsynced before the journal goes
+                for segment in segments:
+                    segment.unlink(missing_ok=True)
+                lock_path.unlink(missing_ok=True)
+                if events:
+                    log.warning("adopted %d events from %s, the journal of an events writer that ended without "
+                                "closing; they are replayed from the spool", len(events), prefix.rstrip("."))
+                adopted += len(events)
+            finally:
+                os.close(fd)
+        return adopted
+
+    def _release_journal(self) -> None:
+        """After the last flush: with nothing left in memory, remove the journal and its lock."""
+        with self._lock:
+            if self._queue or self._sealed_pending or self._journal_lock is None:
+                return  # events still only in memory (a flush still running): the journal stays for adoption
+            if self._journal_fd is not None:
+                os.close(self._journal_fd)
+                self._journal_fd = None
+                self._journal_path(self._journal_seq).unlink(missing_ok=True)
+            self._journal_path("lock").unlink(missing_ok=True)
+            os.close(self._journal_lock)
+            self._journal_lock = None
 
     @property
     def stalled(self) -> bool:
@@ -192,6 +308,8 @@ class EventWriter:
     # ---------------------------------------------------------------- background
 
     def start(self) -> "EventWriter":
+        """Start writing in the background; first take over what a killed predecessor left."""
+        self.adopt_orphaned_journals()
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
         self._thread.start()
         return self
@@ -203,6 +321,7 @@ class EventWriter:
         if self._thread:
             self._thread.join(timeout_s)
         self.flush()
+        self._release_journal()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -234,19 +353,21 @@ class EventWriter:
         return self.spool_path.with_suffix(".replaying")
 
     def flush(self) -> None:
-        """Replay the spool first (order), then write queued batches; spool what cannot be written."""
+        """Replay the spool first (order), then write the queue in batches; spool what cannot be
+        written. The journal segment that held the queue is deleted once every event of it is in
+        the database or the spool."""
         if (self.spool_path.exists() or self._replaying_path.exists()) and not self._replay():
             self._spool_queue()
             return
-        while True:
-            with self._lock:
-                batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
-            if not batch:
-                return
-            if not self._insert(batch):
-                self._spool(batch)
-                self._spool_queue()
-                return
+        with self._lock:
+            events = list(self._queue)
+            self._queue.clear()
+            sealed = self._seal_journal()
+        for start in range(0, len(events), self.batch_size):
+            if not self._insert(events[start:start + self.batch_size]):
+                self._spool(events[start:])
+                break
+        self._drop_sealed(sealed)
 
     def _insert(self, batch: list[OcrEvent]) -> bool:
         self._writing_since = time.monotonic()
@@ -321,8 +442,10 @@ class EventWriter:
         with self._lock:
             batch = list(self._queue)
             self._queue.clear()
+            sealed = self._seal_journal()
         if batch:
             self._spool(batch)
+        self._drop_sealed(sealed)
 
     def _spool(self, batch: list[OcrEvent]) -> None:
         with self._spool_lock, self.spool_path.open("a", encoding="utf-8") as fh:

@@ -1,7 +1,13 @@
-"""Metrics events: batched writes, and zero loss when the database dies mid-traffic."""
+"""Metrics events: batched writes, and zero loss when the database dies mid-traffic or the
+process that acknowledged them is killed."""
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -144,3 +150,64 @@ def test_an_event_the_database_refuses_is_set_aside_not_retried_for_ever(db_url,
     rejected = json.loads(line)
     assert rejected["event"]["event_id"] == bad.event_id and "null" in rejected["reason"].lower()
     assert writer.rejected == 1
+
+
+CHILD = r"""
+import sys, time
+from pathlib import Path
+from rollout.events import EventWriter, OcrEvent
+
+writer = EventWriter(sys.argv[1], Path(sys.argv[2]), batch_size=50, flush_s=0.2).start()
+i = 0
+while True:  # the request path: record, then answer; the answer is the acknowledgement
+    writer.record(OcrEvent(request_id=f"k{i}", engine="tesseract", stage=2, percentage=15, duration_ms=100,
+                           success=True, confidence=0.9, pages=1))
+    print(f"ack k{i}", flush=True)
+    i += 1
+    time.sleep(0.001)
+"""
+
+
+def test_events_acknowledged_by_a_killed_process_are_replayed_by_the_next_writer_once(pg_url, tmp_path):
+    """An OCR replica answered 200 for events still in its memory queue, then was SIGKILLed (no
+    close, no flush). Its journal is on disk: the next writer on that spool replays every
+    acknowledged event, and the events already stored are not stored twice."""
+    spool = tmp_path / "spool.jsonl"
+    EventWriter(pg_url, spool).init_schema()
+    child = subprocess.Popen([sys.executable, "-c", CHILD, pg_url, str(spool)], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).resolve().parent.parent)
+    acked: list[str] = []
+    try:
+        while True:
+            line = child.stdout.readline()
+            assert line, "the child ended on its own"
+            acked.append(line.split()[1])
+            # killed mid-traffic once some events are stored and some acknowledged ones are not yet:
+            # frozen first (SIGSTOP), so what the database holds cannot change before the SIGKILL
+            if len(acked) >= 300 and count(pg_url) > 0:
+                os.kill(child.pid, signal.SIGSTOP)
+                if count(pg_url) < len(acked):
+                    break
+                os.kill(child.pid, signal.SIGCONT)
+        # a live writer's journal is not taken: its lock is held
+        assert EventWriter(pg_url, spool).adopt_orphaned_journals() == 0
+    finally:
+        child.kill()
+        rest, _ = child.communicate()
+    acked += [line.split()[1] for line in rest.splitlines()]  # answered before the kill, still in the pipe
+    stored_before = count(pg_url)
+    assert 0 < stored_before < len(acked)
+    heir = EventWriter(pg_url, spool, batch_size=50, flush_s=0.05)
+    adopted = heir.adopt_orphaned_journals()
+    heir.flush()
+    heir.close()
+    db = create_engine(pg_url)
+    with db.connect() as conn:
+        ids = [r[0] for r in conn.execute(select(ocr_events.c.request_id))]
+    db.dispose()
+    print(f"acknowledged {len(acked)}, stored before the kill {stored_before}, adopted from the journal {adopted}, "
+          f"stored now {len(ids)}")
+    assert set(acked) <= set(ids)  # none lost
+    assert len(ids) == len(set(ids))  # none twice (the adopted journal overlapped stored rows or not)
+    assert adopted >= len(acked) - stored_before
+    assert not list(tmp_path.glob("spool.journal-*")) and heir.spool_depth() == 0
