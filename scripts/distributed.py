@@ -16,6 +16,12 @@ Runs ``ocr_migration`` end to end with short soaks and prints the demo's timelin
 worker of each task and the share of traffic each replica served. Everything it started ends on
 success, failure, Ctrl-C and SIGTERM.
 
+Faults: ``--kill-worker-during TASK`` SIGKILLs the Celery worker running TASK;
+``--kill-replica-during TASK`` SIGKILLs an OCR replica while TASK runs and restarts it a few
+seconds later (compose's ``restart: always``). After the run, every request the traffic simulator
+got a 200 for must have its event in ocr_events, and the gate of the replica fault's stage must
+have counted events of both replicas (haproxy names the replica in ``X-OCR-Replica``).
+
   scripts/distributed.sh [--exit] [--skip-staging] [--bad-engine] ...   (the demo's options)
 """
 
@@ -24,10 +30,12 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import secrets
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -37,6 +45,7 @@ from rollout.staging.processes import free_port, port_open, redis_server_argv, s
 
 WORKERS = ("worker-1", "worker-2")
 REPLICAS = ("ocr-1", "ocr-2")
+REPLICA_DOWN_S = 5.0  # --kill-replica-during: how long the killed replica stays down
 POSTGRES = os.environ.get("OCR_DIST_POSTGRES", "postgres@127.0.0.1:5432")
 
 
@@ -49,6 +58,11 @@ class DistributedDemo(Demo):
         self.stats_port = free_port()
         self.workers: dict[str, subprocess.Popen] = {}
         self.killed: str | None = None
+        self.replicas: dict[str, subprocess.Popen] = {}
+        self.replica_starts: dict[str, tuple[list[str], dict]] = {}
+        self.replica_killed: tuple[str, float] | None = None  # (name, monotonic time of the kill)
+        self.replica_restarted = False
+        self.acknowledged_at_kill = 0
 
     # ------------------------------------------------------------------ the stores
 
@@ -76,8 +90,12 @@ class DistributedDemo(Demo):
         self.replica_ports = {name: free_port() for name in REPLICAS}
         for name, port in self.replica_ports.items():
             say(f"starting OCR replica {name} on :{port}")
-            self.start(name, [str(BIN / "ocr-migrate"), "serve", "--port", str(port)],
-                       dict(env, OCR_MIGRATE_SERVICE_PORT=str(port)), port)
+            # each replica its own data directory, as its own volume in compose: its event spool
+            # and journal, which it replays when it comes back after a crash
+            self.replica_starts[name] = ([str(BIN / "ocr-migrate"), "serve", "--port", str(port)],
+                                         dict(env, OCR_MIGRATE_SERVICE_PORT=str(port),
+                                              OCR_MIGRATE_DATA_DIR=str(self.home / name)))
+            self.replicas[name] = self.start(name, *self.replica_starts[name], port)
         config = self.home / "haproxy.cfg"
         config.write_text(haproxy_config(ports["service"], self.stats_port,
                                          {name: f"127.0.0.1:{port}" for name, port in self.replica_ports.items()}))
@@ -118,6 +136,43 @@ class DistributedDemo(Demo):
                        "--concurrency", "4"], dict(env, OCR_WORKER_NAME=name), None)
 
     def on_tasks(self, tis: list[dict]) -> None:
+        self.kill_worker(tis)
+        self.kill_replica(tis)
+
+    def kill_replica(self, tis: list[dict]) -> None:
+        """--kill-replica-during TASK: SIGKILL an OCR replica (its process group) while TASK runs,
+        once; haproxy's checks take it out and the other replica serves alone. REPLICA_DOWN_S
+        later it is started again, as compose's ``restart: always`` would, and replays the
+        events its journal holds: those it had answered 200 for but not yet written."""
+        task = self.args.kill_replica_during
+        if not task or self.replica_restarted:
+            return
+        if self.replica_killed is None:
+            if any(ti["task_id"] == task and ti["state"] == "running" for ti in tis):
+                name = REPLICAS[-1]
+                signal_group(self.replicas[name], signal.SIGKILL)
+                self.replicas[name].wait()
+                self.replica_killed = (name, time.monotonic())
+                self.acknowledged_at_kill = len(self.acknowledged)
+                say(f"FAULT: SIGKILL to OCR replica {name} while {task} runs; "
+                    f"{', '.join(r for r in REPLICAS if r != name)} serves alone")
+            return
+        name, at = self.replica_killed
+        if time.monotonic() - at < REPLICA_DOWN_S:
+            return
+        self.replica_restarted = True
+        alone = len(self.acknowledged) - self.acknowledged_at_kill
+        say(f"{alone} requests answered 200 while {name} was down; restarting it")
+        log_path = self.home / "logs" / f"{name}.log"
+        offset = log_path.stat().st_size
+        self.replicas[name] = self.start(name, *self.replica_starts[name], self.replica_ports[name])
+        with log_path.open("rb") as fh:
+            fh.seek(offset)
+            adopted = re.findall(rb"adopted (\d+) events", fh.read())
+        say(f"restarted OCR replica {name} after {time.monotonic() - at:.0f} s: it replayed "
+            f"{sum(int(n) for n in adopted)} events from its journal (answered 200, not yet written when killed)")
+
+    def kill_worker(self, tis: list[dict]) -> None:
         """--kill-worker-during TASK: SIGKILL the worker (and the task processes under it) that
         runs TASK, once, as a lost machine would end it."""
         task = self.args.kill_worker_during
@@ -142,6 +197,68 @@ class DistributedDemo(Demo):
         total = sum(shares.values()) or 1
         say("traffic per OCR replica (haproxy): " + ", ".join(
             f"{name} {count} ({count / total:.0%})" for name, count in sorted(shares.items())))
+        self.check_acknowledged_events()
+        if self.args.kill_replica_during:
+            self.check_gate_saw_both_replicas(self.args.kill_replica_during)
+
+    def _metrics_db(self):
+        from sqlalchemy import create_engine
+
+        return create_engine(self.ocr_env["OCR_MIGRATE_DATABASE_URL"])
+
+    def check_acknowledged_events(self, wait_s: float = 20.0) -> None:
+        """Every request answered 200 has its event in ocr_events (the writers flush every
+        0.5 s: give them ``wait_s``)."""
+        from sqlalchemy import text
+
+        acknowledged = dict(self.acknowledged)
+        db = self._metrics_db()
+        deadline = time.monotonic() + wait_s
+        while True:
+            with db.connect() as conn:
+                stored = {row[0] for row in conn.execute(text("SELECT DISTINCT request_id FROM ocr_events"))}
+            lost = sorted(set(acknowledged) - stored)
+            if not lost or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        db.dispose()
+        per_replica = {name: sum(1 for r in acknowledged.values() if r == name) for name in REPLICAS}
+        say(f"acknowledged requests: {len(acknowledged)} answered 200 ("
+            + ", ".join(f"{name} {n}" for name, n in per_replica.items())
+            + f"); their events in ocr_events: {len(acknowledged) - len(lost)}; lost events: {len(lost)}")
+        if lost:
+            self.problems.append(f"{len(lost)} acknowledged requests have no event, e.g. {lost[:5]}")
+            say(f"LOST: {len(lost)} requests answered 200 have no event in ocr_events, e.g. {', '.join(lost[:5])}")
+
+    def check_gate_saw_both_replicas(self, task: str) -> None:
+        """The last health-gate evaluation of TASK's stage in this run: how many of the events in
+        its window each replica answered (by request id: haproxy names the replica)."""
+        from sqlalchemy import text
+
+        from rollout.stages import STAGE_PERCENTAGES
+
+        stage = int(task.split(".")[0].removeprefix("stage_"))
+        percentage = (self.args.stages or list(STAGE_PERCENTAGES[1:]))[stage - 1]
+        db = self._metrics_db()
+        with db.connect() as conn:
+            gate = conn.execute(text(
+                "SELECT verdict, window_start, window_end, canary_documents, baseline_documents FROM gate_evaluations "
+                "WHERE run_id = :run AND percentage = :p ORDER BY id DESC LIMIT 1"),
+                {"run": self.run_id, "p": percentage}).first()
+            ids = [row[0] for row in conn.execute(text(
+                "SELECT request_id FROM ocr_events WHERE at >= :start AND at <= :end AND NOT shadow "
+                "AND engine IN ('tesseract', 'documentai')"), {"start": gate[1], "end": gate[2]})] if gate else []
+        db.dispose()
+        counted = {name: sum(1 for i in ids if self.acknowledged.get(i) == name) for name in REPLICAS}
+        if not gate:
+            self.problems.append(f"no gate evaluation at {percentage} % in run {self.run_id}")
+            say(f"PROBLEM: no gate evaluation at {percentage} % in this run")
+            return
+        say(f"{task}'s last gate ({gate[0]} at {percentage} %: {gate[3]} canary / {gate[4]} baseline documents) "
+            f"decided from the events of " + ", ".join(f"{name} {n}" for name, n in counted.items())
+            + f" (of {len(ids)} in its window)")
+        if not all(counted.values()):
+            self.problems.append(f"the {percentage} % gate did not count events of every replica: {counted}")
 
     def stop_all(self) -> None:
         super().stop_all()
@@ -208,6 +325,8 @@ backend ocr
     balance roundrobin
     option httpchk GET /health
     http-check expect status 200
+    # which replica answered (the distributed run attributes each acknowledged event by it)
+    http-response set-header X-OCR-Replica %s
 {servers}
 
 listen stats
@@ -232,9 +351,15 @@ def main() -> int:
     parser.add_argument("--kill-worker-during", metavar="TASK_ID", default=None,
                         help="SIGKILL the Celery worker running this task (e.g. stage_1.health_gate): the "
                              "task must be retried on the other worker and the run complete")
+    parser.add_argument("--kill-replica-during", metavar="TASK_ID", default=None,
+                        help="SIGKILL an OCR replica while this task runs (e.g. stage_2.health_gate) and restart "
+                             f"it {REPLICA_DOWN_S:.0f} s later: the other serves meanwhile, no acknowledged event "
+                             "may be lost, and the stage's gate must count events of both replicas")
     args = parser.parse_args()
     if not port_open(5432):
-        raise SystemExit("PostgreSQL is not running on 127.0.0.1:5432 (README: the machine's services)")
+        raise SystemExit("PostgreSQL is not running on 127.0.0.1:5432: scripts/distributed.sh starts the local "
+                         "cluster (pg_ctlcluster --skip-systemctl-redirect VERSION main start); see README "
+                         "\"Scaling out\"")
     return run_demo(DistributedDemo(args))
 
 

@@ -72,6 +72,9 @@ class Demo:
         self.procs: list[subprocess.Popen] = []
         self.stop_traffic = threading.Event()
         self.traffic_counts: dict[str, int] = {}
+        self.acknowledged: dict[str, str | None] = {}  # request id answered 200 -> the replica that answered
+        self.problems: list[str] = []  # found after the run: the run fails
+        self.run_id: str | None = None
 
     # ------------------------------------------------------------------ processes
 
@@ -172,10 +175,11 @@ class Demo:
                 "soak_s": args.soak_s, "min_documents": 60, "post_cutover_watch_s": args.watch_s,
                 "stage_timeout_s": args.stage_timeout_s, "run_staging": not args.skip_staging,
                 "golden_subset": "digital", "require_approval": args.require_approval}
-        run = self.trigger(api, token, conf)
+        run = self.run_id = self.trigger(api, token, conf)
         say(f"triggered ocr_migration run {run} with {json.dumps(conf)}")
         state = self.follow(api, token, run)
         self.stop_traffic.set()
+        self.traffic.join(150)  # the requests in flight are answered (or time out) first
         self.summary(state, api, password, ports)
         if not args.exit:
             say(f"Airflow keeps running: {api}  (user admin, password {password}). Ctrl-C stops everything.")
@@ -184,7 +188,7 @@ class Demo:
                     time.sleep(1)
             except KeyboardInterrupt:
                 pass
-        return 0 if (state == "success") != bool(args.bad_engine) else 1
+        return 0 if (state == "success") != bool(args.bad_engine) and not self.problems else 1
 
     # ------------------------------------------------------------------ the topology (one machine)
 
@@ -332,7 +336,7 @@ class Demo:
         batch = 0
         while not self.stop_traffic.is_set():
             counts = drive_service(url, key, docs, requests=200, users=20_000, concurrency=10,
-                                   user_offset=batch * 200)
+                                   user_offset=batch * 200, stop=self.stop_traffic, acknowledged=self.acknowledged)
             for k, v in counts.items():
                 self.traffic_counts[k] = self.traffic_counts.get(k, 0) + v
             batch += 1

@@ -121,10 +121,13 @@ def scenario(name: str, **canary_overrides) -> Scenario:
 
 def drive_service(url: str, api_key: str, documents: list[Path], requests: int, users: int = 500,
                   concurrency: int = 2, timeout_s: float = 120.0, stop_at: float | None = None,
-                  user_offset: int = 0) -> dict:
+                  user_offset: int = 0, stop=None, acknowledged: dict | None = None) -> dict:
     """Send ``requests`` invoices (cycling through ``documents``) to a running OCR service as
     ``users`` distinct users; returns counts by HTTP status. 429 answers are retried after
-    their Retry-After, as a well-behaved client would."""
+    their Retry-After, as a well-behaved client would. ``stop`` (a threading.Event) ends it
+    early: requests not yet sent are not sent. ``acknowledged`` receives the request id of every
+    200 answer, mapped to the replica that answered it (a balancer's ``X-OCR-Replica`` header;
+    None without one)."""
     import httpx
     from concurrent.futures import ThreadPoolExecutor
 
@@ -132,7 +135,7 @@ def drive_service(url: str, api_key: str, documents: list[Path], requests: int, 
     counts: dict[str, int] = {}
 
     def one(i: int) -> None:
-        if stop_at and time.monotonic() > stop_at:
+        if (stop_at and time.monotonic() > stop_at) or (stop is not None and stop.is_set()):
             return
         name, body, ctype = bodies[i % len(bodies)]
         with httpx.Client(timeout=timeout_s) as client:
@@ -146,6 +149,8 @@ def drive_service(url: str, api_key: str, documents: list[Path], requests: int, 
                     break
                 if r.status_code != 429:
                     key = str(r.status_code)
+                    if r.status_code == 200 and acknowledged is not None:
+                        acknowledged[r.json()["request_id"]] = r.headers.get("x-ocr-replica")
                     break
                 time.sleep(float(r.headers.get("Retry-After", "1")))
             else:

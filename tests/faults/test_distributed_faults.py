@@ -1,6 +1,7 @@
 """Faults in the distributed topology (scripts/distributed.py, the compose file's services as
 processes): real Airflow with the CeleryExecutor, two Celery workers, two OCR replicas behind
-haproxy, PostgreSQL and Redis. At 4-5 minutes it is the suite's longest test."""
+haproxy, PostgreSQL and Redis. Both faults are injected in one run (one run is 4-5 minutes, the
+suite's longest test): a Celery worker killed in stage 1, an OCR replica killed in stage 2."""
 
 from __future__ import annotations
 
@@ -13,21 +14,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def test_a_worker_killed_mid_stage_leaves_its_task_to_the_other_and_the_run_completes(tmp_path):
+def test_a_killed_worker_and_a_killed_ocr_replica_lose_no_task_and_no_acknowledged_event(tmp_path):
     """The distributed topology for real (CeleryExecutor, 2 workers, 2 OCR replicas behind
-    haproxy, PostgreSQL, Redis): SIGKILL the worker that runs stage 1's health gate. The
-    scheduler fails the task once its heartbeats stop, its retry runs on the other worker, and
-    the run ends in success with each stage advanced exactly once."""
+    haproxy, PostgreSQL, Redis).
+
+    Stage 1: SIGKILL the worker that runs the health gate. The scheduler fails the task once its
+    heartbeats stop, its retry runs on the other worker, and the run ends in success with each
+    stage advanced exactly once.
+
+    Stage 2: SIGKILL an OCR replica during the health gate. haproxy routes around it and the
+    other replica answers alone until it is restarted; the gate decides from events of both
+    replicas, and every request the traffic simulator got a 200 for has its event in ocr_events
+    (the killed replica's acknowledged but unwritten events come back from its journal)."""
     from rollout.staging.processes import free_port, port_open
 
     argv = [sys.executable, str(ROOT / "scripts" / "distributed.py"), "--exit", "--skip-staging",
             "--stages", "5,100", "--soak-s", "15", "--watch-s", "5", "--kill-worker-during", "stage_1.health_gate",
+            "--kill-replica-during", "stage_2.health_gate",
             "--service-port", str(free_port()), "--airflow-port", str(free_port()), "--data-dir", str(tmp_path / "run"),
             "--timeout-s", "540"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=720, cwd=ROOT,
                           env={**os.environ, "OMP_THREAD_LIMIT": "1", "COLUMNS": "150"})
     out = done.stdout
     assert done.returncode == 0, out[-4000:] + done.stderr[-2000:]
+    # the worker fault
     killed = re.search(r"FAULT: SIGKILL to (worker-\d) while it runs stage_1.health_gate", out)
     assert killed, out[-4000:]
     other = ({"worker-1", "worker-2"} - {killed.group(1)}).pop()
@@ -40,6 +50,21 @@ def test_a_worker_killed_mid_stage_leaves_its_task_to_the_other_and_the_run_comp
     audit = out[out.index("stage timeline (the audit log):"):out.index("gate verdicts:")]
     assert audit.count("set-percentage") == 2, audit
     assert audit.count("0 % → 5 %") == 1 and audit.count("5 % → 100 %") == 1, audit
+    # the replica fault: the other replica served alone, the killed one came back
+    replica = re.search(r"FAULT: SIGKILL to OCR replica (ocr-\d) while stage_2.health_gate runs", out)
+    assert replica, out[-4000:]
+    alone = re.search(rf"(\d+) requests answered 200 while {replica.group(1)} was down", out)
+    assert alone and int(alone.group(1)) > 0, out[-4000:]
+    assert re.search(rf"restarted OCR replica {replica.group(1)} after \d+ s: it replayed \d+ events", out), out[-4000:]
+    # no acknowledged event lost
+    acked = re.search(r"acknowledged requests: (\d+) answered 200 .*; lost events: (\d+)", out)
+    assert acked and int(acked.group(1)) > 0 and acked.group(2) == "0", out[-4000:]
+    # stage 2's gate decided from the events of both replicas
+    both = re.search(r"stage_2\.health_gate's last gate \(PASS at 100 %.*decided from the events of "
+                     r"ocr-1 (\d+), ocr-2 (\d+)", out)
+    assert both and int(both.group(1)) > 0 and int(both.group(2)) > 0, out[-4000:]
+    print("\n" + "\n".join(line for line in out.splitlines() if re.search(
+        r"FAULT|answered 200|restarted OCR|acknowledged requests|last gate|traffic per OCR replica", line)))
     # everything it started is gone: its ports are free again
     for port_flag in ("--service-port", "--airflow-port"):
         port = int(argv[argv.index(port_flag) + 1])
