@@ -36,7 +36,7 @@ from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Float, Inde
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from .flags import make_engine
+from .flags import create_schema, make_db
 
 log = logging.getLogger(__name__)
 metadata = MetaData()
@@ -139,7 +139,7 @@ class EventWriter:
         (a frozen server answers no timeout): new events go to the spool, not to memory.
         ``probe_s``: with nothing written for this long, the writer asks the database ``SELECT 1``,
         so that its health is known while the service is idle too (0: never)."""
-        self.db = make_engine(db) if isinstance(db, str) else db
+        self.db = make_db(db) if isinstance(db, str) else db
         self.spool_path = Path(spool_path)
         self.spool_path.parent.mkdir(parents=True, exist_ok=True)
         self.batch_size, self.flush_s, self.max_queue, self.retry_s = batch_size, flush_s, max_queue, retry_s
@@ -166,7 +166,8 @@ class EventWriter:
         self.journal_errors = 0
 
     def init_schema(self) -> None:
-        metadata.create_all(self.db)
+        """The events table, if absent; replicas starting at once are safe (``flags.create_schema``)."""
+        create_schema(self.db, metadata)
 
     # ---------------------------------------------------------------- request path
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from sqlalchemy import (JSON, Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, insert,
-                        select, update)
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+                        select, text, update)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
 from .stages import InvalidTransition, Snapshot
 
@@ -96,7 +97,34 @@ def make_db(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-make_engine = make_db  # the former name, still imported by rollout/events.py
+# Every schema set-up (flags, events, gates and alerts, GX) in any process takes this lock first.
+SCHEMA_LOCK_KEY = 0x6F63725F6D696772  # b"ocr_migr"
+
+
+@contextmanager
+def schema_transaction(db: Engine) -> Iterator[Connection]:
+    """A transaction in which one process at a time sets a schema up. Without it, replicas starting
+    together on a fresh database both found a table missing and both created it: the second failed
+    (PostgreSQL: a unique violation in its catalog, or 'already exists'; SQLite: 'already exists').
+    PostgreSQL: a transaction-scoped advisory lock (released by the commit, waited for up to the
+    connection's lock_timeout); SQLite: BEGIN IMMEDIATE, the database's write lock (waited for up
+    to its busy timeout), taken before the check, since DDL alone would not begin a transaction."""
+    with db.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        elif conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield conn
+
+
+def create_schema(db: Engine, tables: MetaData | Table) -> None:
+    """Create those of ``tables`` that do not exist yet, in a ``schema_transaction``: the check and
+    the CREATEs of one process see every table another process committed before them."""
+    with schema_transaction(db) as conn:
+        if isinstance(tables, Table):
+            tables.create(conn, checkfirst=True)
+        else:
+            tables.create_all(conn)
 
 
 _set_up: weakref.WeakKeyDictionary[Engine, set[MetaData]] = weakref.WeakKeyDictionary()
@@ -108,7 +136,7 @@ def create_tables(db: Engine, tables: MetaData) -> None:
     sets the schema up on its first look, not on every look. A failed attempt is tried again."""
     done = _set_up.setdefault(db, set())
     if tables not in done:
-        tables.create_all(db)
+        create_schema(db, tables)
         done.add(tables)
 
 
@@ -119,16 +147,19 @@ class FlagStore:
         self.on_change = on_change
 
     def init(self, actor: str = "system") -> Snapshot:
-        """Create the tables and the initial state (stage 0, seed defaults) if absent."""
+        """Create the tables and the initial state (stage 0, seed defaults) if absent. Safe for
+        replicas starting at once: the tables and the seed are each set up under the schema lock
+        (``schema_transaction``), so one of them creates and seeds and the others find it done."""
         try:
             create_tables(self.db, metadata)
-            with self.db.begin() as conn:
-                if conn.execute(select(rollout_state.c.id)).first() is None:
-                    initial = Snapshot(version=1)
-                    conn.execute(insert(rollout_state).values(id=1, **self._row(initial, actor)))
-                    self._audit(conn, actor, "init", "applied", None, initial, "initial state")
-        except IntegrityError:
-            pass  # another process initialised it first
+            with self.db.connect() as conn:
+                seeded = conn.execute(select(rollout_state.c.id)).first() is not None
+            if not seeded:
+                with schema_transaction(self.db) as conn:
+                    if conn.execute(select(rollout_state.c.id)).first() is None:  # not seeded while we waited
+                        initial = Snapshot(version=1)
+                        conn.execute(insert(rollout_state).values(id=1, **self._row(initial, actor)))
+                        self._audit(conn, actor, "init", "applied", None, initial, "initial state")
         except OperationalError as exc:
             raise StoreUnavailableError(f"flag database unavailable: {_short(exc)}") from None
         return self.snapshot()

@@ -131,9 +131,9 @@ class Replicas:
         """When the change to ``version`` was made: its audit row's time, as a Unix time."""
         from sqlalchemy import select
 
-        from .flags import flag_audit, make_engine
+        from .flags import flag_audit, make_db
 
-        self._db = self._db or make_engine(self.url)
+        self._db = self._db or make_db(self.url)
         with self._db.connect() as conn:
             at: datetime = conn.execute(select(flag_audit.c.at).where(
                 flag_audit.c.version_after == version, flag_audit.c.outcome == "applied")).scalar_one()

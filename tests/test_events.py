@@ -24,10 +24,10 @@ def event(i: int) -> OcrEvent:
 
 
 def count(url: str) -> int:
-    engine = create_engine(url)
-    with engine.connect() as conn:
+    db = create_engine(url)
+    with db.connect() as conn:
         n = conn.execute(select(func.count()).select_from(ocr_events)).scalar_one()
-    engine.dispose()
+    db.dispose()
     return n
 
 
@@ -79,10 +79,10 @@ def test_no_event_is_lost_when_postgres_is_killed_and_restarted(private_pg, tmp_
     t.join()
     writer.close()
     assert count(private_pg.url) == total
-    engine = create_engine(private_pg.url)
-    with engine.connect() as conn:
+    db = create_engine(private_pg.url)
+    with db.connect() as conn:
         ids = [r[0] for r in conn.execute(select(ocr_events.c.request_id).order_by(ocr_events.c.id))]
-    engine.dispose()
+    db.dispose()
     assert ids == [f"r{i}" for i in range(total)]  # in order, no duplicates
     assert writer.spool_depth() == 0
 

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from rollout import stages
-from rollout.flags import ConcurrentUpdateError, FlagStore
+from rollout.flags import ConcurrentUpdateError, FlagStore, make_db
 from rollout.stages import InvalidTransition, Snapshot
 
 
@@ -83,6 +83,71 @@ def test_concurrent_writers_in_threads(db_url):
     history = FlagStore(db_url).history()
     assert sum(e.outcome == "applied" and e.action == "advance" for e in history) == 1
     assert sum(e.outcome == "conflict" for e in history) == 3
+
+
+REPLICAS, ROUNDS = 8, 5
+
+
+def at_once(set_up) -> list[str]:
+    """``set_up(i)`` in REPLICAS threads released together by a barrier, as replicas starting at
+    the same moment on a fresh database; the errors they raised."""
+    barrier, errors = threading.Barrier(REPLICAS), []
+
+    def replica(i):
+        barrier.wait()
+        try:
+            set_up(i)
+        except Exception as exc:  # every error is reported
+            errors.append(f"replica {i}: {exc!r}"[:300])
+
+    threads = [threading.Thread(target=replica, args=(i,)) for i in range(REPLICAS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def test_replicas_initialising_a_fresh_database_at_once_all_get_the_one_initial_state(db_url):
+    """Two OCR replicas starting together on a fresh database: their CREATE TABLEs collided (a
+    unique violation in PostgreSQL's catalog, or 'already exists'), and init() took the clash for
+    'the other one set it up', then found no state. Now every replica gets the initial state and it
+    is seeded once."""
+    from rollout.flags import metadata
+
+    for _ in range(ROUNDS):
+        db = make_db(db_url)
+        metadata.drop_all(db)  # a fresh database each round
+        db.dispose()
+        stores = [FlagStore(db_url) for _ in range(REPLICAS)]  # each its own engine, as replicas have
+        snapshots = {}
+        errors = at_once(lambda i: snapshots.__setitem__(i, stores[i].init(actor=f"replica-{i}")))
+        for s in stores:
+            s.db.dispose()
+        assert not errors, errors
+        assert {(s.version, s.stage, s.percentage) for s in snapshots.values()} == {(1, 0, 0)}
+        assert [e.action for e in FlagStore(db_url).history()] == ["init"]
+
+
+def test_replicas_setting_the_metrics_schema_up_at_once_all_succeed(db_url, tmp_path):
+    """The events, gate, alert and GX tables, set up by replicas (the event writer), the CLI and the
+    DAGs' sensors (the health schema) at the same moment on a fresh database: none may fail."""
+    from rollout.events import EventWriter
+    from rollout.events import metadata as events
+    from rollout.health import golden_gate, schema
+    from rollout.health.gates import ensure_tables
+
+    set_ups = [lambda db: EventWriter(db, tmp_path / "spool.jsonl").init_schema(), ensure_tables,
+               schema.init_schema, golden_gate.init_schema]
+    for _ in range(ROUNDS):
+        db = make_db(db_url)
+        events.drop_all(db), schema.metadata.drop_all(db)
+        db.dispose()
+        dbs = [make_db(db_url) for _ in range(REPLICAS)]
+        errors = at_once(lambda i: set_ups[i % len(set_ups)](dbs[i]))
+        for each in dbs:
+            each.dispose()
+        assert not errors, errors
 
 
 def test_changes_need_actor_and_reason(store):

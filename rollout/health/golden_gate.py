@@ -366,7 +366,11 @@ def gx_history(db: Engine | str, limit: int = 20, run_id: str | None = None) -> 
 
 
 def init_schema(db: Engine) -> None:
-    gx_validations.create(db, checkfirst=True)
+    """The GX table, if absent, under the schema lock (``flags.create_schema``): the health schema
+    creates it too, possibly in another process at the same moment."""
+    from ..flags import create_schema
+
+    create_schema(db, gx_validations)
 
 
 def suite_path(name: str, gx_dir: Path | None = None) -> Path:
