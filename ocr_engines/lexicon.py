@@ -4,7 +4,8 @@ Tesseract on low-resolution scans often returns 'Maka' for 'Mąka' or 'Jabtka' f
 read as t). A word that OCR returned without any diacritic is replaced by the most frequent
 Polish word with the same letters once diacritics are removed, when that word is at least
 ``MIN_RATIO`` times as frequent as the reading itself (so 'farba' is not turned into the equally
-common 'farbą', but 'plyta' becomes 'płyta'). Words OCR read with diacritics are trusted.
+common 'farbą', but 'plyta' becomes 'płyta'). Words OCR read with some diacritics are trusted
+unless a word with more of them is far more frequent (``MIN_RATIO_PARTLY_READ``).
 """
 
 from __future__ import annotations
@@ -48,8 +49,26 @@ def _match_case(template: str, word: str) -> str:
     return word
 
 
+# A reading that kept some of its diacritics ('zółty') is trusted unless the word with more of
+# them ('żółty', every one OCR saw kept) is this many times as frequent: OCR drops diacritics,
+# it does not invent them.
+MIN_RATIO_PARTLY_READ = 100.0
+
+
+def _adds_diacritics(read: str, word: str) -> bool:
+    return len(read) == len(word) and all(r == w or (fold(r) == fold(w) and r not in _POLISH_DIACRITICS)
+                                          for r, w in zip(read.lower(), word))
+
+
 def restore_word(word: str) -> str:
-    if any(ch in _POLISH_DIACRITICS for ch in word) or not _WORD.fullmatch(word):
+    if not _WORD.fullmatch(word):
+        return word
+    if any(ch in _POLISH_DIACRITICS for ch in word):
+        freq, best = _index()
+        found = best.get(fold(word))
+        if (found and found[0] != word.lower() and _adds_diacritics(word, found[0])
+                and found[1] >= MIN_RATIO_PARTLY_READ * freq.get(word.lower(), 0.0)):
+            return _match_case(word, found[0])
         return word
     freq, best = _index()
     own = freq.get(word.lower(), 0.0)
@@ -63,9 +82,13 @@ def restore_word(word: str) -> str:
     return _match_case(word, found[0])
 
 
-def _known(word: str) -> bool:
+def is_known_word(word: str) -> bool:
+    """Whether the lexicon knows the word (with its diacritics, or with them restored)."""
     freq, best = _index()
     return word.lower() in freq or fold(word) in best
+
+
+_known = is_known_word
 
 
 def rejoin_split_words(text: str) -> str:

@@ -14,14 +14,14 @@ from ocr_engines import get_engine
 from ocr_engines.calibration import _non_decreasing, document_confidence, fit
 from ocr_engines.evaluation import contract_truth, golden_documents
 from ocr_engines.extract import Extraction, Found
-from ocr_engines.extract.merge import merge_reads, needs_second_look
+from ocr_engines.extract.merge import combine_readings, merge_reads, needs_second_look
 from ocr_engines.extract.parties import _until_next_label
 from ocr_engines.extract.totals import RateEvidence, fill_item_rates, items_totals, rate_row_triple, row_rates
-from ocr_engines.extract.items import parse_item_row, read_line_items
+from ocr_engines.extract.items import parse_item_row, qty_before_price, read_line_items, table_header_row
 from ocr_engines.extract.reader import InvoiceReader
-from ocr_engines.extract.values import fix_quotes, fix_unit_superscripts
+from ocr_engines.extract.values import fix_description_punctuation, fix_quotes, fix_unit_superscripts
 from ocr_engines.layout import EN_DASH_LENGTH, Word, build_rows, en_dashes
-from ocr_engines.lexicon import correct_misread_words
+from ocr_engines.lexicon import correct_misread_words, restore_word
 from ocr_engines.normalize import find_dates
 from ocr_engines.preprocess import ink_only, mark_in_word_en_dashes
 
@@ -247,6 +247,66 @@ def test_a_word_tesseract_misread_is_the_frequent_word_its_glyph_confusions_make
     # known words, acronyms, mixed case and codes are left as read
     assert correct_misread_words("Monitor QHD iPhone A4/75 Ziemia farba") == "Monitor QHD iPhone A4/75 Ziemia farba"
     assert correct_misread_words("Xqzvtrw") == "Xqzvtrw"  # nothing known is near it
+
+
+def test_a_reading_that_kept_some_diacritics_gets_the_rest_only_from_a_far_more_frequent_word():
+    assert restore_word("zółty") == "żółty"  # 'ż' read as 'z', 'ó' kept: żółty is ~500x as frequent
+    assert restore_word("Zółty") == "Żółty"
+    assert restore_word("łożko") == "łóżko"
+    assert restore_word("farbą") == "farbą"  # a word in its own right: nothing far more frequent
+    assert restore_word("rożą") == "rożą"  # 'różą' differs in a diacritic OCR read: never taken away
+
+
+def test_the_punctuation_polish_print_sets_in_a_description():
+    assert fix_description_punctuation("Maseczki typ IIR (50 szt)") == "Maseczki typ IIR (50 szt.)"
+    assert fix_description_punctuation("Rękawice bezpudrowe. rozm M (100 szt)") == "Rękawice bezpudrowe, rozm. M (100 szt.)"
+    assert fix_description_punctuation("Przygotowanie umowy spółki z 0.0.") == "Przygotowanie umowy spółki z o.o."
+    assert fix_description_punctuation("Wizytówki jednostronne. 350 g") == "Wizytówki jednostronne, 350 g"
+    # a contraction keeps no period, a period before a capital ends a sentence, a unit at the end stays
+    for text in ("Usługa nr 5", "Transport. Dostawa w poniedziałek", "Kabel 5 szt", "Mąka typ 650. 1 kg"):
+        assert fix_description_punctuation(text) == text
+
+
+def test_two_readings_that_agree_on_the_letters_keep_what_each_read_better():
+    """The first pass reads diacritics and commas, the binarised second look thin dashes and
+    spaces; OCR loses marks more often than it invents them."""
+    assert combine_readings("Ser żółty gouda - blok", "Ser zółty gouda – blok") == "Ser żółty gouda – blok"
+    assert combine_readings("Mąka pszenna typ 650. 1 kg", "Mąka pszennatyp 650, 1 kg") == "Mąka pszenna typ 650, 1 kg"
+    assert combine_readings("Mąka pszennatyp 650, 1 kg", "Mąka pszenna typ 650. 1 kg") == "Mąka pszenna typ 650, 1 kg"
+    assert combine_readings("Jaja (wytłaczanka 30 szt", "Jaja (wytłaczanka 30 szt.)") == "Jaja (wytłaczanka 30 szt.)"
+    # what the other read adds must be a mark blur erases, never a trailing speck or a doubled dash
+    assert combine_readings("Kabel HDMI", "Kabel HDMI.") == "Kabel HDMI"
+    assert combine_readings("ISBN 978-83-69-73518-2", "ISBN 978-83-69- -73518-2") == "ISBN 978-83-69-73518-2"
+    # reads that disagree on a letter: the base stands
+    assert combine_readings("Laptop i5", "Laptop 15") == "Laptop i5"
+
+
+def test_a_description_keeps_a_closing_bracket_its_words_opened_and_drops_trailing_noise():
+    def row(*cells):  # words 10 px apart within a cell, cells 80 px apart
+        words, x = [], 0
+        for cell in cells:
+            for t in cell.split(" "):
+                words.append(Word(t, x, 0, x + 12 * len(t), 20))
+                x += 12 * len(t) + 10
+            x += 70
+        return build_rows(words)[0]
+
+    item = parse_item_row(row("1", "Pączki (karton 24 szt )", "45,19", "9", "406,71"), qty_first=False)[0]
+    assert item["description"] == "Pączki (karton 24 szt)"
+    # a row number with a speck, and the description cell's own trailing dash before a junk cell
+    item = parse_item_row(row("/5 Rozliczenie JPK – korekta -", "ay", "280,00", "1", "280,00"), qty_first=False)[0]
+    assert item["description"] == "Rozliczenie JPK – korekta"
+    # a quote glued to a number by a speck does not hide the number ('"450,00')
+    item = parse_item_row(row("1", "Porada prawna", '"450,00', "3,25", "godz.", "1462,50"), qty_first=False)[0]
+    assert (item["quantity"], item["unit_price"]) == ("3.25", "450.00")
+
+
+def test_a_header_word_glued_to_the_next_still_names_its_column():
+    rows = build_rows([Word("Nazwa", 0, 0, 60, 20), Word("Cenajedn.", 300, 0, 400, 20), Word("Ilość", 420, 0, 480, 20),
+                       Word("Wartość", 500, 0, 580, 20)])
+    reader = InvoiceReader(rows)
+    header = table_header_row(reader)
+    assert header is not None and qty_before_price(reader, header) is False
 
 
 def test_unit_superscripts_read_as_question_marks():

@@ -22,7 +22,8 @@ from .items import read_line_items
 from .parties import heading_above, read_party, tax_id_blocks
 from .reader import UNLABELLED_CONF, Found, InvoiceReader
 from .totals import RateEvidence, fill_item_rates, rate_evidence, row_rates, totals
-from .values import find_iban, fix_legal_form, fix_quotes, fix_unit_superscripts, parse_invoice_id
+from .values import (find_iban, fix_description_punctuation, fix_legal_form, fix_quotes, fix_unit_superscripts,
+                     parse_invoice_id)
 
 __all__ = ["Extraction", "Found", "read_invoice"]
 
@@ -239,17 +240,18 @@ def is_polish(rows: list[Row]) -> bool:
 
 
 def correct_ocr_text(out: Extraction, polish: bool) -> None:
-    """Domain corrections of OCR text: legal forms and unit superscripts everywhere, Polish
-    diacritics in Polish."""
+    """Domain corrections of OCR text: legal forms and unit superscripts everywhere; Polish
+    diacritics and the punctuation Polish print sets (``fix_description_punctuation``) in Polish."""
     from ..lexicon import correct_misread_words, restore_diacritics
 
     restore = restore_diacritics if polish else (lambda text: text)
     correct = correct_misread_words if polish else (lambda text: text)
+    punctuate = fix_description_punctuation if polish else (lambda text: text)
     for name in ("supplier_name", "receiver_name"):
         if name in out.fields:
             out.fields[name].value = fix_legal_form(restore(out.fields[name].value))
     for item in out.line_items:
-        item["description"] = fix_quotes(fix_unit_superscripts(correct(restore(item["description"]))))
+        item["description"] = fix_quotes(fix_unit_superscripts(punctuate(correct(restore(item["description"])))))
 
 
 def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:

@@ -30,6 +30,11 @@ def table_header_row(reader: InvoiceReader) -> int | None:
     return None
 
 
+def _header_word(word: str, key: str) -> bool:
+    """A header word, one OCR slip apart or glued to the next word ('Cenajedn.' for 'Cena jedn.')."""
+    return words_equal(word, key) or (len(key) >= 4 and " " not in key and word.startswith(key))
+
+
 def qty_before_price(reader: InvoiceReader, header: int) -> bool | None:
     """Whether the table header (which may wrap over rows) puts Quantity left of Price; None
     when it does not name both."""
@@ -41,9 +46,9 @@ def qty_before_price(reader: InvoiceReader, header: int) -> bool | None:
             continue
         for w in row.words:
             word = strip_punct(fold(w.text))
-            if qty_x is None and any(words_equal(word, k) for k in L.TABLE_HEADER_GROUPS[1]):
+            if qty_x is None and any(_header_word(word, k) for k in L.TABLE_HEADER_GROUPS[1]):
                 qty_x = w.x0  # 'Ilość' read as 'llość' too
-            if price_x is None and any(words_equal(word, k) for k in L.TABLE_HEADER_GROUPS[2]):
+            if price_x is None and any(_header_word(word, k) for k in L.TABLE_HEADER_GROUPS[2]):
                 price_x = w.x0
     return None if qty_x is None or price_x is None else qty_x < price_x
 
@@ -151,7 +156,7 @@ def _row_numbers(tokens: list[str], cells: list[int] | None = None) -> list[_Num
     from joining a number in the cell before it ('pkt 23' | '780,00')."""
     nums: list[_Num] = []
     for i, tok in enumerate(tokens):
-        clean = tok.strip("%;:|()[]").rstrip(",.")
+        clean = tok.strip("%;:|()[]\"'“”„‘’").rstrip(",.")  # cell rules and specks read as marks
         found = find_numbers(clean)
         if len(found) != 1 or found[0][1] != clean:
             continue
@@ -290,6 +295,20 @@ def _evidence(words) -> float:
     return sum(w.conf * len(w.text) for w in words)
 
 
+_CLOSERS = {")": "(", "]": "[", "”": "„"}
+
+
+def _closes(words) -> bool:
+    """Whether the last word is only closing punctuation ('.)', ')', '”') for a bracket or quote
+    the words before it opened and did not close: part of the description, not OCR noise."""
+    last = words[-1].text
+    closer = last.lstrip(".")[:1]
+    if not last or closer not in _CLOSERS or last.strip(".)]”"):
+        return False
+    before = " ".join(w.text for w in words[:-1])
+    return before.count(_CLOSERS[closer]) > before.count(closer)
+
+
 def _item_description(row: Row, first_number: int) -> tuple[str, float]:
     """Words before the first number column, without the row number and a unit-only cell, and
     their evidence (letters x OCR confidence)."""
@@ -304,11 +323,11 @@ def _item_description(row: Row, first_number: int) -> tuple[str, float]:
             break
         first = words[0].text
         own_cell = owner[id(words[0])] != owner[id(words[1])]
-        if (re.fullmatch(r"\d{1,3}\.?", digitise(first)) or not any(ch.isalnum() for ch in first)
+        if (re.fullmatch(r"[/|\[(]?\d{1,3}[.)|]?", digitise(first)) or not any(ch.isalnum() for ch in first)
                 or (own_cell and not any(ch.isalpha() for ch in first))
                 or (len(first) <= 2 and first.islower() and words[1].text[:1].isupper())):
             words = words[1:]
-    while len(words) > 1 and not any(ch.isalnum() for ch in words[-1].text):
+    while len(words) > 1 and not any(ch.isalnum() for ch in words[-1].text) and not _closes(words):
         words = words[:-1]
     # The description is one cell: what follows it before the numbers (a unit column, an
     # unreadable quantity) belongs to other columns.
@@ -318,7 +337,11 @@ def _item_description(row: Row, first_number: int) -> tuple[str, float]:
             letters[owner[id(w)]] = letters.get(owner[id(w)], 0) + sum(ch.isalpha() for ch in w.text)
         cell = max(letters, key=lambda c: (letters[c], -c))
         words = [w for w in words if owner[id(w)] == cell]
+        while len(words) > 1 and not any(ch.isalnum() for ch in words[-1].text) and not _closes(words):
+            words = words[:-1]  # the cell's own trailing noise ('publikacji -')
     texts = [w.text for w in words]
+    if len(texts) > 1 and _closes(words):  # 'szt )': the bracket a thinned period left apart
+        texts[-2:] = [texts[-2] + texts[-1]]
     for i in range(1, len(texts)):
         if texts[i] in ("I", "|") and texts[i - 1][-1:].isdigit():
             texts[i] = "l"  # litres: '10 l' read as '10 I'

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from ..lexicon import is_known_word
+from ..normalize import fold
 from ..validation import LOW_CONFIDENCE
 from ..result import LINE_ITEMS
 from . import Extraction
@@ -108,6 +110,76 @@ def _better_descriptions(out: Extraction, other: Extraction) -> None:
         if len(match) != 1 or i >= len(out.item_evidence) or match[0] >= len(other.item_evidence):
             continue
         k = match[0]
+        mine, theirs_text = item["description"], other.line_items[k]["description"]
         if other.item_evidence[k] > CLEARLY_MORE * out.item_evidence[i]:
-            out.line_items[i] = {**item, "description": other.line_items[k]["description"]}
+            mine, theirs_text = theirs_text, mine
             out.item_evidence[i] = other.item_evidence[k]
+        out.line_items[i] = {**item, "description": combine_readings(mine, theirs_text)}
+
+
+_DASHES = {"-": "–"}
+_SMALL_MARKS = set(".,)]”\"'")  # what blur or binarisation erases (a dash or a bracket's opening survives)  # a hyphen where the other read saw an en dash: the dash's length was lost
+
+
+def _split(text: str) -> tuple[list[str], list[str]]:
+    """The letters and digits of a reading, and the gaps around them (len(gaps) = len(chars) + 1)."""
+    chars, gaps, gap = [], [], ""
+    for ch in text:
+        if ch.isalnum():
+            chars.append(ch)
+            gaps.append(gap)
+            gap = ""
+        else:
+            gap += ch
+    gaps.append(gap)
+    return chars, gaps
+
+
+def combine_readings(base: str, other: str) -> str:
+    """One text from two OCR readings of it that agree on its letters and digits (diacritics
+    and case aside); ``base`` otherwise. OCR loses marks more often than it invents them, so
+    where the reads differ the combined text keeps a diacritic, an en dash for a hyphen, a comma
+    for a period and punctuation one read lost between words ('szt )' + 'szt.)'); a space one
+    read lost or inserted follows the lexicon ('pszennatyp' + 'pszenna typ')."""
+    a_chars, a_gaps = _split(base)
+    b_chars, b_gaps = _split(other)
+    if len(a_chars) != len(b_chars) or any(fold(x) != fold(y) for x, y in zip(a_chars, b_chars)):
+        return base
+    chars = [y if x.lower() == fold(x) and y.lower() != fold(y) else x for x, y in zip(a_chars, b_chars)]
+    # After the last letter only closing marks may be taken from the other read (a speck reads
+    # as a mark, and one there would end the description).
+    closing = set(b_gaps[-1]) <= set(".)]”\"") and not set(b_gaps[-1]) <= {"."}
+    last = _gap(a_gaps[-1], b_gaps[-1]) if closing else a_gaps[-1]
+    gaps = [a_gaps[0]] + [_gap(x, y) for x, y in zip(a_gaps[1:-1], b_gaps[1:-1])] + [last]
+    for j in range(1, len(gaps) - 1):
+        if a_gaps[j] != b_gaps[j] and a_gaps[j].replace(" ", "") == b_gaps[j].replace(" ", ""):
+            gaps[j] = _spacing(chars, gaps, j, a_gaps[j], b_gaps[j])
+    return "".join(gap + ch for gap, ch in zip(gaps, chars + [""]))
+
+
+def _gap(a: str, b: str) -> str:
+    """The marks between two letters where the reads differ: a comma over a period, an en dash
+    over a hyphen, and the marks one read lost; else the base's."""
+    if a.replace(".", ",") == b or "".join(_DASHES.get(c, c) for c in a) == b:
+        return b
+    a_marks, b_marks = a.replace(" ", ""), b.replace(" ", "")
+    if len(b_marks) > len(a_marks) and a_marks in b_marks and set(b_marks.replace(a_marks, "", 1)) <= _SMALL_MARKS:
+        return b
+    return a
+
+
+def _spacing(chars: list[str], gaps: list[str], j: int, a: str, b: str) -> str:
+    """Of two gaps that differ only by a space, the one that leaves lexicon words: a space when
+    both pieces are words and their join is not, none when only the join is a word."""
+    k, m = j - 1, j  # the letters run to the nearest gap with anything in it
+    while k > 0 and gaps[k] == "":
+        k -= 1
+    while m + 1 < len(chars) and gaps[m + 1] == "":
+        m += 1
+    left, right = "".join(chars[k:j]), "".join(chars[j:m + 1])
+    spaced, joined = (a, b) if " " in a else (b, a)
+    if is_known_word(left) and is_known_word(right) and not is_known_word(left + right):
+        return spaced
+    if is_known_word(left + right) and not (is_known_word(left) and is_known_word(right)):
+        return joined
+    return a

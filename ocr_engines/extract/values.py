@@ -110,6 +110,28 @@ def fix_quotes(text: str) -> str:
     return text
 
 
+# Polish abbreviations that cut a word short take a period ('szt.' for sztuk, 'rozm.' for
+# rozmiar); contractions that keep the word's last letter ('nr', 'mgr') do not. Blurred scans
+# lose that period, and binarisation thins it away: 'szt)' for 'szt.)', 'rozm M' for 'rozm. M'.
+_TRUNCATED_ABBREVIATIONS = ("szt", "op", "opak", "rozm", "kpl", "np", "tzw", "godz", "tel", "ark", "poj", "wym")
+_ABBREVIATION_LOST_PERIOD = re.compile(
+    rf"(?<![\w.])({'|'.join(_TRUNCATED_ABBREVIATIONS)})(?=\)|,| [\dA-ZĄĆĘŁŃÓŚŹŻ])")
+# 'spółki z o.o.' read as 'z 0.0.' / 'z o.0.' in a description.
+_Z_OO_MISREAD = re.compile(r"(?<!\S)z [0oO]\.[0oO]\.(?=$|[\s,)])")
+# A comma read as a period: '. ' inside a description, after a whole word (not an abbreviation)
+# and before a lower-case word or a number, ends no sentence ('jednostronne. 350 g').
+_PERIOD_FOR_COMMA = re.compile(r"(?<![\w.])([^\W\d_]{5,})\. (?=[a-ząćęłńóśźż\d])")
+
+
+def fix_description_punctuation(text: str) -> str:
+    """The punctuation of an OCR'd item description as Polish print sets it: the period of a
+    truncated abbreviation, 'z o.o.', and a comma that blur turned into a period."""
+    text = _Z_OO_MISREAD.sub("z o.o.", text)
+    text = _ABBREVIATION_LOST_PERIOD.sub(r"\1.", text)
+    return _PERIOD_FOR_COMMA.sub(
+        lambda m: m.group(0) if m.group(1).lower() in _TRUNCATED_ABBREVIATIONS else f"{m.group(1)}, ", text)
+
+
 def clean_name(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip(" :;,")
     text = re.sub(r"„\s+", "„", re.sub(r"\s+”", "”", text))  # quotes hug what they quote
