@@ -250,10 +250,10 @@ def has_text_layer(words: list[Word]) -> bool:
     return sum(ch.isalnum() for w in words for ch in w.text) >= MIN_TEXT_LAYER_CHARS
 
 
-def render_page_to_file(page, out_path: Path | None, dpi: int, max_pixels: int, inspect=None) -> int:
-    """Render a PDF page to a greyscale image file for OCR; returns the DPI actually used.
-    ``inspect`` is called with the rendered (PIL) image before it is released: a second reader
-    of the page (the QR decoder) without decoding the file again. No ``out_path``: no file."""
+def render_page(page, dpi: int, max_pixels: int):
+    """A PDF page as a greyscale PIL image for OCR, and the DPI actually used. The image holds
+    pdfium's bitmap buffer itself (a native bitmap: allocated by Python, kept alive by the image
+    after the bitmap is closed): no copy, no file."""
     width_in = page.get_width() / POINTS_PER_INCH
     height_in = page.get_height() / POINTS_PER_INCH
     area = max(width_in * height_in, 1e-6)
@@ -261,14 +261,9 @@ def render_page_to_file(page, out_path: Path | None, dpi: int, max_pixels: int, 
     dpi = int(min(dpi, (max_pixels / area) ** 0.5))
     bitmap = page.render(scale=dpi / POINTS_PER_INCH, grayscale=True)
     try:
-        image = bitmap.to_pil()
-        if out_path is not None:
-            image.save(out_path)
-        if inspect is not None:
-            inspect(image)
+        return bitmap.to_pil(), dpi
     finally:
         bitmap.close()
-    return dpi
 
 
 def estimated_dpi(info: ImageInfo) -> int:

@@ -260,8 +260,10 @@ class PooledEngine(Engine):
             return sorted(w.pid for w in self._all if w.pid is not None and w.alive)
 
     def workers_status(self) -> dict:
+        """For /health: the live workers, and the engine version they reported (for Tesseract,
+        which backend runs it: '5.5.4 (tesserocr)' or '5.3.0 (cli)'; None before any started)."""
         pids = self.pids()
-        return {"configured": self.workers, "live": len(pids), "pids": pids}
+        return {"configured": self.workers, "live": len(pids), "pids": pids, "version": self._version}
 
     # -- checking workers out and in --------------------------------------------------------
 
@@ -392,6 +394,7 @@ class PooledEngine(Engine):
                 needed = worker is not None and self._started and len(self._all) < self.workers
                 if needed:
                     self._all.add(worker)
+                    self._version = worker.version  # the newest worker's (auto may have fallen back to cli)
             if reason is not None:
                 self._lost(reason)
             if worker is None:

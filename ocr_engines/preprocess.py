@@ -59,14 +59,15 @@ def ink_only(a: np.ndarray, dpi: int) -> np.ndarray:
     return out
 
 
-def write_ink_only(source: Path, out: Path, frame: int, dpi: int) -> None:
-    """``ink_only`` of one frame of an image file, written to ``out`` (PNG)."""
+def grey_page(source, frame: int = 0) -> np.ndarray:
+    """A page as a greyscale array: one frame of an image file (a Path), or an image in memory (PIL)."""
     from PIL import Image, ImageOps
 
+    if not isinstance(source, Path):
+        return np.asarray(ImageOps.grayscale(source))
     with Image.open(source) as im:
         im.seek(frame)
-        grey = np.asarray(ImageOps.grayscale(im))
-    Image.fromarray(ink_only(grey, dpi)).save(out)
+        return np.asarray(ImageOps.grayscale(im))
 
 
 # ---------------------------------------------------------------- dashes inside words
@@ -106,19 +107,16 @@ def dash_ink_length(grey: np.ndarray, word) -> float | None:
     return longest / ((x1 - x0) / len(word.text)) if longest else None
 
 
-def mark_in_word_en_dashes(source: Path, frame: int, words: list, en_dash_length: float) -> int:
+def mark_in_word_en_dashes(source, frame: int, words: list, en_dash_length: float) -> int:
     """Read the dash of a word joined by one dash as '–' when its ink is at least
-    ``en_dash_length`` letter widths long (the threshold of spaced dashes, ``layout``); the
-    page image is opened only when a page has such a word. Returns how many were changed."""
+    ``en_dash_length`` letter widths long (the threshold of spaced dashes, ``layout``). ``source``:
+    the page image (``grey_page``: a file, opened only when a page has such a word, or a PIL image
+    in memory). Returns how many were changed."""
     dashed = [w for w in words if _dashed(w.text)]
     if not dashed:
         return 0
-    from PIL import Image, ImageOps
-
     try:
-        with Image.open(source) as im:
-            im.seek(frame)
-            grey = np.asarray(ImageOps.grayscale(im))
+        grey = grey_page(source, frame)
     except Exception:  # noqa: BLE001 (an image only Tesseract could decode: the dashes stay as read)
         return 0
     changed = 0

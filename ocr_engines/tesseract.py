@@ -2,81 +2,37 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import documents as docs
 from . import ksef_link, preprocess
 from .base import Engine, Stopwatch, register
-from .errors import (CorruptDocumentError, EngineError, EngineUnavailableError, OcrError, OcrTimeoutError,
-                     UnreadableDocumentError)
+from .errors import CorruptDocumentError, OcrError
 from .extract import read_invoice
 from .extract.merge import merge_reads, needs_second_look
 from .extract.reader import Found
 from .layout import EN_DASH_LENGTH, Row, Word, build_rows, deskewed, en_dashes, skew_angle
 from .result import ExtractionResult, FieldValue
 from .calibration import document_confidence
+from .tesseract_backends import get_backend
 from .validation import apply_checks
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LANGUAGES = "pol+eng"
 DEFAULT_PSM = 3
-
-
-@functools.cache
-def tesseract_version() -> str:
-    import pytesseract
-
-    try:
-        return str(pytesseract.get_tesseract_version()).split()[0]
-    except pytesseract.TesseractNotFoundError:
-        raise EngineUnavailableError(
-            "the tesseract binary is not installed (apt-get install tesseract-ocr tesseract-ocr-pol)"
-        ) from None
-
-
-def ocr_words(image_path: Path, dpi: int, languages: str, timeout_s: float, psm: int = 3) -> dict[int, list[Word]]:
-    """Run Tesseract once over an image file (all its frames); words per page index."""
-    import pytesseract
-
-    # One OpenMP thread per Tesseract process: ~8x faster on a 2-core box; parallelise by process.
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-    config = f"--oem 1 --psm {psm} --dpi {dpi}"
-    try:
-        data = pytesseract.image_to_data(
-            str(image_path), lang=languages, config=config, timeout=timeout_s,
-            output_type=pytesseract.Output.DICT,
-        )
-    except pytesseract.TesseractError as exc:  # it ran, and could not read this image ('libpng error')
-        raise UnreadableDocumentError(f"{image_path.name}: tesseract could not read it: "
-                                      f"{str(exc.message).strip()[:300]}") from None
-    except pytesseract.TesseractNotFoundError:
-        tesseract_version()  # raises the typed error with the install hint
-        raise
-    except RuntimeError as exc:  # pytesseract signals its timeout this way (TesseractError is one too)
-        if "timeout" in str(exc).lower():
-            raise OcrTimeoutError(f"{image_path.name}: OCR took longer than {timeout_s:.0f} s") from None
-        raise EngineError(f"{image_path.name}: tesseract failed ({exc})") from None
-    if not data or "text" not in data:  # not even a page: the image data is damaged (a strip past the end)
-        raise UnreadableDocumentError(f"{image_path.name}: tesseract read nothing from it (damaged image data?)")
-    pages: dict[int, list[Word]] = {}
-    for i, text in enumerate(data["text"]):
-        text = text.strip()
-        if data["level"][i] != 5 or not text:
-            continue
-        left, top = data["left"][i], data["top"][i]
-        word = Word(
-            text, left, top, left + data["width"][i], top + data["height"][i],
-            conf=max(float(data["conf"][i]), 0.0) / 100.0,
-            line_key=(data["block_num"][i], data["par_num"][i], data["line_num"][i]),
-        )
-        pages.setdefault(data["page_num"][i] - 1, []).append(word)
-    return pages
+DEFAULT_BACKEND = "auto"  # tesseract_backends: in-process tesserocr when it loads, else the CLI
+# Rendered PDF pages an in-process backend reads are kept in memory (for the en-dash measurement
+# and the second look) up to this many pixels a document, ~7 A4 pages at 300 DPI; later pages
+# are kept as PNG files in the scratch directory, as the CLI backend keeps every page.
+IN_MEMORY_PIXELS = 64_000_000
 
 
 def page_rows(words: list[Word], page: int, from_ocr: bool) -> list[Row]:
@@ -91,11 +47,11 @@ def page_rows(words: list[Word], page: int, from_ocr: bool) -> list[Row]:
 
 @dataclass
 class PageRead:
-    """One page's rows, and for an OCR'd page the image they were read from (a file, and the
-    frame in it) at its DPI: what a second look reads again."""
+    """One page's rows, and for an OCR'd page the image they were read from (a file and the
+    frame in it, or a rendered page in memory: a PIL image) at its DPI: what a second look reads again."""
 
     rows: list[Row]
-    image: Path | None = None
+    image: Path | Image | None = None
     frame: int = 0
     dpi: int = 0
     qr_codes: list[str] = field(default_factory=list)  # a rendered page's QR codes, decoded from the render
@@ -105,20 +61,27 @@ class TesseractEngine(Engine):
     name = "tesseract"
 
     def __init__(self, languages: str = DEFAULT_LANGUAGES, limits: docs.Limits | None = None,
-                 psm: int = DEFAULT_PSM, second_look: bool = True):
+                 psm: int = DEFAULT_PSM, second_look: bool = True, backend: str = DEFAULT_BACKEND):
+        """``backend``: how Tesseract runs (``tesseract_backends``): auto, tesserocr or cli."""
         self.languages = languages
         self.limits = limits or docs.Limits()
         self.psm = psm
         self.second_look = second_look
+        self.backend_choice = backend
+
+    @property
+    def backend(self):
+        return get_backend(self.backend_choice)
 
     @property
     def version(self) -> str:
-        return tesseract_version()
+        """Tesseract's version and how it runs, e.g. '5.5.4 (tesserocr)' or '5.3.0 (cli)'."""
+        return f"{self.backend.tesseract_version} ({self.backend.name})"
 
     def warm_up(self) -> None:
         from .lexicon import warm_up
 
-        tesseract_version()
+        self.backend.warm_up(self.languages, self.psm)
         warm_up()
 
     def extract(self, path: Path) -> ExtractionResult:
@@ -135,7 +98,7 @@ class TesseractEngine(Engine):
             watch.lap("extract")
             scanned = [p for p in pages if p.image is not None]
             if scanned and self.second_look and needs_second_look(extraction, warnings):
-                second = self._second_look(pages, Path(tmp))
+                second = self._second_look(pages)
                 watch.lap("second_look_ocr")
                 again, _ = self._read_fields(second)
                 extraction = merge_reads(extraction, again)
@@ -191,8 +154,7 @@ class TesseractEngine(Engine):
             pdf = docs.open_pdf(path, self.limits)
             try:
                 for i in indices:
-                    docs.render_page_to_file(pdf[i], None, ksef_link.QR_RENDER_DPI, self.limits.max_pixels,
-                                             inspect=lambda image: out.extend(_qr_codes(image)))
+                    out.extend(_qr_codes(docs.render_page(pdf[i], ksef_link.QR_RENDER_DPI, self.limits.max_pixels)[0]))
             finally:
                 pdf.close()
         return out
@@ -205,24 +167,26 @@ class TesseractEngine(Engine):
         apply_checks(extraction.fields, extraction.line_items, warnings)
         return extraction, warnings
 
-    def _second_look(self, pages: list[PageRead], tmp: Path) -> list[PageRead]:
-        """The OCR'd pages read again from ink-only images (``preprocess``); text-layer pages as
-        they were. A page the second look cannot read (an image only Tesseract could decode, a
-        timeout) keeps its first read: the look may improve a document, never fail it."""
+    def _second_look(self, pages: list[PageRead]) -> list[PageRead]:
+        """The OCR'd pages read again from ink-only images (``preprocess``, in memory); text-layer
+        pages as they were. A page the second look cannot read (an image only Tesseract could
+        decode, a timeout) keeps its first read: the look may improve a document, never fail it."""
+        import PIL.Image
+
         out = []
         for i, page in enumerate(pages):
             if page.image is None:
                 out.append(page)
                 continue
-            cleaned = tmp / f"second-{i}.png"
             try:
-                preprocess.write_ink_only(page.image, cleaned, page.frame, page.dpi)
-                words = ocr_words(cleaned, page.dpi, self.languages, self.limits.page_timeout_s, self.psm)
+                grey = preprocess.grey_page(page.image, page.frame)
+                cleaned = PIL.Image.fromarray(preprocess.ink_only(grey, page.dpi))
+                page_words = self.backend.read_image(cleaned, page.dpi, self.languages, self.limits.page_timeout_s,
+                                                     self.psm, f"page {i + 1} (second look)")
             except Exception as exc:  # noqa: BLE001 (the first read stands)
                 log.warning("second look skipped on page %d: %s: %s", i + 1, type(exc).__name__, exc)
                 out.append(page)
                 continue
-            page_words = words.get(0, [])
             preprocess.mark_in_word_en_dashes(cleaned, 0, page_words, EN_DASH_LENGTH)
             out.append(PageRead(page_rows(page_words, i, True), cleaned, 0, page.dpi))
         return out
@@ -230,9 +194,9 @@ class TesseractEngine(Engine):
     def _read_image(self, path: Path, watch: Stopwatch) -> list[PageRead]:
         info = docs.inspect_image(path, self.limits)
         watch.lap("load")
-        # Tesseract reads the file itself (all TIFF frames in one process): no re-encoding.
+        # The file as uploaded (the CLI: all TIFF frames in one process; tesserocr: frame by frame): no re-encoding.
         dpi = docs.estimated_dpi(info)
-        words = ocr_words(path, dpi, self.languages, self.limits.page_timeout_s * info.frames, self.psm)
+        words = self.backend.read_file(path, info.frames, dpi, self.languages, self.limits.page_timeout_s, self.psm)
         watch.lap("ocr")
         for i in range(info.frames):
             preprocess.mark_in_word_en_dashes(path, i, words.get(i, []), EN_DASH_LENGTH)
@@ -240,10 +204,11 @@ class TesseractEngine(Engine):
 
     def _read_pdf(self, path: Path, watch: Stopwatch, tmp: Path) -> list[PageRead]:
         # pdfium is not thread-safe: text layers and renders under its lock, OCR outside it.
+        in_memory = [IN_MEMORY_PIXELS if self.backend.in_memory else 0]  # pixels left to keep in memory
         with docs.pdfium_lock:
             pdf = docs.open_pdf(path, self.limits)
             try:
-                pages = [self._pdf_page(pdf, i, tmp, path.name) for i in range(len(pdf))]
+                pages = [self._pdf_page(pdf, i, tmp, path.name, in_memory) for i in range(len(pdf))]
             finally:
                 pdf.close()
         watch.lap("load")
@@ -252,26 +217,38 @@ class TesseractEngine(Engine):
             if image is None:
                 out.append(PageRead(page_rows(words, i, False)))
                 continue
-            page_words = ocr_words(image, dpi, self.languages, self.limits.page_timeout_s, self.psm).get(0, [])
+            name = f"{path.name} page {i + 1}"
+            if isinstance(image, Path):
+                page_words = self.backend.read_file(image, 1, dpi, self.languages, self.limits.page_timeout_s,
+                                                    self.psm).get(0, [])
+            else:
+                page_words = self.backend.read_image(image, dpi, self.languages, self.limits.page_timeout_s,
+                                                     self.psm, name)
             preprocess.mark_in_word_en_dashes(image, 0, page_words, EN_DASH_LENGTH)
             out.append(PageRead(page_rows(page_words, i, True), image, 0, dpi, qr_codes))
             watch.lap("ocr")
         return out
 
-    def _pdf_page(self, pdf, i: int, tmp: Path, name: str) -> tuple[list[Word], Path | None, int, list[str]]:
-        """(text-layer words, None, 0, []) or ([], rendered image, its DPI, its QR codes) for page i
-        (the codes decoded from the render in memory: a few ms, where decoding the file again
-        would cost 100)."""
+    def _pdf_page(self, pdf, i: int, tmp: Path, name: str,
+                  in_memory: list[int]) -> tuple[list[Word], Path | Image | None, int, list[str]]:
+        """(text-layer words, None, 0, []) or ([], rendered image, its DPI, its QR codes) for page i.
+        The render stays in memory (a PIL image) while ``in_memory`` has pixels left for it, else it
+        is written to a PNG file; the QR codes are decoded from it in memory (a few ms, where
+        decoding the file again would cost 100)."""
         try:
             page = pdf[i]
             words = docs.pdf_page_words(page)
             if docs.has_text_layer(words):
                 return words, None, 0, []
-            image = tmp / f"page-{i}.png"
-            codes: list[str] = []
-            dpi = docs.render_page_to_file(page, image, self.limits.render_dpi, self.limits.max_pixels,
-                                           inspect=lambda img: codes.extend(_qr_codes(img)))
-            return [], image, dpi, codes
+            image, dpi = docs.render_page(page, self.limits.render_dpi, self.limits.max_pixels)
+            codes = _qr_codes(image)
+            pixels = image.width * image.height
+            if pixels <= in_memory[0]:
+                in_memory[0] -= pixels
+                return [], image, dpi, codes
+            file = tmp / f"page-{i}.png"
+            image.save(file)
+            return [], file, dpi, codes
         except OcrError:
             raise
         except Exception as exc:  # pdfium reports damaged page streams generically

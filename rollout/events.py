@@ -26,17 +26,18 @@ import re
 import threading
 import time
 import uuid
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Float, Index, Integer, MetaData, String,
-                        Table, insert)
+                        Table, insert, inspect, text)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from .flags import create_schema, make_db
+from .flags import create_schema, make_db, schema_transaction
 
 log = logging.getLogger(__name__)
 metadata = MetaData()
@@ -49,6 +50,7 @@ ocr_events = Table(
     Column("request_id", String(64), nullable=False),
     Column("user_bucket", String(16)),  # salted hash of the user/tenant id, never the id itself
     Column("engine", String(16), nullable=False),
+    Column("engine_version", String(64)),  # e.g. '5.5.4 (tesserocr)': the Tesseract version and how it ran
     Column("stage", Integer, nullable=False),
     Column("percentage", Integer, nullable=False),
     Column("duration_ms", Integer, nullable=False),
@@ -71,6 +73,27 @@ ocr_events = Table(
           postgresql_include=["engine", "stage", "shadow", "success", "fallback", "duration_ms", "confidence",
                               "error_class"]),
 )
+
+
+# Columns added to ocr_events after its first release, all nullable: a database created before
+# gets them from ``add_new_columns`` (the schema migration: ALTER TABLE ... ADD COLUMN).
+NEW_COLUMNS = ("engine_version",)
+_upgraded: weakref.WeakSet = weakref.WeakSet()
+
+
+def add_new_columns(db: Engine) -> None:
+    """Add the NEW_COLUMNS an existing ocr_events lacks, once per database in this process, under
+    the schema lock (replicas starting at once add each column once). Old rows read NULL."""
+    if db in _upgraded:
+        return
+    with schema_transaction(db) as conn:
+        present = {column["name"] for column in inspect(conn).get_columns("ocr_events")}
+        for name in NEW_COLUMNS:
+            if name not in present:
+                kind = ocr_events.c[name].type.compile(dialect=conn.dialect)
+                conn.execute(text(f"ALTER TABLE ocr_events ADD COLUMN {name} {kind}"))
+                log.warning("ocr_events: added column %s %s", name, kind)
+    _upgraded.add(db)
 
 
 REQUEST_ID_MAX = 64  # the column's length
@@ -110,12 +133,15 @@ class OcrEvent:
     shadow: bool = False
     shadow_agreement: float | None = None
     field_agreement: dict | None = None
+    engine_version: str | None = None  # the result's (none for a failed read)
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def __post_init__(self):
         if len(self.request_id) > REQUEST_ID_MAX:  # any caller: the edge bounds clients' ids already
             self.request_id = bounded_request_id(self.request_id)
+        if self.engine_version and len(self.engine_version) > 64:  # a long processor version: the column's length
+            self.engine_version = self.engine_version[:64]
 
     def to_row(self) -> dict:
         return dict(self.__dict__)  # (asdict deep-copies: ten times the GIL time in the web process)
@@ -166,8 +192,10 @@ class EventWriter:
         self.journal_errors = 0
 
     def init_schema(self) -> None:
-        """The events table, if absent; replicas starting at once are safe (``flags.create_schema``)."""
+        """The events table, if absent; replicas starting at once are safe (``flags.create_schema``).
+        A table from before a column was added gets it (``add_new_columns``)."""
         create_schema(self.db, metadata)
+        add_new_columns(self.db)
 
     # ---------------------------------------------------------------- request path
 

@@ -257,7 +257,7 @@ class OcrPipeline:
             duration_ms=int((time.perf_counter() - start) * 1000), success=error is None, user_bucket=bucket_id,
             error_class=type(error).__name__ if error else None,
             confidence=result.confidence if result else None, pages=result.pages if result else None,
-            fallback=fallback, **extra))
+            engine_version=result.engine_version if result else None, fallback=fallback, **extra))
 
     def _sampled(self, request_id: str) -> bool:
         return mmh3.hash(f"shadow:{request_id}", 0, signed=False) % 100 < self.config.shadow_percentage

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,9 @@ class Settings(BaseSettings):
     page_timeout_s: float = Field(default=60, gt=0)
     second_look: bool = Field(default=True, description="re-read a scan from an ink-only image when the first "
                               "OCR pass leaves an expected field absent or a check fails")
+    tesseract_backend: Literal["auto", "tesserocr", "cli"] = Field(
+        default="auto", description="how Tesseract runs: tesserocr (in the worker process, models loaded once), "
+        "cli (the tesseract program per page, via pytesseract), auto (tesserocr when it loads, else cli)")
     engine_deadline_s: float = Field(default=300, gt=0, description="a Tesseract read not answered by "
                                      "then is ended (its worker killed and replaced) and may fall back to Google")
 
@@ -112,7 +116,8 @@ class Settings(BaseSettings):
 
     def engine_options(self, engine: str) -> dict:
         if engine == "tesseract":
-            return {"languages": self.ocr_languages, "limits": self.limits(), "second_look": self.second_look}
+            return {"languages": self.ocr_languages, "limits": self.limits(), "second_look": self.second_look,
+                    "backend": self.tesseract_backend}
         if engine == "documentai":
             from ocr_engines.documentai import DocumentAIConfig
 

@@ -112,7 +112,8 @@ def test_upload_size_limit(tmp_path):
         get_engine("tesseract", limits=Limits(max_bytes=100)).extract(path)
 
 
-def test_per_page_ocr_timeout(tmp_path):
+@pytest.mark.parametrize("backend", ["tesserocr", "cli"])
+def test_per_page_ocr_timeout(tmp_path, backend):
     path = tmp_path / "scan.png"
     img = Image.new("L", (2480, 3508), 255)
     from PIL import ImageDraw
@@ -121,7 +122,7 @@ def test_per_page_ocr_timeout(tmp_path):
         draw.text((100, y), "Faktura VAT nr FV/2026/11/0427 Data wystawienia 2026-11-27 " * 3, fill=0)
     img.save(path, dpi=(300, 300))
     with pytest.raises(E.OcrTimeoutError, match="longer than"):
-        get_engine("tesseract", limits=Limits(page_timeout_s=0.05)).extract(path)
+        get_engine("tesseract", limits=Limits(page_timeout_s=0.05), backend=backend).extract(path)
 
 
 @pytest.mark.parametrize("name,code", [("empty", "empty_document"), ("encrypted pdf", "encrypted_document"),

@@ -32,7 +32,7 @@ def test_result_follows_the_contract(engine, golden_dir):
     data = engine.extract(doc.path).to_dict()
     assert set(data) == {"engine", "engine_version", "pages", "confidence", "fields", "line_items", "warnings",
                          "timings_ms"}
-    assert data["engine"] == "tesseract" and re.fullmatch(r"\d+\.\d+\.\d+", data["engine_version"])
+    assert data["engine"] == "tesseract" and re.fullmatch(r"\d+\.\d+\.\d+ \((tesserocr|cli)\)", data["engine_version"])
     assert 0 < data["confidence"] <= 1 and data["pages"] == 1
     assert set(data["fields"]) <= set(FIELD_NAMES)
     for name, field in data["fields"].items():
@@ -45,15 +45,54 @@ def test_result_follows_the_contract(engine, golden_dir):
     assert data["timings_ms"]["ocr"] > 0 and "extract" in data["timings_ms"]
 
 
-@pytest.mark.parametrize("suffix", [".tif", ".pdf"])
-def test_two_page_scans_are_read_page_by_page(engine, golden_dir, suffix):
-    """A multi-page TIFF and an image-only PDF: both pages OCR'd, totals found on page 2."""
+@pytest.mark.parametrize("suffix,backend", [(".tif", "tesserocr"), (".pdf", "tesserocr"), (".pdf", "cli")])
+def test_two_page_scans_are_read_page_by_page(golden_dir, suffix, backend):
+    """A multi-page TIFF and an image-only PDF: both pages OCR'd, totals found on page 2; the PDF
+    also through the cli backend (pages rendered to PNG files for the tesseract program)."""
     manifest = json.loads((golden_dir / "manifest.json").read_text())["documents"]
     two_page_scans = {e["file"] for e in manifest if e["pages"] == 2 and e["variant"] != "digital"}
     doc = next(d for d in golden_documents(golden_dir) if d.path.suffix == suffix and d.path.name in two_page_scans)
-    result = engine.extract(doc.path)
-    assert result.pages == 2
+    # the cli's pages without the second look: its reads are slower, and the look is the same code
+    result = get_engine("tesseract", backend=backend, second_look=backend != "cli").extract(doc.path)
+    assert result.pages == 2 and result.engine_version.endswith(f" ({backend})")
     assert result.value("total_amount") == doc.truth["total_amount"]
+
+
+def test_both_backends_give_the_same_words_where_the_versions_agree(golden_dir):
+    """tesserocr (in-process, its 5.5.x) and the cli (Debian's 5.3.0) give the same structure:
+    on a clean 300 DPI scan, where the versions read alike, the same words with the same boxes and
+    (block, paragraph, line) keys, and confidences on the same scale."""
+    from ocr_engines.tesseract_backends import get_backend
+
+    doc = next(d for d in golden_documents(golden_dir) if d.group == "scan300" and d.path.suffix == ".png")
+    cli, inproc = (get_backend(b).read_file(doc.path, 1, 300, "pol+eng", 60, 3) for b in ("cli", "tesserocr"))
+    assert set(cli) == set(inproc) == {0}
+
+    def key(w):
+        return w.text, w.x0, w.y0, w.x1, w.y1, w.line_key
+
+    same = {key(w) for w in cli[0]} & {key(w) for w in inproc[0]}
+    assert len(cli[0]) > 50 and len(same) >= 0.95 * max(len(cli[0]), len(inproc[0]))
+    conf = {key(w): w.conf for w in cli[0]}  # the same 0..1 scale; the versions differ by a point or two
+    assert sum(abs(w.conf - conf[key(w)]) <= 0.02 for w in inproc[0] if key(w) in same) >= 0.9 * len(same)
+
+
+def test_auto_falls_back_to_the_cli_when_tesserocr_cannot_load(monkeypatch):
+    """No binding (here: its import fails): auto reads with the tesseract program and says so in
+    the version; asking for tesserocr by name is a typed error."""
+    import sys
+
+    from ocr_engines import errors as E
+    from ocr_engines.tesseract_backends import get_backend
+
+    get_backend.cache_clear()
+    monkeypatch.setitem(sys.modules, "tesserocr", None)  # 'import tesserocr' raises ImportError
+    try:
+        assert get_engine("tesseract", backend="auto").version.endswith(" (cli)")
+        with pytest.raises(E.EngineUnavailableError, match="tesserocr backend cannot load"):
+            get_engine("tesseract", backend="tesserocr").warm_up()
+    finally:
+        get_backend.cache_clear()
 
 
 def test_digital_pdf_uses_the_text_layer_without_ocr(engine, golden_dir):

@@ -128,7 +128,7 @@ def test_a_dead_worker_fails_only_its_document_and_is_replaced(golden_dir):
 
 def test_a_killed_worker_leaves_no_tesseract_process_and_no_temporary_files(golden_dir):
     """The probe: after SIGKILL the worker's Tesseract child kept running, and 2 /tmp/tess_*
-    files leaked per kill."""
+    files leaked per kill (the cli backend: Tesseract as a child process)."""
     import glob
     import os
     import signal
@@ -139,7 +139,7 @@ def test_a_killed_worker_leaves_no_tesseract_process_and_no_temporary_files(gold
     import psutil
 
     scan = next(d for d in golden_documents(golden_dir) if d.group == "scan300")
-    engine = PooledEngine("tesseract", workers=1)
+    engine = PooledEngine("tesseract", workers=1, backend="cli")
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "tess_*")))
     scratch_before = set(glob.glob(os.path.join(tempfile.gettempdir(), "ocr-tesseract-worker-*")))
     try:
@@ -182,15 +182,15 @@ def _raises(fn, *args):
 
 
 def test_with_no_worker_left_callers_get_a_typed_error_not_a_wait_forever(golden_dir, monkeypatch):
-    """The only worker dies and its replacement cannot start (here: Tesseract gone from PATH):
-    the waiting read is refused with a typed error, later reads are refused at once, and once the
-    cause is fixed the pool starts afresh."""
+    """The only worker dies and its replacement cannot start (here: the cli backend's Tesseract
+    gone from PATH): the waiting read is refused with a typed error, later reads are refused at
+    once, and once the cause is fixed the pool starts afresh."""
     import os
     import signal
     import time
 
     digital = next(d for d in golden_documents(golden_dir) if d.group == "digital")
-    engine = PooledEngine("tesseract", workers=1)
+    engine = PooledEngine("tesseract", workers=1, backend="cli")
     try:
         engine.warm_up()
         [victim] = engine.pids()
@@ -208,7 +208,9 @@ def test_with_no_worker_left_callers_get_a_typed_error_not_a_wait_forever(golden
             engine.extract(digital.path)
         monkeypatch.undo()
         assert engine.extract(digital.path).value("invoice_id") == digital.truth["invoice_id"]
-        assert engine.workers_status() == {"configured": 1, "live": 1, "pids": engine.pids()}
+        assert engine.workers_status() == {"configured": 1, "live": 1, "pids": engine.pids(),
+                                           "version": engine.version}
+        assert engine.version.endswith(" (cli)")
     finally:
         engine.close()
 
@@ -216,14 +218,16 @@ def test_with_no_worker_left_callers_get_a_typed_error_not_a_wait_forever(golden
 def test_a_read_past_the_deadline_is_ended_and_its_worker_replaced(golden_dir):
     """A read that does not answer in time (a scan takes about a second; the deadline here is 0.25 s) is
     ended with OcrTimeoutError, from a thread and from the event loop; its worker is killed and
-    replaced, and the next document is read."""
+    replaced, and the next document is read. The OCR runs in the worker itself (tesserocr): the
+    hang the deadline ends is inside the worker's own native code, not in a child it waits for."""
     import uvloop
 
     scan = next(d for d in golden_documents(golden_dir) if d.group == "scan300")
     digital = next(d for d in golden_documents(golden_dir) if d.group == "digital")
-    engine = PooledEngine("tesseract", workers=1, deadline_s=0.25)
+    engine = PooledEngine("tesseract", workers=1, deadline_s=0.25, backend="tesserocr")
     try:
         engine.warm_up()
+        assert engine.version.endswith(" (tesserocr)")
         [first] = engine.pids()
         with pytest.raises(E.OcrTimeoutError, match="did not answer within 0.25 s"):
             engine.extract(scan.path)
@@ -236,6 +240,45 @@ def test_a_read_past_the_deadline_is_ended_and_its_worker_replaced(golden_dir):
         engine.close()
     with pytest.raises(ValueError, match="deadline_s"):
         PooledEngine("tesseract", workers=1, deadline_s=0)
+
+
+def test_a_crash_inside_in_process_ocr_fails_only_its_document(golden_dir, caplog):
+    """Tesseract in the worker (tesserocr) segfaults mid-page (SIGSEGV while the worker spends
+    CPU in recognition): the caller gets EngineCrashedError, the worker is replaced, and the next
+    document is read, as when a Tesseract child died."""
+    import logging
+    import os
+    import signal
+    import threading
+    import time
+
+    import psutil
+
+    scan = next(d for d in golden_documents(golden_dir) if d.group == "scan300")
+    digital = next(d for d in golden_documents(golden_dir) if d.group == "digital")
+    engine = PooledEngine("tesseract", workers=1, backend="tesserocr")
+    try:
+        engine.warm_up()
+        [victim] = engine.pids()
+        worker = psutil.Process(victim)
+        idle_cpu = sum(worker.cpu_times()[:2])
+        outcome: dict = {}
+        reader = threading.Thread(target=lambda: outcome.update(error=_raises(engine.extract, scan.path)))
+        reader.start()
+        deadline = time.monotonic() + 20
+        while sum(worker.cpu_times()[:2]) - idle_cpu < 0.3:  # the PNG decodes in ms: 0.3 s in, it recognises
+            assert time.monotonic() < deadline and reader.is_alive(), "the worker never got busy"
+            time.sleep(0.01)
+        assert not worker.children()  # no Tesseract process: the OCR runs in the worker
+        with caplog.at_level(logging.ERROR, logger="ocr_engines.pool"):
+            os.kill(victim, signal.SIGSEGV)
+            reader.join(30)
+            assert isinstance(outcome["error"], E.EngineCrashedError) and "died" in outcome["error"].message
+            assert engine.extract(digital.path).value("invoice_id") == digital.truth["invoice_id"]
+        assert len(engine.pids()) == 1 and engine.pids() != [victim]
+        assert f"(pid {victim}) died with exit code -{int(signal.SIGSEGV)}" in caplog.text
+    finally:
+        engine.close()
 
 
 def test_callers_that_give_up_while_waiting_never_cost_the_pool_a_worker(golden_dir):

@@ -3,6 +3,7 @@ flag store, event writer; driven over HTTP and through the CLI."""
 
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -151,6 +152,7 @@ def test_a_killed_engine_worker_is_reported_and_replaced(service, golden_dir):
     before = httpx.get(f"{url}/health").json()
     workers = before["workers"]["tesseract"]
     assert workers["configured"] == 1 and workers["live"] == 1
+    assert re.fullmatch(r"\d+\.\d+\.\d+ \((tesserocr|cli)\)", workers["version"])  # which Tesseract, run how
     [victim] = workers["pids"]
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 10

@@ -1,16 +1,18 @@
 """The OCR HTTP service: auth, uploads, routing, limits, admin API, health and metrics."""
 
+import re
 import threading
 import time
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from ocr_engines import get_engine
 from rollout.actions import apply_action
 from rollout.distribution import FlagReader
-from rollout.events import EventWriter
+from rollout.events import EventWriter, ocr_events
 from rollout.flags import FlagStore
 from rollout.pipeline import OcrPipeline
 from rollout.router import GOOGLE, OPENSOURCE
@@ -70,6 +72,12 @@ def test_raw_and_multipart_uploads_follow_the_flags(stack, golden_dir):
                     headers=CLIENT)
     assert r.status_code == 200 and r.json()["engine"] == OPENSOURCE
     assert r.json()["decision"]["reason"].startswith("bucket")
+    version = r.json()["result"]["engine_version"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+ \((tesserocr|cli)\)", version)
+    writer.flush()
+    with writer.db.connect() as conn:  # the events say which Tesseract, and how it ran, read each document
+        rows = conn.execute(select(ocr_events.c.engine, ocr_events.c.engine_version)).all()
+    assert (OPENSOURCE, version) in [tuple(row) for row in rows]
 
 
 def test_bad_documents_and_refused_changes(stack):

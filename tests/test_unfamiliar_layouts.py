@@ -497,4 +497,4 @@ def test_a_second_look_that_cannot_read_a_page_keeps_the_first_read(tmp_path):
     from ocr_engines.tesseract import PageRead
 
     first = [PageRead([], tmp_path / "gone.png", 0, 300)]
-    assert get_engine("tesseract")._second_look(first, tmp_path) == first
+    assert get_engine("tesseract")._second_look(first) == first

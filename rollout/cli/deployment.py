@@ -325,8 +325,9 @@ def _print_health(data: dict, url: str) -> None:
                                        f"redis {flags['redis']}, sql {flags['sql']}")
         table.add_row("engines", ", ".join(f"{k}: circuit {v}" for k, v in data["engines"].items()))
         if data.get("workers"):
-            table.add_row("engine workers", ", ".join(f"{k}: {w['live']}/{w['configured']} live"
-                                                      for k, w in data["workers"].items()))
+            table.add_row("engine workers", ", ".join(
+                f"{k}: {w['live']}/{w['configured']} live" + (f", {w['version']}" if w.get("version") else "")
+                for k, w in data["workers"].items()))
         table.add_row("events", f"db {data['events']['db']}, spool {data['events']['spool_depth']}, "
                                 f"queued {data['events']['queued']}")
         work = data["work"]

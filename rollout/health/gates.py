@@ -317,10 +317,12 @@ def evaluate_gate(db: Engine, start: datetime, end: datetime, thresholds: Thresh
 def ensure_tables(db: Engine) -> None:
     """The metrics tables (events, gates, alerts), once per database in this process: a fresh
     install has no events yet, and the gate must say INCONCLUSIVE, not crash on a missing table."""
+    from ..events import add_new_columns
     from ..events import metadata as events_metadata
     from ..flags import create_tables
 
     create_tables(db, events_metadata)
+    add_new_columns(db)
     init_schema(db)
 
 
