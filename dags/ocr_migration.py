@@ -4,7 +4,8 @@
 Built from the stage plan as data: one TaskGroup per plan slot (`stage_1` … `stage_6`), each
 **set percentage** (audited, idempotent) → **health gate** (sensor on the events table, reschedule
 mode: no worker slot held while waiting; PASS after the soak time, FAIL at once) → **golden gate**
-(Great Expectations suites on the golden invoices; Data Docs under *OCR migration* in the nav) →
+(Great Expectations suites on the golden invoices; Data Docs under *OCR migration* in the nav; the
+invoices are read in `golden_shards` mapped tasks, `golden_read`, spread over the workers) →
 optional **approval** (Human-in-the-loop, with `require_approval`: answer it on *Browse →
 Required Actions*; a rejection rolls back to the previous stage with your reason in the audit
 log) → next stage. Then the **cutover**: preconditions (every stage PASSed in this run, no open
@@ -39,11 +40,24 @@ from airflow.sdk import DAG, Param, TaskGroup, TriggerRule
 
 import ocr_migration_ops as ops
 from rollout.health.golden_subsets import GOLDEN_SUBSET_CHOICES
-from rollout.migration import DEFAULT_PLAN, MigrationPlan
+from rollout.migration import DEFAULT_PLAN, MAX_GOLDEN_SHARDS, MigrationPlan
 
 PLAN = MigrationPlan()  # every Param default below is the plan's own (one place for the defaults)
 SLOTS = len(DEFAULT_PLAN)
 SEED = PLAN.thresholds
+
+
+def golden_gate_tasks(suffix: str = "", trigger_rule=TriggerRule.ALL_SUCCESS, **gate_kwargs):
+    """The golden gate as map/reduce: ``golden_shards`` splits the golden subset into lists of
+    paths, ``golden_read`` reads one shard per mapped task, ``golden_gate`` (the reduce) validates
+    every row with the GX suites and decides. Returns (first, last)."""
+    shards = PythonOperator(task_id=f"golden_shards{suffix}", python_callable=ops.golden_shards,
+                            trigger_rule=trigger_rule)
+    rows = ops.golden_read.override(task_id=f"golden_read{suffix}").expand(shard=shards.output)
+    gate = ops.GoldenGateOperator(task_id=f"golden_gate{suffix}", python_callable=ops.golden_gate,
+                                  op_kwargs={**gate_kwargs, "shard_rows": rows})
+    return shards, gate
+
 
 with DAG(
     dag_id="ocr_migration",
@@ -77,6 +91,9 @@ with DAG(
         "golden_subset": Param(PLAN.golden_subset, enum=list(GOLDEN_SUBSET_CHOICES),
                                description="golden documents the GX gate reads (scans take ~2 s a page); "
                                            "ksef-official: invoices of the official KSeF visualiser"),
+        "golden_shards": Param(PLAN.golden_shards, type="integer", minimum=1, maximum=MAX_GOLDEN_SHARDS,
+                               description="the golden gate reads its documents in this many mapped tasks, "
+                                           "side by side on the workers"),
     },
 ) as dag:
     validate = PythonOperator(task_id="validate_plan", python_callable=ops.validate_plan)
@@ -88,10 +105,9 @@ with DAG(
         teardown = PythonOperator(task_id="teardown", python_callable=ops.staging_teardown,
                                   trigger_rule=TriggerRule.ALL_DONE)
         needed >> deploy >> tests >> teardown
-    golden_before = ops.GoldenGateOperator(task_id="golden_gate_baseline", python_callable=ops.golden_gate,
-                                   trigger_rule=TriggerRule.NONE_FAILED)
+    golden_split, golden_before = golden_gate_tasks("_baseline", TriggerRule.NONE_FAILED)  # staging may be off
     validate >> needed
-    tests >> golden_before
+    tests >> golden_split
     previous = golden_before
 
     for position in range(1, SLOTS + 1):
@@ -101,8 +117,7 @@ with DAG(
                                      op_kwargs={"position": position})
             gate = ops.StageGateSensor(task_id="health_gate", position=position,
                                        set_task_id=f"{group_id}.set_percentage")
-            golden = ops.GoldenGateOperator(task_id="golden_gate", python_callable=ops.golden_gate,
-                                    op_kwargs={"position": position})
+            golden_split, golden = golden_gate_tasks(position=position)
             branch = BranchPythonOperator(task_id="approval_needed", python_callable=ops.approval_branch,
                                           op_kwargs={"position": position, "group": group_id})
             approve = ops.StageApprovalOperator(
@@ -119,7 +134,8 @@ with DAG(
                                                  "golden_task_id": f"{group_id}.golden_gate",
                                                  "approve_task_id": f"{group_id}.approve"},
                                       trigger_rule=TriggerRule.ONE_FAILED)
-            set_pct >> gate >> golden >> branch >> [approve, auto] >> done
+            set_pct >> gate >> golden_split
+            golden >> branch >> [approve, auto] >> done
             [gate, golden, approve] >> rollback
         previous >> set_pct
         previous = done

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import BaseOperatorLink, BaseSensorOperator, Param, PokeReturnValue
+from airflow.sdk import BaseOperatorLink, BaseSensorOperator, Param, PokeReturnValue, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 log = logging.getLogger(__name__)
@@ -296,17 +296,50 @@ def set_stage_percentage(position: int, **context) -> dict:
     return out
 
 
-def golden_gate(position: int | None = None, **context) -> dict:
+# The golden gate as map/reduce: golden_shards splits the plan's golden subset into
+# ``golden_shards`` lists of paths, golden_read (mapped over them) reads and scores one shard
+# wherever a worker is free, and golden_gate, the reduce, validates all the rows and decides.
+
+def golden_shards(**context) -> list[list[str]]:
+    """The golden gate's map step: the plan's golden subset as ``golden_shards`` lists of paths."""
+    from rollout.fanout import split
+    from rollout.health.golden_gate import subset_documents
+
+    plan = plan_of(context)
+    _, docs = subset_documents(golden_dir(), plan.golden_subset)
+    shards = split([str(d.path) for d in docs], plan.golden_shards)
+    log.info("golden subset %s: %d documents in %d shards", plan.golden_subset, len(docs), len(shards))
+    return shards
+
+
+@task(retries=2, retry_delay=timedelta(seconds=5))  # a lost worker's shard is read again elsewhere
+def golden_read(shard: list[str], **context) -> list[dict]:
+    """One shard of the golden gate: its documents read by the open-source engine and scored, one
+    row each (the rows the golden suite validates). A document the engine fails on is a row with
+    its error, not a failed task: the reduce judges it."""
+    from rollout.health.golden_gate import golden_results
+
+    plan = plan_of(context)
+    return golden_results(golden_dir(), "tesseract", plan.golden_subset, paths=shard,
+                          cache_dir=migration_settings().data_dir / "golden-cache")
+
+
+def golden_gate(position: int | None = None, shard_rows=None, **context) -> dict:
     """The Great Expectations suites over the open-source engine's output on the golden set (and a
-    sample of shadow comparisons); a FAIL blocks the stage."""
+    sample of shadow comparisons); a FAIL blocks the stage. ``shard_rows``: the golden rows the
+    mapped ``golden_read`` tasks returned, one list per shard (without them the gate reads the
+    subset itself)."""
     from rollout.health.golden_gate import run_golden_gate
 
     plan = plan_of(context)
     percentage = plan_percentage(plan, position) if position else 0
+    rows = None
+    if shard_rows is not None:
+        rows = sorted((row for shard in shard_rows for row in shard), key=lambda row: row["document"])
     stores = Stores()
     settings = stores.settings
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    result = run_golden_gate(stores.db, golden_dir(), engine_name="tesseract", subset=plan.golden_subset,
+    result = run_golden_gate(stores.db, golden_dir(), engine_name="tesseract", subset=plan.golden_subset, rows=rows,
                              run_id=context["run_id"], stage=percentage, data_docs_dir=settings.data_docs_dir,
                              cache_dir=settings.data_dir / "golden-cache",
                              # and the last hour's shadow comparisons, when there are enough of them
@@ -318,6 +351,64 @@ def golden_gate(position: int | None = None, **context) -> dict:
         failed = [f"{s['suite']}: {s['failed']}" for s in result["suites"] if not s["success"]]
         raise AirflowFailException(f"golden-set quality gate FAILED: {'; '.join(failed)[:1500]}")
     return {"success": True, "documents": result["documents"], "data_docs": result["data_docs"]}
+
+
+# ocr_evaluate: ``ocr-migrate evaluate`` over a corpus folder, as map/reduce like the golden gate.
+
+def corpus_dir(params) -> Path:
+    """The run's ``corpus`` Param; a relative path is taken from the project folder."""
+    path = Path(params["corpus"])
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def evaluation_shards(**context) -> list[list[str]]:
+    """The corpus's documents (the first ``limit``) in ``shards`` lists of paths; an unknown or
+    misconfigured engine fails here, once, not in every shard."""
+    from ocr_engines import OcrError, available_engines, get_engine
+    from rollout.fanout import corpus_shards
+
+    params = context["params"]
+    engine, corpus = params["engine"], corpus_dir(params)
+    if engine not in available_engines():
+        raise AirflowFailException(f"unknown engine {engine!r}; one of {available_engines()}")
+    try:
+        get_engine(engine, **migration_settings().engine_options(engine))
+        shards = corpus_shards(corpus, params["shards"], params["limit"])
+    except (OcrError, FileNotFoundError) as exc:
+        raise AirflowFailException(str(exc)) from None
+    log.info("%s: %d documents in %d shards", corpus, sum(map(len, shards)), len(shards))
+    return shards
+
+
+@task(retries=2, retry_delay=timedelta(seconds=5))
+def evaluate_shard(shard: list[str], **context) -> dict:
+    """One shard of the corpus read by the engine and scored (``rollout.fanout.evaluate_shard``)."""
+    from rollout.fanout import evaluate_shard as read_shard
+
+    params = context["params"]
+    return read_shard(corpus_dir(params), shard, params["engine"],
+                      migration_settings().engine_options(params["engine"]))
+
+
+def evaluation_report(shards, **context) -> dict:
+    """The reduce: the shards' scores as the report ``ocr-migrate evaluate --output json`` prints,
+    written to the ``output`` Param (default ``<data_dir>/evaluations/<run id>.json``)."""
+    import json
+
+    from rollout.fanout import evaluation_report as report_of, shard_figures
+
+    shards = list(shards)
+    report = report_of(shards)
+    out = context["params"].get("output") or ""
+    path = Path(out) if out else migration_settings().data_dir / "evaluations" / f"{context['run_id']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1))
+    overall = report["overall"]
+    log.info("%d documents in %d shards, %.1f s from the first shard's start to the last one's end: field exact "
+             "match %s, all fields correct %s, %d errors; report %s", report["documents"], len(shards),
+             report["elapsed_s"], overall["field_exact_match"], overall["all_fields_correct"], overall["errors"], path)
+    return {"report": str(path), "documents": report["documents"], "elapsed_s": report["elapsed_s"],
+            "field_exact_match": overall["field_exact_match"], "shards": shard_figures(shards)}
 
 
 def approval_branch(position: int, group: str, **context) -> str:

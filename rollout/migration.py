@@ -25,6 +25,7 @@ from .health.schema import as_utc
 from .health.thresholds import ThresholdError, Thresholds
 
 DEFAULT_PLAN = stages.STAGE_PERCENTAGES[1:]  # every stage after Google only: 5, 15, 35, 60, 85, 100 %
+MAX_GOLDEN_SHARDS = 64
 
 
 class PlanError(ValueError):
@@ -42,6 +43,7 @@ class MigrationPlan:
     auto_rollback: bool = True
     post_cutover_watch_s: float = 24 * 3600.0
     golden_subset: str = "digital"
+    golden_shards: int = 4                # the golden gate's reads in this many mapped tasks
 
     def __post_init__(self):
         # the gate reads its evidence minimum from the thresholds: the plan's own, one value
@@ -80,10 +82,16 @@ class MigrationPlan:
         subset = params.get("golden_subset", base.golden_subset)
         if not is_golden_subset(str(subset)):
             raise PlanError(f"golden_subset must be one of {', '.join(GOLDEN_SUBSET_CHOICES)}, got {subset!r}")
+        try:
+            shards = int(params.get("golden_shards", base.golden_shards))
+        except (TypeError, ValueError):
+            raise PlanError(f"golden_shards must be a whole number, got {params.get('golden_shards')!r}") from None
+        if not 1 <= shards <= MAX_GOLDEN_SHARDS:
+            raise PlanError(f"golden_shards must be in 1..{MAX_GOLDEN_SHARDS}, got {shards}")
         return cls(plan, numbers["soak_s"], thresholds.min_documents, numbers["stage_timeout_s"], thresholds,
                    bool(params.get("require_approval", base.require_approval)),
                    bool(params.get("auto_rollback", base.auto_rollback)),
-                   numbers["post_cutover_watch_s"], subset)
+                   numbers["post_cutover_watch_s"], subset, shards)
 
     def percentage_at(self, position: int) -> int | None:
         """The plan's percentage for stage slot ``position`` (1-based), None when the plan is shorter."""

@@ -1,7 +1,8 @@
 """Runs one DAG with ``dag.test()`` in a process of its own (Airflow reads its configuration once
 per process; each test gets a fresh AIRFLOW_HOME), with simulated traffic flowing into the
 metrics database while it runs — what the OCR service would write — and prints the outcome as
-one JSON line (``RESULT {...}``).
+one JSON line (``RESULT {...}``): the run's state, each task's state (``tis``) and, for a mapped
+task, each expanded instance's state by map index (``maps``).
 
 Usage: python -m tests.airflow_runner DAG_ID CONF_JSON TRAFFIC [MARK_SUCCESS_PATTERN]\n       python -m tests.airflow_runner --batch '[[DAG_ID, CONF], ...]'
 TRAFFIC: none | healthy | degraded-from-15 (the canary's error rate jumps once at >= 15 %)
@@ -81,9 +82,14 @@ def run_one(bag, dag_id: str, conf: dict, traffic: str = "none", mark_success: s
         if feeder:
             feeder.stopped.set()
             feeder.join(5)
-    states = {ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state)
-              for ti in run.get_task_instances()}
-    return {"state": str(run.state), "run_id": run.run_id, "tis": states,
+    states, maps = {}, {}
+    for ti in run.get_task_instances():
+        state = str(ti.state.value if hasattr(ti.state, "value") else ti.state)
+        if ti.map_index >= 0:  # one of a mapped task's expanded instances
+            maps.setdefault(ti.task_id, {})[str(ti.map_index)] = state
+        else:
+            states[ti.task_id] = state
+    return {"state": str(run.state), "run_id": run.run_id, "tis": states, "maps": maps,
             "seconds": round(time.monotonic() - started, 1)}
 
 

@@ -10,6 +10,7 @@ migrated metadata database; simulated traffic flows into the events table while 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from decimal import ROUND_HALF_UP, Decimal
@@ -19,7 +20,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
-DAG_IDS = {"ocr_migration", "ocr_emergency", "ocr_monitoring", "ocr_staging_deploy", "ocr_staging_tests"}
+DAG_IDS = {"ocr_migration", "ocr_emergency", "ocr_monitoring", "ocr_staging_deploy", "ocr_staging_tests", "ocr_evaluate"}
 
 
 @pytest.fixture(scope="session")
@@ -49,8 +50,11 @@ def migration_env(airflow_home, pg_url, tmp_path):
     return env, create_engine(pg_url)
 
 
-def run_dag(env, dag_id, conf, traffic="none", timeout=600):
-    proc = subprocess.run([sys.executable, "-m", "tests.airflow_runner", dag_id, json.dumps(conf), traffic],
+def run_dag(env, dag_id, conf, traffic="none", timeout=600, mark_success=None):
+    """One dag.test() run in a process of its own; ``mark_success``: a regex of task ids dag.test
+    marks successful instead of running."""
+    proc = subprocess.run([sys.executable, "-m", "tests.airflow_runner", dag_id, json.dumps(conf), traffic,
+                           *([mark_success] if mark_success else [])],
                           env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, f"no result (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -148,10 +152,22 @@ def test_the_sensors_set_the_schema_up_once_per_database_not_on_every_poke(migra
 def test_happy_path_to_100_percent_with_cutover(migration_env):
     env, db = migration_env
     env = {**env, "OCR_MIGRATE_DOCUMENTAI_PRICE_PER_PAGE": "0.015"}
-    result, log = run_dag(env, "ocr_migration", {**FAST, "stages": [5, 15, 35, 60, 100]}, traffic="healthy")
+    result, log = run_dag(env, "ocr_migration", {**FAST, "stages": [5, 15, 35, 60, 100], "golden_shards": 3},
+                          traffic="healthy")
     assert result["state"] == "success", log[-4000:]
     assert all(state in ("success", "skipped") for state in result["tis"].values())
     assert result["tis"]["cutover.post_cutover_watch"] == "success"
+    # the golden gate fanned out: each gate's 14 golden invoices read in 3 mapped shards, then
+    # the reduce passed; the sixth slot's mapped read was never expanded (skipped as one)
+    shards = {"0": "success", "1": "success", "2": "success"}
+    gates = ["golden_gate_baseline"] + [f"stage_{n}.golden_gate" for n in range(1, 6)]
+    assert result["maps"] == {gate.replace("golden_gate", "golden_read"): shards for gate in gates}, result["maps"]
+    assert {gate: result["tis"][gate] for gate in gates} == dict.fromkeys(gates, "success")
+    assert result["tis"]["stage_6.golden_read"] == "skipped"
+    with db.connect() as conn:
+        golden = conn.execute(text("SELECT stage, documents, success FROM gx_validations WHERE run_id = :r AND "
+                                   "suite = 'ocr_golden_fields' ORDER BY id"), {"r": result["run_id"]}).all()
+    assert [tuple(g) for g in golden] == [(p, 14, True) for p in (0, 5, 15, 35, 60, 100)]
     # a 5-stage plan: the sixth slot is skipped in the grid, not a sixth green stage
     assert result["tis"]["stage_5.done"] == "success"
     assert {t: s for t, s in result["tis"].items() if t.startswith("stage_6.")} == {
@@ -202,6 +218,62 @@ def test_degraded_engine_at_stage_2_rolls_back_automatically(migration_env):
     assert verdict == "FAIL"
     assert alerts and alerts[0][0] == "critical" and "stage 15 % failed" in alerts[0][1]
     assert "rolled back to 5 %" in alerts[0][2]
+
+
+def golden_copy(golden_dir: Path, folder: Path, names: list[str]) -> Path:
+    """A small golden folder: these committed documents with their truth files."""
+    folder.mkdir()
+    for name in names:
+        for path in (golden_dir / name, (golden_dir / name).with_suffix(".json")):
+            shutil.copy(path, folder / path.name)
+    return folder
+
+
+def test_a_bad_engine_fails_the_fanned_out_golden_gate_and_the_stage_rolls_back(migration_env, golden_dir, tmp_path):
+    """The golden gate's reduce decides on the rows of all its shards: an engine that cannot finish
+    a page (Tesseract stopped at a 10 ms page deadline: every read an ocr_timeout) fails the suite,
+    and the stage rolls back.
+    Three scans, one per shard. dag.test marks the baseline's reduce (its shards still run) and
+    the stage's health gate (tested above, with traffic) successful, so the bad engine meets a
+    stage's golden gate, which is where a rollback happens."""
+    env, db = migration_env
+    golden = golden_copy(golden_dir, tmp_path / "golden", [f"inv-000{n}-scan300.png" for n in (1, 2, 3)])
+    env = {**env, "AIRFLOW_VAR_OCR_GOLDEN_DIR": str(golden), "OCR_MIGRATE_PAGE_TIMEOUT_S": "0.01"}
+    conf = {**FAST, "stages": [5, 100], "golden_subset": "all", "golden_shards": 3}
+    result, log = run_dag(env, "ocr_migration", conf, mark_success=r"golden_gate_baseline|stage_1\.health_gate")
+    tis = result["tis"]
+    assert result["state"] == "failed", log[-4000:]
+    assert result["maps"]["stage_1.golden_read"] == {"0": "success", "1": "success", "2": "success"}, result
+    assert tis["stage_1.health_gate"] == "success" and tis["stage_1.golden_gate"] == "failed"
+    assert tis["stage_1.rollback"] == "success" and tis["stage_2.set_percentage"] == "upstream_failed"
+    assert "golden-set quality gate FAILED" in log
+    assert flags(db)["percentage"] == 0  # back before the first stage
+    with db.connect() as conn:
+        golden_row = conn.execute(text("SELECT documents, success FROM gx_validations WHERE run_id = :r AND "
+                                       "stage = 5 AND suite = 'ocr_golden_fields'"), {"r": result["run_id"]}).one()
+        alert = conn.execute(text("SELECT severity, message FROM alerts WHERE source = 'migration'")).one()
+    assert tuple(golden_row) == (3, False)
+    assert alert[0] == "critical" and "the golden-set quality gate failed" in alert[1]
+
+
+def test_ocr_evaluate_fans_out_and_reports_what_the_cli_reports(migration_env, golden_dir, tmp_path):
+    """ocr_evaluate over a small folder in 2 mapped shards: its report is ``summarise`` of the
+    same reads in one process (the CLI's ``evaluate --output json``), timings aside."""
+    from ocr_engines.evaluation import golden_documents, run_documents, summarise
+    from rollout.settings import get_settings
+
+    env, _ = migration_env
+    corpus = golden_copy(golden_dir, tmp_path / "corpus", [f"inv-000{n}.pdf" for n in (1, 2, 3)])
+    out = tmp_path / "report.json"
+    result, log = run_dag(env, "ocr_evaluate", {"corpus": str(corpus), "shards": 2, "output": str(out)})
+    assert result["state"] == "success", log[-4000:]
+    assert result["maps"] == {"evaluate_shard": {"0": "success", "1": "success"}}
+    report = json.loads(out.read_text())
+    scores = list(run_documents(golden_documents(corpus), "tesseract", 1, get_settings().engine_options("tesseract")))
+    expected = summarise(scores, 1.0)
+    for timing in ("elapsed_s", "pages_per_s"):
+        report.pop(timing), expected.pop(timing)
+    assert report == expected and report["documents"] == 3
 
 
 def test_inconclusive_without_traffic_stops_without_advancing(migration_env):

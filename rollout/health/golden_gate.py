@@ -33,6 +33,7 @@ from ocr_engines.normalize import digits_only
 from ocr_engines.result import FIELD_NAMES
 from ocr_engines.validation import CRITICAL_FIELDS, is_valid_iban, is_valid_nip
 
+from ..fanout import pick
 from .golden_subsets import CORPUS_SUBSETS, SUBSETS
 from .schema import _id, as_utc, jsonable, metadata, recent_rows
 
@@ -82,12 +83,16 @@ def default_gx_dir() -> Path:
 
 
 def golden_results(golden_dir: Path, engine_name: str = "tesseract", subset: str = "digital", workers: int = 1,
-                   cache_dir: Path | None = None, options: dict | None = None) -> list[dict]:
+                   cache_dir: Path | None = None, options: dict | None = None,
+                   paths: list[str] | None = None) -> list[dict]:
     """One row per golden document of ``subset`` ("digital", "scan", "all" or a manifest variant):
     the engine's read scored against the truth. Reads are cached in ``cache_dir`` by engine name,
     version, options and the document's sha256, so the gates of one migration run OCR each
-    document once."""
+    document once. ``paths``: only these documents of the subset (one shard of the gate, as
+    ``rollout.fanout.split`` made it from ``subset_documents``)."""
     golden_dir, docs = subset_documents(Path(golden_dir), subset)
+    if paths is not None:
+        docs = pick(docs, paths)
     if options is None:
         from ..settings import get_settings
 
