@@ -44,6 +44,7 @@ from migration_demo import BIN, ROOT, Demo, build_parser, run_demo, say  # noqa:
 from rollout.staging.processes import free_port, port_open, redis_server_argv, signal_group  # noqa: E402
 
 WORKERS = ("worker-1", "worker-2")
+WORKER_CONCURRENCY = 4  # task slots per worker (AIRFLOW__CELERY__WORKER_CONCURRENCY, as in compose)
 REPLICAS = ("ocr-1", "ocr-2")
 REPLICA_DOWN_S = 5.0  # --kill-replica-during: how long the killed replica stays down
 POSTGRES = os.environ.get("OCR_DIST_POSTGRES", "postgres@127.0.0.1:5432")
@@ -117,7 +118,9 @@ class DistributedDemo(Demo):
 
     # ------------------------------------------------------------------ Airflow
 
-    def start_airflow(self, env: dict, ports: dict) -> None:
+    def start_airflow(self, env: dict, ports: dict, workers: tuple[str, ...] = WORKERS,
+                      concurrency: int = WORKER_CONCURRENCY) -> dict:
+        """Airflow with the CeleryExecutor and ``workers``; returns the environment its processes got."""
         api = f"http://127.0.0.1:{ports['airflow']}"
         env = dict(env, **airflow_celery_settings(POSTGRES, self.airflow_db, self.redis_port, api))
         say("migrating the Airflow metadata database (PostgreSQL)")
@@ -125,15 +128,20 @@ class DistributedDemo(Demo):
         if done.returncode:
             raise SystemExit(f"airflow db migrate failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
         say(f"starting Airflow (CeleryExecutor): api-server on :{ports['airflow']}, scheduler, dag-processor, "
-            f"triggerer, {len(WORKERS)} Celery workers")
+            f"triggerer, {len(workers)} Celery worker(s) of {concurrency} slot(s)")
         self.start("airflow-apiserver", [str(BIN / "airflow"), "api-server", "--port", str(ports["airflow"])],
                    env, ports["airflow"], timeout_s=300)
         for name in ("scheduler", "dag-processor", "triggerer"):
             self.start(f"airflow-{name}", [str(BIN / "airflow"), name], env, None)
-        for name in WORKERS:
-            self.workers[name] = self.start(
-                name, [str(BIN / "airflow"), "celery", "worker", "--celery-hostname", f"{name}@%h",
-                       "--concurrency", "4"], dict(env, OCR_WORKER_NAME=name), None)
+        for name in workers:
+            self.start_worker(name, env, concurrency)
+        return env
+
+    def start_worker(self, name: str, env: dict, concurrency: int = WORKER_CONCURRENCY) -> None:
+        """A Celery worker named ``name`` taking ``concurrency`` task instances at once."""
+        self.workers[name] = self.start(
+            name, [str(BIN / "airflow"), "celery", "worker", "--celery-hostname", f"{name}@%h",
+                   "--concurrency", str(concurrency)], dict(env, OCR_WORKER_NAME=name), None)
 
     def on_tasks(self, tis: list[dict]) -> None:
         self.kill_worker(tis)
@@ -282,7 +290,7 @@ def airflow_celery_settings(postgres: str, database: str, redis_port: int, api: 
         "AIRFLOW__CORE__FERNET_KEY": "M6xrzRW3_DenGl4UawN4Y7SXyGk_n1JMDt1wRoWNxVg=",
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "rollout.staging.processes.worker_hostname",
         "AIRFLOW__CORE__PARALLELISM": "16",
-        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
         # A worker that dies (machine lost, OOM kill) stops its tasks' heartbeats: after this long
         # the scheduler fails them and their retries run on another worker. The broker's
         # visibility timeout stays long: a poke-mode sensor runs for its whole soak.

@@ -139,30 +139,7 @@ class Demo:
             say("BAD ENGINE injected: 30 % of Tesseract reads will fail — expect a FAIL and an automatic rollback")
         self.start_service(service_env, ports)
 
-        airflow_home = self.home / "airflow"
-        airflow_home.mkdir()
-        password = secrets.token_urlsafe(9)
-        (airflow_home / "simple_auth_manager_passwords.json.generated").write_text(json.dumps({"admin": password}))
-        staging = {"service_port": free_port(), "redis_port": free_port(), "postgres_port": free_port(),
-                   "documentai_port": free_port(), "base_dir": str(self.home / "staging")}
-        af_env = dict(ocr_env, AIRFLOW_HOME=str(airflow_home), AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
-                      AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"), AIRFLOW__CORE__LOAD_EXAMPLES="false",
-                      AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
-                      AIRFLOW__API__PORT=str(ports["airflow"]),
-                      # where task processes report to: the api-server's port, not the default 8080
-                      AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{ports['airflow']}/execution/",
-                      AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL="5",
-                      AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
-                      AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT="600",
-                      AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="false",
-                      AIRFLOW_VAR_OCR_SERVICE_URL=f"http://127.0.0.1:{ports['service']}",
-                      AIRFLOW_VAR_OCR_STAGING=json.dumps(staging),
-                      AIRFLOW_VAR_OCR_STAGING_RESULTS_DIR=str(self.home / "staging_test_results"),
-                      # 2-second looks: in poke mode (reschedule mode at this interval trips
-                      # apache/airflow#71172; production keeps reschedule with 60 s looks)
-                      OCR_MIGRATE_GATE_POKE_S="2", OCR_MIGRATE_GATE_MODE="poke",
-                      GX_ANALYTICS_ENABLED="false", PYTHONPATH=str(ROOT),
-                      PATH=f"{BIN}:{os.environ.get('PATH', '')}")  # standalone starts `airflow ...` by name
+        af_env, password = self.airflow_env(ocr_env, ports)
         self.start_airflow(af_env, ports)
         api = f"http://127.0.0.1:{ports['airflow']}"
         token = self.token(api, password)
@@ -189,6 +166,35 @@ class Demo:
             except KeyboardInterrupt:
                 pass
         return 0 if (state == "success") != bool(args.bad_engine) and not self.problems else 1
+
+    def airflow_env(self, ocr_env: dict, ports: dict) -> tuple[dict, str]:
+        """Airflow's environment (its home under the data folder, this project's DAGs and plugin,
+        the Variables the DAGs read) and the admin's password."""
+        airflow_home = self.home / "airflow"
+        airflow_home.mkdir()
+        password = secrets.token_urlsafe(9)
+        (airflow_home / "simple_auth_manager_passwords.json.generated").write_text(json.dumps({"admin": password}))
+        staging = {"service_port": free_port(), "redis_port": free_port(), "postgres_port": free_port(),
+                   "documentai_port": free_port(), "base_dir": str(self.home / "staging")}
+        af_env = dict(ocr_env, AIRFLOW_HOME=str(airflow_home), AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
+                      AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"), AIRFLOW__CORE__LOAD_EXAMPLES="false",
+                      AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
+                      AIRFLOW__API__PORT=str(ports["airflow"]),
+                      # where task processes report to: the api-server's port, not the default 8080
+                      AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{ports['airflow']}/execution/",
+                      AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL="5",
+                      AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+                      AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT="600",
+                      AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="false",
+                      AIRFLOW_VAR_OCR_SERVICE_URL=f"http://127.0.0.1:{ports['service']}",
+                      AIRFLOW_VAR_OCR_STAGING=json.dumps(staging),
+                      AIRFLOW_VAR_OCR_STAGING_RESULTS_DIR=str(self.home / "staging_test_results"),
+                      # 2-second looks: in poke mode (reschedule mode at this interval trips
+                      # apache/airflow#71172; production keeps reschedule with 60 s looks)
+                      OCR_MIGRATE_GATE_POKE_S="2", OCR_MIGRATE_GATE_MODE="poke",
+                      GX_ANALYTICS_ENABLED="false", PYTHONPATH=str(ROOT),
+                      PATH=f"{BIN}:{os.environ.get('PATH', '')}")  # standalone starts `airflow ...` by name
+        return af_env, password
 
     # ------------------------------------------------------------------ the topology (one machine)
 
@@ -221,27 +227,27 @@ class Demo:
             raise SystemExit(f"cannot log in to Airflow:\n{log_tail(self.home / 'logs' / 'airflow.log')}")
         return token["value"]
 
-    def wait_for_dag(self, api: str, token: str) -> None:
+    def wait_for_dag(self, api: str, token: str, dag_id: str = "ocr_migration") -> None:
         import httpx
 
         def parsed():
-            r = httpx.get(f"{api}/api/v2/dags/ocr_migration", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            r = httpx.get(f"{api}/api/v2/dags/{dag_id}", headers={"Authorization": f"Bearer {token}"}, timeout=10)
             return r.status_code == 200
 
         if not wait_until(parsed, 240, 2):
-            raise SystemExit("ocr_migration was not parsed; see " + str(self.home / "logs" / "airflow.log"))
+            raise SystemExit(f"{dag_id} was not parsed; see " + str(self.home / "logs" / "airflow.log"))
         def unpaused():  # SQLite under a starting Airflow can answer 500 (database locked): try again
-            r = httpx.patch(f"{api}/api/v2/dags/ocr_migration", json={"is_paused": False},
+            r = httpx.patch(f"{api}/api/v2/dags/{dag_id}", json={"is_paused": False},
                             headers={"Authorization": f"Bearer {token}"}, timeout=10)
             return r.status_code == 200
 
         if not wait_until(unpaused, 60, 2):
-            raise SystemExit("could not unpause ocr_migration; see " + str(self.home / "logs" / "airflow.log"))
+            raise SystemExit(f"could not unpause {dag_id}; see " + str(self.home / "logs" / "airflow.log"))
 
-    def trigger(self, api: str, token: str, conf: dict) -> str:
+    def trigger(self, api: str, token: str, conf: dict, dag_id: str = "ocr_migration") -> str:
         import httpx
 
-        r = httpx.post(f"{api}/api/v2/dags/ocr_migration/dagRuns", json={"logical_date": None, "conf": conf},
+        r = httpx.post(f"{api}/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf},
                        headers={"Authorization": f"Bearer {token}"}, timeout=30)
         r.raise_for_status()
         return r.json()["dag_run_id"]
@@ -265,6 +271,8 @@ class Demo:
             self.on_tasks(tis)
             for ti in sorted(tis, key=lambda t: t.get("end_date") or ""):
                 task, st = ti["task_id"], ti["state"]
+                if ti.get("map_index") is not None and ti["map_index"] >= 0:
+                    task = f"{task}[{ti['map_index']}]"  # a mapped task's shard: each on its own line
                 if st == "awaiting_input" and seen.get(task) != st:
                     seen[task] = st
                     say(f"{task:<34} {paint('WAITING')} for a human: approve or reject it in the Airflow UI, "
