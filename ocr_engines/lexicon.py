@@ -91,6 +91,12 @@ def is_known_word(word: str) -> bool:
 _known = is_known_word
 
 
+def word_frequency(word: str) -> float:
+    """How often the word occurs in Polish text (wordfreq; 0 when the lexicon does not know it)."""
+    freq, _ = _index()
+    return freq.get(word.lower(), 0.0)
+
+
 def rejoin_split_words(text: str) -> str:
     """Join two read pieces into one word ('Ślusa rstwo') when neither piece is a Polish word
     and the joined form is one."""

@@ -279,6 +279,15 @@ def test_two_readings_that_agree_on_the_letters_keep_what_each_read_better():
     assert combine_readings("ISBN 978-83-69-73518-2", "ISBN 978-83-69- -73518-2") == "ISBN 978-83-69-73518-2"
     # reads that disagree on a letter: the base stands
     assert combine_readings("Laptop i5", "Laptop 15") == "Laptop i5"
+    # both spacings make words: the more common reading ('kadri' is a rare misspelling)
+    assert combine_readings("Prowadzenie kadri płac", "Prowadzenie kadr i płac") == "Prowadzenie kadr i płac"
+
+
+def test_an_item_both_reads_found_takes_the_rate_only_the_other_read_kept():
+    item = {"description": "Rozliczenie JPK", "quantity": "1", "unit_price": "280.00", "amount": "280.00"}
+    first = Extraction(line_items=[dict(item)], item_evidence=[10.0])
+    second = Extraction(line_items=[{**item, "vat_rate": "23"}], item_evidence=[10.0])
+    assert merge_reads(first, second).line_items[0]["vat_rate"] == "23"
 
 
 def test_a_description_keeps_a_closing_bracket_its_words_opened_and_drops_trailing_noise():

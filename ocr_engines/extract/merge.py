@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..lexicon import is_known_word
+from ..lexicon import is_known_word, word_frequency
 from ..normalize import fold
 from ..validation import LOW_CONFIDENCE
 from ..result import LINE_ITEMS
@@ -100,8 +100,10 @@ def _item_key(item: dict[str, str]) -> tuple:
 
 def _better_descriptions(out: Extraction, other: Extraction) -> None:
     """An item both reads found (the same quantity, price and amount) takes the description
-    OCR read with more evidence (letters x word confidence): on degraded scans the second
-    look's ink-only image reads most descriptions better, on fine print the first pass does."""
+    OCR read with more evidence (letters x word confidence), combined with the other read's
+    (``combine_readings``), and the other read's rate when its own rate cell was lost: on
+    degraded scans the second look's ink-only image reads most descriptions better, on fine
+    print the first pass does."""
     theirs: dict[tuple, list[int]] = {}
     for k, item in enumerate(other.line_items):
         theirs.setdefault(_item_key(item), []).append(k)
@@ -115,6 +117,8 @@ def _better_descriptions(out: Extraction, other: Extraction) -> None:
             mine, theirs_text = theirs_text, mine
             out.item_evidence[i] = other.item_evidence[k]
         out.line_items[i] = {**item, "description": combine_readings(mine, theirs_text)}
+        if "vat_rate" not in item and "vat_rate" in other.line_items[k]:  # a rate cell one read lost
+            out.line_items[i]["vat_rate"] = other.line_items[k]["vat_rate"]
 
 
 _DASHES = {"-": "–"}
@@ -178,8 +182,12 @@ def _spacing(chars: list[str], gaps: list[str], j: int, a: str, b: str) -> str:
         m += 1
     left, right = "".join(chars[k:j]), "".join(chars[j:m + 1])
     spaced, joined = (a, b) if " " in a else (b, a)
-    if is_known_word(left) and is_known_word(right) and not is_known_word(left + right):
+    pieces_known, whole_known = is_known_word(left) and is_known_word(right), is_known_word(left + right)
+    if pieces_known and not whole_known:
         return spaced
-    if is_known_word(left + right) and not (is_known_word(left) and is_known_word(right)):
+    if whole_known and not pieces_known:
         return joined
+    if pieces_known:  # both readings are words ('kadr i' / 'kadri'): the more common one
+        rarer_piece = min(word_frequency(left), word_frequency(right))
+        return spaced if rarer_piece > word_frequency(left + right) else joined
     return a
