@@ -397,8 +397,10 @@ def run_demo(demo: Demo) -> int:
 
     # SIGTERM (a supervisor, `kill`) and SIGHUP (the terminal closed) stop the run like Ctrl-C: the
     # finally below ends the service, the double and Airflow instead of leaving them on their ports.
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGHUP, stop)
+    # SIGINT too, explicitly: a process started in the background of a non-interactive shell (or by
+    # a parent that ignores it) inherits SIGINT ignored, and Python then installs no Ctrl-C handler.
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, stop)
     try:
         return demo.run()
     except KeyboardInterrupt as exc:

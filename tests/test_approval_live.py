@@ -83,8 +83,11 @@ def click_approve_in_chromium(base: str, password: str, run_id: str, task_id: st
                 approve = page.get_by_role("button", name="Approve")
                 assert approve.is_disabled()
                 page.get_by_role("textbox").first.fill("gates and canary numbers look fine")
-                approve.click()
-                page.get_by_text("Approve").first.wait_for()
+                # the answer is the page's PATCH of hitlDetails: wait for it to be answered, or a
+                # browser closed right after the click aborts it (seen on a loaded machine)
+                with page.expect_response(lambda r: r.request.method == "PATCH" and "hitlDetails" in r.url) as sent:
+                    approve.click()
+                assert sent.value.status == 200, sent.value.text()
             except Exception:
                 page.screenshot(path=str(shots / "required-actions.png"), full_page=True)
                 (shots / "required-actions.html").write_text(page.content(), encoding="utf-8")
