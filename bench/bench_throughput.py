@@ -1,8 +1,12 @@
 """Throughput benchmarks of the open-source engine, as ratios against anchors measured in the
-same run (absolute times on a shared 2-core box are noise; ratios are not).
+same run (absolute times on a shared 2-core box are noise; ratios are not). The configurations compared
+are timed in the order A B C on the first half of the pages and C B A on the second (``abba``),
+so that a load that drifts during the run falls on all of them alike.
 
 1. Scanned pages, 2 workers, the first pass (full extraction, no second look), Tesseract in the
-   worker (the tesserocr backend), against two anchors on the same pages:
+   worker (the tesserocr backend), against two anchors on the same pages, as ratios of the CPU
+   time a page costs (the worker's own and its Tesseract children's; the wall-time ratios are
+   printed too, but other work on this box moves them by tens of per cent from run to run):
    - the raw `tesseract` CLI (OMP_THREAD_LIMIT=1, 2 parallel processes)    target: >= 1.3x
    - a bare in-process reader: the same binding (tesserocr, one API per process, models loaded
      once), the image file straight to Tesseract and its TSV back, no field extraction
@@ -31,6 +35,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +49,21 @@ from ocr_engines.pool import start_worker, worker_engine  # noqa: E402
 WORKERS = 2
 IN_PROCESS = {"backend": "tesserocr"}
 FIRST_PASS = {"second_look": False}
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of the children it has waited for (a Tesseract program)."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+def measured(read, path: str) -> tuple:
+    """``read(path)`` in a worker: (what it returned, the worker's peak RSS in KiB, the CPU seconds
+    the read took). CPU time is what a page costs, and unlike wall time it barely moves when other
+    work shares the machine. (Used as ``partial(measured, read)``: it pickles to the workers.)"""
+    start = cpu_seconds()
+    out = read(path)
+    return out, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, cpu_seconds() - start
 
 
 def raw_tesseract(image: str) -> None:
@@ -64,18 +84,20 @@ def start_bare() -> None:
     _bare_api = PyTessBaseAPI(path=tessdata_dir() + "/", lang="pol+eng", oem=OEM.LSTM_ONLY, psm=3)
 
 
-def bare_tesserocr(image: str) -> tuple[str, int]:
+def bare_tesserocr(image: str) -> str:
     """The image file to Tesseract (Leptonica decodes it) and its TSV back: what the raw CLI does,
     without starting a process or loading the models."""
     _bare_api.SetImageFile(image)
     _bare_api.Recognize()
-    return _bare_api.GetTSVText(0), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return _bare_api.GetTSVText(0)
 
 
-def engine_extract(path: str) -> tuple[dict, int]:
+def engine_extract(path: str) -> dict:
     """In a worker started by start_worker: steady state, engine and lexicon already loaded."""
-    result = worker_engine().extract(Path(path)).to_dict()
-    return result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return worker_engine().extract(Path(path)).to_dict()
+
+
+raw_task, bare_task, engine_task = (partial(measured, read) for read in (raw_tesseract, bare_tesserocr, engine_extract))
 
 
 def tesseract_peak_rss(image: str) -> int:
@@ -97,6 +119,7 @@ def tesseract_peak_rss(image: str) -> int:
 
 def timed_pool(fn, items: list[str], engine: str | None = None, options: dict | None = None,
                initializer=None) -> tuple[float, list]:
+    """``fn`` over ``items`` in WORKERS processes started (and warmed up) outside the timing."""
     if engine:
         init = dict(initializer=start_worker, initargs=(engine, options or {}))
     else:
@@ -112,6 +135,19 @@ def _noop(_):
     return None
 
 
+def abba(configs: dict[str, dict], items: list[str]) -> dict[str, tuple[float, list]]:
+    """Each configuration (``timed_pool``'s arguments) timed on the first half of the items in
+    order, then on the second half in reverse order (A B C, C B A): a load on this shared box that
+    drifts during the run falls on every configuration alike. (seconds, results in item order)."""
+    half = len(items) // 2
+    out: dict[str, tuple[float, list]] = {name: (0.0, []) for name in configs}
+    for part, names in ((items[:half], list(configs)), (items[half:], list(configs)[::-1])):
+        for name in names:
+            seconds, results = timed_pool(items=part, **configs[name])
+            out[name] = (out[name][0] + seconds, out[name][1] + results)
+    return out
+
+
 def _mib(kib: int) -> float:
     return round(kib / 1024, 1)
 
@@ -121,30 +157,42 @@ def single_page_scans(golden: Path, variant: str, limit: int) -> list[str]:
     return [str(d.path) for d in docs[:limit]]
 
 
+def cpu_ms(results: list) -> float:
+    """CPU milliseconds a page (``measured``'s third value)."""
+    return 1000 * sum(r[2] for r in results) / len(results)
+
+
 def bench_ocr_throughput(golden: Path, pages: int) -> dict:
     scans = single_page_scans(golden, "scan300", pages // 2) + single_page_scans(golden, "scan_degraded", pages // 2)
     raw_tesseract(scans[0])  # warm the page cache and traineddata
-    raw_s, _ = timed_pool(raw_tesseract, scans)
-    bare_s, bare = timed_pool(bare_tesserocr, scans, initializer=start_bare)
-    ours_s, results = timed_pool(engine_extract, scans, engine="tesseract", options={**IN_PROCESS, **FIRST_PASS})
-    cli_s, cli = timed_pool(engine_extract, scans, engine="tesseract", options={"backend": "cli", **FIRST_PASS})
-    both_s, both = timed_pool(engine_extract, scans, engine="tesseract", options=IN_PROCESS)
+    runs = abba({
+        "raw": dict(fn=raw_task),
+        "bare": dict(fn=bare_task, initializer=start_bare),
+        "engine": dict(fn=engine_task, engine="tesseract", options={**IN_PROCESS, **FIRST_PASS}),
+        "cli": dict(fn=engine_task, engine="tesseract", options={"backend": "cli", **FIRST_PASS}),
+        "both": dict(fn=engine_task, engine="tesseract", options=IN_PROCESS),
+    }, scans)
+    (raw_s, raw), (bare_s, bare), (ours_s, results), (cli_s, cli), (both_s, both) = (
+        runs[k] for k in ("raw", "bare", "engine", "cli", "both"))
     n = len(scans)
     laps = [r[0]["timings_ms"] for r in results]
     return {
         "pages": n,
         "version": results[0][0]["engine_version"],
-        "raw_tesseract_pages_per_s": round(n / raw_s, 3),
-        "bare_in_process_pages_per_s": round(n / bare_s, 3),
-        "engine_pages_per_s": round(n / ours_s, 3),
-        "vs_raw_cli": round(raw_s / ours_s, 3),
-        "vs_bare_in_process": round(bare_s / ours_s, 3),
-        "bare_vs_raw_cli": round(raw_s / bare_s, 3),
-        "cli_backend_vs_raw_cli": round(raw_s / cli_s, 3),
+        "cpu_ms_per_page": {k: round(cpu_ms(runs[k][1])) for k in runs},
+        "vs_raw_cli": round(cpu_ms(raw) / cpu_ms(results), 3),
+        "vs_bare_in_process": round(cpu_ms(bare) / cpu_ms(results), 3),
+        "bare_vs_raw_cli": round(cpu_ms(raw) / cpu_ms(bare), 3),
+        "cli_backend_vs_raw_cli": round(cpu_ms(raw) / cpu_ms(cli), 3),
+        "with_second_look_vs_raw_cli": round(cpu_ms(raw) / cpu_ms(both), 3),
+        "wall_pages_per_s": {k: round(n / runs[k][0], 3) for k in runs},
+        "wall_vs_raw_cli": round(raw_s / ours_s, 3),
+        "wall_vs_bare_in_process": round(bare_s / ours_s, 3),
+        "wall_cli_backend_vs_raw_cli": round(raw_s / cli_s, 3),
+        "wall_with_second_look_vs_raw_cli": round(raw_s / both_s, 3),
         "extract_ms_per_page": round(sum(lap.get("extract", 0) for lap in laps) / n, 1),
         "ocr_ms_per_page": round(sum(lap.get("ocr", 0) for lap in laps) / n, 1),
-        "over_bare_ms_per_page": round((ours_s - bare_s) * WORKERS / n * 1000, 1),
-        "with_second_look_vs_raw_cli": round(raw_s / both_s, 3),
+        "over_bare_cpu_ms_per_page": round(cpu_ms(results) - cpu_ms(bare), 1),
         "second_looks": sum("second_look_ocr" in r[0]["timings_ms"] for r in both),
         "peak_worker_rss_mib": _mib(max(r[1] for r in results)),
         "peak_bare_rss_mib": _mib(max(r[1] for r in bare)),
@@ -160,18 +208,22 @@ def bench_second_look(ksef: Path) -> dict | None:
     if not (ksef / "manifest.json").is_file():
         return None
     scans = [str(d.path) for d in golden_documents(ksef) if d.group != "digital"]
-    first_s, _ = timed_pool(engine_extract, scans, engine="tesseract", options={**IN_PROCESS, **FIRST_PASS})
-    cli_s, _ = timed_pool(engine_extract, scans, engine="tesseract", options={"backend": "cli", **FIRST_PASS})
-    both_s, both = timed_pool(engine_extract, scans, engine="tesseract", options=IN_PROCESS)
+    runs = abba({
+        "first": dict(fn=engine_task, engine="tesseract", options={**IN_PROCESS, **FIRST_PASS}),
+        "both": dict(fn=engine_task, engine="tesseract", options=IN_PROCESS),
+        "cli": dict(fn=engine_task, engine="tesseract", options={"backend": "cli", **FIRST_PASS}),
+    }, scans)
+    first, both, cli = (runs[k][1] for k in ("first", "both", "cli"))
     looked = [r[0] for r in both if "second_look_ocr" in r[0]["timings_ms"]]
     return {
         "documents": len(scans),
         "second_looks": len(looked),
-        "time_share": round((both_s - first_s) / both_s, 3),
+        "cpu_share": round(1 - cpu_ms(first) / cpu_ms(both), 3),
         "per_look_vs_first_pass": round(
             sum(r["timings_ms"]["second_look_ocr"] + r["timings_ms"].get("second_look_extract", 0) for r in looked)
             / max(sum(r["timings_ms"].get("ocr", 0) for r in looked), 1), 2),
-        "first_pass_vs_cli_backend": round(cli_s / first_s, 3),
+        "first_pass_vs_cli_backend": round(cpu_ms(cli) / cpu_ms(first), 3),
+        "wall_first_pass_vs_cli_backend": round(runs["cli"][0] / runs["first"][0], 3),
     }
 
 
@@ -221,23 +273,26 @@ def main() -> None:
     parser.add_argument("--ksef", type=Path, default=ROOT.parent / "shared" / "corpora" / "ksef-official")
     args = parser.parse_args()
     ocr = bench_ocr_throughput(args.golden, args.pages)
-    print(f"scanned pages, first pass, 2 workers, {ocr['pages']} pages, engine {ocr['version']}: "
-          f"{ocr['engine_pages_per_s']} pages/s; vs raw tesseract CLI ({ocr['raw_tesseract_pages_per_s']} pages/s) "
-          f"{ocr['vs_raw_cli']}x (target >= 1.3); vs bare in-process tesserocr "
-          f"({ocr['bare_in_process_pages_per_s']} pages/s) {ocr['vs_bare_in_process']}x (target >= 0.9); "
-          f"bare vs raw CLI {ocr['bare_vs_raw_cli']}x; engine with the cli backend vs raw CLI "
-          f"{ocr['cli_backend_vs_raw_cli']}x")
-    print(f"field extraction per page: {ocr['extract_ms_per_page']} ms in the worker (OCR {ocr['ocr_ms_per_page']} "
-          f"ms); engine over the bare reader: {ocr['over_bare_ms_per_page']} ms of worker time per page")
-    print(f"with the second look on: {ocr['with_second_look_vs_raw_cli']}x the raw CLI "
-          f"({ocr['second_looks']} of {ocr['pages']} pages took it)")
+    cpu, wall = ocr["cpu_ms_per_page"], ocr["wall_pages_per_s"]
+    print(f"scanned pages, first pass, 2 workers, {ocr['pages']} pages, engine {ocr['version']}, CPU time a page: "
+          f"vs raw tesseract CLI {ocr['vs_raw_cli']}x (target >= 1.3), vs bare in-process tesserocr "
+          f"{ocr['vs_bare_in_process']}x (target >= 0.9); engine {cpu['engine']} ms, raw CLI {cpu['raw']} ms, "
+          f"bare {cpu['bare']} ms; bare vs raw CLI {ocr['bare_vs_raw_cli']}x; engine with the cli backend vs raw "
+          f"CLI {ocr['cli_backend_vs_raw_cli']}x")
+    print(f"  the same in wall time (pages/s, shared box): engine {wall['engine']}, raw CLI {wall['raw']}, bare "
+          f"{wall['bare']}, cli backend {wall['cli']}: vs raw CLI {ocr['wall_vs_raw_cli']}x, vs bare "
+          f"{ocr['wall_vs_bare_in_process']}x, cli backend vs raw CLI {ocr['wall_cli_backend_vs_raw_cli']}x")
+    print(f"field extraction per page: {ocr['extract_ms_per_page']} ms (the engine's 'extract' lap; OCR "
+          f"{ocr['ocr_ms_per_page']} ms); the engine over the bare reader: {ocr['over_bare_cpu_ms_per_page']} ms "
+          f"of CPU a page")
+    print(f"with the second look on: {ocr['with_second_look_vs_raw_cli']}x the raw CLI's CPU time (wall "
+          f"{ocr['wall_with_second_look_vs_raw_cli']}x; {ocr['second_looks']} of {ocr['pages']} pages took it)")
     second = bench_second_look(args.ksef)
     if second:
-        print(f"ksef-official scans (2-page PDFs): first pass {second['first_pass_vs_cli_backend']}x "
-              "the cli backend's; "
-              f"second look taken on {second['second_looks']} of {second['documents']} documents, "
-              f"{second['time_share']:.1%} of the reading time; one look costs "
-              f"{second['per_look_vs_first_pass']}x the first pass's OCR of that document")
+        print(f"ksef-official scans (2-page PDFs, rendered in memory): first pass "
+              f"{second['first_pass_vs_cli_backend']}x the cli backend's CPU time (wall {second['wall_first_pass_vs_cli_backend']}x); second look taken "
+              f"on {second['second_looks']} of {second['documents']} documents, {second['cpu_share']:.1%} of the "
+              f"CPU time; one look costs {second['per_look_vs_first_pass']}x the first pass's OCR of that document")
     print(f"peak memory per worker: tesserocr engine worker {ocr['peak_worker_rss_mib']} MiB (Tesseract inside), "
           f"bare tesserocr reader {ocr['peak_bare_rss_mib']} MiB; cli backend: python worker "
           f"{ocr['peak_cli_worker_rss_mib']} MiB + its tesseract process {ocr['peak_tesseract_rss_mib']} MiB")

@@ -1,6 +1,7 @@
 """An engine that reads documents in worker processes.
 
-OCR is CPU-bound Python plus a Tesseract child process: run in threads of a web server it holds
+OCR is CPU-bound Python plus Tesseract (a child process, or in the worker itself with the
+tesserocr backend): run in threads of a web server it holds
 the GIL and stalls the event loop (the switch interval is 5 ms), and pdfium may not be used from
 two threads at once. ``PooledEngine`` keeps the engine interface and runs ``extract`` in worker
 processes, each with its own engine built (and warmed up) once at start.

@@ -33,9 +33,11 @@ class Settings(BaseSettings):
     page_timeout_s: float = Field(default=60, gt=0)
     second_look: bool = Field(default=True, description="re-read a scan from an ink-only image when the first "
                               "OCR pass leaves an expected field absent or a check fails")
+    # cli by default: the in-process backend's bundled Tesseract 5.5.4 reads our corpus a little worse than
+    # Debian's 5.3.0 (bench/bench_tesseract_versions.py; README "How Tesseract runs").
     tesseract_backend: Literal["auto", "tesserocr", "cli"] = Field(
-        default="auto", description="how Tesseract runs: tesserocr (in the worker process, models loaded once), "
-        "cli (the tesseract program per page, via pytesseract), auto (tesserocr when it loads, else cli)")
+        default="cli", description="how Tesseract runs: cli (the tesseract program per page, via pytesseract), "
+        "tesserocr (in the worker process, models loaded once), auto (tesserocr when it loads, else cli)")
     engine_deadline_s: float = Field(default=300, gt=0, description="a Tesseract read not answered by "
                                      "then is ended (its worker killed and replaced) and may fall back to Google")
 
