@@ -121,8 +121,8 @@ def _better_descriptions(out: Extraction, other: Extraction) -> None:
             out.line_items[i]["vat_rate"] = other.line_items[k]["vat_rate"]
 
 
-_DASHES = {"-": "–"}
-_SMALL_MARKS = set(".,)]”\"'")  # what blur or binarisation erases (a dash or a bracket's opening survives)  # a hyphen where the other read saw an en dash: the dash's length was lost
+_DASHES = {"-": "–"}  # a hyphen where the other read saw an en dash: the dash's length was lost
+_SMALL_MARKS = set(".,)]”\"'")  # what blur or binarisation erases (a dash or a bracket's opening survives)
 
 
 def _split(text: str) -> tuple[list[str], list[str]]:
@@ -149,7 +149,9 @@ def combine_readings(base: str, other: str) -> str:
     b_chars, b_gaps = _split(other)
     if len(a_chars) != len(b_chars) or any(fold(x) != fold(y) for x, y in zip(a_chars, b_chars)):
         return base
-    chars = [y if x.lower() == fold(x) and y.lower() != fold(y) else x for x, y in zip(a_chars, b_chars)]
+    # a diacritic only the other read saw, in the base's case
+    chars = [(y.upper() if x.isupper() else y.lower()) if x.lower() == fold(x) and y.lower() != fold(y) else x
+             for x, y in zip(a_chars, b_chars)]
     # After the last letter only closing marks may be taken from the other read (a speck reads
     # as a mark, and one there would end the description).
     closing = set(b_gaps[-1]) <= set(".)]”\"") and not set(b_gaps[-1]) <= {"."}
