@@ -88,8 +88,6 @@ def is_known_word(word: str) -> bool:
     return word.lower() in freq or fold(word) in best
 
 
-_known = is_known_word
-
 
 def word_frequency(word: str) -> float:
     """How often the word occurs in Polish text (wordfreq; 0 when the lexicon does not know it)."""
@@ -106,8 +104,8 @@ def rejoin_split_words(text: str) -> str:
     while i < len(words):
         if i + 1 < len(words):
             a, b = words[i], words[i + 1]
-            if (_WORD.fullmatch(a) and b.isalpha() and b.islower() and not _known(a)
-                    and not (len(b) > 2 and _known(b)) and _known(a + b)):
+            if (_WORD.fullmatch(a) and b.isalpha() and b.islower() and not is_known_word(a)
+                    and not (len(b) > 2 and is_known_word(b)) and is_known_word(a + b)):
                 out.append(a + b)
                 i += 2
                 continue
