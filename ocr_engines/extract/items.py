@@ -327,8 +327,6 @@ def _item_description(row: Row, first_number: int) -> tuple[str, float]:
                 or (own_cell and not any(ch.isalpha() for ch in first))
                 or (len(first) <= 2 and first.islower() and words[1].text[:1].isupper())):
             words = words[1:]
-    while len(words) > 1 and not any(ch.isalnum() for ch in words[-1].text) and not _closes(words):
-        words = words[:-1]
     # The description is one cell: what follows it before the numbers (a unit column, an
     # unreadable quantity) belongs to other columns.
     if words:  # the cell with the most letters: a misread row number ('DN' for '2') has few
@@ -338,7 +336,7 @@ def _item_description(row: Row, first_number: int) -> tuple[str, float]:
         cell = max(letters, key=lambda c: (letters[c], -c))
         words = [w for w in words if owner[id(w)] == cell]
         while len(words) > 1 and not any(ch.isalnum() for ch in words[-1].text) and not _closes(words):
-            words = words[:-1]  # the cell's own trailing noise ('publikacji -')
+            words = words[:-1]  # trailing noise ('publikacji -'; a noise cell has no letters to be chosen)
     texts = [w.text for w in words]
     if len(texts) > 1 and _closes(words):  # 'szt )': the bracket a thinned period left apart
         texts[-2:] = [texts[-2] + texts[-1]]
