@@ -35,10 +35,11 @@ def _config(base_dir: Path, golden_dir: Path) -> StagingConfig:
 
 @pytest.fixture(scope="module")
 def stack(golden_dir):
-    # Under /tmp rather than pytest's tmp_path: the postgres user must be able to reach the cluster's
-    # directory, and pytest's base directory is private to root.
-    base = Path(tempfile.mkdtemp(prefix="ocr-staging-test-"))
-    deployer = LocalProcessDeployer(_config(base, golden_dir))
+    # base_dir under a parent only root may enter (mode 0700, as root's home and a mktemp -d folder
+    # are): the postgres user cannot reach it, and staging must deploy all the same.
+    private = Path(tempfile.mkdtemp(prefix="ocr-staging-test-"))
+    os.chmod(private, 0o700)
+    deployer = LocalProcessDeployer(_config(private / "clone" / "data" / "staging", golden_dir))
     state = {"deployer": deployer}
     try:
         yield state
@@ -46,7 +47,7 @@ def stack(golden_dir):
         try:
             deployer.down(purge=True)
         finally:
-            shutil.rmtree(base, ignore_errors=True)
+            shutil.rmtree(private, ignore_errors=True)
 
 
 def _pids(deployer) -> dict:
@@ -194,7 +195,10 @@ def test_down_stops_everything(stack):
     deployer = stack["deployer"]
     cfg = deployer.config
     pids = [pid for pid in _pids(deployer).values() if pid]
+    cluster_dir = Path(deployer.status()["components"]["postgres"]["data_dir"]).parent
+    assert cluster_dir.parent == Path(tempfile.gettempdir()) and cluster_dir.owner() == "postgres"
     outcome = deployer.down()
+    assert not cluster_dir.exists()  # the per-deployment cluster is removed at teardown
     assert outcome == {"ocr-service": "stopped", "documentai-double": "stopped", "redis": "stopped",
                        "postgres": "stopped"}
     for port in (cfg.service_port, cfg.redis_port, cfg.postgres_port, cfg.documentai_port):

@@ -1,7 +1,14 @@
 """``LocalProcessDeployer``: the staging stack as real processes on this host — a PostgreSQL
 cluster (initdb once, pg_ctl), redis-server, the Document AI double and ``ocr-migrate serve`` —
 started detached, so they outlive the Airflow task that started them; pid records and logs in
-``base_dir``. ``database_url`` / ``redis_url`` in the config reuse existing stores instead."""
+``base_dir``. ``database_url`` / ``redis_url`` in the config reuse existing stores instead.
+
+The PostgreSQL cluster does not live in ``base_dir``: PostgreSQL runs as the ``postgres`` user,
+which cannot reach a folder under a private parent (root's home is 0700 on Debian, and so is a
+``mktemp -d`` folder), and the README's main command runs from wherever the project was cloned. So
+each deployment gets a fresh directory under the system's temporary directory (``mkdtemp``: a
+random name no other user can take first), handed to ``postgres``, recorded in
+``base_dir/run/postgres-dir`` for the later tasks (tests, teardown) and removed at teardown."""
 
 from __future__ import annotations
 
@@ -9,7 +16,9 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +35,9 @@ def ocr_migrate_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-c", "from rollout.cli import main; main()"]
 
 
+_CLUSTER_PREFIX = "ocr-staging-pg-"
+
+
 class LocalProcessDeployer(Deployer):
     kind = "local"
 
@@ -39,7 +51,38 @@ class LocalProcessDeployer(Deployer):
 
     @property
     def cluster(self) -> PostgresCluster:
-        return PostgresCluster(self.config.base_dir / "pg", self.config.postgres_port)
+        """The staging cluster, in the directory this deployment recorded (``_place_cluster``); before
+        one is recorded, a cluster that does not exist (not initialised, not running)."""
+        return PostgresCluster(self._cluster_dir() or self.run_dir / "no-postgres-yet", self.config.postgres_port)
+
+    @property
+    def _cluster_record(self) -> Path:
+        return self.run_dir / "postgres-dir"
+
+    def _cluster_dir(self) -> Path | None:
+        """The recorded cluster directory while it still exists as one of ours: a real directory
+        (not a symlink) named by ``mkdtemp`` directly in the temporary directory."""
+        try:
+            path = Path(self._cluster_record.read_text().strip())
+        except OSError:
+            return None
+        ours = (path.parent == Path(tempfile.gettempdir()) and path.name.startswith(_CLUSTER_PREFIX)
+                and path.is_dir() and not path.is_symlink())
+        return path if ours else None
+
+    def _place_cluster(self) -> None:
+        """Record a fresh cluster directory unless one is recorded and still there (a reboot may
+        have emptied the temporary directory: then initdb runs again in a new one)."""
+        if self._cluster_dir() is None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            path = tempfile.mkdtemp(prefix=_CLUSTER_PREFIX)
+            self._cluster_record.write_text(path + "\n")
+
+    def _remove_cluster(self) -> None:
+        path = self._cluster_dir()
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+        self._cluster_record.unlink(missing_ok=True)
 
     def _pid_file(self, name: str) -> Path:
         return self.run_dir / f"{name}.json"
@@ -65,8 +108,6 @@ class LocalProcessDeployer(Deployer):
             raise StagingError(f"golden directory {cfg.golden_dir} not found (StagingConfig.golden_dir)")
         with self._lock():
             cfg.base_dir.mkdir(parents=True, exist_ok=True)
-            if os.name == "posix":  # the postgres user must be able to reach base_dir/pg
-                os.chmod(cfg.base_dir, 0o711)
             keys = ensure_keys(cfg, {"database_url": cfg.database_url, "redis_url": cfg.redis_url})
             database_url = cfg.database_url or self._up_postgres()
             redis_url = cfg.redis_url or self._up_redis()
@@ -86,6 +127,9 @@ class LocalProcessDeployer(Deployer):
                 raise StagingError(f"port {cfg.postgres_port} (staging PostgreSQL) is taken by a process this "
                                    "deployer did not start: stop it, choose another postgres_port, or set "
                                    "database_url to reuse it")
+            if running is None:
+                self._place_cluster()
+                cluster = self.cluster
             cluster.init()
             if running is None:
                 cluster.start(timeout_s=min(cfg.startup_timeout_s, 60))
@@ -219,10 +263,8 @@ class LocalProcessDeployer(Deployer):
         return {"kind": self.kind, "base_dir": str(cfg.base_dir), "healthy": healthy, "components": components}
 
     def down(self, purge: bool = False) -> dict:
-        """Stop what this deployer started (service first, stores last). ``purge`` also deletes the
-        PostgreSQL data, logs and keys in base_dir."""
-        import shutil
-
+        """Stop what this deployer started (service first, stores last) and remove the PostgreSQL
+        cluster's directory. ``purge`` also deletes the logs, pid records and keys in base_dir."""
         outcome = {}
         with self._lock():
             for name in ("ocr-service", "documentai-double", "redis"):
@@ -234,6 +276,7 @@ class LocalProcessDeployer(Deployer):
                 outcome["postgres"] = "stopped" if self.cluster.stop("fast") else "not running"
             except ProcessError as exc:
                 raise StagingError(str(exc)) from None
+            self._remove_cluster()  # staging data is per deployment: the next up() starts afresh
             if purge:
                 for sub in ("pg", "logs", "run", "redis", "service", KEYS_FILE):
                     path = self.config.base_dir / sub
