@@ -141,7 +141,7 @@ class DistributedDemo(Demo):
         """A Celery worker named ``name`` taking ``concurrency`` task instances at once."""
         self.workers[name] = self.start(
             name, [str(BIN / "airflow"), "celery", "worker", "--celery-hostname", f"{name}@%h",
-                   "--concurrency", str(concurrency)], dict(env, OCR_WORKER_NAME=name), None)
+                   "--concurrency", str(concurrency)], worker_environment(env, name, free_port()), None)
 
     def on_tasks(self, tis: list[dict]) -> None:
         self.kill_worker(tis)
@@ -297,6 +297,15 @@ def airflow_celery_settings(postgres: str, database: str, redis_port: int, api: 
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
     }
+
+
+def worker_environment(env: dict[str, str], name: str, log_port: int) -> dict[str, str]:
+    """A Celery worker's environment: its name (the hostname its task instances record) and its
+    own port for the log server every worker starts. Workers that share a machine must not share
+    it: the second one could not bind 8793, the default, and served no logs (compose gives each
+    container its own network, so 8793 there). The UI reads a finished task's log from the log
+    folder the processes share here."""
+    return dict(env, OCR_WORKER_NAME=name, AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(log_port))
 
 
 def haproxy_config(port: int, stats_port: int, replicas: dict[str, str], bind: str = "127.0.0.1",

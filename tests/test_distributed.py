@@ -74,6 +74,15 @@ def test_each_worker_process_names_itself(monkeypatch):
     assert worker_hostname()  # the host's name
 
 
+def test_workers_on_one_machine_get_their_own_log_server_port():
+    base = {"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor"}
+    envs = [distributed.worker_environment(base, name, port) for name, port in zip(distributed.WORKERS, (18793, 18794))]
+    assert [e["OCR_WORKER_NAME"] for e in envs] == list(distributed.WORKERS)
+    ports = [e["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] for e in envs]
+    assert len(set(ports)) == len(distributed.WORKERS) and "8793" not in ports
+    assert base == {"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor"}  # the shared environment is not changed
+
+
 def test_the_compose_file_has_the_same_workers_and_replicas_as_the_processes():
     services = _services()
     workers = {name: s for name, s in services.items() if _command(s)[:2] == ["celery", "worker"]}
