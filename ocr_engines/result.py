@@ -47,6 +47,7 @@ class ExtractionResult:
     timings_ms: dict[str, int] = field(default_factory=dict)
     text: str = ""  # full page text, for character error rate; not part of the JSON contract
     ksef: dict | None = None  # the KSeF number and verification link on a visualisation (ksef_link)
+    capture: dict | None = None  # what the upload was taken to be and what was done to it (capture.py)
 
     def value(self, name: str) -> str | None:
         found = self.fields.get(name)
@@ -63,4 +64,5 @@ class ExtractionResult:
             "warnings": self.warnings,
             "timings_ms": self.timings_ms,
             **({"ksef": self.ksef} if self.ksef else {}),
+            **({"capture": self.capture} if self.capture else {}),
         }

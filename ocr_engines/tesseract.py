@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import documents as docs
+from . import capture as cap
 from . import ksef_link, preprocess
 from .base import Engine, Stopwatch, register
 from .errors import CorruptDocumentError, OcrError
@@ -58,19 +59,24 @@ class PageRead:
     frame: int = 0
     dpi: int = 0
     qr_codes: list[str] = field(default_factory=list)  # a rendered page's QR codes, decoded from the render
+    capture: cap.PageCapture | None = None  # what capture normalisation found and did (OCR'd pages)
 
 
 class TesseractEngine(Engine):
     name = "tesseract"
 
     def __init__(self, languages: str = DEFAULT_LANGUAGES, limits: docs.Limits | None = None,
-                 psm: int = DEFAULT_PSM, second_look: bool = True, backend: str = DEFAULT_BACKEND):
-        """``backend``: how Tesseract runs (``tesseract_backends``): auto, tesserocr or cli."""
+                 psm: int = DEFAULT_PSM, second_look: bool = True, backend: str = DEFAULT_BACKEND,
+                 capture: bool = True, target_xheight_px: float = cap.DEFAULT_TARGET_XHEIGHT_PX):
+        """``backend``: how Tesseract runs (``tesseract_backends``): auto, tesserocr or cli.
+        ``capture``: normalise photos, turned pages, faxes and stamped pages before reading (``capture``)."""
         self.languages = languages
         self.limits = limits or docs.Limits()
         self.psm = psm
         self.second_look = second_look
         self.backend_choice = backend
+        self.capture = capture
+        self.target_xheight_px = target_xheight_px
 
     @property
     def backend(self):
@@ -108,6 +114,9 @@ class TesseractEngine(Engine):
                 warnings = []
                 apply_checks(extraction.fields, extraction.line_items, warnings)
                 watch.lap("second_look_extract")
+        captured = [page.capture for page in pages if page.capture is not None]
+        warnings = [f"page {i + 1}: {note}" for i, page in enumerate(pages) if page.capture
+                    for note in page.capture.notes] + warnings
         text = "\n".join(row.text for page in pages for row in page.rows)
         reference, corrected = self._ksef_reference(pages, text, path, kind, extraction, warnings)
         watch.lap("ksef_reference")
@@ -126,6 +135,7 @@ class TesseractEngine(Engine):
             timings_ms=watch.laps,
             text=text,
             ksef=reference.to_dict() if reference else None,
+            capture=cap.document_capture(captured) if captured else None,
         )
 
     def _ksef_reference(self, pages: list[PageRead], text: str, path: Path, kind: str, extraction,
@@ -191,19 +201,76 @@ class TesseractEngine(Engine):
                 out.append(page)
                 continue
             preprocess.mark_in_word_en_dashes(cleaned, 0, page_words, EN_DASH_LENGTH)
-            out.append(PageRead(page_rows(page_words, i, True), cleaned, 0, page.dpi))
+            out.append(PageRead(page_rows(page_words, i, True), cleaned, 0, page.dpi, capture=page.capture))
         return out
 
     def _read_image(self, path: Path, watch: Stopwatch) -> list[PageRead]:
         info = docs.inspect_image(path, self.limits)
         watch.lap("load")
-        # The file as uploaded (the CLI: all TIFF frames in one process; tesserocr: frame by frame): no re-encoding.
         dpi = docs.estimated_dpi(info)
-        words = self.backend.read_file(path, info.frames, dpi, self.languages, self.limits.page_timeout_s, self.psm)
+        normalised = self._normalised_frames(path, info.frames, dpi) if self.capture else None
+        watch.lap("capture")
+        if normalised is None or all(image is None for image, _, _ in normalised):
+            # The file as uploaded (the CLI: all TIFF frames in one process; tesserocr: frame by
+            # frame): no re-encoding.
+            words = self.backend.read_file(path, info.frames, dpi, self.languages, self.limits.page_timeout_s,
+                                           self.psm)
+            sources = [(path, i, dpi, normalised[i][2] if normalised else None) for i in range(info.frames)]
+        else:
+            words, sources = {}, []
+            for i, (image, page_dpi, report) in enumerate(normalised):
+                image = image if image is not None else _frame(path, i)
+                words[i] = self.backend.read_image(image, page_dpi, self.languages, self.limits.page_timeout_s,
+                                                   self.psm, f"{path.name} page {i + 1}")
+                sources.append((image, 0, page_dpi, report))
         watch.lap("ocr")
-        for i in range(info.frames):
-            preprocess.mark_in_word_en_dashes(path, i, words.get(i, []), EN_DASH_LENGTH)
-        return [PageRead(page_rows(words.get(i, []), i, True), path, i, dpi) for i in range(info.frames)]
+        out = []
+        for i, (source, frame, page_dpi, report) in enumerate(sources):
+            page_words = words.get(i, [])
+            if report is not None:
+                page_words, source, frame = self._orient(page_words, source, frame, page_dpi, report,
+                                                         f"{path.name} page {i + 1}")
+            preprocess.mark_in_word_en_dashes(source, frame, page_words, EN_DASH_LENGTH)
+            out.append(PageRead(page_rows(page_words, i, True), source, frame, page_dpi, capture=report))
+        watch.lap("orientation")
+        return out
+
+    def _normalised_frames(self, path: Path, frames: int, dpi: int) -> list[tuple]:
+        """(normalised image or None when the frame needs nothing, its DPI, PageCapture) per frame."""
+        out = []
+        for i in range(frames):
+            try:
+                image = _frame(path, i)
+            except Exception as exc:  # noqa: BLE001 (an image only Tesseract decodes: it reads it as it is)
+                log.warning("capture normalisation skipped on %s: %s: %s", path.name, type(exc).__name__, exc)
+                return [(None, dpi, None)] * frames
+            normal, page_dpi, report = cap.normalise(image, dpi, self.target_xheight_px)
+            out.append((None if normal is image else normal, page_dpi, report))
+        return out
+
+    def _orient(self, words: list[Word], source, frame: int, dpi: int, report: cap.PageCapture,
+                name: str) -> tuple[list[Word], object, int]:
+        """A page whose first read suggests it is not upright (``capture.needs_orientation_check``)
+        is checked with Tesseract's orientation detection and read again turned upright; the
+        better read of the two stays (a wrong detection costs time, never the page)."""
+        if not cap.needs_orientation_check(words):
+            return words, source, frame
+        try:
+            image = _frame(source, frame) if isinstance(source, Path) else source
+            degrees, confidence = self.backend.detect_orientation(image, dpi, self.limits.page_timeout_s, name)
+            if degrees == 0 or confidence < cap.MIN_OSD_CONFIDENCE:
+                return words, source, frame
+            turned = cap.upright(image, degrees)
+            again = self.backend.read_image(turned, dpi, self.languages, self.limits.page_timeout_s, self.psm,
+                                            f"{name} (turned {degrees}°)")
+        except OcrError as exc:  # too little text to tell, a timeout: the first read stands
+            log.info("orientation check skipped on %s: %s", name, exc)
+            return words, source, frame
+        if cap.read_quality(again) <= cap.read_quality(words):
+            return words, source, frame
+        report.rotated = degrees
+        report.notes.insert(0, f"turned {degrees}° to stand upright")
+        return again, turned, 0
 
     def _read_pdf(self, path: Path, watch: Stopwatch, tmp: Path) -> list[PageRead]:
         # pdfium is not thread-safe: text layers and renders under its lock, OCR outside it.
@@ -216,7 +283,7 @@ class TesseractEngine(Engine):
                 pdf.close()
         watch.lap("load")
         out: list[PageRead] = []
-        for i, (words, image, dpi, qr_codes) in enumerate(pages):
+        for i, (words, image, dpi, qr_codes, report) in enumerate(pages):
             if image is None:
                 out.append(PageRead(page_rows(words, i, False)))
                 continue
@@ -227,35 +294,52 @@ class TesseractEngine(Engine):
             else:
                 page_words = self.backend.read_image(image, dpi, self.languages, self.limits.page_timeout_s,
                                                      self.psm, name)
-            preprocess.mark_in_word_en_dashes(image, 0, page_words, EN_DASH_LENGTH)
-            out.append(PageRead(page_rows(page_words, i, True), image, 0, dpi, qr_codes))
             watch.lap("ocr")
+            frame = 0
+            if report is not None:
+                page_words, image, frame = self._orient(page_words, image, 0, dpi, report, name)
+                watch.lap("orientation")
+            preprocess.mark_in_word_en_dashes(image, frame, page_words, EN_DASH_LENGTH)
+            out.append(PageRead(page_rows(page_words, i, True), image, frame, dpi, qr_codes, report))
         return out
 
-    def _pdf_page(self, pdf, i: int, tmp: Path, name: str,
-                  in_memory: list[int]) -> tuple[list[Word], Path | Image | None, int, list[str]]:
-        """(text-layer words, None, 0, []) or ([], rendered image, its DPI, its QR codes) for page i.
-        The render stays in memory (a PIL image) while ``in_memory`` has pixels left for it, else it
-        is written to a PNG file; the QR codes are decoded from it in memory (a few ms, where
-        decoding the file again would cost 100)."""
+    def _pdf_page(self, pdf, i: int, tmp: Path, name: str, in_memory: list[int]) -> tuple:
+        """(text-layer words, None, 0, [], None) or ([], rendered image, its DPI, its QR codes, its
+        PageCapture) for page i. The render is normalised (``capture``) and stays in memory (a PIL
+        image) while ``in_memory`` has pixels left for it, else it is written to a PNG file; the QR
+        codes are decoded from the render in memory (a few ms, where decoding the file again would
+        cost 100)."""
         try:
             page = pdf[i]
             words = docs.pdf_page_words(page)
             if docs.has_text_layer(words):
-                return words, None, 0, []
+                return words, None, 0, [], None
             image, dpi = docs.render_page(page, self.limits.render_dpi, self.limits.max_pixels)
             codes = _qr_codes(image)
+            report = None
+            if self.capture:
+                image, dpi, report = cap.normalise(image, dpi, self.target_xheight_px)
             pixels = image.width * image.height
             if pixels <= in_memory[0]:
                 in_memory[0] -= pixels
-                return [], image, dpi, codes
+                return [], image, dpi, codes, report
             file = tmp / f"page-{i}.png"
             image.save(file)
-            return [], file, dpi, codes
+            return [], file, dpi, codes, report
         except OcrError:
             raise
         except Exception as exc:  # pdfium reports damaged page streams generically
             raise CorruptDocumentError(f"{name}: page {i + 1} cannot be read ({exc})") from None
+
+
+def _frame(path: Path, frame: int):
+    """One frame of an image file, decoded (Pillow)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.seek(frame)
+        im.load()
+        return im.copy()
 
 
 def _qr_codes(image, frame: int = 0) -> list[str]:

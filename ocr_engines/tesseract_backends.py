@@ -81,6 +81,18 @@ class CliBackend:
         """One page image (PIL): pytesseract writes it to a temporary PNG for the program."""
         return self._run(image, name, dpi, languages, timeout_s, psm).get(0, [])
 
+    def detect_orientation(self, image, dpi: int, timeout_s: float, name: str) -> tuple[int, float]:
+        """(degrees the page must turn counter-clockwise to stand upright, Tesseract's confidence),
+        from its orientation and script detection (osd.traineddata, `--psm 0`)."""
+        import pytesseract
+
+        try:
+            osd = pytesseract.image_to_osd(image, config=f"--psm 0 --dpi {dpi}", timeout=timeout_s,
+                                           output_type=pytesseract.Output.DICT)
+        except (pytesseract.TesseractError, RuntimeError) as exc:  # too few characters, no osd data, timeout
+            raise _osd_error(name, exc) from None
+        return int(osd["orientation"]) % 360, float(osd["orientation_conf"])
+
     def _run(self, image, name: str, dpi: int, languages: str, timeout_s: float, psm: int) -> dict[int, list[Word]]:
         import pytesseract
 
@@ -103,6 +115,10 @@ class CliBackend:
         if not data or "text" not in data:  # not even a page: the image data is damaged (a strip past the end)
             raise UnreadableDocumentError(f"{name}: tesseract read nothing from it (damaged image data?)")
         return words_from_data(data)
+
+
+def _osd_error(name: str, exc: Exception) -> EngineError:
+    return EngineError(f"{name}: orientation detection failed ({type(exc).__name__}: {str(exc)[:200]})")
 
 
 class TesserocrBackend:
@@ -133,7 +149,9 @@ class TesserocrBackend:
             from tesserocr import OEM, PyTessBaseAPI
 
             try:
-                apis[key] = PyTessBaseAPI(path=self.tessdata + os.sep, lang=languages, oem=OEM.LSTM_ONLY, psm=psm)
+                # osd.traineddata has no LSTM model: orientation detection runs on the legacy engine
+                oem = OEM.TESSERACT_ONLY if languages == "osd" else OEM.LSTM_ONLY
+                apis[key] = PyTessBaseAPI(path=self.tessdata + os.sep, lang=languages, oem=oem, psm=psm)
             except RuntimeError as exc:  # a language's traineddata missing
                 raise EngineUnavailableError(f"tesserocr could not load {languages} from {self.tessdata}: {exc} "
                                              "(apt-get install tesseract-ocr-pol)") from None
@@ -158,6 +176,23 @@ class TesserocrBackend:
         except (OSError, SyntaxError, ValueError, EOFError) as exc:  # truncated or damaged pixel data
             raise UnreadableDocumentError(f"{path.name}: the image data cannot be decoded ({exc})") from None
         return pages
+
+    def detect_orientation(self, image, dpi: int, timeout_s: float, name: str) -> tuple[int, float]:
+        """As ``CliBackend.detect_orientation``, with this thread's orientation-only API (osd
+        loaded once)."""
+        from tesserocr import PSM
+
+        try:
+            api = self.api("osd", PSM.OSD_ONLY)
+            pixels, bytes_per_pixel = raw_pixels(image)
+            api.SetImageBytes(pixels, image.size[0], image.size[1], bytes_per_pixel, image.size[0] * bytes_per_pixel)
+            api.SetVariable("user_defined_dpi", str(dpi))
+            found = api.DetectOrientationScript()
+        except (RuntimeError, EngineUnavailableError) as exc:
+            raise _osd_error(name, exc) from None
+        if not found:
+            raise EngineError(f"{name}: orientation detection found too little text")
+        return int(found["orient_deg"]) % 360, float(found["orient_conf"])
 
     def read_image(self, image, dpi: int, languages: str, timeout_s: float, psm: int, name: str) -> list[Word]:
         """One page image (PIL), its pixels copied straight into Tesseract's image buffer."""

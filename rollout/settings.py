@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     tesseract_backend: Literal["auto", "tesserocr", "cli"] = Field(
         default="cli", description="how Tesseract runs: cli (the tesseract program per page, via pytesseract), "
         "tesserocr (in the worker process, models loaded once), auto (tesserocr when it loads, else cli)")
+    capture: bool = Field(default=True, description="capture normalisation before a page is read: pages turned "
+                          "upright, photos flattened, faxes resampled, stamps and signatures suppressed")
+    # bench/bench_capture.py: the lower-case letter height (px) a page is resampled to when its print is too small
+    target_xheight_px: float = Field(default=20.0, ge=8, le=60, description="lower-case letter height in pixels "
+                                     "that small print (faxes, low-resolution scans) is resampled to")
     engine_deadline_s: float = Field(default=300, gt=0, description="a Tesseract read not answered by "
                                      "then is ended (its worker killed and replaced) and may fall back to Google")
 
@@ -119,7 +124,8 @@ class Settings(BaseSettings):
     def engine_options(self, engine: str) -> dict:
         if engine == "tesseract":
             return {"languages": self.ocr_languages, "limits": self.limits(), "second_look": self.second_look,
-                    "backend": self.tesseract_backend}
+                    "backend": self.tesseract_backend, "capture": self.capture,
+                    "target_xheight_px": self.target_xheight_px}
         if engine == "documentai":
             from ocr_engines.documentai import DocumentAIConfig
 

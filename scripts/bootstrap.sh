@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(tesseract-ocr tesseract-ocr-pol tesseract-ocr-eng fonts-dejavu-core fonts-liberation fonts-freefont-ttf redis-server haproxy)
+APT_PACKAGES=(tesseract-ocr tesseract-ocr-pol tesseract-ocr-eng tesseract-ocr-osd fonts-dejavu-core fonts-liberation fonts-freefont-ttf redis-server haproxy)
 
 missing_apt_packages() {
   local pkg

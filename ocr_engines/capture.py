@@ -1,0 +1,410 @@
+"""Capture normalisation: a page image as it was uploaded (a phone photo, a sideways scan, a fax,
+paper with a rubber stamp) turned into what Tesseract reads best: an upright, flat page of black
+print at a known text height. One step per concern, each a pure function that says what it did:
+
+* ``suppress_coloured_ink``: rubber stamps (red, blue, violet) and ballpoint signatures cross the
+  print. A page's grey is taken as the *brightest* of its three channels where the ink is
+  strongly saturated: saturated ink is bright in at least one channel, black and grey print is
+  dark in all three. Text inside a stamp then vanishes with it, so it can never become a party.
+* ``find_page``: a photo's page outline (the largest bright quadrilateral on an edge map, OpenCV),
+  perspective-corrected to a flat page; ``flatten_lighting`` divides by the paper level
+  (``preprocess.paper_level``) so shading and shadows go.
+* ``text_geometry`` / ``resample``: the effective resolution is measured from the print itself
+  (the height of lower-case letters, the most common letter height), never from the file's DPI
+  tag; squashed pixels (a 200×100 dpi fax) are measured from the letters' aspect and stretched
+  back; a page whose letters are too small for Tesseract is enlarged to the target x-height.
+* ``despeckle``: salt noise and isolated specks of a fax or a bilevel scan.
+* orientation (``needs_orientation_check``, ``orientation_from_osd``): after the first read, a
+  page whose words stand on end or read as nonsense is checked with Tesseract's orientation
+  detection (osd.traineddata) and read again turned upright. An upright page pays nothing for this:
+  the check reads the words the first pass made anyway.
+
+``normalise`` runs the pre-read steps and returns the page and a ``PageCapture`` that the engine
+puts into the result (``capture``, ``warnings``, ``timings_ms``). Measured figures are in
+bench/bench_capture.py and the README ("Capture normalisation").
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# ------------------------------------------------------------------ what the engine reports
+
+SCAN, PHOTO, FAX = "scan", "photo", "fax"
+KINDS = (SCAN, PHOTO, FAX)  # the document's kind: its most demanding page's
+
+
+@dataclass
+class PageCapture:
+    """What normalisation found and did on one page."""
+
+    kind: str = SCAN
+    rotated: int = 0  # degrees the page was turned (counter-clockwise) to stand upright
+    perspective: bool = False  # a photo's page outline found and flattened
+    ink_suppressed: float = 0.0  # share of the page's pixels that were coloured ink
+    xheight_px: float | None = None  # lower-case letter height as read, before resampling
+    resampled_from_dpi: int | None = None  # the effective resolution, when the page was resampled
+    stretched: float = 1.0  # vertical stretch applied to squashed pixels (a 200x100 dpi fax: 2.0)
+    despeckled: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out = {"kind": self.kind, "rotated": self.rotated, "perspective": self.perspective}
+        if self.ink_suppressed:
+            out["ink_suppressed"] = round(self.ink_suppressed, 4)
+        if self.xheight_px is not None:
+            out["xheight_px"] = round(self.xheight_px, 1)
+        if self.resampled_from_dpi:
+            out["resampled_from_dpi"] = self.resampled_from_dpi
+        if self.stretched != 1.0:
+            out["stretched"] = round(self.stretched, 2)
+        if self.despeckled:
+            out["despeckled"] = True
+        return out
+
+
+def document_capture(pages: list[PageCapture]) -> dict:
+    """The result's ``capture`` block: the document's kind (photo over fax over scan) and per page."""
+    kinds = {p.kind for p in pages}
+    kind = next((k for k in (PHOTO, FAX) if k in kinds), SCAN)
+    return {"kind": kind, "pages": [p.to_dict() for p in pages]}
+
+
+# ------------------------------------------------------------------ settings (measured)
+
+# Tesseract's LSTM models read best with lower-case letters of about 20 px and lose characters
+# below about 10 px. A page is enlarged when its letters are under MIN_XHEIGHT_SHARE of the target:
+# clean 200 dpi scans of 8-9 pt print (x-height ~11-13 px) read as well as they will, and
+# enlarging them costs CPU for nothing (bench_capture).
+DEFAULT_TARGET_XHEIGHT_PX = 20.0
+MIN_XHEIGHT_SHARE = 0.5
+MAX_SCALE = 3.0
+# A photo is reduced when its letters are larger than this share of the target (a 4000 px photo
+# of an A4 page has letters of ~25-35 px): the same read for fewer pixels.
+MAX_XHEIGHT_SHARE = 1.6
+# Saturation (HSV, 0-255) above which a pixel is coloured ink, and the share of the page it must
+# cover before the page is treated as stamped (a coloured logo alone is left as printed).
+INK_SATURATION = 90
+MIN_INK_SHARE = 0.002
+
+
+# ------------------------------------------------------------------ coloured ink
+
+def suppress_coloured_ink(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    """A colour page as grey with strongly saturated ink (stamps, signatures) turned to paper;
+    returns (grey, share of pixels that were coloured ink). A page without such ink is its plain
+    luminance."""
+    import cv2
+
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    # Measured on every 4th pixel first: most pages have no coloured ink, and for them this is all.
+    if float((cv2.cvtColor(np.ascontiguousarray(rgb[::4, ::4]), cv2.COLOR_RGB2HSV)[..., 1] > INK_SATURATION).mean()) \
+            < MIN_INK_SHARE:
+        return grey, 0.0
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    saturated = hsv[..., 1] > INK_SATURATION
+    share = float(saturated.mean())
+    # Dilate by a pixel: the anti-aliased edge of a stroke is less saturated than its core.
+    mask = cv2.dilate(saturated.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    brightest = rgb.max(axis=2)
+    out = grey.copy()
+    out[mask] = np.maximum(grey[mask], brightest[mask])
+    return out, share
+
+
+# ------------------------------------------------------------------ photos
+
+@dataclass
+class PageOutline:
+    corners: np.ndarray  # 4 x 2, float32: top-left, top-right, bottom-right, bottom-left
+    share: float  # of the frame's area
+
+
+def find_page(grey: np.ndarray) -> PageOutline | None:
+    """The page in a photo: the largest convex quadrilateral on an edge map of a reduced image,
+    brighter inside than around, covering 20-92 % of the frame with its corners inside it; None when there is none (a scan
+    whose page fills the frame, or a photo without a visible outline: read as it is)."""
+    import cv2
+
+    h, w = grey.shape
+    scale = 800 / max(h, w)
+    small = cv2.resize(grey, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
+    blurred = cv2.GaussianBlur(small, (5, 5), 0)
+    # Paper is the bright part of the frame: Otsu separates it from a desk; the edge map finds an
+    # outline where the background is light too. Try both, keep the largest plausible quad.
+    _, bright = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
+    edges = cv2.dilate(cv2.Canny(blurred, 30, 90), np.ones((3, 3), np.uint8))
+    best: PageOutline | None = None
+    area = float(small.shape[0] * small.shape[1])
+    for binary in (bright, edges):
+        contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:3]:
+            hull = cv2.convexHull(contour)
+            quad = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
+            if len(quad) != 4:
+                continue
+            share = cv2.contourArea(quad) / area
+            if not MIN_PAGE_SHARE <= share <= MAX_PAGE_SHARE or (best and share <= best.share):
+                continue
+            corners = _order_corners(quad.reshape(4, 2).astype(np.float32) / scale)
+            if _inside_frame(corners, w, h) and _brighter_inside(small, corners * scale):
+                best = PageOutline(corners, share)
+    return best
+
+
+# A photo's page covers part of the frame, all four corners inside it. A scan whose page was fed
+# askew shows the paper's edge and a dark wedge in the corners too, but its page touches the frame
+# and covers nearly all of it (ksef-official's degraded scans: 0.96-0.97): never a photo.
+MIN_PAGE_SHARE, MAX_PAGE_SHARE = 0.2, 0.92
+CORNER_MARGIN = 0.01  # of the frame's side
+
+
+def _inside_frame(corners: np.ndarray, width: int, height: int) -> bool:
+    mx, my = CORNER_MARGIN * width, CORNER_MARGIN * height
+    return bool(np.all((corners[:, 0] >= mx) & (corners[:, 0] <= width - 1 - mx)
+                       & (corners[:, 1] >= my) & (corners[:, 1] <= height - 1 - my)))
+
+
+def _order_corners(pts: np.ndarray) -> np.ndarray:
+    s, d = pts.sum(axis=1), np.diff(pts, axis=1).ravel()
+    return np.array([pts[np.argmin(s)], pts[np.argmin(d)], pts[np.argmax(s)], pts[np.argmax(d)]], np.float32)
+
+
+def _brighter_inside(small: np.ndarray, corners: np.ndarray) -> bool:
+    import cv2
+
+    mask = np.zeros(small.shape, np.uint8)
+    cv2.fillConvexPoly(mask, corners.astype(np.int32), 1)
+    inside, outside = small[mask > 0], small[mask == 0]
+    return outside.size > 0 and float(np.median(inside)) > float(np.median(outside)) + 15
+
+
+def flatten_page(grey: np.ndarray, outline: PageOutline) -> np.ndarray:
+    """The page inside ``outline`` as a flat rectangle, its sides the quad's longer sides' lengths."""
+    import cv2
+
+    tl, tr, br, bl = outline.corners
+    width = int(round(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl))))
+    height = int(round(max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))))
+    target = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], np.float32)
+    matrix = cv2.getPerspectiveTransform(outline.corners, target)
+    return cv2.warpPerspective(grey, matrix, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+def flatten_lighting(grey: np.ndarray, dpi: int) -> np.ndarray:
+    """Uneven lighting and shadows divided out: the page over its paper level, paper at white."""
+    import cv2
+
+    from .preprocess import paper_level
+
+    bg = paper_level(grey, dpi)
+    level = cv2.resize(bg, (grey.shape[1], grey.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return np.clip(grey.astype(np.float32) / level * 255.0, 0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------------ text size and specks
+
+@dataclass
+class TextGeometry:
+    height_mode: float  # the most common letter height: lower-case letters without ascenders
+    width_mode: float  # the most common letter width
+    aspect: float  # median height/width of letter-sized marks at the height mode
+    letters: int  # how many marks it rests on
+
+    @property
+    def xheight_px(self) -> float:
+        """The lower-case letter size whichever way the page is turned: on a page on its side the
+        letters' heights are their widths, and lower-case letters are about as wide as high."""
+        return max(self.height_mode, self.width_mode)
+
+
+# Height over width of lower-case letters of the x-height (a, c, e, n, o, r, s, u...) in the
+# fonts invoices use: ~1.0-1.3 on clean scans (bench_capture); a 200x100 dpi fax halves it.
+UPRIGHT_LETTER_ASPECT = 1.1
+SQUASHED_BELOW = 0.7
+
+
+def text_geometry(grey: np.ndarray) -> TextGeometry | None:
+    """Letter size and shape from the page's connected ink marks; None without enough of them."""
+    import cv2
+
+    otsu, _ = cv2.threshold(grey[::2, ::2], 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    # On a page with little print Otsu splits the paper's own shading: ink is well below the paper.
+    paper = float(np.percentile(grey[::4, ::4], 90))
+    _, ink = cv2.threshold(grey, min(otsu, 0.75 * paper), 255, cv2.THRESH_BINARY_INV)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    w, h, area = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT], stats[1:, cv2.CC_STAT_AREA]
+    letters = ((h >= MIN_MARK_PX) & (h <= 120) & (w >= MIN_MARK_PX) & (w <= 3 * h) & (h <= 3 * w)
+               & (area >= 0.15 * w * h) & (area <= 0.9 * w * h))
+    if int(letters.sum()) < MIN_LETTERS:  # a page with little print: nothing to measure
+        return None
+    mode_h, mode_w = _mode(h[letters]), _mode(w[letters])
+    near = letters & (np.abs(h - mode_h) <= max(1, mode_h * 0.15))
+    aspect = float(np.median(h[near] / w[near])) if near.any() else UPRIGHT_LETTER_ASPECT
+    return TextGeometry(float(mode_h), float(mode_w), aspect, int(letters.sum()))
+
+
+MIN_LETTERS_TO_ENLARGE = 400  # a page with a few lines only (a footer): its letter size is not measured well
+MIN_MARK_PX = 4  # smaller marks are specks (a 100 dpi fax's letters are still 5-6 px high)
+MIN_LETTERS = 150
+
+
+def _mode(values: np.ndarray) -> int:
+    """The most common value, from a histogram smoothed over +-1 px."""
+    hist = np.bincount(values, minlength=MIN_MARK_PX + 3).astype(np.float32)
+    smooth = np.convolve(hist, np.ones(3, np.float32), mode="same")
+    return int(np.argmax(smooth[MIN_MARK_PX:])) + MIN_MARK_PX
+
+
+def despeckle(grey: np.ndarray) -> np.ndarray:
+    """Salt-and-pepper noise and isolated specks out (a 3x3 median): letters survive it at the
+    sizes ``resample`` leaves, specks of a pixel or two do not."""
+    import cv2
+
+    return cv2.medianBlur(grey, 3)
+
+
+def is_bilevel(grey: np.ndarray) -> bool:
+    """A bilevel page (fax, 1-bit scan): its ink is pure black, with no grey edges (a scan's
+    print has anti-aliased grey edges, however little of the page is print)."""
+    sample = grey[::2, ::2]
+    ink = sample[sample < 240]
+    return ink.size >= 200 and float((ink < 16).mean()) > 0.95
+
+
+# ------------------------------------------------------------------ the pre-read pipeline
+
+def normalise(image, dpi: int, target_xheight: float = DEFAULT_TARGET_XHEIGHT_PX):
+    """(page image, its DPI, PageCapture): the upload's page as Tesseract should read it. A page
+    nothing needs doing to comes back as the same object (the caller can then read the file as it
+    was uploaded); otherwise a new greyscale PIL image.
+
+    ``image``: a PIL image. The DPI returned is the page's effective resolution after the steps."""
+    from PIL import Image
+
+    report = PageCapture()
+    changed = False
+    if image.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr", "LAB", "HSV"):
+        rgb = np.asarray(image.convert("RGB"))
+        grey, share = suppress_coloured_ink(rgb)
+        if share:
+            report.ink_suppressed = share
+            report.notes.append(f"coloured ink suppressed ({share:.1%} of the page: stamps, signatures)")
+            changed = True
+    else:
+        grey = np.asarray(image.convert("L"))
+    bilevel = image.mode == "1" or is_bilevel(grey)
+
+    outline = None if bilevel else find_page(grey)
+    if outline is not None:
+        grey = flatten_page(grey, outline)
+        # the page's own resolution: its long side is an A4 page's (11.69 in) more often than not
+        dpi = max(72, int(round(max(grey.shape) / 11.69)))
+        grey = flatten_lighting(grey, dpi)
+        report.kind, report.perspective, changed = PHOTO, True, True
+        report.notes.append("photo: page outline found, perspective corrected, lighting flattened")
+
+    geometry = text_geometry(grey)
+    scale_x = scale_y = 1.0
+    if geometry is not None:
+        report.xheight_px = geometry.xheight_px
+        xheight = geometry.xheight_px
+        tagged = image.info.get("dpi") if hasattr(image, "info") else None
+        tag_ratio = float(tagged[0]) / float(tagged[1]) if tagged and len(tagged) == 2 and tagged[1] else 1.0
+        # Only a bilevel page (a fax) or one whose DPI tag says so is taken as squashed: on a page
+        # turned on its side, letters measure as squat too (orientation is settled after the read).
+        if (tag_ratio >= 1.5 or bilevel) and geometry.aspect < SQUASHED_BELOW * UPRIGHT_LETTER_ASPECT:
+            # squashed pixels (a 200x100 dpi fax): stretch the height back to square pixels
+            stretch = float(np.clip(round(UPRIGHT_LETTER_ASPECT / geometry.aspect * 2) / 2, 1.5, 3.0))
+            scale_y = stretch
+            xheight = max(geometry.height_mode * stretch, geometry.width_mode)
+            report.stretched = stretch
+            report.notes.append(f"non-square pixels: height stretched {stretch:g}x")
+        if (xheight < MIN_XHEIGHT_SHARE * target_xheight and geometry.letters >= MIN_LETTERS_TO_ENLARGE) or (report.perspective and xheight > MAX_XHEIGHT_SHARE
+                                                               * target_xheight):
+            factor = float(np.clip(target_xheight / xheight, 0.4, MAX_SCALE))
+            scale_x *= factor
+            scale_y *= factor
+            report.resampled_from_dpi = dpi
+            report.notes.append(f"resampled from ~{dpi} dpi (letters {geometry.xheight_px:.0f} px) "
+                                f"to {target_xheight:.0f} px letters")
+            dpi = int(round(dpi * factor))
+    if bilevel:
+        report.kind = FAX
+    if scale_x != 1.0 or scale_y != 1.0:
+        import cv2
+
+        size = (max(1, int(round(grey.shape[1] * scale_x))), max(1, int(round(grey.shape[0] * scale_y))))
+        enlarge = scale_x * scale_y > 1
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_CUBIC if enlarge else cv2.INTER_AREA)
+        changed = True
+        if report.stretched != 1.0 or (bilevel and enlarge):
+            report.kind = FAX if report.kind == SCAN else report.kind
+    if report.kind == FAX:
+        grey = despeckle(grey)
+        report.despeckled, changed = True, True
+        report.notes.append("fax: specks removed")
+    if not changed:
+        return image, dpi, report
+    return Image.fromarray(grey), dpi, report
+
+
+# ------------------------------------------------------------------ orientation (after the first read)
+
+ORIENTATIONS = (0, 90, 180, 270)
+# A page is checked when most of its words stand on end (a page turned 90/270: Tesseract reads
+# the vertical lines, with good confidence, in boxes taller than wide), or when its words read as
+# nonsense (turned 180: few known words, low confidence).
+MIN_WORDS = 8
+ON_END_SHARE = 0.5
+MIN_READABLE_SHARE = 0.35
+# Tesseract's orientation confidence: upright and turned pages of the corpora score 5-15; below
+# this the detection is a guess, and the page is read as it is.
+MIN_OSD_CONFIDENCE = 2.0
+
+
+def readable_share(words) -> float:
+    """The share of words of three letters or more that are confident and known words (either
+    language's lexicon): high on a page read the right way up."""
+    from .lexicon import is_known_word
+
+    long_words = [w for w in words if sum(c.isalpha() for c in w.text) >= 3]
+    if not long_words:
+        return 0.0
+    good = sum(w.conf >= 0.6 and is_known_word(w.text.strip(".,:;()[]\"'„”").lower()) for w in long_words)
+    return good / len(long_words)
+
+
+def on_end_share(words) -> float:
+    """The share of words of three characters or more whose box is taller than wide."""
+    long_words = [w for w in words if len(w.text) >= 3]
+    if not long_words:
+        return 0.0
+    return sum((w.y1 - w.y0) > 1.2 * (w.x1 - w.x0) for w in long_words) / len(long_words)
+
+
+def needs_orientation_check(words) -> bool:
+    """True when the first read of a page suggests it is not upright (see ``ON_END_SHARE``)."""
+    if len(words) < MIN_WORDS:
+        return len(words) > 0 and on_end_share(words) >= ON_END_SHARE
+    return on_end_share(words) >= ON_END_SHARE or readable_share(words) < MIN_READABLE_SHARE
+
+
+def read_quality(words) -> float:
+    """How well a page read: confident known words, upright (used to keep the better of two reads)."""
+    if not words:
+        return 0.0
+    return readable_share(words) * (1 - on_end_share(words)) * min(1.0, len(words) / 50) \
+        + 0.001 * statistics.fmean(w.conf for w in words)
+
+
+def upright(image, degrees: int):
+    """The page turned ``degrees`` counter-clockwise (lossless for right angles)."""
+    from PIL import Image
+
+    turns = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
+    return image.transpose(turns[degrees]) if degrees in turns else image
