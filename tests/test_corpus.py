@@ -6,11 +6,13 @@ against the generator (no drift), against the files on disk, and against the dig
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pypdfium2 as pdfium
 import pytest
 from PIL import Image
@@ -186,3 +188,156 @@ def _too_close(a: tuple, b: tuple) -> bool:
     """Lines overlap vertically and are less than ~2 characters apart horizontally."""
     gap = 1.2 * min(a[5], b[5])
     return a[0] < b[1] + gap and b[0] < a[1] + gap and a[2] < b[3] and b[2] < a[3]
+
+
+# --- capture conditions (expectations/corpus/capture.py) -------------------------------------
+
+def _capture_module():
+    from expectations.corpus import capture
+
+    return capture
+
+
+@pytest.fixture(scope="module")
+def one_page_invoice():
+    from expectations.corpus import render_invoice
+
+    allocation = allocate(1)
+    invoice = build_invoice(derive_seed(DEFAULT_SEED, 1), allocation.language,
+                            allocation.currency, allocation.two_pages)
+    rendered = render_invoice(invoice, allocation.layout)
+    assert rendered.pages == 1
+    return invoice, rendered
+
+
+def _capture(invoice_and_rendered, condition, split, seed=3, **overrides):
+    """One capture; `overrides` replace entries of the split's parameter ranges."""
+    capture = _capture_module()
+    invoice, rendered = invoice_and_rendered
+    rng = np.random.default_rng(seed)
+    if not overrides:
+        return capture.capture_pages_from_pdf(
+            rendered.pdf, condition, rng, split, seller_hint=invoice.seller.name,
+            avoid_tax_ids=(invoice.seller.nip, invoice.buyer.nip))
+    ranges = dict(capture.PARAMETER_RANGES[condition][split], **overrides)
+    if condition == "stamped":
+        return capture.stamped_capture(rendered.pdf, rng, ranges, seller_hint=invoice.seller.name,
+                                       avoid_tax_ids=(invoice.seller.nip, invoice.buyer.nip))
+    return {"rotated": capture.rotated_capture, "fax": capture.fax_capture}[condition](
+        rendered.pdf, rng, ranges)
+
+
+@pytest.fixture(scope="module")
+def heldout_captures(one_page_invoice):
+    return {condition: _capture(one_page_invoice, condition, "heldout")
+            for condition in ("rotated", "photo", "fax", "stamped")}
+
+
+def test_capture_is_byte_deterministic(one_page_invoice, heldout_captures):
+    again = _capture(one_page_invoice, "fax", "heldout")
+    assert again[0].data == heldout_captures["fax"][0].data
+    assert again[1] == heldout_captures["fax"][1]
+    assert _capture(one_page_invoice, "fax", "heldout", seed=4)[0].data != again[0].data
+    stamped = _capture(one_page_invoice, "stamped", "heldout")
+    assert stamped[0].data == heldout_captures["stamped"][0].data
+
+
+# recorded parameter -> the range it was drawn from (abs: a signed draw of a magnitude)
+_RECORDED = {"skew_deg": "skew_abs_deg", "roll_deg": "roll_abs_deg",
+             "stamp_rotation_deg": "stamp_rotation_abs_deg"}
+
+
+def test_heldout_parameters_fall_in_their_range_and_outside_the_tune_range(heldout_captures):
+    capture = _capture_module()
+    checked = 0
+    for condition, (_, params) in heldout_captures.items():
+        heldout = capture.PARAMETER_RANGES[condition]["heldout"]
+        tune = capture.PARAMETER_RANGES[condition]["tune"]
+        for name, value in params.items():
+            key = _RECORDED.get(name, name)
+            if not isinstance(heldout.get(key), tuple) or heldout[key] == tune[key]:
+                continue
+            values = value if isinstance(value, list) else [value]
+            for drawn in values:
+                drawn = abs(drawn) if key.endswith("_abs_deg") else drawn
+                low, high = heldout[key]
+                assert low <= drawn <= high, (condition, name, drawn)
+                assert not tune[key][0] <= drawn < tune[key][1] or drawn == tune[key][1] == low, \
+                    (condition, name, drawn)
+                checked += 1
+        for key, span in heldout.items():  # every continuous range that differs is disjoint
+            if isinstance(span, tuple) and span != tune[key]:
+                assert span[0] >= tune[key][1] or span[1] <= tune[key][0], (condition, key)
+    assert checked >= 12
+    assert heldout_captures["stamped"][1]["ink"] == "violet"
+    assert heldout_captures["fax"][1]["resolution"] == "150x150"
+
+
+def test_rotated_page_is_turned_losslessly(one_page_invoice):
+    from expectations.corpus.scan import render_pages
+
+    document, params = _capture(one_page_invoice, "rotated", "heldout", turn_cw_deg=[90])
+    height, width = render_pages(one_page_invoice[1].pdf, 200)[0].shape
+    with Image.open(io.BytesIO(document.data)) as image:
+        assert params["turn_cw_deg"] == [90] and document.extension == ".png"
+        assert image.size == (height, width)  # landscape: the portrait page on its side
+        assert image.mode == "L" and round(image.info["dpi"][0]) == 200
+
+
+def test_fax_is_bilevel_and_standard_resolution_is_half_height(one_page_invoice,
+                                                                 heldout_captures):
+    from expectations.corpus.scan import render_pages
+
+    document, params = _capture(one_page_invoice, "fax", "tune")
+    height, width = render_pages(one_page_invoice[1].pdf, 200)[0].shape
+    with Image.open(io.BytesIO(document.data)) as image:
+        assert params["resolution"] == "200x100" and document.extension == ".tif"
+        assert image.mode == "1" and image.size == (width, (height + 1) // 2)
+        assert tuple(round(v) for v in image.info["dpi"]) == (200, 100)
+        assert set(np.unique(np.asarray(image.convert("L")))) <= {0, 255}
+    with Image.open(io.BytesIO(heldout_captures["fax"][0].data)) as image:
+        assert image.mode == "1" and tuple(round(v) for v in image.info["dpi"]) == (150, 150)
+
+
+def test_photo_has_the_whole_page_inside_the_frame(heldout_captures):
+    document, params = heldout_captures["photo"]
+    with Image.open(io.BytesIO(document.data)) as image:
+        assert document.extension == ".jpg" and image.mode == "RGB"
+        assert list(image.size) == params["frame_px"][0]
+        assert 2000 <= max(image.size) <= 4000
+        width, height = image.size
+    for x, y in params["page_corners_px"][0]:
+        assert 0 < x < width and 0 < y < height
+    assert 0.55 <= params["page_fill_actual"][0] <= 0.85
+
+
+def test_stamp_is_another_company_with_a_valid_nip(one_page_invoice):
+    invoice, _ = one_page_invoice
+    document, params = _capture(one_page_invoice, "stamped", "tune", text=["paid_company"],
+                                over_seller=1.0, dpi=[200])  # 200 dpi: a faster test
+    assert nip.is_valid(params["stamp_nip"])
+    assert params["stamp_nip"] not in (invoice.seller.nip, invoice.buyer.nip)
+    assert params["stamp_company"] not in (invoice.seller.name, invoice.buyer.name)
+    assert params["placement"] == "seller" and params["ink"] in ("red", "blue")
+    with Image.open(io.BytesIO(document.data)) as image:
+        assert image.mode == "RGB"
+        pixels = np.asarray(image, dtype=np.int16)
+    spread = pixels.max(axis=2) - pixels.min(axis=2)
+    assert (spread > 60).sum() > 500  # coloured ink: the stamp and the signature
+
+
+def test_capture_corpus_feeds_the_evaluation_by_variant(tmp_path):
+    capture = _capture_module()
+    from ocr_engines.evaluation import golden_documents
+
+    manifest = capture.generate_capture_corpus(tmp_path, count=1, split="heldout",
+                                               conditions=("fax",), workers=1)
+    entries = {entry["variant"]: entry for entry in manifest["documents"]}
+    assert entries.keys() == {"digital", "capture_fax"}
+    assert entries["digital"]["invoice"] == allocate(1001).stem
+    assert entries["capture_fax"]["capture"]["split"] == "heldout"
+    assert (tmp_path / "inv-1001-fax.tif").is_file()
+    documents = golden_documents(tmp_path)
+    assert sorted(d.group for d in documents) == ["capture_fax", "digital"]
+    truth = json.loads((tmp_path / "inv-1001.json").read_text(encoding="utf-8"))
+    assert all(document.truth == truth for document in documents)

@@ -6,6 +6,9 @@ docs/architecture.md. Everything is seeded, so the corpus is byte-reproducible.
 
     from expectations.corpus import generate_corpus
     manifest = generate_corpus(Path("data/golden-full"), count=100)
+
+Capture conditions (rotated scans, phone photos, faxes, stamped and signed copies) are in
+`expectations.corpus.capture`, imported on its own because it needs OpenCV.
 """
 
 from .generate import ALL_VARIANTS, DEFAULT_SEED, Allocation, allocate, generate_corpus
