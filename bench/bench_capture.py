@@ -40,12 +40,23 @@ THIRDPARTY = ROOT.parent / "shared" / "corpora" / "ksef-thirdparty"
 TUNE_LAST = 24  # ksef-thirdparty: 001-024 tuning, 025-045 held out
 
 
-def figures(scores) -> dict:
+FLOOR = 0.8  # the service's confidence floor (rollout/settings.py): below it Google re-reads
+
+
+def header_share(scores) -> float | None:
     header = [ok for s in scores for name, ok in s.fields.items() if name in HEADER_FIELDS]
+    return round(sum(header) / len(header), 4) if header else None
+
+
+def figures(scores) -> dict:
+    """Header fields and line-item F1; and what the confidence floor does: the share of documents
+    it keeps (the rest go to Google during the rollout) and the field accuracy of those kept."""
     f1 = line_item_f1(scores)
-    return {"documents": len(scores), "fields": round(sum(header) / len(header), 4) if header else None,
+    kept = [s for s in scores if (s.confidence or 0) >= FLOOR]
+    return {"documents": len(scores), "fields": header_share(scores),
             "line_item_f1": round(f1, 4) if f1 is not None else None,
-            "errors": sum(1 for s in scores if s.error)}
+            "kept_at_floor": round(len(kept) / len(scores), 3) if scores else None,
+            "kept_fields": header_share(kept), "errors": sum(1 for s in scores if s.error)}
 
 
 def evaluate(docs: list[GoldenDocument], workers: int, capture: bool = True) -> dict[str, list]:
@@ -170,7 +181,8 @@ def line(row: dict) -> str:
         if key == "set":
             continue
         if isinstance(value, dict):
-            parts.append(f"{key}: fields {value['fields']} items F1 {value['line_item_f1']} ({value['documents']} docs)")
+            parts.append(f"{key}: fields {value['fields']} items F1 {value['line_item_f1']} ({value['documents']} docs; "
+                         f"floor keeps {value['kept_at_floor']} at {value['kept_fields']})")
         else:
             parts.append(f"{key} {value}")
     return " | ".join(parts)

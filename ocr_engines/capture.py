@@ -222,9 +222,10 @@ class TextGeometry:
         return max(self.height_mode, self.width_mode)
 
 
-# Height over width of lower-case letters of the x-height (a, c, e, n, o, r, s, u...) in the
-# fonts invoices use: ~1.0-1.3 on clean scans (bench_capture); a 200x100 dpi fax halves it.
-UPRIGHT_LETTER_ASPECT = 1.1
+# Height over width of the marks at the most common letter height, as ``text_geometry`` measures
+# them: 1.4-1.5 on the clean and degraded scans of ksef-official and ksef-thirdparty; a 200x100
+# dpi fax halves it.
+UPRIGHT_LETTER_ASPECT = 1.4
 SQUASHED_BELOW = 0.7
 
 
@@ -286,27 +287,32 @@ def normalise(image, dpi: int, target_xheight: float = DEFAULT_TARGET_XHEIGHT_PX
     ``image``: a PIL image. The DPI returned is the page's effective resolution after the steps."""
     from PIL import Image
 
+    import cv2
+
     report = PageCapture()
     changed = False
-    if image.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr", "LAB", "HSV"):
-        rgb = np.asarray(image.convert("RGB"))
+    rgb = np.asarray(image.convert("RGB")) if image.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr", "LAB", "HSV") \
+        else None
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb is not None else np.asarray(image.convert("L"))
+    bilevel = image.mode == "1" or is_bilevel(grey)
+
+    outline = None if bilevel else find_page(grey)
+    if outline is not None:
+        # the page (in colour, so that its stamps are still told from its print), then its lighting
+        rgb = flatten_page(rgb, outline) if rgb is not None else None
+        grey = flatten_page(grey, outline) if rgb is None else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        # the page's own resolution: its long side is an A4 page's (11.69 in) more often than not
+        dpi = max(72, int(round(max(grey.shape) / 11.69)))
+        report.kind, report.perspective, changed = PHOTO, True, True
+        report.notes.append("photo: page outline found, perspective corrected, lighting flattened")
+    if rgb is not None:
         grey, share = suppress_coloured_ink(rgb)
         if share:
             report.ink_suppressed = share
             report.notes.append(f"coloured ink suppressed ({share:.1%} of the page: stamps, signatures)")
             changed = True
-    else:
-        grey = np.asarray(image.convert("L"))
-    bilevel = image.mode == "1" or is_bilevel(grey)
-
-    outline = None if bilevel else find_page(grey)
-    if outline is not None:
-        grey = flatten_page(grey, outline)
-        # the page's own resolution: its long side is an A4 page's (11.69 in) more often than not
-        dpi = max(72, int(round(max(grey.shape) / 11.69)))
+    if report.perspective:
         grey = flatten_lighting(grey, dpi)
-        report.kind, report.perspective, changed = PHOTO, True, True
-        report.notes.append("photo: page outline found, perspective corrected, lighting flattened")
 
     geometry = text_geometry(grey)
     scale_x = scale_y = 1.0
@@ -315,17 +321,23 @@ def normalise(image, dpi: int, target_xheight: float = DEFAULT_TARGET_XHEIGHT_PX
         xheight = geometry.xheight_px
         tagged = image.info.get("dpi") if hasattr(image, "info") else None
         tag_ratio = float(tagged[0]) / float(tagged[1]) if tagged and len(tagged) == 2 and tagged[1] else 1.0
-        # Only a bilevel page (a fax) or one whose DPI tag says so is taken as squashed: on a page
-        # turned on its side, letters measure as squat too (orientation is settled after the read).
-        if (tag_ratio >= 1.5 or bilevel) and geometry.aspect < SQUASHED_BELOW * UPRIGHT_LETTER_ASPECT:
-            # squashed pixels (a 200x100 dpi fax): stretch the height back to square pixels
+        # Squashed pixels (a 200x100 dpi fax): the height is stretched back to square pixels, by
+        # the DPI tag when it says so, else, on a bilevel page only, by the letters' shape (to the
+        # nearest half): on a page turned on its side letters measure as squat too, and orientation
+        # is settled after the read.
+        stretch = 1.0
+        if 1.5 <= tag_ratio <= 3.0:
+            stretch = tag_ratio
+        elif bilevel and geometry.aspect < SQUASHED_BELOW * UPRIGHT_LETTER_ASPECT:
             stretch = float(np.clip(round(UPRIGHT_LETTER_ASPECT / geometry.aspect * 2) / 2, 1.5, 3.0))
+        if stretch != 1.0:
             scale_y = stretch
             xheight = max(geometry.height_mode * stretch, geometry.width_mode)
             report.stretched = stretch
             report.notes.append(f"non-square pixels: height stretched {stretch:g}x")
-        if (xheight < MIN_XHEIGHT_SHARE * target_xheight and geometry.letters >= MIN_LETTERS_TO_ENLARGE) or (report.perspective and xheight > MAX_XHEIGHT_SHARE
-                                                               * target_xheight):
+        too_small = xheight < MIN_XHEIGHT_SHARE * target_xheight and geometry.letters >= MIN_LETTERS_TO_ENLARGE
+        too_large = report.perspective and xheight > MAX_XHEIGHT_SHARE * target_xheight
+        if too_small or too_large:
             factor = float(np.clip(target_xheight / xheight, 0.4, MAX_SCALE))
             scale_x *= factor
             scale_y *= factor
