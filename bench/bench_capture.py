@@ -14,7 +14,7 @@ same invoices read as they should be, and what normalisation costs a clean uprig
    Target: at most 1.10x.
 
 Usage: python bench/bench_capture.py [--ksef-thirdparty DIR] [--count 8] [--split heldout]
-       [--workers 2] [--skip-generated]
+       [--workers 2] [--skip-generated] [--skip-thirdparty]
 """
 
 from __future__ import annotations
@@ -196,10 +196,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cost-documents", type=int, default=6)
     parser.add_argument("--skip-generated", action="store_true")
+    parser.add_argument("--skip-thirdparty", action="store_true")
     args = parser.parse_args()
     started = time.time()
     report: dict = {}
-    if args.ksef_thirdparty.is_dir():
+    if args.ksef_thirdparty.is_dir() and not args.skip_thirdparty:
         report["rotated"] = bench_rotated(args.ksef_thirdparty, args.workers)
         for row in report["rotated"]:
             print(line(row), flush=True)

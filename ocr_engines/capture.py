@@ -81,38 +81,91 @@ def document_capture(pages: list[PageCapture]) -> dict:
 # enlarging them costs CPU for nothing (bench_capture).
 DEFAULT_TARGET_XHEIGHT_PX = 20.0
 MIN_XHEIGHT_SHARE = 0.5
+# A fax is always brought to the target: its jagged bilevel letters read better enlarged and
+# smoothed (12 tune faxes: fields 0.90 -> 0.92 against enlarging only below half the target;
+# a target of 26 or 32 px read 0.88).
+FAX_MIN_XHEIGHT_SHARE = 1.0
 MAX_SCALE = 3.0
 # A photo is reduced when its letters are larger than this share of the target (a 4000 px photo
 # of an A4 page has letters of ~25-35 px): the same read for fewer pixels.
 MAX_XHEIGHT_SHARE = 1.6
-# Saturation (HSV, 0-255) above which a pixel is coloured ink, and the share of the page it must
-# cover before the page is treated as stamped (a coloured logo alone is left as printed).
+# Saturation (HSV, 0-255) above which a pixel is coloured; below MIN_INK_SHARE of the page (JPEG
+# colour noise) a page is not looked at further. A coloured mark at least MARK_SIZE_MM high and
+# wide is ink laid over the page (stamps, signatures: 10-70 mm), not a line of coloured type (up
+# to ~22 pt capitals; the KSeF visualisation's blue two-line link stays apart line by line). Ink
+# at least INK_BRIGHT of the paper in its brightest channel becomes paper.
 INK_SATURATION = 90
-MIN_INK_SHARE = 0.002
+INK_SATURATION_FAINT = 40  # a mark's faint ink, counted only where it joins strong ink
+MIN_STRONG_SHARE = 0.05  # of a joined shape's pixels
+INK_MIN_VALUE = 100  # brightest channel of coloured ink
+MIN_INK_SHARE = 0.0003
+MARK_SIZE_MM = 7.0
+INK_BRIGHT = 0.55
 
 
 # ------------------------------------------------------------------ coloured ink
 
-def suppress_coloured_ink(rgb: np.ndarray) -> tuple[np.ndarray, float]:
-    """A colour page as grey with strongly saturated ink (stamps, signatures) turned to paper;
-    returns (grey, share of pixels that were coloured ink). A page without such ink is its plain
-    luminance."""
+def suppress_coloured_ink(rgb: np.ndarray, dpi: int) -> tuple[np.ndarray, float]:
+    """A colour page as grey with its ink marks (stamps, signatures) turned to paper; returns
+    (grey, share of the page's pixels that were such ink). A page without them is its plain
+    luminance.
+
+    Coloured *print* stays: a blue link, a red heading or a coloured total is a line of type, a
+    few millimetres high, while a stamp (its frame, its large letters) and a signature reach over
+    several lines both ways (``ink_marks``). Under a mark, print stays black: ink multiplied over
+    black is dark in every channel, while the ink alone is bright in at least one."""
     import cv2
 
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     # Measured on every 4th pixel first: most pages have no coloured ink, and for them this is all.
-    if float((cv2.cvtColor(np.ascontiguousarray(rgb[::4, ::4]), cv2.COLOR_RGB2HSV)[..., 1] > INK_SATURATION).mean()) \
-            < MIN_INK_SHARE:
+    if float(_coloured(np.ascontiguousarray(rgb[::4, ::4]), INK_SATURATION).mean()) < MIN_INK_SHARE:
         return grey, 0.0
-    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
-    saturated = hsv[..., 1] > INK_SATURATION
-    share = float(saturated.mean())
-    # Dilate by a pixel: the anti-aliased edge of a stroke is less saturated than its core.
-    mask = cv2.dilate(saturated.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    marks = ink_marks(rgb, dpi)
+    if not marks.any():
+        return grey, 0.0
+    paper = float(np.percentile(grey[::4, ::4], 90))
     brightest = rgb.max(axis=2)
     out = grey.copy()
-    out[mask] = np.maximum(grey[mask], brightest[mask])
-    return out, share
+    out[marks] = np.where(brightest[marks] >= INK_BRIGHT * paper, np.uint8(min(255, paper)),
+                          np.maximum(grey[marks], brightest[marks]))
+    return out, float(marks.mean())
+
+
+def _coloured(rgb: np.ndarray, saturation: int) -> np.ndarray:
+    """Pixels of coloured ink: saturated and bright in their brightest channel (a dark pixel's
+    hue is noise: print is dark in every channel)."""
+    import cv2
+
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    return (hsv[..., 1] > saturation) & (hsv[..., 2] >= INK_MIN_VALUE)
+
+
+def ink_marks(rgb: np.ndarray, dpi: int) -> np.ndarray:
+    """The coloured pixels that belong to marks larger than a line of type both ways. Faint ink
+    (a stamp's uneven edge, a ballpoint's thin stroke) is joined by a small dilation; a joined
+    shape is a mark when it holds strongly coloured ink and measures at least MARK_SIZE_MM high
+    *and* wide: a line of coloured type is long but no higher than its letters, whichever way the
+    page is turned. Coloured ink inside a mark's box belongs to it (a stamp's letters)."""
+    import cv2
+
+    per_mm = dpi / 25.4
+    faint = _coloured(rgb, INK_SATURATION_FAINT)
+    strong = _coloured(rgb, INK_SATURATION)
+    size = max(3, int(round(0.6 * per_mm)) | 1)
+    joined = cv2.dilate(faint.astype(np.uint8), np.ones((size, size), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    smaller = np.minimum(stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_WIDTH])
+    strong_count = np.bincount(labels[strong], minlength=count)
+    keep = (smaller >= MARK_SIZE_MM * per_mm) & (strong_count >= MIN_STRONG_SHARE * stats[:, cv2.CC_STAT_AREA])
+    keep[0] = False
+    if not keep.any():
+        return np.zeros(faint.shape, bool)
+    # A stamp's own letters stand apart from its frame: coloured ink inside a mark's box is the mark's.
+    inside = np.zeros(faint.shape, bool)
+    margin = int(round(per_mm))
+    for x, y, w, h, _ in stats[keep]:
+        inside[max(0, y - margin):y + h + margin, max(0, x - margin):x + w + margin] = True
+    return inside & joined.astype(bool)
 
 
 # ------------------------------------------------------------------ photos
@@ -262,8 +315,9 @@ def _mode(values: np.ndarray) -> int:
 
 
 def despeckle(grey: np.ndarray) -> np.ndarray:
-    """Salt-and-pepper noise and isolated specks out (a 3x3 median): letters survive it at the
-    sizes ``resample`` leaves, specks of a pixel or two do not."""
+    """Salt-and-pepper noise and isolated specks out: a 3x3 median, on a fax page once it is
+    resampled to the target letter size (on the fax's own pixels it erases one-pixel strokes:
+    bench, tune faxes 0.15 of fields; after resampling 0.92, without it 0.85)."""
     import cv2
 
     return cv2.medianBlur(grey, 3)
@@ -306,7 +360,7 @@ def normalise(image, dpi: int, target_xheight: float = DEFAULT_TARGET_XHEIGHT_PX
         report.kind, report.perspective, changed = PHOTO, True, True
         report.notes.append("photo: page outline found, perspective corrected, lighting flattened")
     if rgb is not None:
-        grey, share = suppress_coloured_ink(rgb)
+        grey, share = suppress_coloured_ink(rgb, dpi)
         if share:
             report.ink_suppressed = share
             report.notes.append(f"coloured ink suppressed ({share:.1%} of the page: stamps, signatures)")
@@ -335,7 +389,8 @@ def normalise(image, dpi: int, target_xheight: float = DEFAULT_TARGET_XHEIGHT_PX
             xheight = max(geometry.height_mode * stretch, geometry.width_mode)
             report.stretched = stretch
             report.notes.append(f"non-square pixels: height stretched {stretch:g}x")
-        too_small = xheight < MIN_XHEIGHT_SHARE * target_xheight and geometry.letters >= MIN_LETTERS_TO_ENLARGE
+        smallest = FAX_MIN_XHEIGHT_SHARE if bilevel else MIN_XHEIGHT_SHARE
+        too_small = xheight < smallest * target_xheight and geometry.letters >= MIN_LETTERS_TO_ENLARGE
         too_large = report.perspective and xheight > MAX_XHEIGHT_SHARE * target_xheight
         if too_small or too_large:
             factor = float(np.clip(target_xheight / xheight, 0.4, MAX_SCALE))
@@ -345,7 +400,7 @@ def normalise(image, dpi: int, target_xheight: float = DEFAULT_TARGET_XHEIGHT_PX
             report.notes.append(f"resampled from ~{dpi} dpi (letters {geometry.xheight_px:.0f} px) "
                                 f"to {target_xheight:.0f} px letters")
             dpi = int(round(dpi * factor))
-    if bilevel:
+    if bilevel or report.stretched != 1.0:
         report.kind = FAX
     if scale_x != 1.0 or scale_y != 1.0:
         import cv2
@@ -354,9 +409,7 @@ def normalise(image, dpi: int, target_xheight: float = DEFAULT_TARGET_XHEIGHT_PX
         enlarge = scale_x * scale_y > 1
         grey = cv2.resize(grey, size, interpolation=cv2.INTER_CUBIC if enlarge else cv2.INTER_AREA)
         changed = True
-        if report.stretched != 1.0 or (bilevel and enlarge):
-            report.kind = FAX if report.kind == SCAN else report.kind
-    if report.kind == FAX:
+    if bilevel:  # after resampling: at the target letter size a 3x3 median takes specks, not strokes
         grey = despeckle(grey)
         report.despeckled, changed = True, True
         report.notes.append("fax: specks removed")
