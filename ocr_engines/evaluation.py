@@ -6,7 +6,7 @@ Works on any directory where each document ``X.pdf|png|jpg|jpeg|tif|tiff`` has i
 ``layout`` per file, as the corpus generator writes, adds per-variant and per-layout-family
 breakdowns. A corpus whose ``manifest.json`` is a list of invoices, each naming its ``truth``
 file, its digital ``pdf`` and its ``scan`` (the layout of ``shared/corpora/ksef-official``), is
-read too: each invoice gives a ``digital`` and a ``scan_clean`` or ``scan_degraded`` document,
+read too: each invoice gives a ``digital`` and a ``scan_clean``, ``scan_degraded`` or ``scan_rotated`` document,
 and its truth is mapped onto the contract's names (``sale_date`` is ``delivery_date``, a line's
 ``net_amount`` is its ``amount``).
 """
@@ -99,7 +99,9 @@ def _invoice_manifest_documents(directory: Path, manifest: list[dict]) -> list[G
         if entry.get("pdf"):
             out.append(GoldenDocument(directory / entry["pdf"], truth, "digital", family, name))
         if entry.get("scan"):
-            variant = "scan_degraded" if entry.get("degraded") else "scan_clean"
+            # a scan turned 90/180/270 (ksef-thirdparty's manifest variant 'rotated') is its own group
+            variant = "scan_rotated" if entry.get("variant") == "rotated" else \
+                "scan_degraded" if entry.get("degraded") else "scan_clean"
             out.append(GoldenDocument(directory / entry["scan"], truth, variant, family, name))
     missing = [str(d.path) for d in out if not d.path.is_file()]
     if missing:

@@ -157,3 +157,24 @@ def test_orientation_checks_only_pages_that_need_one():
     assert cap.needs_orientation_check(on_end)
     nonsense = [Word("ɐɹnʇʞɐℲ", 10 + 90 * i, 10, 80 + 90 * i, 30, 0.3) for i in range(20)]
     assert cap.needs_orientation_check(nonsense)
+
+
+def test_an_invoice_manifest_reports_rotated_scans_as_their_own_group(golden_dir, tmp_path):
+    import json
+    import shutil
+
+    from ocr_engines.evaluation import golden_documents
+
+    for sub in ("pdf", "scans", "truth"):
+        (tmp_path / sub).mkdir()
+    entries = []
+    for i, variant in enumerate(("clean", "rotated", "degraded"), 1):
+        shutil.copy(golden_dir / "inv-0001.pdf", tmp_path / "pdf" / f"00{i}.pdf")
+        shutil.copy(golden_dir / "inv-0001.pdf", tmp_path / "scans" / f"00{i}.pdf")
+        (tmp_path / "truth" / f"00{i}.json").write_text(json.dumps({"invoice_id": "X"}))
+        entries.append({"id": f"00{i}", "pdf": f"pdf/00{i}.pdf", "scan": f"scans/00{i}.pdf",
+                        "truth": f"truth/00{i}.json", "variant": variant, "degraded": variant == "degraded",
+                        "rotation": 90 if variant == "rotated" else 0})
+    (tmp_path / "manifest.json").write_text(json.dumps(entries))
+    groups = sorted(d.group for d in golden_documents(tmp_path) if d.group != "digital")
+    assert groups == ["scan_clean", "scan_degraded", "scan_rotated"]

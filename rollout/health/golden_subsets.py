@@ -6,7 +6,7 @@ plan can check a choice at parse time without importing them.
 
 from __future__ import annotations
 
-SUBSETS = {"digital": {"digital"}, "scan": {"scan300", "scan_clean", "scan_degraded"}, "all": None}
+SUBSETS = {"digital": {"digital"}, "scan": {"scan300", "scan_clean", "scan_degraded", "scan_rotated"}, "all": None}
 # Committed corpora beside the golden set that a gate may read instead: invoices this team did not
 # lay out (expectations/ksef-official: the official KSeF visualiser's output).
 CORPUS_SUBSETS = ("ksef-official",)
