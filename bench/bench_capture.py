@@ -12,9 +12,11 @@ same invoices read as they should be, and what normalisation costs a clean uprig
 3. CPU time (this process and its children: the tesseract program) that normalisation adds to a
    clean upright scan, on and off alternated (A B B A) over the same documents in one run.
    Target: at most 1.10x.
+4. (--unchanged) Nothing read upright gets worse: shared/corpora/ksef-official's scans and the
+   committed golden set's, normalisation on vs off, and which documents' fields differ.
 
 Usage: python bench/bench_capture.py [--ksef-thirdparty DIR] [--count 8] [--split heldout]
-       [--workers 2] [--skip-generated] [--skip-thirdparty]
+       [--workers 2] [--skip-generated] [--skip-thirdparty] [--unchanged]
 """
 
 from __future__ import annotations
@@ -175,6 +177,24 @@ def bench_cost(corpus: Path, limit: int) -> dict:
             "added_ms_per_page": round((spent[True] - spent[False]) * 1000 / max(pages, 1), 1)}
 
 
+# ---------------------------------------------------------------- 4. nothing worse upright
+
+def bench_unchanged(corpora: list[Path], workers: int) -> list[dict]:
+    """Scans read upright as before: normalisation on vs off on every scan of ``corpora`` (the
+    official KSeF visualiser's and our committed golden set), with the documents whose header
+    fields differ between the two reads."""
+    rows = []
+    for corpus in corpora:
+        docs = [d for d in golden_documents(corpus) if d.group != "digital"]
+        on = {s.path: s for s in run_documents(docs, "tesseract", workers, {"capture": True})}
+        off = {s.path: s for s in run_documents(docs, "tesseract", workers, {"capture": False})}
+        changed = sorted(Path(p).name for p in on if {k: v for k, v in on[p].fields.items() if k in HEADER_FIELDS}
+                         != {k: v for k, v in off[p].fields.items() if k in HEADER_FIELDS})
+        rows.append({"set": f"{corpus.name} scans", "capture on": figures(list(on.values())),
+                     "capture off": figures(list(off.values())), "documents whose fields differ": changed})
+    return rows
+
+
 def line(row: dict) -> str:
     parts = [row["set"]]
     for key, value in row.items():
@@ -197,6 +217,8 @@ def main() -> None:
     parser.add_argument("--cost-documents", type=int, default=6)
     parser.add_argument("--skip-generated", action="store_true")
     parser.add_argument("--skip-thirdparty", action="store_true")
+    parser.add_argument("--unchanged", action="store_true",
+                        help="also: ksef-official and the golden set's scans with normalisation on vs off")
     args = parser.parse_args()
     started = time.time()
     report: dict = {}
@@ -208,6 +230,12 @@ def main() -> None:
         cost = report["cost"]
         print(f"clean upright scans ({cost['documents']} documents, {cost['pages']} pages): capture on/off CPU "
               f"{cost['cpu_ratio_on_vs_off']}x, {cost['added_ms_per_page']} ms a page", flush=True)
+    if args.unchanged:
+        corpora = [c for c in (ROOT.parent / "shared" / "corpora" / "ksef-official", ROOT / "expectations" / "golden")
+                   if c.is_dir()]
+        report["unchanged"] = bench_unchanged(corpora, args.workers)
+        for row in report["unchanged"]:
+            print(line(row), flush=True)
     if not args.skip_generated:
         report["generated"] = bench_generated(args.split, args.count, args.workers)
         for row in report["generated"]:

@@ -94,8 +94,8 @@ MAX_XHEIGHT_SHARE = 1.6
 # wide is ink laid over the page (stamps, signatures: 10-70 mm), not a line of coloured type (up
 # to ~22 pt capitals; the KSeF visualisation's blue two-line link stays apart line by line). Ink
 # at least INK_BRIGHT of the paper in its brightest channel becomes paper.
-INK_SATURATION = 90
-INK_SATURATION_FAINT = 40  # a mark's faint ink, counted only where it joins strong ink
+INK_SATURATION = 60
+INK_SATURATION_FAINT = 30  # a mark's faint ink, counted only where it joins strong ink
 MIN_STRONG_SHARE = 0.05  # of a joined shape's pixels
 INK_MIN_VALUE = 100  # brightest channel of coloured ink
 MIN_INK_SHARE = 0.0003
@@ -131,6 +131,32 @@ def suppress_coloured_ink(rgb: np.ndarray, dpi: int) -> tuple[np.ndarray, float]
     return out, float(marks.mean())
 
 
+def _lines_of_type(profile: np.ndarray, per_mm: float) -> bool:
+    """Whether a coloured shape's ink, summed along rows (or columns), falls into two or more
+    bands no higher than a line of type, apart by clear gaps: a paragraph or a link over several
+    lines, whichever way the page is turned. A stamp's frame or ring crosses every row and column
+    of its box (its uneven ink leaves gaps under 0.7 mm), and so does a signature's stroke."""
+    filled = profile > 0
+    bands, start, end, gap = [], None, 0, 0
+    for i, ink in enumerate(filled):
+        if ink:
+            if start is None:
+                start = i
+            elif gap >= TYPE_GAP_MM * per_mm:
+                bands.append(end - start)
+                start = i
+            end, gap = i + 1, 0
+        elif start is not None:
+            gap += 1
+    if start is not None:
+        bands.append(end - start)
+    return len(bands) >= 2 and max(bands) <= TYPE_LINE_MM * per_mm
+
+
+TYPE_GAP_MM = 0.75  # between lines of coloured type: ksef-thirdparty's blue link, 0.9 mm
+TYPE_LINE_MM = 6.0
+
+
 def _coloured(rgb: np.ndarray, saturation: int) -> np.ndarray:
     """Pixels of coloured ink: saturated and bright in their brightest channel (a dark pixel's
     hue is noise: print is dark in every channel)."""
@@ -145,7 +171,8 @@ def ink_marks(rgb: np.ndarray, dpi: int) -> np.ndarray:
     (a stamp's uneven edge, a ballpoint's thin stroke) is joined by a small dilation; a joined
     shape is a mark when it holds strongly coloured ink and measures at least MARK_SIZE_MM high
     *and* wide: a line of coloured type is long but no higher than its letters, whichever way the
-    page is turned. Coloured ink inside a mark's box belongs to it (a stamp's letters)."""
+    page is turned, and it is not lines of type (``_lines_of_type``). Coloured ink inside a mark's box
+    belongs to it (a stamp's letters)."""
     import cv2
 
     per_mm = dpi / 25.4
@@ -158,6 +185,10 @@ def ink_marks(rgb: np.ndarray, dpi: int) -> np.ndarray:
     strong_count = np.bincount(labels[strong], minlength=count)
     keep = (smaller >= MARK_SIZE_MM * per_mm) & (strong_count >= MIN_STRONG_SHARE * stats[:, cv2.CC_STAT_AREA])
     keep[0] = False
+    for i in np.flatnonzero(keep):
+        x, y, w, h = stats[i, :4]
+        ink = strong[y:y + h, x:x + w] & (labels[y:y + h, x:x + w] == i)
+        keep[i] = not (_lines_of_type(ink.sum(axis=1), per_mm) or _lines_of_type(ink.sum(axis=0), per_mm))
     if not keep.any():
         return np.zeros(faint.shape, bool)
     # A stamp's own letters stand apart from its frame: coloured ink inside a mark's box is the mark's.
