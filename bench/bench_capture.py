@@ -125,20 +125,48 @@ def generated_documents(split: str, count: int, workers: int) -> list[GoldenDocu
     return golden_documents(out)
 
 
+def turned_back_images(docs: list[GoldenDocument], corpus: Path, out: Path) -> list[GoldenDocument]:
+    """The generator's rotated captures turned back by the manifest's per-page turn (lossless)."""
+    from PIL import Image
+
+    entries = {e["file"]: e for e in json.loads((corpus / "manifest.json").read_text())["documents"]}
+    back = []
+    undo = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
+    for doc in docs:
+        turns = entries[doc.path.name]["capture"]["turn_cw_deg"]
+        with Image.open(doc.path) as im:
+            dpi = im.info.get("dpi", (200, 200))
+            pages = []
+            for i, turn in enumerate(turns):
+                im.seek(i)
+                pages.append(im.copy().transpose(undo[turn]))  # PIL turns counter-clockwise
+        path = out / f"{doc.path.stem}-upright{doc.path.suffix}"
+        pages[0].save(path, dpi=dpi, **({"save_all": True, "append_images": pages[1:]} if len(pages) > 1 else {}))
+        back.append(GoldenDocument(path, doc.truth, "capture_rotated turned back", doc.family, doc.name))
+    return back
+
+
 def bench_generated(split: str, count: int, workers: int) -> list[dict]:
     docs = generated_documents(split, count, workers)
-    groups = evaluate(docs, workers)
+    with tempfile.TemporaryDirectory(prefix="bench-capture-") as tmp:
+        rotated = [d for d in docs if d.group == "capture_rotated"]
+        groups = evaluate(docs + turned_back_images(rotated, docs[0].path.parent, Path(tmp)), workers)
     digital = figures(groups.get("digital", []))
     rows = []
     captures = []
+    upright = groups.pop("capture_rotated turned back", [])
     for group in sorted(groups):
         if group == "digital":
             continue
         captures.extend(groups[group])
         got = figures(groups[group])
-        rows.append({"set": f"generator {split} {group}", "capture on": got, "digital": digital,
-                     "fields_vs_digital": round(got["fields"] - digital["fields"], 4)
-                     if got["fields"] is not None and digital["fields"] is not None else None})
+        row = {"set": f"generator {split} {group}", "capture on": got, "digital": digital,
+               "fields_vs_digital": round(got["fields"] - digital["fields"], 4)
+               if got["fields"] is not None and digital["fields"] is not None else None}
+        if group == "capture_rotated" and upright:
+            row["turned back by hand"] = figures(upright)
+            row["fields_vs_turned_back"] = round(got["fields"] - row["turned back by hand"]["fields"], 4)
+        rows.append(row)
     every = figures(captures)
     rows.append({"set": f"generator {split} all captures", "capture on": every, "digital": digital,
                  "line_item_f1_vs_digital": round(every["line_item_f1"] - digital["line_item_f1"], 4)
