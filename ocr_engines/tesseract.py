@@ -128,7 +128,8 @@ class TesseractEngine(Engine):
             engine=self.name,
             engine_version=self.version,
             pages=len(pages),
-            confidence=document_confidence(ocr_fields, extraction.expected | set(corrected)),
+            confidence=document_confidence(ocr_fields, extraction.expected | set(corrected))
+            * cap.confidence_factor(captured),
             fields=fields,
             line_items=extraction.line_items,
             warnings=warnings,
