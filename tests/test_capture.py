@@ -141,11 +141,17 @@ def test_a_blank_page_does_not_crash_orientation_detection(engine, tmp_path):
     assert TesseractEngine().extract(_save(Image.fromarray(specks), tmp_path / "specks.png")).pages == 1
 
 
-def test_a_fax_page_is_stretched_and_resampled(page):
+def test_a_fax_page_is_stretched_resampled_and_read_with_a_fax_s_confidence(engine, page, upright, tmp_path):
+    # 200 x 100 dpi, bilevel, no DPI tag: the squash is measured from the letters
     fax = page.resize((page.width * 2 // 3, page.height // 3)).point(lambda v: 0 if v < 150 else 255).convert("1")
     image, dpi, report = cap.normalise(fax, 200)
     assert report.kind == "fax" and report.stretched >= 1.5 and report.despeckled
     assert image.height > fax.height * 1.4
+    fax.save(tmp_path / "fax.tif", compression="group4")
+    result = engine.extract(tmp_path / "fax.tif")
+    assert result.capture["kind"] == "fax"
+    assert sum(result.value(n) == upright.value(n) for n in HEADER) >= len(HEADER) - 2
+    assert result.confidence <= cap.CONFIDENCE_FACTOR["fax"] + 1e-9
 
 
 def test_orientation_checks_only_pages_that_need_one():
