@@ -72,6 +72,8 @@ def extract(
     for warning in data["warnings"]:
         console.print(f"[yellow]warning[/]: {warning}")
     console.print(f"timings (ms): {data['timings_ms']}")
+    if data.get("capture"):
+        console.print(f"capture: {data['capture']['kind']}")
 
 
 @commands.command()
