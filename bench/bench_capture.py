@@ -38,7 +38,11 @@ from ocr_engines.evaluation import (GoldenDocument, contract_truth, golden_docum
                                     run_documents)
 from ocr_engines.result import HEADER_FIELDS  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_accuracy import header_accuracy, risk_coverage  # noqa: E402
+
 THIRDPARTY = ROOT.parent / "shared" / "corpora" / "ksef-thirdparty"
+CAPTURED: list = []  # the scores of every captured document read with normalisation on (risk-coverage)
 TUNE_LAST = 24  # ksef-thirdparty: 001-024 tuning, 025-045 held out
 
 
@@ -107,6 +111,7 @@ def bench_rotated(corpus: Path, workers: int) -> list[dict]:
         on = evaluate(rotated + upright, workers)
         off = evaluate(rotated, workers, capture=False)
     for split in ("tune", "heldout"):
+        CAPTURED.extend(on[f"rotated {split}"])
         rows.append({"set": f"ksef-thirdparty rotated {split}", "capture on": figures(on[f"rotated {split}"]),
                      "capture off (before)": figures(off[f"rotated {split}"]),
                      "turned back by hand": figures(on[f"turned back {split}"])})
@@ -159,6 +164,7 @@ def bench_generated(split: str, count: int, workers: int) -> list[dict]:
         if group == "digital":
             continue
         captures.extend(groups[group])
+        CAPTURED.extend(groups[group])
         got = figures(groups[group])
         row = {"set": f"generator {split} {group}", "capture on": got, "digital": digital,
                "fields_vs_digital": round(got["fields"] - digital["fields"], 4)
@@ -268,6 +274,16 @@ def main() -> None:
         report["generated"] = bench_generated(args.split, args.count, args.workers)
         for row in report["generated"]:
             print(line(row), flush=True)
+    if CAPTURED:
+        pairs = [(s.confidence or 0.0, header_accuracy(s)) for s in CAPTURED]
+        print(f"risk-coverage over the {len(pairs)} captured documents (rotated, photo, fax, stamped): sending the "
+              "least confident to Document AI")
+        report["risk_coverage"] = risk_coverage(pairs)
+        for keep, accuracy, lowest in report["risk_coverage"]:
+            print(f"  keep {keep:4.0%} (confidence >= {lowest:.3f}): header field accuracy {accuracy:.2%}")
+        kept = [a for c, a in pairs if c >= FLOOR]
+        print(f"  the service's floor {FLOOR}: keeps {len(kept) / len(pairs):.0%} at "
+              f"{sum(kept) / max(len(kept), 1):.2%}")
     print(f"({time.time() - started:.0f} s)")
     print(json.dumps(report))
 
