@@ -1,23 +1,23 @@
 """Capture normalisation: a page image as it was uploaded (a phone photo, a sideways scan, a fax,
 paper with a rubber stamp) turned into what Tesseract reads best: an upright, flat page of black
-print at a known text height. One step per concern, each a pure function that says what it did:
+print at a known text height. One step per concern, each a function that says what it did:
 
-* ``suppress_coloured_ink``: rubber stamps (red, blue, violet) and ballpoint signatures cross the
-  print. A page's grey is taken as the *brightest* of its three channels where the ink is
-  strongly saturated: saturated ink is bright in at least one channel, black and grey print is
-  dark in all three. Text inside a stamp then vanishes with it, so it can never become a party.
-* ``find_page``: a photo's page outline (the largest bright quadrilateral on an edge map, OpenCV),
-  perspective-corrected to a flat page; ``flatten_lighting`` divides by the paper level
-  (``preprocess.paper_level``) so shading and shadows go.
-* ``text_geometry`` / ``resample``: the effective resolution is measured from the print itself
-  (the height of lower-case letters, the most common letter height), never from the file's DPI
-  tag; squashed pixels (a 200×100 dpi fax) are measured from the letters' aspect and stretched
-  back; a page whose letters are too small for Tesseract is enlarged to the target x-height.
-* ``despeckle``: salt noise and isolated specks of a fax or a bilevel scan.
-* orientation (``needs_orientation_check``, ``orientation_from_osd``): after the first read, a
+* ``find_page`` / ``flatten_page`` / ``flatten_lighting``: a photo's page outline (the largest
+  bright quadrilateral with its corners inside the frame, OpenCV), perspective-corrected to a flat
+  page, its shading divided out by the paper level (``preprocess.paper_level``).
+* ``suppress_coloured_ink``: rubber stamps (red, blue, violet) and ballpoint signatures laid over
+  the print become paper; print under them stays black, and coloured *type* (a link, a heading)
+  stays as printed (``ink_marks``). Text inside a stamp vanishes with it, so it never becomes a party.
+* ``text_geometry`` and the resampling in ``normalise``: the effective resolution is measured from
+  the print itself (the most common letter size), never from the file's DPI tag; squashed pixels
+  (a 200x100 dpi fax) are stretched back; letters too small for Tesseract are enlarged to the
+  target x-height (``OCR_MIGRATE_TARGET_XHEIGHT_PX``).
+* ``despeckle``: salt noise and specks of a fax.
+* orientation (``needs_orientation_check``, ``read_quality``, ``upright``): after the first read, a
   page whose words stand on end or read as nonsense is checked with Tesseract's orientation
-  detection (osd.traineddata) and read again turned upright. An upright page pays nothing for this:
-  the check reads the words the first pass made anyway.
+  detection (osd.traineddata, the backend's ``detect_orientation``) and read again turned upright
+  (``TesseractEngine._orient``). An upright page pays nothing for this: the check looks at the
+  words the first pass made anyway.
 
 ``normalise`` runs the pre-read steps and returns the page and a ``PageCapture`` that the engine
 puts into the result (``capture``, ``warnings``, ``timings_ms``). Measured figures are in
@@ -90,13 +90,13 @@ def confidence_factor(pages: list[PageCapture]) -> float:
 
 # Tesseract's LSTM models read best with lower-case letters of about 20 px and lose characters
 # below about 10 px. A page is enlarged when its letters are under MIN_XHEIGHT_SHARE of the target:
-# clean 200 dpi scans of 8-9 pt print (x-height ~11-13 px) read as well as they will, and
-# enlarging them costs CPU for nothing (bench_capture).
+# clean 200 dpi scans of 8-9 pt print (letters measured at 13-18 px on both shared corpora) read
+# as well as they will, and enlarging them would cost CPU for nothing.
 DEFAULT_TARGET_XHEIGHT_PX = 20.0
 MIN_XHEIGHT_SHARE = 0.5
-# A fax is always brought to the target: its jagged bilevel letters read better enlarged and
-# smoothed (12 tune faxes: fields 0.90 -> 0.92 against enlarging only below half the target;
-# a target of 26 or 32 px read 0.88).
+# A fax is always brought to the target: its jagged bilevel letters read better enlarged (12 tune
+# faxes: fields 0.90 -> 0.92 against enlarging only below half the target; a target of 26 or 32
+# px read 0.88).
 FAX_MIN_XHEIGHT_SHARE = 1.0
 MAX_SCALE = 3.0
 # A photo is reduced when its letters are larger than this share of the target (a 4000 px photo
@@ -280,8 +280,9 @@ def _brighter_inside(small: np.ndarray, corners: np.ndarray) -> bool:
     return outside.size > 0 and float(np.median(inside)) > float(np.median(outside)) + 15
 
 
-def flatten_page(grey: np.ndarray, outline: PageOutline) -> np.ndarray:
-    """The page inside ``outline`` as a flat rectangle, its sides the quad's longer sides' lengths."""
+def flatten_page(image: np.ndarray, outline: PageOutline) -> np.ndarray:
+    """The page inside ``outline`` (of a grey or colour image) as a flat rectangle, its sides the
+    quad's longer sides' lengths."""
     import cv2
 
     tl, tr, br, bl = outline.corners
@@ -289,7 +290,8 @@ def flatten_page(grey: np.ndarray, outline: PageOutline) -> np.ndarray:
     height = int(round(max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))))
     target = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], np.float32)
     matrix = cv2.getPerspectiveTransform(outline.corners, target)
-    return cv2.warpPerspective(grey, matrix, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpPerspective(image, matrix, (width, height), flags=cv2.INTER_CUBIC,
+                               borderMode=cv2.BORDER_REPLICATE)
 
 
 def flatten_lighting(grey: np.ndarray, dpi: int) -> np.ndarray:
