@@ -7,6 +7,14 @@ Redis, then SQL; with both down the reader keeps serving its last snapshot and s
 ``status()`` (the service's /health). A snapshot never goes back in version, and SQL — the
 source of truth — is consulted every ``sql_check_s`` even while Redis answers, so a change whose
 publication to Redis failed still arrives (and is re-published).
+
+Redis is trusted no further than the write path: what is read there passes ``stages.stored_snapshot``
+(the same checks as every change), and a value that does not is "Redis unusable" (``redis:
+invalid``): SQL is polled instead and Redis repaired, never a dead refresh thread. A Redis version
+the database does not hold is never served (a newer Redis version is confirmed against SQL once,
+when it first appears), and a database whose version went backwards (restored from an older copy)
+is served all the same, as the source of truth. Both are reported in ``status().anomaly`` and
+/health says degraded.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import time
 from dataclasses import dataclass
 
 from .flags import FlagStore, StoreUnavailableError
-from .stages import Snapshot
+from .stages import InvalidTransition, Snapshot, stored_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +61,16 @@ class SourceStatus:
     source: str  # redis | sql | last-known-good
     version: int
     age_s: float
-    redis: str  # ok | down | not configured
+    redis: str  # ok | down | invalid (a snapshot there failed the checks) | not configured
     sql: str  # ok | down
+    anomaly: str = ""  # what the reader corrected last (Redis ahead of the database, the database gone back)
+    invalid_reads: int = 0  # Redis snapshots refused since start
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
 
 
+ANOMALY_REPORT_S = 900.0  # an anomaly keeps /health degraded this long after it was corrected
 SQL_STALL_S = 3.0  # a flag-database read unanswered this long counts as the database being down
 
 
@@ -73,6 +84,9 @@ class FlagReader:
         self._fetched_at = 0.0
         self._last_sql_check = 0.0
         self._sql_since: float | None = None  # monotonic start of the SQL check in progress
+        self._sql_version: int | None = None  # the version SQL held at its last answer
+        self._anomaly: tuple[str, float] | None = None  # (what, when: monotonic)
+        self._invalid_reads = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -90,7 +104,18 @@ class FlagReader:
         sql = "down" if since is not None and time.monotonic() - since > SQL_STALL_S else self._sql_state
         return SourceStatus(self._source, self._snapshot.version if self._snapshot else 0,
                             round(time.monotonic() - self._fetched_at, 1) if self._fetched_at else -1.0,
-                            self._redis_state, sql)
+                            self._redis_state, sql, self._recent_anomaly(), self._invalid_reads)
+
+    def _report(self, what: str) -> None:
+        self._anomaly = (what, time.monotonic())
+        log.warning("flag reader: %s", what)
+
+    def _recent_anomaly(self) -> str:
+        """The last anomaly the reader corrected, for ANOMALY_REPORT_S after it (then /health is
+        healthy again: the state served is the database's)."""
+        if self._anomaly and time.monotonic() - self._anomaly[1] < ANOMALY_REPORT_S:
+            return self._anomaly[0]
+        return ""
 
     # ---------------------------------------------------------------- refresh
 
@@ -98,17 +123,34 @@ class FlagReader:
         snap = self._from_redis()
         source = "redis"
         now = time.monotonic()
-        if snap is None or now - self._last_sql_check >= self.sql_check_s:
+        # SQL is asked when Redis has nothing usable, every sql_check_s, and once for every Redis
+        # version it has not confirmed yet (a version the database does not hold is never served).
+        unconfirmed = snap is not None and (self._sql_version is None or snap.version > self._sql_version)
+        overrule = False  # the database's snapshot replaces the served one whatever its version
+        if snap is None or unconfirmed or now - self._last_sql_check >= self.sql_check_s:
+            previous_sql = self._sql_version
             from_sql = self._from_sql()
             self._last_sql_check = now
-            if from_sql is not None and (snap is None or from_sql.version > snap.version):
-                if snap is not None:  # Redis lags the source of truth: repair it
-                    publish(self.redis_url, from_sql)
-                snap, source = from_sql, "sql"
+            if from_sql is not None:
+                self._sql_version = from_sql.version
+                if previous_sql is not None and from_sql.version < previous_sql:
+                    self._report(f"the flag database went back from version {previous_sql} to {from_sql.version} "
+                                 "(restored from an older copy?): serving it")
+                    overrule = True
+                elif snap is not None and snap.version > from_sql.version:
+                    self._report(f"Redis held version {snap.version}, which the flag database (version "
+                                 f"{from_sql.version}) does not: serving the database's, Redis repaired")
+                    overrule = True
+                if overrule:
+                    snap = None
+                if snap is None or from_sql.version > snap.version:
+                    if self.redis_url and self._redis_state != "down":  # Redis lags, holds junk or runs ahead
+                        publish(self.redis_url, from_sql)
+                    snap, source = from_sql, "sql"
         if snap is None:
             self._source = "last-known-good" if self._snapshot else "none"
             return self._snapshot
-        if self._snapshot is None or snap.version >= self._snapshot.version:
+        if self._snapshot is None or snap.version >= self._snapshot.version or overrule:
             self._snapshot, self._source, self._fetched_at = snap, source, time.monotonic()
         return self._snapshot
 
@@ -119,11 +161,22 @@ class FlagReader:
 
         try:
             raw = redis_client(self.redis_url).get(SNAPSHOT_KEY)
-            self._redis_state = "ok"
-            return Snapshot.from_dict(json.loads(raw)) if raw else None
         except redis.RedisError:
             self._redis_state = "down"
             return None
+        if not raw:
+            self._redis_state = "ok"
+            return None
+        try:
+            snap = stored_snapshot(json.loads(raw))
+        except (ValueError, InvalidTransition, RecursionError) as exc:  # not JSON, wrong shape, out of range
+            self._invalid_reads += 1
+            self._redis_state = "invalid"
+            self._report(f"the snapshot in Redis was unusable ({str(exc)[:160]}): serving the database's, "
+                         "Redis repaired")
+            return None
+        self._redis_state = "ok"
+        return snap
 
     def _from_sql(self) -> Snapshot | None:
         self._sql_since = time.monotonic()
@@ -157,7 +210,10 @@ class FlagReader:
             self._wake.wait(self.refresh_s)
             self._wake.clear()
             if not self._stop.is_set():
-                self.refresh()
+                try:
+                    self.refresh()
+                except Exception:  # noqa: BLE001 (whatever a store said, the next tick tries again)
+                    log.exception("flag refresh failed; retrying in %.1f s", self.refresh_s)
 
     def _listen(self) -> None:
         import redis

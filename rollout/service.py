@@ -292,7 +292,8 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
         breakers = {name: b.state for name, b in pipeline.breakers.items()}
         workers = {name: w for name, engine in pipeline.engines.items() if (w := engine.workers_status())}
         events_db = "ok" if writer is None else "stalled" if writer.stalled else "ok" if writer.db_ok else "down"
-        state = service_status(flag_source=status.source, redis=status.redis, sql=status.sql, spool_depth=spool,
+        state = service_status(flag_source=status.source, redis=status.redis, sql=status.sql, flag_anomaly=status.anomaly,
+                               spool_depth=spool,
                                breakers=breakers, events_db=events_db, workers=workers)
         body = {"status": state, "flags": status.as_dict(), "engines": breakers, "workers": workers,
                 "events": {"db": events_db, "spool_depth": spool,

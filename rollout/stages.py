@@ -102,17 +102,54 @@ def move_to(snap: Snapshot, percentage: int) -> Snapshot:
     return moved.with_flags(disable_google_cloud=False) if moved.percentage < 100 else moved
 
 
+MAX_REASON_CHARS = 2000
+_STATE_KEYS = ("version", "stage", "percentage", "flags", "maintenance_reason")
+
+
+def stored_snapshot(data) -> Snapshot:
+    """A whole rollout state read from outside the flag database (the Redis copy readers get, a
+    backup file), trusted only after the checks every change passes: a JSON object of exactly
+    the state's keys, whole numbers that are numbers (not true, 7.5 or '7'), the percentage 0-100
+    and its stage, real booleans for the flags ('false' is a string, not false), a reason without
+    NUL, and no Google switched off below 100 %. Raises ``InvalidTransition`` saying what is wrong."""
+    if not isinstance(data, dict):
+        raise InvalidTransition(f"a rollout state is a JSON object, not {type(data).__name__}")
+    missing = [k for k in ("stage", "percentage", "flags") if k not in data]
+    unknown = sorted(set(data) - set(_STATE_KEYS))
+    if missing or unknown:
+        raise InvalidTransition(f"not a rollout state: {'missing ' + ', '.join(missing) if missing else ''}"
+                                f"{'; ' if missing and unknown else ''}"
+                                f"{'unknown keys ' + ', '.join(map(str, unknown[:5])) if unknown else ''}")
+    version = data.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise InvalidTransition(f"version must be a whole number >= 0, not {version!r}")
+    percentage = checked_percentage(data["percentage"])
+    stage = data["stage"]
+    if isinstance(stage, bool) or not isinstance(stage, int) or stage != stage_for(percentage):
+        raise InvalidTransition(f"inconsistent state: stage {stage!r} at {percentage} %")
+    flags = data["flags"]
+    if not isinstance(flags, dict):
+        raise InvalidTransition(f"flags must be an object, not {type(flags).__name__}")
+    unknown_flags = sorted(set(flags) - set(FLAG_NAMES))
+    if unknown_flags:
+        raise InvalidTransition(f"unknown flags: {', '.join(map(str, unknown_flags[:5]))}")
+    if "rollout_percentage" in flags and flags["rollout_percentage"] != percentage:
+        raise InvalidTransition(f"flags.rollout_percentage {flags['rollout_percentage']!r} is not the "
+                                f"percentage {percentage}")
+    booleans = {name: checked_bool(name, value) for name, value in flags.items() if name in BOOLEAN_FLAGS}
+    reason = data.get("maintenance_reason", "")
+    if not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS:
+        raise InvalidTransition(f"maintenance_reason must be text of at most {MAX_REASON_CHARS} characters")
+    snap = Snapshot(version=version, stage=stage, percentage=percentage, flags={**DEFAULT_FLAGS, **booleans},
+                    maintenance_reason=checked_text("maintenance_reason", reason))
+    if snap.flag("disable_google_cloud") and snap.percentage < 100:
+        raise InvalidTransition("the state disables Google below 100 %")
+    return snap
+
+
 def restore_check(state: dict) -> Snapshot:
     """A stored state (a backup), trusted only after the same checks as any change."""
-    try:
-        snap = Snapshot.from_dict(state)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidTransition(f"not a rollout state: {exc}") from None
-    if not 0 <= snap.percentage <= 100 or snap.stage != stage_for(snap.percentage):
-        raise InvalidTransition(f"inconsistent stored state: stage {snap.stage} at {snap.percentage} %")
-    if snap.flag("disable_google_cloud") and snap.percentage < 100:
-        raise InvalidTransition("stored state disables Google below 100 %")
-    return snap
+    return stored_snapshot(state)
 
 
 def restore(snap: Snapshot, state: dict) -> Snapshot:

@@ -6,8 +6,9 @@ import time
 import pytest
 
 from rollout.actions import apply_action
-from rollout.distribution import FlagReader, publish
+from rollout.distribution import SNAPSHOT_KEY, FlagReader, publish
 from rollout.flags import FlagStore
+from rollout.stages import DEFAULT_FLAGS, Snapshot
 
 from .servers import RedisProcess
 
@@ -90,5 +91,86 @@ def test_without_redis_readers_poll_sql(tmp_path):
             time.sleep(0.02)
         assert reader.get().percentage == 100 and reader.status().source == "sql"
         assert reader.status().redis == "not configured"
+    finally:
+        reader.stop()
+
+
+# ---------------------------------------------------------------- what Redis holds is checked
+
+def _wait_for(predicate, timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+@pytest.mark.parametrize("junk", [
+    b"not json", b'{"version": 2, "stage": 1, "percentage": 5, "flags": []}',
+    b'{"version": 2, "stage": 1, "flags": {}}', b'{"version": 9, "stage": 6, "percentage": 250, "flags": {}}',
+    b'{"version": 9, "stage": 0, "percentage": 0, "flags": {"maintenance_mode": "false"}}', b"[1, 2]",
+])
+def test_a_malformed_or_out_of_range_snapshot_in_redis_is_never_served_and_changes_still_arrive(
+        tmp_path, redis_proc, junk):
+    import redis
+
+    store = FlagStore(f"sqlite:///{tmp_path / 'f.db'}", on_change=lambda s: publish(redis_proc.url, s))
+    store.init()
+    apply_action(store, "advance", "ops", "5 %")
+    reader = FlagReader(store, redis_proc.url, refresh_s=0.05, sql_check_s=3600).start()
+    try:
+        assert reader.get().percentage == 5
+        client = redis.Redis.from_url(redis_proc.url)
+        client.set(SNAPSHOT_KEY, junk)
+        assert _wait_for(lambda: reader.status().invalid_reads >= 1)
+        assert reader.get().percentage == 5 and "Redis was unusable" in reader.status().anomaly
+        assert _wait_for(lambda: client.get(SNAPSHOT_KEY) != junk)  # repaired from the database
+        # the refresh thread lives on: the next changes reach it (a dead thread would serve 5 % for ever)
+        apply_action(store, "maintenance-on", "ops", "incident")
+        assert _wait_for(lambda: reader.get().flag("maintenance_mode"))
+        apply_action(store, "rollback", "ops", "back")
+        assert _wait_for(lambda: reader.get().percentage == 0)
+    finally:
+        reader.stop()
+
+
+def test_a_redis_version_the_database_does_not_hold_is_never_served(tmp_path, redis_proc):
+    store = FlagStore(f"sqlite:///{tmp_path / 'f.db'}", on_change=lambda s: publish(redis_proc.url, s))
+    publish(redis_proc.url, store.init())
+    reader = FlagReader(store, redis_proc.url, refresh_s=0.05, sql_check_s=3600).start()
+    try:
+        ahead = Snapshot(version=999, stage=6, percentage=100, flags={**DEFAULT_FLAGS, "use_opensource_ocr": True})
+        publish(redis_proc.url, ahead)
+        assert _wait_for(lambda: "Redis held version 999" in reader.status().anomaly)
+        assert reader.get().percentage == 0 and reader.get().version < 999
+        # an emergency change reaches the reader (it would be ignored behind version 999)
+        apply_action(store, "maintenance-on", "ops", "emergency")
+        assert _wait_for(lambda: reader.get().flag("maintenance_mode"))
+        assert reader.get().version == store.snapshot().version
+    finally:
+        reader.stop()
+
+
+def test_a_flag_database_gone_back_in_version_is_served_and_reported(tmp_path):
+    import sqlalchemy as sa
+
+    store = FlagStore(f"sqlite:///{tmp_path / 'f.db'}")
+    store.init()
+    reader = FlagReader(store, None, refresh_s=0.05).start()
+    try:
+        apply_action(store, "advance", "ops", "5 %")
+        apply_action(store, "advance", "ops", "15 %")
+        assert _wait_for(lambda: reader.get().percentage == 15)
+        # the database restored from a copy taken at 5 % (version 2)
+        with sa.create_engine(f"sqlite:///{tmp_path / 'f.db'}").begin() as conn:
+            conn.execute(sa.text("UPDATE rollout_state SET version = 2, stage = 1, percentage = 5"))
+        assert _wait_for(lambda: reader.get().percentage == 5)
+        assert "went back from version 3 to 2" in reader.status().anomaly
+        from rollout.health.judge import service_status
+
+        status = reader.status()
+        assert service_status(flag_source=status.source, redis=status.redis, sql=status.sql, spool_depth=0,
+                              breakers={}, events_db="ok", workers={}, flag_anomaly=status.anomaly) == "degraded"
     finally:
         reader.stop()

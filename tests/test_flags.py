@@ -208,3 +208,23 @@ def test_a_newline_in_the_data_folders_name_cannot_inject_into_the_rollback_scri
     assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
     subprocess.run(["bash", str(script), "--help"], capture_output=True, timeout=120, cwd=tmp_path)
     assert not pwned.exists()
+
+
+@pytest.mark.parametrize("tampered, why", [
+    ({"flags": {"maintenance_mode": "false"}}, "maintenance_mode must be true or false"),
+    ({"flags": {"disable_google_cloud": "false"}}, "disable_google_cloud must be true or false"),
+    ({"percentage": True}, "whole number"), ({"percentage": 35.9}, "whole number"),
+    ({"percentage": 250, "stage": 6}, "between 0 and 100"), ({"stage": 3}, "inconsistent state"),
+    ({"flags": []}, "flags must be an object"), ({"maintenance_reason": "a\x00b"}, "NUL"),
+    ({"extra": 1}, "unknown keys extra"), ({"version": -1}, "version must be"),
+])
+def test_a_stored_state_is_checked_as_strictly_as_a_change(tampered, why):
+    from rollout.stages import InvalidTransition, Snapshot, stored_snapshot
+
+    good = Snapshot(version=3, stage=1, percentage=5).as_dict()
+    assert stored_snapshot(good).percentage == 5
+    state = {**good, **tampered}
+    if "flags" in tampered and isinstance(tampered["flags"], dict):
+        state["flags"] = {**good["flags"], **tampered["flags"]}
+    with pytest.raises(InvalidTransition, match=why):
+        stored_snapshot(state)

@@ -47,13 +47,15 @@ def judge(db: Engine, start: datetime, end: datetime, thresholds: Thresholds | N
 
 
 def service_status(*, flag_source: str, redis: str, sql: str, spool_depth: int, breakers: dict[str, str],
-                   events_db: str, workers: dict[str, dict]) -> str:
+                   events_db: str, workers: dict[str, dict], flag_anomaly: str = "") -> str:
     """Unhealthy without any flag snapshot (it cannot route); degraded when it serves from a
-    last-known-good snapshot, Redis or SQL is down, events wait in the spool or their database is
+    last-known-good snapshot, Redis or SQL is down, Redis holds an unusable snapshot, the flag
+    reader corrected an anomaly (Redis ahead of the database, the database gone back), events wait in the spool or their database is
     not ok, a circuit breaker is not closed, or an engine has fewer live workers than configured."""
     if flag_source == "none":
         return UNHEALTHY
-    if (flag_source == "last-known-good" or redis == "down" or sql == "down" or spool_depth
+    if (flag_source == "last-known-good" or redis in ("down", "invalid") or sql == "down" or flag_anomaly
+            or spool_depth
             or any(state != "closed" for state in breakers.values()) or events_db != "ok"
             or any(w["live"] < w["configured"] for w in workers.values())):
         return DEGRADED
