@@ -188,6 +188,40 @@ def traffic_under(stack: Stack, name: str, docs: int, fault, recover, fault_afte
         f"healthy after: {'yes' if healthy_again else 'no'}", ok)
 
 
+def flag_snapshot_fault(stack: Stack, name: str, value: bytes, docs: int) -> None:
+    """Issue 20, class 1: ``value`` written straight into Redis under the snapshot key (garbage,
+    out of range, a version the database does not hold) while documents flow; then a
+    maintenance-on through the admin API must reach the service. Judged: no 5xx, no answer routed
+    by a state other than the database's (35 %), /health degraded within 5 s, maintenance applied
+    within 5 s (a dead refresh thread never applies it)."""
+    import redis
+
+    from rollout.distribution import SNAPSHOT_KEY
+
+    answers: list[tuple[int, dict]] = []
+    with httpx.Client() as client:
+        answers += [stack.post(i, client)[:2] for i in range(docs // 4)]
+        redis.Redis.from_url(stack.redis.url).set(SNAPSHOT_KEY, value)
+        at = time.monotonic()
+        noticed = wait_until(lambda: stack.health() != "healthy", 10, 0.1)
+        seen_in = time.monotonic() - at
+        answers += [stack.post(i, client)[:2] for i in range(docs // 4, docs)]
+        stack.admin("maintenance-on")
+        at = time.monotonic()
+        applied = wait_until(lambda: stack.post(0, client)[0] == 503, 10, 0.1)
+        applied_in = time.monotonic() - at
+        stack.admin("maintenance-off")
+        wait_until(lambda: stack.post(0, client)[0] == 200, 10, 0.1)
+    wrong = sum(1 for c, b in answers if c == 200 and (b["decision"]["percentage"] != 35
+                                                       or b["engine"] != b["decision"]["engine"]))
+    errors = sum(1 for c, _ in answers if c >= 500)
+    ok = errors == 0 and wrong == 0 and noticed and seen_in <= 5 and applied and applied_in <= 5
+    row(name, f"{docs} docs, 1 client, then maintenance-on",
+        f"answered {sum(c == 200 for c, _ in answers)}, 5xx {errors}, wrong routings {wrong}, /health "
+        f"{'noticed in ' + format(seen_in, '.1f') + ' s' if noticed else 'never noticed'}, maintenance "
+        f"{'applied in ' + format(applied_in, '.1f') + ' s' if applied else 'never applied'}", ok)
+
+
 def hostile(stack: Stack) -> None:
     sys.path.insert(0, str(ROOT))
     from tests.faults.hostile import cases
@@ -305,7 +339,8 @@ def main() -> None:
     parser.add_argument("--docs-per-fault", type=int, default=40)
     parser.add_argument("--examples", type=int, default=100, help="schemathesis examples per operation")
     parser.add_argument("--only", default="", help="comma-separated: hostile,redis,pg-stop,pg-freeze,worker-kill,"
-                                                   "google,schemathesis,racing,load")
+                                                   "google,redis-garbage,redis-range,redis-ahead,schemathesis,"
+                                                   "racing,load")
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
     tmp = Path(tempfile.mkdtemp(prefix="ocr-faults-"))
@@ -327,6 +362,13 @@ def main() -> None:
             "google": lambda: traffic_under(stack, "Google failing", n,
                                             lambda: stack.double.configure(failure_rate=1.0, failure_codes=[503]),
                                             lambda: stack.double.configure(failure_rate=0.0)),
+            "redis-garbage": lambda: flag_snapshot_fault(stack, "Redis snapshot not JSON", b"{not json", n),
+            "redis-range": lambda: flag_snapshot_fault(
+                stack, "Redis snapshot 250 %", json.dumps({"version": 10**6, "stage": 6, "percentage": 250,
+                                                           "flags": {}}).encode(), n),
+            "redis-ahead": lambda: flag_snapshot_fault(
+                stack, "Redis version ahead of SQL", json.dumps({"version": 10**6, "stage": 6, "percentage": 100,
+                                                                 "flags": {"use_opensource_ocr": True}}).encode(), n),
             "schemathesis": lambda: fuzz(stack, args.examples),
             "racing": lambda: racing(stack),
             "load": lambda: load(stack),
