@@ -78,6 +78,9 @@ ocr_events = Table(
 # Columns added to ocr_events after its first release, all nullable: a database created before
 # gets them from ``add_new_columns`` (the schema migration: ALTER TABLE ... ADD COLUMN).
 NEW_COLUMNS = ("engine_version",)
+# Events neither the database nor the spool takes wait in memory up to this many times the queue
+# limit (100 000 events of ~1 KiB: ~200 MiB at worst) before they are counted as lost.
+MEMORY_FACTOR = 2
 _upgraded: weakref.WeakSet = weakref.WeakSet()
 
 
@@ -189,7 +192,14 @@ class EventWriter:
         self._journal_seq = 0
         self._journal_lock: int | None = None
         self._sealed_pending = 0  # sealed segments whose events are not yet stored or spooled
+        self._kept_segments: list[Path] = []  # sealed segments whose events wait in memory (spool unwritable)
         self.journal_errors = 0
+        # Events that could not be kept (database down and the spool's disk full, beyond what
+        # memory may hold), torn spool lines set aside, and whether the spool took its last write.
+        self.lost = 0
+        self.torn = 0
+        self.spool_ok = True
+        self.loop_errors = 0
 
     def init_schema(self) -> None:
         """The events table, if absent; replicas starting at once are safe (``flags.create_schema``).
@@ -213,7 +223,27 @@ class EventWriter:
                 return
             batch = [*self._queue, event]
             self._queue.clear()
-        self._spool(batch)
+        if not self._spool(batch):
+            self._keep_in_memory(batch)
+
+    @property
+    def can_keep(self) -> bool:
+        """Whether an event recorded now can be kept: the database takes writes or the spool does."""
+        return (self.db_ok and not self.stalled) or self.spool_ok
+
+    def _keep_in_memory(self, batch: list[OcrEvent]) -> None:
+        """Events neither the database nor the spool took: back to the head of the queue (retried
+        at the next flush) while memory allows MEMORY_FACTOR x max_queue; beyond that they are lost
+        and counted (/health, /metrics ``ocr_events_lost_total``)."""
+        with self._lock:
+            room = max(0, MEMORY_FACTOR * self.max_queue - len(self._queue))
+            kept, dropped = batch[:room], batch[room:]
+            self._queue.extendleft(reversed(kept))
+            if dropped:
+                self.lost += len(dropped)
+        if dropped:
+            log.critical("%d events lost: the events database is down and the spool %s cannot be written "
+                         "(%d lost since start)", len(dropped), self.spool_path, self.lost)
 
     def _journal(self, line: bytes) -> None:
         """Append one event to the open journal segment (under ``_lock``). One write() to an
@@ -287,8 +317,8 @@ class EventWriter:
                             events.append(OcrEvent.from_json(line.decode()))
                         except (ValueError, TypeError, KeyError):  # a line cut by the death: never answered
                             log.warning("skipped a torn line in %s", segment)
-                if events:
-                    self._spool(events)  # fsynced before the journal goes
+                if events and not self._spool(events):  # fsynced before the journal goes
+                    continue  # the disk refuses: the journal stays for a later round or start
                 for segment in segments:
                     segment.unlink(missing_ok=True)
                 lock_path.unlink(missing_ok=True)
@@ -353,13 +383,21 @@ class EventWriter:
         self._release_journal()
 
     def _run(self) -> None:
+        """The writer's loop: nothing it meets ends it (a full disk, a torn spool, a bug): events
+        stay queued or spooled and the next round retries."""
         while not self._stop.is_set():
-            self._wake.wait(self.flush_s if self.db_ok else self.retry_s)
+            self._wake.wait(self.flush_s if self.db_ok and self.spool_ok else self.retry_s)
             self._wake.clear()
-            self.flush()
-            last = self.last_write_at
-            if self.probe_s and not self._queue and (last is None or time.monotonic() - last >= self.probe_s):
-                self._probe()
+            try:
+                self.flush()
+                last = self.last_write_at
+                if self.probe_s and not self._queue and (last is None or time.monotonic() - last >= self.probe_s):
+                    self._probe()
+            except Exception:  # noqa: BLE001 (logged; the loop must outlive it)
+                self.loop_errors += 1
+                log.exception("event writer round failed (%d so far); retrying in %.1f s", self.loop_errors,
+                              self.retry_s)
+                self._stop.wait(self.retry_s)
 
     def _probe(self) -> None:
         """``SELECT 1`` under the same stall watch as a write."""
@@ -394,9 +432,27 @@ class EventWriter:
             sealed = self._seal_journal()
         for start in range(0, len(events), self.batch_size):
             if not self._insert(events[start:start + self.batch_size]):
-                self._spool(events[start:])
+                if not self._spool(events[start:]):
+                    self._hold(events[start:], sealed)
+                    return
                 break
         self._drop_sealed(sealed)
+        self._drop_kept_segments()
+
+    def _hold(self, events: list[OcrEvent], sealed: Path | None) -> None:
+        """Neither the database nor the spool took ``events``: they go back to memory, and their
+        journal segment stays on disk until they are stored (a process killed meanwhile leaves it
+        to the next writer's adoption)."""
+        self._keep_in_memory(events)
+        if sealed is not None:
+            self._kept_segments.append(sealed)
+            with self._lock:
+                self._sealed_pending -= 1
+
+    def _drop_kept_segments(self) -> None:
+        """Every event is stored or spooled now: the segments held for them can go."""
+        while self._kept_segments:
+            self._kept_segments.pop().unlink(missing_ok=True)
 
     def _insert(self, batch: list[OcrEvent]) -> bool:
         self._writing_since = time.monotonic()
@@ -472,15 +528,53 @@ class EventWriter:
             batch = list(self._queue)
             self._queue.clear()
             sealed = self._seal_journal()
-        if batch:
-            self._spool(batch)
+        if batch and not self._spool(batch):
+            self._hold(batch, sealed)
+            return
         self._drop_sealed(sealed)
+        self._drop_kept_segments()
 
-    def _spool(self, batch: list[OcrEvent]) -> None:
-        with self._spool_lock, self.spool_path.open("a", encoding="utf-8") as fh:
-            fh.write("".join(e.to_json() + "\n" for e in batch))
-            fh.flush()
-            os.fsync(fh.fileno())
+    def _spool(self, batch: list[OcrEvent]) -> bool:
+        """Append ``batch`` to the spool, fsynced; False when the disk refuses (full, read-only):
+        the caller keeps the events. A refused append may leave a cut last line: the replay sets
+        such a line aside."""
+        try:
+            with self._spool_lock, self.spool_path.open("a", encoding="utf-8") as fh:
+                fh.write("".join(e.to_json() + "\n" for e in batch))
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            if self.spool_ok:
+                log.error("events spool %s not writable (%s): events wait in memory", self.spool_path, exc)
+            self.spool_ok = False
+            return False
+        self.spool_ok = True
+        return True
+
+    @property
+    def torn_path(self) -> Path:
+        return self.spool_path.with_suffix(".torn")
+
+    def _spooled_events(self, path: Path) -> list[OcrEvent]:
+        """The events of a spool file; a line that is not one (cut by a full disk or a crash mid-
+        append, or damaged) is set aside in ``<spool>.torn`` and counted, never the end of the rest."""
+        events, torn = [], []
+        for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
+            if not line.strip():
+                continue
+            try:
+                events.append(OcrEvent.from_json(line))
+            except (ValueError, TypeError, KeyError):
+                torn.append(line)
+        if torn:
+            self.torn += len(torn)
+            log.error("%d torn line(s) in the events spool set aside in %s", len(torn), self.torn_path)
+            try:
+                with self.torn_path.open("a", encoding="utf-8") as fh:
+                    fh.write("".join(line + "\n" for line in torn))
+            except OSError:
+                pass  # counted in torn all the same
+        return events
 
     def _replay(self) -> bool:
         """Write the spool to the database in order; True when it is empty afterwards."""
@@ -488,16 +582,20 @@ class EventWriter:
         with self._spool_lock:
             if not replaying.exists():  # (it does after a crash mid-replay: that file goes first)
                 os.replace(self.spool_path, replaying)  # new spooling goes to a fresh file meanwhile
-        lines = replaying.read_text(encoding="utf-8").splitlines()
-        events = [OcrEvent.from_json(line) for line in lines if line.strip()]
+        events = self._spooled_events(replaying)
         for start in range(0, len(events), self.batch_size):
             if not self._insert(events[start:start + self.batch_size]):
-                # Keep what is left, in order, ahead of anything spooled since.
+                # Keep what is left, in order, ahead of anything spooled since (the replaying
+                # file stays as it is when even that cannot be written: the next round retries).
                 rest = "".join(e.to_json() + "\n" for e in events[start:])
                 with self._spool_lock:
                     newer = self.spool_path.read_text(encoding="utf-8") if self.spool_path.exists() else ""
                     tmp = self.spool_path.with_suffix(".tmp")
-                    tmp.write_text(rest + newer, encoding="utf-8")
+                    try:
+                        tmp.write_text(rest + newer, encoding="utf-8")
+                    except OSError:
+                        tmp.unlink(missing_ok=True)
+                        return False
                     os.replace(tmp, self.spool_path)
                     replaying.unlink()
                 return False

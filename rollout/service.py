@@ -147,6 +147,9 @@ class Metrics:
         self.spool = Gauge("ocr_event_spool_depth", "Events waiting on disk for the database",
                            registry=self.registry)
         self.flags_version = Gauge("ocr_flags_version", "Flag snapshot version served", registry=self.registry)
+        self.events_lost = Counter("ocr_events_lost", "Answered documents whose event could not be kept (database "
+                                   "down and spool unwritable, or a torn spool line)", registry=self.registry)
+        self.events_lost_seen = 0
 
 
 def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin_keys: dict[str, str],
@@ -293,12 +296,16 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
         workers = {name: w for name, engine in pipeline.engines.items() if (w := engine.workers_status())}
         events_db = "ok" if writer is None else "stalled" if writer.stalled else "ok" if writer.db_ok else "down"
         state = service_status(flag_source=status.source, redis=status.redis, sql=status.sql, flag_anomaly=status.anomaly,
-                               spool_depth=spool,
+                               events_lost=writer.lost + writer.torn if writer else 0,
+                               events_keepable=writer.can_keep if writer else True, spool_depth=spool,
                                breakers=breakers, events_db=events_db, workers=workers)
         body = {"status": state, "flags": status.as_dict(), "engines": breakers, "workers": workers,
                 "events": {"db": events_db, "spool_depth": spool,
                            "queued": writer.queued() if writer else 0,
-                           "rejected": writer.rejected if writer else 0},
+                           "rejected": writer.rejected if writer else 0,
+                           "lost": writer.lost if writer else 0, "torn": writer.torn if writer else 0,
+                           "spool": "ok" if not writer or writer.spool_ok else "unwritable",
+                           "keepable": writer.can_keep if writer else True},
                 "work": {"in_flight": admission.in_flight, "waiting": admission.waiting,
                          "max_concurrency": limits.max_concurrency, "max_queue": limits.max_queue}}
         return JSONResponse(body, status_code=503 if state == "unhealthy" else 200)
@@ -310,6 +317,10 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
         metrics.in_flight.set(admission.in_flight)
         metrics.queued.set(admission.waiting)
         metrics.spool.set(writer.spool_depth() if writer else 0)
+        if writer:  # counters only go up: add what was lost since the last scrape
+            lost = writer.lost + writer.torn
+            metrics.events_lost.inc(lost - metrics.events_lost_seen)
+            metrics.events_lost_seen = lost
         try:
             metrics.flags_version.set(reader.get().version)
         except StoreUnavailableError:

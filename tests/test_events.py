@@ -237,3 +237,90 @@ def test_events_acknowledged_by_a_killed_process_are_replayed_by_the_next_writer
     assert len(ids) == len(set(ids))  # none twice (the adopted journal overlapped stored rows or not)
     assert adopted >= len(acked) - stored_before
     assert not list(tmp_path.glob("spool.journal-*")) and heir.spool_depth() == 0
+
+
+# ---------------------------------------------------------------- a full disk, a torn spool (issue 20, class 2)
+
+def _wait(predicate, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 256 KiB tmpfs for the spool, and a way to fill it up and free it again."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(where)], check=True)
+    filler = where / "filler"
+
+    def fill():
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:  # ENOSPC: the disk is full
+            pass
+        finally:
+            os.close(fd)
+
+    try:
+        yield where, fill, lambda: filler.unlink(missing_ok=True)
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_a_full_disk_under_the_spool_with_the_database_down_counts_what_it_loses_and_keeps_the_rest(
+        private_pg, small_disk):
+    from rollout.health.judge import service_status
+
+    where, fill, free = small_disk
+    writer = EventWriter(private_pg.url, where / "spool.jsonl", batch_size=20, flush_s=0.02, retry_s=0.05,
+                         probe_s=0, max_queue=50)
+    writer.init_schema()
+    writer.start()
+    private_pg.stop("immediate")
+    fill()
+    total = 300
+    for i in range(total):
+        writer.record(event(i))
+    assert _wait(lambda: not writer.spool_ok and not writer.db_ok)
+    assert writer._thread.is_alive() and not writer.can_keep
+
+    def health() -> str:
+        return service_status(flag_source="sql", redis="ok", sql="ok", spool_depth=writer.spool_depth(), breakers={},
+                              events_db="ok" if writer.db_ok else "down", workers={},
+                              events_lost=writer.lost + writer.torn, events_keepable=writer.can_keep)
+
+    assert health() == "unhealthy"  # out of the balancer while nothing can be kept
+    assert 0 < writer.lost < total  # memory holds MEMORY_FACTOR x max_queue; the rest is counted
+    free()
+    private_pg.start()
+    private_pg.wait_ready()
+    assert _wait(lambda: count(private_pg.url) + writer.lost + writer.torn >= total, 30)
+    assert writer._thread.is_alive() and writer.db_ok and writer.spool_ok is not None
+    writer.close()
+    assert count(private_pg.url) + writer.lost + writer.torn == total  # every event stored or counted
+    assert health() == "degraded"  # up again, and the loss is said
+
+
+def test_a_torn_last_line_in_the_spool_is_set_aside_and_the_rest_replayed(db_url, tmp_path):
+    spool = tmp_path / "spool.jsonl"
+    lines = [event(i).to_json() for i in range(5)]
+    spool.write_text("\n".join(lines) + "\n" + lines[0][:37])  # the last append cut by a full disk
+    writer = EventWriter(db_url, spool, flush_s=0.02)
+    writer.init_schema()
+    before = count(db_url)
+    writer.start()
+    try:
+        assert _wait(lambda: count(db_url) == before + 5)
+        assert writer.torn == 1 and writer.torn_path.read_text() == lines[0][:37] + "\n"
+        writer.record(event(99))  # and the writer goes on
+        assert _wait(lambda: count(db_url) == before + 6)
+        assert writer._thread.is_alive()
+    finally:
+        writer.close()

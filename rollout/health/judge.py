@@ -47,14 +47,18 @@ def judge(db: Engine, start: datetime, end: datetime, thresholds: Thresholds | N
 
 
 def service_status(*, flag_source: str, redis: str, sql: str, spool_depth: int, breakers: dict[str, str],
-                   events_db: str, workers: dict[str, dict], flag_anomaly: str = "") -> str:
-    """Unhealthy without any flag snapshot (it cannot route); degraded when it serves from a
+                   events_db: str, workers: dict[str, dict], flag_anomaly: str = "", events_lost: int = 0,
+                   events_keepable: bool = True) -> str:
+    """Unhealthy without any flag snapshot (it cannot route) or while events can be kept neither
+    in the database nor in the spool (the balancer then takes the replica out); degraded when
+    events were lost (their count is in /health and /metrics), when it serves from a
     last-known-good snapshot, Redis or SQL is down, Redis holds an unusable snapshot, the flag
     reader corrected an anomaly (Redis ahead of the database, the database gone back), events wait in the spool or their database is
     not ok, a circuit breaker is not closed, or an engine has fewer live workers than configured."""
-    if flag_source == "none":
+    if flag_source == "none" or not events_keepable:  # cannot route, or cannot keep what it answers for
         return UNHEALTHY
     if (flag_source == "last-known-good" or redis in ("down", "invalid") or sql == "down" or flag_anomaly
+            or events_lost
             or spool_depth
             or any(state != "closed" for state in breakers.values()) or events_db != "ok"
             or any(w["live"] < w["configured"] for w in workers.values())):
