@@ -60,6 +60,12 @@ class Stack:
         self.double_url = self.double.start()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # The service's data folder (events spool and journal) on a small disk of its own, which
+        # the disk-full fault fills up.
+        self.data = tmp / "service"
+        self.data.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(self.data)], check=True)
+        self.filler = self.data / "filler"
         cfg = DoubleConfig()
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("OCR_MIGRATE_")},
                     "OMP_THREAD_LIMIT": "1", "OCR_MIGRATE_DATABASE_URL": self.pg.url,
@@ -123,6 +129,22 @@ class Stack:
         db.dispose()
         return out
 
+    def fill_disk(self) -> None:
+        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            while True:
+                os.write(fd, b"\0" * 65536)
+        except OSError:  # ENOSPC
+            pass
+        finally:
+            os.close(fd)
+
+    def tear_spool(self) -> None:
+        """A spool whose last line was cut (a crash mid-append): written while the database is down."""
+        wait_until(lambda: (self.data / "events-spool.jsonl").exists(), 10, 0.1)
+        with open(self.data / "events-spool.jsonl", "a") as fh:
+            fh.write('{"event_id": "cut-off-mid-wri')
+
     def close(self) -> None:
         self.service.send_signal(signal.SIGTERM)
         try:
@@ -132,6 +154,7 @@ class Stack:
         self.double.stop()
         self.redis.stop()
         self.pg.destroy()
+        subprocess.run(["umount", "-l", str(self.data)], check=False)
 
 
 def traffic_under(stack: Stack, name: str, docs: int, fault, recover, fault_after_s: float = 1.0,
@@ -339,7 +362,7 @@ def main() -> None:
     parser.add_argument("--docs-per-fault", type=int, default=40)
     parser.add_argument("--examples", type=int, default=100, help="schemathesis examples per operation")
     parser.add_argument("--only", default="", help="comma-separated: hostile,redis,pg-stop,pg-freeze,worker-kill,"
-                                                   "google,redis-garbage,redis-range,redis-ahead,schemathesis,"
+                                                   "google,disk-full,torn-spool,redis-garbage,redis-range,redis-ahead,schemathesis,"
                                                    "racing,load")
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
@@ -362,6 +385,12 @@ def main() -> None:
             "google": lambda: traffic_under(stack, "Google failing", n,
                                             lambda: stack.double.configure(failure_rate=1.0, failure_codes=[503]),
                                             lambda: stack.double.configure(failure_rate=0.0)),
+            "disk-full": lambda: traffic_under(
+                stack, "spool disk full + PG stopped", n, lambda: (stack.pg.stop("immediate"), stack.fill_disk()),
+                lambda: (stack.filler.unlink(), stack.pg.start(), stack.pg.wait_ready())),
+            "torn-spool": lambda: traffic_under(
+                stack, "torn spool line (PG stopped)", n, lambda: (stack.pg.stop("immediate"), stack.tear_spool()),
+                lambda: (stack.pg.start(), stack.pg.wait_ready())),
             "redis-garbage": lambda: flag_snapshot_fault(stack, "Redis snapshot not JSON", b"{not json", n),
             "redis-range": lambda: flag_snapshot_fault(
                 stack, "Redis snapshot 250 %", json.dumps({"version": 10**6, "stage": 6, "percentage": 250,

@@ -557,7 +557,9 @@ class EventWriter:
 
     def _spooled_events(self, path: Path) -> list[OcrEvent]:
         """The events of a spool file; a line that is not one (cut by a full disk or a crash mid-
-        append, or damaged) is set aside in ``<spool>.torn`` and counted, never the end of the rest."""
+        append, or damaged) is set aside in ``<spool>.torn`` and counted, never the end of the rest.
+        A cut line is not a lost event: an append the disk refused keeps its events in memory, and
+        a process killed mid-append left them in its journal."""
         events, torn = [], []
         for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
             if not line.strip():

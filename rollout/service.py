@@ -148,7 +148,8 @@ class Metrics:
                            registry=self.registry)
         self.flags_version = Gauge("ocr_flags_version", "Flag snapshot version served", registry=self.registry)
         self.events_lost = Counter("ocr_events_lost", "Answered documents whose event could not be kept (database "
-                                   "down and spool unwritable, or a torn spool line)", registry=self.registry)
+                                   "down and the spool's disk refusing, beyond what memory holds)",
+                                   registry=self.registry)
         self.events_lost_seen = 0
 
 
@@ -296,7 +297,7 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
         workers = {name: w for name, engine in pipeline.engines.items() if (w := engine.workers_status())}
         events_db = "ok" if writer is None else "stalled" if writer.stalled else "ok" if writer.db_ok else "down"
         state = service_status(flag_source=status.source, redis=status.redis, sql=status.sql, flag_anomaly=status.anomaly,
-                               events_lost=writer.lost + writer.torn if writer else 0,
+                               events_lost=writer.lost if writer else 0,
                                events_keepable=writer.can_keep if writer else True, spool_depth=spool,
                                breakers=breakers, events_db=events_db, workers=workers)
         body = {"status": state, "flags": status.as_dict(), "engines": breakers, "workers": workers,
@@ -318,9 +319,8 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
         metrics.queued.set(admission.waiting)
         metrics.spool.set(writer.spool_depth() if writer else 0)
         if writer:  # counters only go up: add what was lost since the last scrape
-            lost = writer.lost + writer.torn
-            metrics.events_lost.inc(lost - metrics.events_lost_seen)
-            metrics.events_lost_seen = lost
+            metrics.events_lost.inc(writer.lost - metrics.events_lost_seen)
+            metrics.events_lost_seen = writer.lost
         try:
             metrics.flags_version.set(reader.get().version)
         except StoreUnavailableError:
