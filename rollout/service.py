@@ -83,31 +83,73 @@ class ServiceLimits:
     max_upload_bytes: int = 40 * 1024 * 1024
     max_concurrency: int = 2
     max_queue: int = 16
+    # An upload must arrive whole within upload_timeout_s, and after its first upload_grace_s at
+    # upload_min_bytes_per_s at least: a client that trickles its body holds a connection, never a
+    # place in the work queue (places are taken once the upload is complete).
+    upload_timeout_s: float = 120.0
+    upload_grace_s: float = 5.0
+    upload_min_bytes_per_s: int = 8 * 1024
+    max_uploads_per_key: int = 8  # uploads one API key may have in progress at once
+
+    @property
+    def max_places_per_key(self) -> int:
+        """Work-queue places (running or waiting) one API key may hold: half of them, so that one
+        client (``X-User-Id`` is the client's word, the API key is not) never shuts out the others."""
+        return max(1, (self.max_concurrency + self.max_queue) // 2)
 
 
 class Admission:
-    """A bounded work queue: ``max_concurrency`` in flight, ``max_queue`` waiting, the rest refused."""
+    """A bounded work queue: ``max_concurrency`` in flight, ``max_queue`` waiting, the rest
+    refused; at most ``max_places_per_key`` of them per API key, and ``max_uploads_per_key``
+    uploads in progress per key (uploads take no place in the queue)."""
 
     def __init__(self, limits: ServiceLimits):
         self.limits = limits
         self.waiting = 0
         self.in_flight = 0
+        self.uploading = 0
+        self._places: dict[str, int] = {}
+        self._uploads: dict[str, int] = {}
         self._lock = threading.Lock()
         self._semaphore: asyncio.Semaphore | None = None
 
-    def try_enter(self) -> bool:
+    def try_upload(self, key: str) -> bool:
+        with self._lock:
+            if self._uploads.get(key, 0) >= self.limits.max_uploads_per_key:
+                return False
+            self._uploads[key] = self._uploads.get(key, 0) + 1
+            self.uploading += 1
+            return True
+
+    def uploaded(self, key: str) -> None:
+        with self._lock:
+            self._uploads[key] -= 1
+            self.uploading -= 1
+            if not self._uploads[key]:
+                del self._uploads[key]
+
+    def try_enter(self, key: str = "") -> bool:
         with self._lock:
             if self.in_flight + self.waiting >= self.limits.max_concurrency + self.limits.max_queue:
                 return False
+            if self._places.get(key, 0) >= self.limits.max_places_per_key:
+                return False
             self.waiting += 1
+            self._places[key] = self._places.get(key, 0) + 1
             return True
 
-    def abandon(self) -> None:
-        """Leave the queue without running (e.g. the upload was refused)."""
+    def _leave(self, key: str) -> None:
+        self._places[key] -= 1
+        if not self._places[key]:
+            del self._places[key]
+
+    def abandon(self, key: str = "") -> None:
+        """Leave the queue without running (e.g. the client went away while waiting)."""
         with self._lock:
             self.waiting -= 1
+            self._leave(key)
 
-    async def run(self, fn, *args, timing: dict | None = None):
+    async def run(self, fn, *args, timing: dict | None = None, key: str = ""):
         """Await ``fn(*args)`` once admitted; ``timing`` gets queue and run seconds."""
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.limits.max_concurrency)
@@ -127,9 +169,10 @@ class Admission:
                         timing["queue"], timing["run"] = run_at - queued_at, time.perf_counter() - run_at
                     with self._lock:
                         self.in_flight -= 1
+                        self._leave(key)
         finally:
             if not started:  # cancelled while waiting (the client went away)
-                self.abandon()
+                self.abandon(key)
 
 
 class Metrics:
@@ -234,33 +277,37 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
     @app.post("/v1/ocr", summary="Read one invoice", openapi_extra=OCR_OPENAPI)
     async def ocr(request: Request):
         received = time.perf_counter()
-        client(request)
+        key = client(request)
         x_user_id, x_tenant_id = request.headers.get("x-user-id"), request.headers.get("x-tenant-id")
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limits.max_upload_bytes + 1024 * 64:
             return error(413, "upload_too_large", f"uploads are limited to {limits.max_upload_bytes // 2**20} MiB")
-        if not admission.try_enter():
-            return error(429, "busy", "too many documents in progress; retry shortly", {"Retry-After": "2"})
+        # The upload first, bounded in time and in number per API key; a place in the work queue
+        # only for a complete upload (a slow sender holds a connection, never a place).
+        if not admission.try_upload(key):
+            return error(429, "busy", f"this API key has {limits.max_uploads_per_key} uploads in progress; retry "
+                         "shortly", {"Retry-After": "2"})
         path = None
         try:
             upload_start = time.perf_counter()
             try:
-                path, form = await _save_upload(request, limits.max_upload_bytes)
+                path, form = await asyncio.wait_for(_save_upload(request, limits), limits.upload_timeout_s)
             except _UploadError as exc:
-                admission.abandon()
                 return error(exc.status, exc.code, exc.message)
-            except ClientDisconnect:  # gone mid-upload: nobody reads an answer, its queue place is freed
-                admission.abandon()
+            except TimeoutError:
+                return error(408, "upload_too_slow", f"the upload did not arrive within {limits.upload_timeout_s:g} s")
+            except ClientDisconnect:  # gone mid-upload: nobody reads an answer
                 log.info("client went away during the upload")
                 return Response(status_code=499)
-            except BaseException:
-                admission.abandon()
-                raise
+            finally:
+                admission.uploaded(key)
+            if not admission.try_enter(key):
+                return error(429, "busy", "too many documents in progress; retry shortly", {"Retry-After": "2"})
             ctx = RequestContext(x_user_id or form.get("user_id"), x_tenant_id or form.get("tenant_id"))
             request_id = bounded_request_id(request.headers.get("x-request-id"))
             timing: dict = {"upload": time.perf_counter() - upload_start}
             try:
-                outcome = await admission.run(pipeline.process_async, path, ctx, request_id, timing=timing)
+                outcome = await admission.run(pipeline.process_async, path, ctx, request_id, timing=timing, key=key)
             except RequestRefused as exc:
                 metrics.requests.labels("none", "refused").inc()
                 return error(503, "maintenance", exc.decision.reason,
@@ -307,7 +354,7 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
                            "lost": writer.lost if writer else 0, "torn": writer.torn if writer else 0,
                            "spool": "ok" if not writer or writer.spool_ok else "unwritable",
                            "keepable": writer.can_keep if writer else True},
-                "work": {"in_flight": admission.in_flight, "waiting": admission.waiting,
+                "work": {"in_flight": admission.in_flight, "waiting": admission.waiting, "uploading": admission.uploading,
                          "max_concurrency": limits.max_concurrency, "max_queue": limits.max_queue}}
         return JSONResponse(body, status_code=503 if state == "unhealthy" else 200)
 
@@ -422,10 +469,11 @@ class _UploadError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-async def _save_upload(request: Request, max_bytes: int) -> tuple[Path, dict]:
+async def _save_upload(request: Request, limits: ServiceLimits) -> tuple[Path, dict]:
     """The uploaded document in a file of its own (size-capped while streaming; the caller
     deletes it) and any form fields. One file, not a directory: the fewest file-system calls on
-    the request path."""
+    the request path. Slower than ``upload_min_bytes_per_s`` after ``upload_grace_s``: 408."""
+    max_bytes = limits.max_upload_bytes
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         form = await request.form(max_files=1, max_fields=10)
@@ -438,7 +486,7 @@ async def _save_upload(request: Request, max_bytes: int) -> tuple[Path, dict]:
     else:
         chunks, suffix, fields = request.stream(), EXTENSIONS.get(content_type, ".bin"), {}
     fd, name = tempfile.mkstemp(prefix="ocr-upload-", suffix=suffix, dir=SCRATCH_DIR)
-    path, size = Path(name), 0
+    path, size, started = Path(name), 0, time.monotonic()
     try:
         with open(fd, "wb") as fh:
             async for chunk in chunks:
@@ -446,6 +494,10 @@ async def _save_upload(request: Request, max_bytes: int) -> tuple[Path, dict]:
                 if size > max_bytes:
                     raise _UploadError(413, "upload_too_large", f"uploads are limited to {max_bytes // 2**20} MiB")
                 fh.write(chunk)
+                elapsed = time.monotonic() - started
+                if elapsed > limits.upload_grace_s and size < limits.upload_min_bytes_per_s * elapsed:
+                    raise _UploadError(408, "upload_too_slow", f"the upload arrives slower than "
+                                       f"{limits.upload_min_bytes_per_s} bytes/s")
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -520,6 +572,9 @@ def build_service(settings) -> FastAPI:
         writer.close()
         engines["tesseract"].close()
 
-    limits = ServiceLimits(settings.limits().max_bytes, settings.max_concurrency, settings.max_queue)
+    limits = ServiceLimits(settings.limits().max_bytes, settings.max_concurrency, settings.max_queue,
+                           upload_timeout_s=settings.upload_timeout_s, upload_grace_s=settings.upload_grace_s,
+                           upload_min_bytes_per_s=settings.upload_min_bytes_per_s,
+                           max_uploads_per_key=settings.max_uploads_per_key)
     return create_app(pipeline, reader, client_keys, admin_keys, limits, store=store, writer=writer,
                       on_shutdown=shutdown)

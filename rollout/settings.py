@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     admin_api_keys: str = Field(default="", description="comma-separated name:secret pairs that may change flags")
     max_concurrency: int = Field(default=2, ge=1, description="documents read at once")
     max_queue: int = Field(default=16, ge=0, description="documents waiting; beyond it: 429")
+    upload_timeout_s: float = Field(default=120, gt=0, description="an upload not complete by then: 408")
+    upload_grace_s: float = Field(default=5, ge=0, description="after this, an upload slower than "
+                                  "upload_min_bytes_per_s is ended (408)")
+    upload_min_bytes_per_s: int = Field(default=8192, ge=0)
+    max_uploads_per_key: int = Field(default=8, ge=1, description="uploads one API key may have in progress")
     shadow_percentage: int = Field(default=10, ge=0, le=100)
     # bench/bench_accuracy.py: every ksef-official scan is at 0.824 or more and together they are
     # 98.6 % right, so the lowest floor that keeps >= 98 % keeps them all; 0.8 keeps the same set.

@@ -18,8 +18,9 @@ def service(cli, tmp_path_factory):
     data = tmp_path_factory.mktemp("serve")
     port = free_port()
     env = dict(os.environ, OCR_MIGRATE_DATA_DIR=str(data), OCR_MIGRATE_SERVICE_PORT=str(port),
-               OCR_MIGRATE_CLIENT_API_KEYS="app:client-secret", OCR_MIGRATE_ADMIN_API_KEYS="ops:admin-secret",
-               OCR_MIGRATE_MAX_CONCURRENCY="1")
+               OCR_MIGRATE_CLIENT_API_KEYS="app:client-secret,other:other-secret",
+               OCR_MIGRATE_ADMIN_API_KEYS="ops:admin-secret", OCR_MIGRATE_MAX_CONCURRENCY="1",
+               OCR_MIGRATE_UPLOAD_GRACE_S="1", OCR_MIGRATE_UPLOAD_MIN_BYTES_PER_S="1024")
     env.pop("OCR_MIGRATE_DOCUMENTAI_PROJECT", None)
     log = (data / "serve.log").open("w")  # a file, not a pipe nobody reads: a full pipe blocks the service
     proc = subprocess.Popen([*cli, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -75,8 +76,8 @@ def test_a_client_gone_mid_upload_frees_its_place_and_leaves_no_file(service, go
     deadline = time.monotonic() + 10
     while httpx.get(f"{url}/health").json()["work"]["waiting"] and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert httpx.get(f"{url}/health").json()["work"] == {"in_flight": 0, "waiting": 0, "max_concurrency": 1,
-                                                          "max_queue": 16}
+    assert httpx.get(f"{url}/health").json()["work"] == {"in_flight": 0, "waiting": 0, "uploading": 0,
+                                                          "max_concurrency": 1, "max_queue": 16}
     assert set(glob.glob(f"{scratch}/ocr-upload-*")) <= before
     pdf = (golden_dir / "inv-0003.pdf").read_bytes()
     r = httpx.post(f"{url}/v1/ocr", content=pdf, timeout=60,
@@ -87,6 +88,55 @@ def test_a_client_gone_mid_upload_frees_its_place_and_leaves_no_file(service, go
     r = httpx.post(f"{url}/v1/ocr", content=xml, timeout=60,
                    headers={"X-API-Key": "client-secret", "X-User-Id": "u1", "Content-Type": "application/xml"})
     assert r.status_code == 200 and r.json()["engine"] == "ksef", r.text
+
+
+def test_clients_trickling_their_uploads_never_lock_others_out(service, golden_dir):
+    """Twenty connections of one API key send their body a byte at a time: they hold connections,
+    not places in the work queue (taken once an upload is complete), at most 8 of them upload at
+    once, and each is ended (408) once it is slower than the minimum rate. Another client is
+    served meanwhile."""
+    import socket
+    import threading
+
+    url, env = service
+    host, port = url.removeprefix("http://").split(":")
+    stop = threading.Event()
+    answers: list[bytes] = []
+
+    def trickle():
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(b"POST /v1/ocr HTTP/1.1\r\nHost: x\r\nX-API-Key: client-secret\r\n"
+                         b"Content-Type: application/pdf\r\nContent-Length: 100000\r\n\r\n%PDF-")
+            sock.settimeout(0.3)
+            while not stop.is_set():
+                try:
+                    answer = sock.recv(200)
+                    answers.append(answer)
+                    return
+                except TimeoutError:
+                    try:
+                        sock.sendall(b"0")
+                    except OSError:
+                        return
+
+    threads = [threading.Thread(target=trickle) for _ in range(20)]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{url}/health").json()["work"]["uploading"] < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert httpx.get(f"{url}/health").json()["work"]["uploading"] == 8  # the per-key cap
+        r = httpx.post(f"{url}/v1/ocr", content=(golden_dir / "inv-0003.pdf").read_bytes(), timeout=60,
+                       headers={"X-API-Key": "other-secret", "X-User-Id": "u2", "Content-Type": "application/pdf"})
+        assert r.status_code == 200, r.text
+        for t in threads:
+            t.join(30)
+    finally:
+        stop.set()
+    statuses = sorted(a.split(b" ")[1].decode() for a in answers if a.startswith(b"HTTP/1.1"))
+    assert statuses.count("408") == 8 and statuses.count("429") == 12, statuses
+    assert httpx.get(f"{url}/health").json()["work"]["uploading"] == 0
 
 
 def test_cli_health_and_admin_changes_reach_the_service(service, cli):
