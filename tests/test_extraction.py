@@ -31,7 +31,8 @@ def test_result_follows_the_contract(engine, golden_dir):
     doc = next(d for d in golden_documents(golden_dir) if d.group == "scan300")
     data = engine.extract(doc.path).to_dict()
     assert set(data) == {"engine", "engine_version", "pages", "confidence", "fields", "line_items", "warnings",
-                         "timings_ms"}
+                         "timings_ms", "capture"}
+    assert data["capture"]["kind"] == "scan" and [p["rotated"] for p in data["capture"]["pages"]] == [0]
     assert data["engine"] == "tesseract" and re.fullmatch(r"\d+\.\d+\.\d+ \((tesserocr|cli)\)", data["engine_version"])
     assert 0 < data["confidence"] <= 1 and data["pages"] == 1
     assert set(data["fields"]) <= set(FIELD_NAMES)
