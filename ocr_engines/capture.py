@@ -379,10 +379,11 @@ def is_bilevel(grey: np.ndarray) -> bool:
 
 # ------------------------------------------------------------------ the pre-read pipeline
 
-def normalise(image, dpi: int, target_xheight: float = DEFAULT_TARGET_XHEIGHT_PX):
+def normalise(image, dpi: int, target_xheight: float = DEFAULT_TARGET_XHEIGHT_PX, max_pixels: int = 80_000_000):
     """(page image, its DPI, PageCapture): the upload's page as Tesseract should read it. A page
     nothing needs doing to comes back as the same object (the caller can then read the file as it
-    was uploaded); otherwise a new greyscale PIL image.
+    was uploaded); otherwise a new greyscale PIL image, never enlarged past ``max_pixels`` (the
+    upload limit: a large page of tiny print must not become a memory bomb).
 
     ``image``: a PIL image. The DPI returned is the page's effective resolution after the steps."""
     from PIL import Image
@@ -448,6 +449,10 @@ def normalise(image, dpi: int, target_xheight: float = DEFAULT_TARGET_XHEIGHT_PX
             dpi = int(round(dpi * factor))
     if bilevel or report.stretched != 1.0:
         report.kind = FAX
+    grow = scale_x * scale_y * grey.shape[0] * grey.shape[1] / max_pixels
+    if grow > 1:
+        scale_x, scale_y = scale_x / grow ** 0.5, scale_y / grow ** 0.5
+        dpi = int(round(dpi / grow ** 0.5))
     if scale_x != 1.0 or scale_y != 1.0:
         import cv2
 

@@ -245,7 +245,7 @@ class TesseractEngine(Engine):
             except Exception as exc:  # noqa: BLE001 (an image only Tesseract decodes: it reads it as it is)
                 log.warning("capture normalisation skipped on %s: %s: %s", path.name, type(exc).__name__, exc)
                 return [(None, dpi, None)] * frames
-            normal, page_dpi, report = cap.normalise(image, dpi, self.target_xheight_px)
+            normal, page_dpi, report = cap.normalise(image, dpi, self.target_xheight_px, self.limits.max_pixels)
             out.append((None if normal is image else normal, page_dpi, report))
         return out
 
@@ -319,7 +319,7 @@ class TesseractEngine(Engine):
             codes = _qr_codes(image)
             report = None
             if self.capture:
-                image, dpi, report = cap.normalise(image, dpi, self.target_xheight_px)
+                image, dpi, report = cap.normalise(image, dpi, self.target_xheight_px, self.limits.max_pixels)
             pixels = image.width * image.height
             if pixels <= in_memory[0]:
                 in_memory[0] -= pixels

@@ -184,3 +184,14 @@ def test_an_invoice_manifest_reports_rotated_scans_as_their_own_group(golden_dir
     (tmp_path / "manifest.json").write_text(json.dumps(entries))
     groups = sorted(d.group for d in golden_documents(tmp_path) if d.group != "digital")
     assert groups == ["scan_clean", "scan_degraded", "scan_rotated"]
+
+
+def test_enlarging_small_print_never_passes_the_pixel_limit(page):
+    """A large page of tiny print (a fax, bilevel) would be enlarged several times over: capped at
+    the upload's pixel limit."""
+    fax = page.resize((page.width // 3, page.height // 3)).point(lambda v: 0 if v < 150 else 255).convert("1")
+    limit = fax.width * fax.height * 2
+    image, dpi, report = cap.normalise(fax, 100, max_pixels=limit)
+    assert report.resampled_from_dpi and image.width * image.height <= limit * 1.01
+    unbounded, _, _ = cap.normalise(fax, 100)
+    assert unbounded.width * unbounded.height > limit
