@@ -379,6 +379,8 @@ def is_bilevel(grey: np.ndarray) -> bool:
 
 # ------------------------------------------------------------------ the pre-read pipeline
 
+NORMALISED_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV")
+
 def normalise(image, dpi: int, target_xheight: float = DEFAULT_TARGET_XHEIGHT_PX, max_pixels: int = 80_000_000):
     """(page image, its DPI, PageCapture): the upload's page as Tesseract should read it. A page
     nothing needs doing to comes back as the same object (the caller can then read the file as it
@@ -386,14 +388,14 @@ def normalise(image, dpi: int, target_xheight: float = DEFAULT_TARGET_XHEIGHT_PX
     upload limit: a large page of tiny print must not become a memory bomb).
 
     ``image``: a PIL image. The DPI returned is the page's effective resolution after the steps."""
+    import cv2
     from PIL import Image
 
-    import cv2
-
     report = PageCapture()
+    if image.mode not in NORMALISED_MODES:  # 16-bit or float pixels: read as uploaded (Tesseract scales them)
+        return image, dpi, report
     changed = False
-    rgb = np.asarray(image.convert("RGB")) if image.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr", "LAB", "HSV") \
-        else None
+    rgb = np.asarray(image.convert("RGB")) if image.mode not in ("1", "L", "LA") else None
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb is not None else np.asarray(image.convert("L"))
     bilevel = image.mode == "1" or is_bilevel(grey)
 
@@ -454,8 +456,6 @@ def normalise(image, dpi: int, target_xheight: float = DEFAULT_TARGET_XHEIGHT_PX
         scale_x, scale_y = scale_x / grow ** 0.5, scale_y / grow ** 0.5
         dpi = int(round(dpi / grow ** 0.5))
     if scale_x != 1.0 or scale_y != 1.0:
-        import cv2
-
         size = (max(1, int(round(grey.shape[1] * scale_x))), max(1, int(round(grey.shape[0] * scale_y))))
         enlarge = scale_x * scale_y > 1
         # A bilevel page is enlarged linearly: 12 tune faxes read 0.93 of fields (line items 0.71)
