@@ -319,11 +319,15 @@ def create_app():
     @app.get("/data-docs/{path:path}")
     def data_docs(path: str) -> FileResponse:
         root = migration_settings().data_docs_dir.resolve()
-        target = (root / path).resolve()
-        if target.is_dir():
-            target = target / "index.html"
+        try:  # a NUL or an over-long name is no file of ours: 404, not a ValueError/OSError 500
+            target = (root / path).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            found = target.is_file()
+        except (ValueError, OSError):
+            target, found = root, False
         # resolve() has applied every "..", symlink and absolute part: what is left must be inside.
-        if not target.is_relative_to(root) or not target.is_file():
+        if not found or not target.is_relative_to(root):
             raise HTTPException(status.HTTP_404_NOT_FOUND,
                                 "no such Data Docs file" if root.is_dir() else "no Data Docs yet")
         return FileResponse(target)

@@ -257,7 +257,8 @@ def test_a_bad_window_is_a_422(inproc, hours):
 
 
 @pytest.mark.parametrize("path", ["..%2Fsecret.txt", "..%2F..%2F..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd",
-                                  "..%5Csecret.txt", "data_docs%2F..%2F..%2Fsecret.txt", "nope.html"])
+                                  "..%5Csecret.txt", "data_docs%2F..%2F..%2Fsecret.txt", "nope.html",
+                                  "a%00b.html", "x" * 5000 + ".html", ("d" * 255 + "/") * 20 + "index.html"])
 def test_data_docs_never_leave_their_folder(inproc, path):
     client, tokens, data_dir = inproc
     resp = client.get(f"/data-docs/{path}", headers=cookie(tokens["admin"]))
