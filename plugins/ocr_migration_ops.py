@@ -197,7 +197,8 @@ class StageGateSensor(BaseSensorOperator):
 
 
 class PostCutoverSensor(BaseSensorOperator):
-    """The post-cutover watch: success after the watch period without a critical alert."""
+    """The post-cutover watch: success after the watch period without a critical alert and with
+    a PASS gate at 100 % (no evidence by twice the period: failure)."""
 
     template_fields = ("cutover_task_id",)
 
@@ -447,7 +448,7 @@ def cutover_preconditions(**context) -> dict:
     from rollout.migration import cutover_problems
 
     stores = Stores()
-    problems = cutover_problems(stores.db, plan_of(context), context["run_id"])
+    problems = cutover_problems(stores.db, plan_of(context), context["run_id"], stores.flags)
     if problems:
         raise AirflowFailException("cutover refused: " + "; ".join(problems))
     return {"ok": True}

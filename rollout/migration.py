@@ -216,13 +216,19 @@ def _one_line(text: str | None, limit: int) -> str:
 # ------------------------------------------------------------------------------------------ cutover
 
 
-def cutover_problems(db: Engine, plan: MigrationPlan, run_id: str | None) -> list[str]:
-    """What stands in the way of switching Google off: a plan stage without a PASS in this run,
+def cutover_problems(db: Engine, plan: MigrationPlan, run_id: str | None, store: FlagStore | None = None) -> list[str]:
+    """What stands in the way of switching Google off: maintenance mode (no document would be read,
+    so the watch after the cutover would judge nothing), a plan stage without a PASS in this run,
     an open critical alert."""
     from .health.alerts import CRITICAL, AlertStore
     from .health.gates import gate_history
 
     problems = []
+    if store is not None:
+        snap = store.snapshot()
+        if snap.flag("maintenance_mode"):
+            problems.append(f"maintenance mode is on ({snap.maintenance_reason or 'no reason given'}): no "
+                            "document would be read after the cutover; turn it off first")
     history = gate_history(db, limit=5000, run_id=run_id)
     for p in plan.stages:
         if not any(g["percentage"] == p and g["verdict"] == "PASS" for g in history):
@@ -296,6 +302,16 @@ def post_cutover_status(db: Engine, store: FlagStore, since: datetime, watch_s: 
     critical = AlertStore(db, notifiers).critical_since(since)
     if critical:
         return {"status": "fail", "reason": f"critical alert after the cutover: {critical[0]['message']}"}
-    if (now - since).total_seconds() >= watch_s:
-        return {"status": "pass", "reason": f"no critical alert for {watch_s:g} s after the cutover"}
+    watched = (now - since).total_seconds()
+    if watched >= watch_s:
+        # No alert is not evidence: the watch passes on a PASS gate over the traffic at 100 %. Without
+        # one (maintenance on, no traffic, too few documents) it waits, and fails once the watch
+        # has lasted twice its length: missing data never passes.
+        if result.verdict == "PASS":
+            return {"status": "pass", "reason": f"no critical alert for {watch_s:g} s after the cutover, and the "
+                                                f"gate at 100 % passes: {result.reason}"}
+        if watched >= 2 * watch_s:
+            return {"status": "fail", "reason": f"no evidence after {watched:.0f} s at 100 %: gate {result.verdict}: "
+                                                f"{result.reason}"}
+        return {"status": "wait", "reason": f"watch over, waiting for evidence; gate {result.verdict}: {result.reason}"}
     return {"status": "wait", "reason": f"watching; latest gate {result.verdict}: {result.reason}"}

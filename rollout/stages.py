@@ -153,8 +153,12 @@ def restore_check(state: dict) -> Snapshot:
 
 
 def restore(snap: Snapshot, state: dict) -> Snapshot:
-    """The stored ``state`` back, as the next version of ``snap``."""
-    return replace(restore_check(state), version=snap.version)
+    """The stored ``state`` back, as the next version of ``snap``, keeping the current maintenance
+    mode and its message: a rollback script must not switch maintenance off (or on) behind the
+    operator's back; that is its own action."""
+    restored = restore_check(state)
+    return replace(restored.with_flags(maintenance_mode=snap.flag("maintenance_mode")), version=snap.version,
+                   maintenance_reason=snap.maintenance_reason)
 
 
 def advance(snap: Snapshot, percentage: int | None = None) -> Snapshot:

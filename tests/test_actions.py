@@ -140,3 +140,50 @@ def test_a_rejected_stage_goes_back_with_who_and_why_even_with_auto_rollback_off
     set_percentage(store, 15, "airflow:ocr_migration/r2", "stage 2")
     reject_stage(store.db, store, 15, plan, "r2", "", "  ", [])
     assert store.history(1)[0].reason == "stage 15 % rejected at its approval by an unnamed reviewer: no reason given"
+
+
+def test_restore_reads_only_a_regular_file_of_bounded_size_and_keeps_the_maintenance_state(store, tmp_path, cli):
+    """A backup that is a device or a FIFO is refused (exit 6) without being read; one that switches
+    maintenance off by a string is refused; a good one comes back with maintenance as it is now."""
+    saved = apply_action(store, "advance", "ops", "go", percentage=35).as_dict()
+    apply_action(store, "maintenance-on", "ops", "database upgrade")
+    env = dict(os.environ, OCR_MIGRATE_DATABASE_URL=str(store.db.url), OCR_MIGRATE_ACTOR="ops-test")
+
+    def restore(path) -> subprocess.CompletedProcess:
+        return subprocess.run([*cli, "restore", "--backup", str(path), "--reason", "back", "-o", "json"], env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", fifo):
+        out = restore(path)
+        assert out.returncode == 6 and "not a regular file" in out.stdout + out.stderr, out.stdout + out.stderr
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps({"state": {**saved, "flags": {**saved["flags"], "maintenance_mode": "false"}}}))
+    out = restore(tampered)
+    assert out.returncode == 6 and "maintenance_mode must be true or false" in out.stdout + out.stderr
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"state": saved}))  # saved before maintenance went on
+    out = restore(good)
+    assert out.returncode == 0, out.stdout + out.stderr
+    snap = store.snapshot()
+    assert snap.percentage == 35 and snap.flag("maintenance_mode") and snap.maintenance_reason == "database upgrade"
+
+
+def test_no_cutover_in_maintenance_and_no_watch_passes_without_evidence(store):
+    from datetime import datetime, timedelta, timezone
+
+    from rollout.events import EventWriter
+    from rollout.migration import MigrationPlan, cutover_problems, post_cutover_status
+
+    EventWriter(store.db, store.db.url.database + ".spool").init_schema()  # the events table, empty
+    plan = MigrationPlan(stages=(100,))
+    apply_action(store, "maintenance-on", "ops", "upgrade")
+    problems = cutover_problems(store.db, plan, "r1", store)
+    assert any("maintenance mode is on (upgrade)" in p for p in problems), problems
+    since = datetime.now(timezone.utc) - timedelta(seconds=30)
+    # no document read at 100 % since the cutover: a watch of 20 s waits at 30 s, fails at 40 s
+    assert post_cutover_status(store.db, store, since, 20, "r1", notifiers=[])["status"] == "wait"
+    late = since + timedelta(seconds=41)
+    out = post_cutover_status(store.db, store, since, 20, "r1", notifiers=[], now=late)
+    assert out["status"] == "fail" and "no evidence" in out["reason"]

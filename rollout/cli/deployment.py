@@ -168,11 +168,36 @@ def restore(backup: Path = typer.Option(..., "--backup", exists=True, dir_okay=F
     from ..stages import InvalidTransition, restore_check
 
     try:
-        state = json.loads(backup.read_text())["state"]
+        state = json.loads(_read_backup(backup))["state"]
         restore_check(state)
     except (OSError, ValueError, KeyError, TypeError, InvalidTransition) as exc:
         fail(output, EXIT_REFUSED, "invalid_backup", f"{backup}: {exc}")
     _write("restore", actor, reason, output, expect_version, state=state)
+
+
+MAX_BACKUP_BYTES = 16 * 1024 * 1024  # a pre-cutover backup is a few hundred KiB
+
+
+def _read_backup(path: Path) -> str:
+    """A backup's text: only a regular file under MAX_BACKUP_BYTES (a device such as /dev/zero
+    would be read until memory runs out, a FIFO would hang). Opened without blocking and checked
+    on the open file, so that nothing can be swapped in between."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_size > MAX_BACKUP_BYTES:
+            raise ValueError(f"{info.st_size} bytes; a backup is at most {MAX_BACKUP_BYTES} bytes")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_BACKUP_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BACKUP_BYTES:
+        raise ValueError(f"more than {MAX_BACKUP_BYTES} bytes")
+    return data.decode("utf-8")
 
 
 @commands.command()
