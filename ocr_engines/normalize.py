@@ -170,3 +170,15 @@ def find_dates(text: str, loose: bool = False) -> list[date]:
 
 def digits_only(text: str) -> str:
     return re.sub(r"\D", "", text)
+
+
+# C0 and C1 control characters (an ESC starts a terminal escape sequence: clear screen, OSC 8
+# links, OSC 52 clipboard writes), DEL, and the bidirectional overrides and isolates that make
+# text read differently from how it is stored. Tab and newline stay.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without control characters or bidi overrides (a PDF's text layer may carry them;
+    a reason typed into a form too): what any view or API answer may show."""
+    return _CONTROLS.sub("", text)

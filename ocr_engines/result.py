@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .normalize import strip_controls
+
 FIELD_NAMES = (
     "invoice_id",
     "invoice_date",
@@ -32,7 +34,7 @@ class FieldValue:
     confidence: float
 
     def to_dict(self) -> dict:
-        return {"value": self.value, "confidence": round(self.confidence, 3)}
+        return {"value": strip_controls(self.value), "confidence": round(self.confidence, 3)}
 
 
 @dataclass
@@ -60,7 +62,8 @@ class ExtractionResult:
             "pages": self.pages,
             "confidence": round(self.confidence, 3),
             "fields": {name: self.fields[name].to_dict() for name in FIELD_NAMES if name in self.fields},
-            "line_items": self.line_items,
+            "line_items": [{k: strip_controls(v) if isinstance(v, str) else v for k, v in item.items()}
+                           for item in self.line_items],
             "warnings": self.warnings,
             "timings_ms": self.timings_ms,
             **({"ksef": self.ksef} if self.ksef else {}),

@@ -115,3 +115,30 @@ def test_two_operators_deciding_on_one_version_move_the_rollout_once(cli, db_url
     stale = subprocess.run([*cli, "rollback", "--expect-version", str(version - 2), "--reason", "late"],
                            capture_output=True, text=True, env=env, timeout=120)
     assert stale.returncode == 6 and "version" in stale.stdout + stale.stderr
+
+
+HOSTILE = "ops [/] [bold red]x[/bold red] \x1b]52;c;ZXZpbA==\x07\x1b[2J \u202eevil\u202c end"
+
+
+def test_text_others_typed_is_shown_as_text_in_every_view(run, cli, db_url):
+    """A reason (or maintenance message, alert text) holding '[/]', rich markup, terminal escape
+    sequences and a bidi override: the views print it as text, without the controls, and do not
+    crash (a '[/]' raised MarkupError before)."""
+    run("maintenance-on", "--reason", HOSTILE)
+    for args in (("history",), ("status",), ("gates",), ("alerts",)):
+        out = run(*args).stdout
+        assert "\x1b" not in out and "\u202e" not in out, args
+    history = run("history").stdout
+    assert "[/]" in history and "[bold red]x[/bold red]" in history
+    status = run("status").stdout
+    assert "[/]" in status and "evil" in status
+
+
+def test_field_values_never_carry_control_characters():
+    from ocr_engines.result import ExtractionResult, FieldValue
+
+    result = ExtractionResult("tesseract", "5", 1, 0.9, {"supplier_name": FieldValue("ACME\x1b[2J\u202e Sp.\x00", 0.9)},
+                              [{"description": "Bolt\x07 M8", "amount": "1.00"}])
+    data = result.to_dict()
+    assert data["fields"]["supplier_name"]["value"] == "ACME[2J Sp."
+    assert data["line_items"][0]["description"] == "Bolt M8"

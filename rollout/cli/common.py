@@ -21,6 +21,8 @@ from enum import Enum, IntEnum
 import typer
 from rich.console import Console
 
+from ..presentation.formatting import safe
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -53,5 +55,5 @@ def fail(output: Output, code: int, error: str, message: str) -> None:
     if output is Output.json:
         print(json.dumps({"error": error, "message": message}))
     else:
-        err_console.print(f"[bold red]error[/] ({error}): {message}")
+        err_console.print(f"[bold red]error[/] ({safe(error)}): {safe(message)}")
     raise typer.Exit(int(code))

@@ -16,6 +16,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from ..presentation.formatting import safe
 from .common import EXIT_CONFIG, EXIT_DEGRADED, EXIT_REFUSED, EXIT_UNAVAILABLE, Output, OutputOpt, console, fail
 
 commands = typer.Typer()
@@ -59,9 +60,9 @@ def _show(snapshot, output: Output, title: str = "rollout state") -> None:
     table.add_column("flag")
     table.add_column("value")
     for name, value in data["flags"].items():
-        table.add_row(name, str(value))
+        table.add_row(name, safe(value))
     if data["maintenance_reason"]:
-        table.add_row("maintenance_reason", data["maintenance_reason"])
+        table.add_row("maintenance_reason", safe(data["maintenance_reason"]))
     console.print(table)
 
 
@@ -214,7 +215,8 @@ def history(limit: int = typer.Option(20, min=1, max=1000), output: Output = Out
         change = ""
         if e.before and e.after:
             change = f"{e.before['percentage']} % → {e.after['percentage']} % (v{e.version_before}→v{e.version_after})"
-        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.outcome, change, e.reason)
+        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), safe(e.actor), safe(e.action), safe(e.outcome), change,
+                      safe(e.reason))
     console.print(table)
 
 
@@ -234,7 +236,7 @@ def explain(user: str = typer.Option(None, "--user", help="user id"),
         return
     who = f"user {user}" if user else f"tenant {tenant}"
     engine = decision.engine or f"refused (retry after {decision.retry_after_s} s)"
-    console.print(f"{who} → [bold]{engine}[/]: {decision.reason}")
+    console.print(f"{safe(who)} → [bold]{safe(engine)}[/]: {safe(decision.reason)}")
 
 
 @commands.command()
@@ -338,13 +340,13 @@ def health(url: str = typer.Option(None, help="the OCR service (default http://O
 
 def _print_health(data: dict, url: str) -> None:
     colour = {"healthy": "green", "degraded": "yellow"}.get(data["status"], "red")
-    console.print(f"[bold {colour}]{data['status']}[/] — {url}")
+    console.print(f"[bold {colour}]{safe(data['status'])}[/] — {safe(url)}")
     table = Table(show_header=False)
     service = data["service"]
     if not service["reachable"]:
-        table.add_row("service", f"[red]down[/]: {service['error']}")
+        table.add_row("service", f"[red]down[/]: {safe(service['error'])}")
     else:
-        table.add_row("service", str(service["status"]))
+        table.add_row("service", safe(service["status"]))
         flags = data["flags"]
         table.add_row("service flags", f"v{flags['version']} from {flags['source']} ({flags['age_s']} s old); "
                                        f"redis {flags['redis']}, sql {flags['sql']}")
@@ -361,8 +363,8 @@ def _print_health(data: dict, url: str) -> None:
     parts = data["components"]
     flags = parts["flags"]
     table.add_row("flags (database)", f"v{flags['version']}: stage {flags['stage']} ({flags['percentage']} %)"
-                  if flags["status"] == "ok" else f"{flags['status']}: {flags.get('error', '')}")
+                  if flags["status"] == "ok" else f"{safe(flags['status'])}: {safe(flags.get('error', ''))}")
     for name in ("database", "redis"):
         part = parts[name]
-        table.add_row(name, part["status"] + (f": {part['error']}" if part.get("error") else ""))
+        table.add_row(name, safe(part["status"]) + (f": {safe(part['error'])}" if part.get("error") else ""))
     console.print(table)

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from ..presentation.formatting import safe
 from .common import EXIT_CONFIG, EXIT_DOCUMENT, EXIT_ENGINE, Output, OutputOpt, console, err_console, fail
 
 commands = typer.Typer()
@@ -54,23 +55,24 @@ def extract(
     if output is Output.json:
         print(json.dumps(data, ensure_ascii=False, indent=1))
         return
-    table = Table(title=f"{file.name}: {data['engine']} {data['engine_version']}, {data['pages']} page(s), "
+    table = Table(title=f"{safe(file.name)}: {data['engine']} {data['engine_version']}, {data['pages']} page(s), "
                         f"confidence {data['confidence']:.2f}")
     table.add_column("field")
     table.add_column("value")
     table.add_column("confidence", justify="right")
     for name, fv in data["fields"].items():
-        table.add_row(name, fv["value"], f"{fv['confidence']:.2f}")
+        table.add_row(name, safe(fv["value"]), f"{fv['confidence']:.2f}")
     console.print(table)
     if data["line_items"]:
         items = Table(title="line items")
         for key in ("description", "quantity", "unit_price", "amount", "vat_rate"):
             items.add_column(key, justify="left" if key == "description" else "right")
         for item in data["line_items"]:
-            items.add_row(*(item.get(k, "") for k in ("description", "quantity", "unit_price", "amount", "vat_rate")))
+            items.add_row(*(safe(item.get(k, "")) for k in ("description", "quantity", "unit_price", "amount",
+                                                            "vat_rate")))
         console.print(items)
     for warning in data["warnings"]:
-        console.print(f"[yellow]warning[/]: {warning}")
+        console.print(f"[yellow]warning[/]: {safe(warning)}")
     console.print(f"timings (ms): {data['timings_ms']}")
     if data.get("capture"):
         console.print(f"capture: {data['capture']['kind']}")
@@ -155,17 +157,18 @@ def compare(
         print(json.dumps(data, ensure_ascii=False, indent=1))
         return
     agreement = "-" if result.agreement is None else f"{result.agreement:.0%}"
-    table = Table(title=f"{file.name}: {control} (control) vs {candidate} (candidate), agreement {agreement}")
+    table = Table(title=f"{safe(file.name)}: {control} (control) vs {candidate} (candidate), agreement {agreement}")
     for column in ("field", "status", control, candidate):
         table.add_column(column)
     colours = {"match": "green", "mismatch": "red", "missing": "red", "extra": "yellow", "ignored": "dim"}
     diffs = list(result.fields.values()) + ([result.line_items] if result.line_items else [])
     for diff in diffs:
-        table.add_row(diff.field, f"[{colours[diff.status]}]{diff.status}[/]", diff.control or "", diff.candidate or "")
+        table.add_row(diff.field, f"[{colours[diff.status]}]{diff.status}[/]", safe(diff.control),
+                      safe(diff.candidate))
     console.print(table)
     for role, error in (("control", result.control_error), ("candidate", result.candidate_error)):
         if error:
-            console.print(f"[red]{role} failed[/]: {error}")
+            console.print(f"[red]{role} failed[/]: {safe(error)}")
 
 
 @commands.command("documentai-double")
@@ -300,7 +303,7 @@ def _print_report(report: dict) -> None:
                                   _fmt(g["line_item_f1"]), str(g["absent_fields"]), str(g["wrong_fields"]))
         console.print(by_family)
     for error in report["errors"][:20]:
-        console.print(f"[red]{error['file']}[/]: {error['error']}")
+        console.print(f"[red]{safe(error['file'])}[/]: {safe(error['error'])}")
 
 
 def _fmt(value) -> str:

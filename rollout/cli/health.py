@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from ..presentation.formatting import safe
 from .common import EXIT_CONFIG, EXIT_GATE_FAIL, EXIT_GATE_INCONCLUSIVE, EXIT_UNAVAILABLE, Output, OutputOpt, console, fail
 
 commands = typer.Typer()
@@ -144,7 +145,7 @@ def print_health_figures(figures: dict) -> None:
     from ..health.windows import WindowStats
 
     if "error" in figures:
-        console.print(f"[red]metrics store unavailable[/]: {figures['error']}")
+        console.print(f"[red]metrics store unavailable[/]: {safe(figures['error'])}")
         return
     stats = [WindowStats(**{k: v for k, v in s.items() if k not in ("success_rate", "error_rate", "fallback_rate")})
              for s in figures["engines"]]
@@ -152,10 +153,10 @@ def print_health_figures(figures: dict) -> None:
     gate_row = figures["latest_gate"]
     if gate_row:
         console.print(f"latest gate ({gate_row['evaluated_at'][:19]}, stage {gate_row['stage']}): "
-                      f"[bold]{gate_row['verdict']}[/] — {gate_row['reason']}")
+                      f"[bold]{safe(gate_row['verdict'])}[/] — {safe(gate_row['reason'])}")
     for alert in figures["open_alerts"]:
-        console.print(f"[{'red' if alert['severity'] == 'critical' else 'yellow'}]{alert['severity']}[/]: "
-                      f"{alert['message']} — {alert['recommendation']}")
+        console.print(f"[{'red' if alert['severity'] == 'critical' else 'yellow'}]{safe(alert['severity'])}[/]: "
+                      f"{safe(alert['message'])} — {safe(alert['recommendation'])}")
 
 
 @commands.command()
@@ -249,15 +250,15 @@ def gate(hours: float = typer.Option(1.0, min=0.01, help="the window: the last N
         print(json.dumps({**result.as_dict(), "alerts_raised": raised}, default=str))
     else:
         colour = {PASS: "green", FAIL: "red"}.get(result.verdict, "yellow")
-        console.print(f"[bold {colour}]{result.verdict}[/]: {result.reason}")
+        console.print(f"[bold {colour}]{result.verdict}[/]: {safe(result.reason)}")
         table = Table("check", "verdict", "value", "threshold", "detail")
         for c in result.checks:
             table.add_row(c.name, c.verdict, "-" if c.value is None else f"{c.value:.4g}",
-                          "-" if c.threshold is None else f"{c.threshold:g}", c.detail)
+                          "-" if c.threshold is None else f"{c.threshold:g}", safe(c.detail))
         console.print(table)
         for alert in raised:
-            console.print(f"[{'red' if alert['severity'] == 'critical' else 'yellow'}]{alert['severity']}[/]: "
-                          f"{alert['message']} — {alert['recommendation']}")
+            console.print(f"[{'red' if alert['severity'] == 'critical' else 'yellow'}]{safe(alert['severity'])}[/]: "
+                          f"{safe(alert['message'])} — {safe(alert['recommendation'])}")
     if result.verdict != PASS:
         raise typer.Exit(EXIT_GATE_FAIL if result.verdict == FAIL else EXIT_GATE_INCONCLUSIVE)
 
@@ -273,8 +274,8 @@ def gates(limit: int = typer.Option(20, min=1, max=1000), output: Output = Outpu
         return
     table = Table("when", "stage", "verdict", "canary/baseline docs", "reason", title="gate evaluations")
     for r in rows:
-        table.add_row(r["evaluated_at"][:19], str(r["stage"]), r["verdict"],
-                      f"{r['canary_documents']}/{r['baseline_documents']}", r["reason"])
+        table.add_row(r["evaluated_at"][:19], str(r["stage"]), safe(r["verdict"]),
+                      f"{r['canary_documents']}/{r['baseline_documents']}", safe(r["reason"]))
     console.print(table)
 
 
@@ -290,7 +291,8 @@ def alerts(limit: int = typer.Option(20, min=1, max=1000), open_only: bool = typ
         return
     table = Table("raised", "severity", "message", "recommendation", "seen", "resolved", title="alerts")
     for r in rows:
-        table.add_row(r["raised_at"][:19], r["severity"], r["message"], r["recommendation"], str(r["count"]),
+        table.add_row(r["raised_at"][:19], safe(r["severity"]), safe(r["message"]), safe(r["recommendation"]),
+                      str(r["count"]),
                       (r["resolved_at"] or "")[:19])
     console.print(table)
 

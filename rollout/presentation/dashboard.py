@@ -16,6 +16,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ocr_engines.normalize import strip_controls
+
 from .formatting import (
     KEY_FLAGS,
     NO_DATA,
@@ -43,7 +45,8 @@ def _or_dash(value: Any) -> str:
 
 
 def _t(value: Any, style: str = "") -> Text:
-    return Text(NO_DATA if value is None else str(value), style=style)
+    """Plain text (never parsed as markup), without control characters or bidi overrides."""
+    return Text(NO_DATA if value is None else strip_controls(str(value)), style=style)
 
 
 def _deployment(data: dict) -> Panel:
@@ -60,7 +63,7 @@ def _deployment(data: dict) -> Panel:
     maintenance = flags.get("maintenance_mode")
     reason = state.get("maintenance_reason")
     if maintenance or reason:
-        grid.add_row("Maintenance", Text.assemble(("ON", "bold white on red"), " ", (str(reason or ""), "red")))
+        grid.add_row("Maintenance", Text.assemble(("ON", "bold white on red"), " ", (strip_controls(str(reason or "")), "red")))
     else:
         grid.add_row("Maintenance", Text("off", style="green"))
     flag_text = Text(no_wrap=True, overflow="ellipsis")
@@ -214,9 +217,9 @@ def _alerts(data: dict) -> Panel:
         style = "dim" if resolved else SEVERITY_STYLE.get(sev, "")
         open_critical += sev == "critical" and not resolved
         when = fmt_time(a.get("last_seen_at") or a.get("raised_at"))
-        message = Text(str(a.get("message") or ""), style=style)
+        message = Text(strip_controls(str(a.get("message") or "")), style=style)
         if a.get("recommendation"):
-            message.append("\n→ " + str(a["recommendation"]), style="dim" if resolved else "bold")
+            message.append("\n→ " + strip_controls(str(a["recommendation"])), style="dim" if resolved else "bold")
         table.add_row(Text(sev.upper() + (" ✓" if resolved else ""), style=style),
                       Text(when[5:16] if len(when) >= 16 else when, style="dim"), message, fmt_int(a.get("count")))
     more = len(alerts) - MAX_ALERTS

@@ -181,3 +181,15 @@ def fmt_hours(hours: Any) -> str:
 
 def or_no_data(value: Any) -> Any:
     return NO_DATA if value is None else value
+
+
+def safe(value: Any) -> str:
+    """Text others control (a reason, a maintenance message, an alert, an invoice's value, an
+    error that quotes a file name) as rich console markup shows it: its own brackets escaped (a
+    '[/]' would crash the view), control characters and bidi overrides gone (an ESC sequence would
+    reach the terminal)."""
+    from rich.markup import escape
+
+    from ocr_engines.normalize import strip_controls
+
+    return escape(strip_controls("" if value is None else str(value)))
