@@ -51,6 +51,9 @@ ocr_events = Table(
     Column("user_bucket", String(16)),  # salted hash of the user/tenant id, never the id itself
     Column("engine", String(16), nullable=False),
     Column("engine_version", String(64)),  # e.g. '5.5.4 (tesserocr)': the Tesseract version and how it ran
+    # the writer's clock against the database's when it recorded the event (database - writer, ms):
+    # what lets a gate see events a skewed clock dated outside (or inside) its window
+    Column("clock_offset_ms", Integer),
     Column("stage", Integer, nullable=False),
     Column("percentage", Integer, nullable=False),
     Column("duration_ms", Integer, nullable=False),
@@ -77,10 +80,11 @@ ocr_events = Table(
 
 # Columns added to ocr_events after its first release, all nullable: a database created before
 # gets them from ``add_new_columns`` (the schema migration: ALTER TABLE ... ADD COLUMN).
-NEW_COLUMNS = ("engine_version",)
+NEW_COLUMNS = ("engine_version", "clock_offset_ms")
 # Events neither the database nor the spool takes wait in memory up to this many times the queue
 # limit (100 000 events of ~1 KiB: ~200 MiB at worst) before they are counted as lost.
 MEMORY_FACTOR = 2
+CLOCK_CHECK_S = 30.0  # how often the writer measures its clock against the database's
 _upgraded: weakref.WeakSet = weakref.WeakSet()
 
 
@@ -137,6 +141,7 @@ class OcrEvent:
     shadow_agreement: float | None = None
     field_agreement: dict | None = None
     engine_version: str | None = None  # the result's (none for a failed read)
+    clock_offset_ms: int | None = None  # set by the writer at record(): its clock's offset to the database's
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -163,7 +168,8 @@ class OcrEvent:
 
 class EventWriter:
     def __init__(self, db: Engine | str, spool_path: Path, batch_size: int = 500, flush_s: float = 0.5,
-                 max_queue: int = 100_000, retry_s: float = 1.0, stall_s: float = 3.0, probe_s: float = 2.0):
+                 max_queue: int = 100_000, retry_s: float = 1.0, stall_s: float = 3.0, probe_s: float = 2.0,
+                 now=None):
         """``stall_s``: a write to the database unanswered for this long is a stalled database
         (a frozen server answers no timeout): new events go to the spool, not to memory.
         ``probe_s``: with nothing written for this long, the writer asks the database ``SELECT 1``,
@@ -194,6 +200,11 @@ class EventWriter:
         self._sealed_pending = 0  # sealed segments whose events are not yet stored or spooled
         self._kept_segments: list[Path] = []  # sealed segments whose events wait in memory (spool unwritable)
         self.journal_errors = 0
+        # This process's clock against the database's (ms, database - here), measured at start and
+        # every CLOCK_CHECK_S; ``now`` is this process's clock.
+        self.now = now or (lambda: datetime.now(timezone.utc))
+        self.clock_offset_ms: int | None = None
+        self._clock_checked_at = 0.0
         # Events that could not be kept (database down and the spool's disk full, beyond what
         # memory may hold), torn spool lines set aside, and whether the spool took its last write.
         self.lost = 0
@@ -213,6 +224,8 @@ class EventWriter:
         """Never blocks on the database; an overfull queue, or one behind a stalled write,
         goes to the spool (on disk) rather than piling up in memory or being dropped. A queued
         event is in this writer's journal on disk when this returns: the caller may answer 200."""
+        if event.clock_offset_ms is None:
+            event.clock_offset_ms = self.clock_offset_ms
         line = (event.to_json() + "\n").encode()
         with self._lock:
             if len(self._queue) < self.max_queue and not self.stalled:
@@ -366,8 +379,29 @@ class EventWriter:
 
     # ---------------------------------------------------------------- background
 
+    def measure_clock(self) -> int | None:
+        """This process's clock offset to the database's ``CURRENT_TIMESTAMP`` (ms, database minus
+        here, read at the middle of the round trip); None when the database does not answer."""
+        from sqlalchemy import func, select
+
+        self._clock_checked_at = time.monotonic()
+        try:
+            before = self.now()
+            with self.db.connect() as conn:
+                db_now = conn.execute(select(func.current_timestamp())).scalar_one()
+            after = self.now()
+        except DBAPIError:
+            return self.clock_offset_ms
+        if isinstance(db_now, str):
+            db_now = datetime.fromisoformat(db_now)
+        if db_now.tzinfo is None:  # SQLite's CURRENT_TIMESTAMP is UTC without a zone
+            db_now = db_now.replace(tzinfo=timezone.utc)
+        self.clock_offset_ms = int(round((db_now - (before + (after - before) / 2)).total_seconds() * 1000))
+        return self.clock_offset_ms
+
     def start(self) -> "EventWriter":
         """Start writing in the background; first take over what a killed predecessor left."""
+        self.measure_clock()
         self.adopt_orphaned_journals()
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
         self._thread.start()
@@ -393,6 +427,8 @@ class EventWriter:
                 last = self.last_write_at
                 if self.probe_s and not self._queue and (last is None or time.monotonic() - last >= self.probe_s):
                     self._probe()
+                if time.monotonic() - self._clock_checked_at >= CLOCK_CHECK_S:
+                    self.measure_clock()
             except Exception:  # noqa: BLE001 (logged; the loop must outlive it)
                 self.loop_errors += 1
                 log.exception("event writer round failed (%d so far); retrying in %.1f s", self.loop_errors,

@@ -353,7 +353,9 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
                            "rejected": writer.rejected if writer else 0,
                            "lost": writer.lost if writer else 0, "torn": writer.torn if writer else 0,
                            "spool": "ok" if not writer or writer.spool_ok else "unwritable",
-                           "keepable": writer.can_keep if writer else True},
+                           "keepable": writer.can_keep if writer else True,
+                           "clock_offset_s": None if not writer or writer.clock_offset_ms is None
+                           else round(writer.clock_offset_ms / 1000, 3)},
                 "work": {"in_flight": admission.in_flight, "waiting": admission.waiting, "uploading": admission.uploading,
                          "max_concurrency": limits.max_concurrency, "max_queue": limits.max_queue}}
         return JSONResponse(body, status_code=503 if state == "unhealthy" else 200)

@@ -219,3 +219,46 @@ def test_sqlite_and_postgres_give_the_same_figures(postgres_url, tmp_path):
     a, b = results
     assert (a.verdict, a.reason, a.canary_documents) == (b.verdict, b.reason, b.canary_documents)
     assert a.figures == b.figures
+
+
+def test_events_of_skewed_clocks_make_the_gate_inconclusive_with_the_reason(window_db, db_url, tmp_path):
+    """1 100 healthy canary reads in the window; 800 failed reads written by replicas whose clocks
+    run two hours behind or ten minutes ahead. Before: invisible, PASS. Now: each writer measures
+    its offset to the database's clock and stores it with its events, and the gate says why it
+    cannot judge."""
+    from datetime import datetime as _dt
+
+    from rollout.events import OcrEvent
+
+    write_scenario(window_db, "aa", 3000, 15, seed=3)
+    assert evaluate_gate(window_db.db, NOW - timedelta(hours=1), NOW, stage=2, percentage=15,
+                         store=False).verdict == PASS
+    for name, skew in (("behind", -timedelta(hours=2)), ("ahead", timedelta(minutes=10))):
+        writer = EventWriter(db_url, tmp_path / f"{name}.jsonl", now=lambda skew=skew: _dt.now(timezone.utc) + skew)
+        assert abs(writer.measure_clock() / 1000 + skew.total_seconds()) < 5
+        for i in range(400):
+            writer.record(OcrEvent(request_id=f"{name}-{i}", engine="tesseract", stage=2, percentage=15,
+                                   duration_ms=900, success=False, error_class="OcrTimeoutError", pages=1,
+                                   # read 30 (behind) or 5 (ahead) minutes before NOW, dated by the skewed
+                                   # clock outside the window
+                                   at=NOW - timedelta(minutes=30 if name == "behind" else 5) + skew))
+        writer.flush()
+    result = evaluate_gate(window_db.db, NOW - timedelta(hours=1), NOW, stage=2, percentage=15, store=False)
+    assert result.verdict == INCONCLUSIVE, result.reason
+    assert "800 event(s) from writers whose clocks were off" in result.reason
+    clock = next(c for c in result.checks if c.name == "clock")
+    assert clock.verdict == INCONCLUSIVE
+
+
+def test_events_dated_in_the_future_make_the_gate_inconclusive(window_db):
+    from datetime import datetime as _dt
+
+    from rollout.events import OcrEvent
+
+    write_scenario(window_db, "aa", 3000, 15, seed=3)
+    window_db.record(OcrEvent(request_id="from-the-future", engine="tesseract", stage=2, percentage=15,
+                              duration_ms=900, success=True, pages=1,
+                              at=_dt.now(timezone.utc) + timedelta(minutes=10)))
+    window_db.flush()
+    result = evaluate_gate(window_db.db, NOW - timedelta(hours=1), NOW, stage=2, percentage=15, store=False)
+    assert result.verdict == INCONCLUSIVE and "dated in the future" in result.reason

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 from sqlalchemy import and_, insert, select
@@ -297,6 +297,11 @@ def evaluate_gate(db: Engine, start: datetime, end: datetime, thresholds: Thresh
     if require_baseline is None:
         require_baseline = percentage is None or percentage < 100
     result = decide(canary, baseline, thresholds, require_baseline=require_baseline)
+    clock = clock_check(db, start, end)
+    if clock is not None:
+        result.checks.append(clock)
+        if result.verdict == PASS:  # a FAIL stays a FAIL: the failures it saw are real
+            result.verdict, result.reason = INCONCLUSIVE, clock.detail
     if stage is None and percentage is not None:
         stage = stage_for(percentage)
     result.stage, result.percentage, result.run_id = stage, percentage, run_id
@@ -312,6 +317,48 @@ def evaluate_gate(db: Engine, start: datetime, end: datetime, thresholds: Thresh
                 baseline_documents=result.baseline_documents, checks=row["checks"],
                 figures=jsonable(result.figures), thresholds=result.thresholds)).inserted_primary_key[0]
     return result
+
+
+CLOCK_TOLERANCE_S = 60.0  # a writer's clock this far from the database's makes its events' times unreliable
+CLOCK_LOOKAROUND = timedelta(days=1)  # how far outside the window a skewed writer's events are looked for
+
+
+def clock_check(db: Engine, start: datetime, end: datetime, tolerance_s: float = CLOCK_TOLERANCE_S) -> GateCheck | None:
+    """INCONCLUSIVE when the window cannot be trusted for time: events dated in the future (by the
+    database's clock), or events of writers whose clocks were off by more than ``tolerance_s`` whose
+    real time (their date plus the writer's measured offset) or stated date falls in the window
+    (a replica two hours behind dates its failures out of every window; ten minutes ahead, into
+    windows they do not belong to). None when the clocks agree."""
+    from sqlalchemy import func
+
+    with db.connect() as conn:
+        db_now = conn.execute(select(func.current_timestamp())).scalar_one()
+        if isinstance(db_now, str):
+            db_now = datetime.fromisoformat(db_now)
+        if db_now.tzinfo is None:
+            db_now = db_now.replace(tzinfo=timezone.utc)
+        future = conn.execute(select(func.count()).select_from(ocr_events).where(
+            ocr_events.c.at > db_now + timedelta(seconds=tolerance_s))).scalar_one()
+        skewed = conn.execute(select(ocr_events.c.at, ocr_events.c.clock_offset_ms).where(
+            func.abs(ocr_events.c.clock_offset_ms) > tolerance_s * 1000,
+            ocr_events.c.at >= start - CLOCK_LOOKAROUND, ocr_events.c.at < end + CLOCK_LOOKAROUND)).all()
+    affected, worst = 0, 0.0
+    for at, offset_ms in skewed:
+        at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        real = at + timedelta(milliseconds=offset_ms)
+        if start <= real < end or start <= at < end:
+            affected += 1
+            worst = max(worst, abs(offset_ms) / 1000)
+    if not future and not affected:
+        return None
+    parts = []
+    if future:
+        parts.append(f"{future} event(s) dated in the future by the database's clock")
+    if affected:
+        parts.append(f"{affected} event(s) from writers whose clocks were off by up to {worst:.0f} s")
+    return GateCheck("clock", INCONCLUSIVE, float(future + affected), tolerance_s,
+                     "; ".join(parts) + f" (tolerance {tolerance_s:g} s): the window cannot be trusted; fix the "
+                     "replicas' clocks (NTP) and judge again")
 
 
 def ensure_tables(db: Engine) -> None:
