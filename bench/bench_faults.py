@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from ocr_engines.documentai_double import DocumentAIDouble, DoubleConfig  # noqa: E402
 from rollout.staging.processes import PrivatePostgres, RedisProcess, free_port, wait_until  # noqa: E402
 
-CLIENT_KEY, ADMIN_KEY = "fault-client", "fault-admin"
+CLIENT_KEY, ADMIN_KEY, OTHER_KEY = "fault-client", "fault-admin", "fault-other"
 MAX_CONCURRENCY, MAX_QUEUE = 2, 8
 GOLDEN = ROOT / "expectations" / "golden"
 ROWS: list[tuple[str, str, str, str]] = []
@@ -70,7 +70,7 @@ class Stack:
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("OCR_MIGRATE_")},
                     "OMP_THREAD_LIMIT": "1", "OCR_MIGRATE_DATABASE_URL": self.pg.url,
                     "OCR_MIGRATE_REDIS_URL": self.redis.url,
-                    "OCR_MIGRATE_CLIENT_API_KEYS": f"bench:{CLIENT_KEY}", "OCR_MIGRATE_ADMIN_API_KEYS": f"ops:{ADMIN_KEY}",
+                    "OCR_MIGRATE_CLIENT_API_KEYS": f"bench:{CLIENT_KEY},other:{OTHER_KEY}", "OCR_MIGRATE_ADMIN_API_KEYS": f"ops:{ADMIN_KEY}",
                     "OCR_MIGRATE_DOCUMENTAI_ENDPOINT": self.double_url, "OCR_MIGRATE_DOCUMENTAI_PROJECT": cfg.project,
                     "OCR_MIGRATE_DOCUMENTAI_LOCATION": cfg.location,
                     "OCR_MIGRATE_DOCUMENTAI_PROCESSOR_ID": cfg.processor_id,
@@ -245,6 +245,116 @@ def flag_snapshot_fault(stack: Stack, name: str, value: bytes, docs: int) -> Non
         f"{'applied in ' + format(applied_in, '.1f') + ' s' if applied else 'never applied'}", ok)
 
 
+def flag_db_backwards(stack: Stack, docs: int) -> None:
+    """The flag database restored from an older copy (its version goes back) while documents flow:
+    the service serves the database's state, says so in /health, routes nobody by the newer one."""
+    from sqlalchemy import create_engine, text
+
+    older = stack.admin_state()
+    newer = stack.admin("advance", percentage=60)
+    db = create_engine(stack.pg.url)
+    with db.begin() as conn:  # what a restore of the older copy leaves
+        conn.execute(text("UPDATE rollout_state SET version = :v, stage = :s, percentage = :p"),
+                     {"v": older["version"], "s": older["stage"], "p": older["percentage"]})
+    db.dispose()
+    at = time.monotonic()
+    noticed = wait_until(lambda: "went back" in json.dumps(httpx.get(f"{stack.url}/health", timeout=2).json()), 40, 0.2)
+    seen_in = time.monotonic() - at
+    answers = []
+    with httpx.Client() as client:
+        answers += [stack.post(i, client)[:2] for i in range(docs)]
+    wrong = sum(1 for c, b in answers if c == 200 and b["decision"]["percentage"] != older["percentage"])
+    errors = sum(1 for c, _ in answers if c >= 500)
+    ok = noticed and wrong == 0 and errors == 0
+    row("flag DB version went back", f"v{newer['version']} -> v{older['version']}, {docs} docs",
+        f"answered {sum(c == 200 for c, _ in answers)}, 5xx {errors}, served v{older['version']}'s "
+        f"{older['percentage']} % (wrong routings {wrong}), /health "
+        f"{'said so in ' + format(seen_in, '.1f') + ' s' if noticed else 'never said so'}", ok)
+
+
+def slow_uploads(stack: Stack, docs: int, connections: int = 20) -> None:
+    """``connections`` clients of one API key trickle their bodies a byte at a time while another
+    key sends ``docs`` documents: none of those may get 429."""
+    import socket
+
+    host, port = "127.0.0.1", stack.port
+    stop = threading.Event()
+    codes: list[bytes] = []
+
+    def trickle():
+        with socket.create_connection((host, port)) as sock:
+            sock.sendall(f"POST /v1/ocr HTTP/1.1\r\nHost: x\r\nX-API-Key: {CLIENT_KEY}\r\n"
+                         "Content-Type: application/pdf\r\nContent-Length: 100000\r\n\r\n%PDF-".encode())
+            sock.settimeout(0.5)
+            while not stop.is_set():
+                try:
+                    codes.append(sock.recv(64))
+                    return
+                except TimeoutError:
+                    try:
+                        sock.sendall(b"0")
+                    except OSError:
+                        return
+
+    threads = [threading.Thread(target=trickle, daemon=True) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    time.sleep(1)
+    answers = []
+    started = time.monotonic()
+    with httpx.Client() as client:
+        for i in range(docs):
+            doc = stack.docs[i % len(stack.docs)]
+            r = client.post(f"{stack.url}/v1/ocr", content=doc.read_bytes(), timeout=120,
+                            headers={"X-API-Key": OTHER_KEY, "Content-Type": "application/pdf", "X-User-Id": f"u-{i}"})
+            answers.append(r.status_code)
+    served_s = time.monotonic() - started
+    for t in threads:
+        t.join(60)
+    stop.set()
+    ended = sorted(c.split(b" ")[1].decode() for c in codes if c.startswith(b"HTTP/1.1"))
+    ok = answers.count(200) == docs
+    row("slow uploads (1 key)", f"{connections} connections at ~2 B/s, {docs} docs by another key",
+        f"other key: {answers.count(200)}/{docs} answered 200 ({served_s:.1f} s), 429 {answers.count(429)}; "
+        f"trickling: {ended.count('408')} x 408, {ended.count('429')} x 429", ok)
+
+
+def skewed_clocks(stack: Stack, healthy: int = 1100, skewed: int = 800) -> None:
+    """Healthy canary reads in the window, and failed reads written by writers whose clocks run two
+    hours behind or ten minutes ahead: the gate over the last hour must not say PASS."""
+    from datetime import datetime, timedelta, timezone
+
+    from rollout.events import EventWriter, OcrEvent
+    from rollout.health.gates import evaluate_gate
+
+    now = datetime.now(timezone.utc)
+    writers = {"in step": timedelta(0), "2 h behind": -timedelta(hours=2), "10 min ahead": timedelta(minutes=10)}
+    for name, skew in writers.items():
+        writer = EventWriter(stack.pg.url, stack.tmp / f"skew-{name.replace(' ', '')}.jsonl",
+                             now=lambda skew=skew: datetime.now(timezone.utc) + skew)
+        writer.measure_clock()
+        n = healthy if not skew else skewed // 2
+        for i in range(n):
+            writer.record(OcrEvent(request_id=f"skew-{name}-{i}", engine="tesseract", stage=3, percentage=35,
+                                   duration_ms=800, success=not skew, error_class=None if not skew else "OcrTimeoutError",
+                                   confidence=0.95 if not skew else None, pages=1,
+                                   at=now - timedelta(minutes=1 + 50 * i / n) + skew))
+            if not skew:  # the baseline beside it
+                writer.record(OcrEvent(request_id=f"skew-base-{i}", engine="documentai", stage=3, percentage=35,
+                                       duration_ms=600, success=True, confidence=0.97, pages=1,
+                                       at=now - timedelta(minutes=1 + 50 * i / n)))
+        writer.flush()
+        writer.db.dispose()
+    from sqlalchemy import create_engine
+
+    db = create_engine(stack.pg.url)
+    result = evaluate_gate(db, now - timedelta(hours=1), now, percentage=35, store=False)
+    db.dispose()
+    ok = result.verdict != "PASS"
+    row("skewed clocks", f"{healthy} healthy + {skewed} failed from skewed writers",
+        f"gate {result.verdict}: {result.reason[:160]}", ok)
+
+
 def hostile(stack: Stack) -> None:
     sys.path.insert(0, str(ROOT))
     from tests.faults.hostile import cases
@@ -362,7 +472,8 @@ def main() -> None:
     parser.add_argument("--docs-per-fault", type=int, default=40)
     parser.add_argument("--examples", type=int, default=100, help="schemathesis examples per operation")
     parser.add_argument("--only", default="", help="comma-separated: hostile,redis,pg-stop,pg-freeze,worker-kill,"
-                                                   "google,disk-full,torn-spool,redis-garbage,redis-range,redis-ahead,schemathesis,"
+                                                   "google,disk-full,torn-spool,flag-db-back,slow-uploads,skewed-clocks,redis-garbage,"
+                                                   "redis-range,redis-ahead,schemathesis,"
                                                    "racing,load")
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
@@ -398,6 +509,10 @@ def main() -> None:
             "redis-ahead": lambda: flag_snapshot_fault(
                 stack, "Redis version ahead of SQL", json.dumps({"version": 10**6, "stage": 6, "percentage": 100,
                                                                  "flags": {"use_opensource_ocr": True}}).encode(), n),
+            # these three leave /health degraded (an anomaly is reported for 15 min): after the others
+            "slow-uploads": lambda: slow_uploads(stack, max(4, n // 4)),
+            "flag-db-back": lambda: flag_db_backwards(stack, n),
+            "skewed-clocks": lambda: skewed_clocks(stack),
             "schemathesis": lambda: fuzz(stack, args.examples),
             "racing": lambda: racing(stack),
             "load": lambda: load(stack),
