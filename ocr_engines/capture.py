@@ -34,7 +34,7 @@ import numpy as np
 # ------------------------------------------------------------------ what the engine reports
 
 SCAN, PHOTO, FAX = "scan", "photo", "fax"
-KINDS = (SCAN, PHOTO, FAX)  # the document's kind: its most demanding page's
+
 
 
 @dataclass

@@ -166,6 +166,16 @@ class OcrEvent:
         return cls(**row)
 
 
+def database_now(conn) -> datetime:
+    """The database's ``CURRENT_TIMESTAMP``, timezone-aware (SQLite's is UTC text without a zone)."""
+    from sqlalchemy import func, select
+
+    now = conn.execute(select(func.current_timestamp())).scalar_one()
+    if isinstance(now, str):
+        now = datetime.fromisoformat(now)
+    return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+
+
 class EventWriter:
     def __init__(self, db: Engine | str, spool_path: Path, batch_size: int = 500, flush_s: float = 0.5,
                  max_queue: int = 100_000, retry_s: float = 1.0, stall_s: float = 3.0, probe_s: float = 2.0,
@@ -382,20 +392,14 @@ class EventWriter:
     def measure_clock(self) -> int | None:
         """This process's clock offset to the database's ``CURRENT_TIMESTAMP`` (ms, database minus
         here, read at the middle of the round trip); None when the database does not answer."""
-        from sqlalchemy import func, select
-
         self._clock_checked_at = time.monotonic()
         try:
             before = self.now()
             with self.db.connect() as conn:
-                db_now = conn.execute(select(func.current_timestamp())).scalar_one()
+                db_now = database_now(conn)
             after = self.now()
         except DBAPIError:
             return self.clock_offset_ms
-        if isinstance(db_now, str):
-            db_now = datetime.fromisoformat(db_now)
-        if db_now.tzinfo is None:  # SQLite's CURRENT_TIMESTAMP is UTC without a zone
-            db_now = db_now.replace(tzinfo=timezone.utc)
         self.clock_offset_ms = int(round((db_now - (before + (after - before) / 2)).total_seconds() * 1000))
         return self.clock_offset_ms
 

@@ -10,6 +10,8 @@ from rollout.distribution import SNAPSHOT_KEY, FlagReader, publish
 from rollout.flags import FlagStore
 from rollout.stages import DEFAULT_FLAGS, Snapshot
 
+from rollout.staging.processes import wait_until
+
 from .servers import RedisProcess
 
 
@@ -97,14 +99,6 @@ def test_without_redis_readers_poll_sql(tmp_path):
 
 # ---------------------------------------------------------------- what Redis holds is checked
 
-def _wait_for(predicate, timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
 
 @pytest.mark.parametrize("junk", [
     b"not json", b'{"version": 2, "stage": 1, "percentage": 5, "flags": []}',
@@ -123,14 +117,14 @@ def test_a_malformed_or_out_of_range_snapshot_in_redis_is_never_served_and_chang
         assert reader.get().percentage == 5
         client = redis.Redis.from_url(redis_proc.url)
         client.set(SNAPSHOT_KEY, junk)
-        assert _wait_for(lambda: reader.status().invalid_reads >= 1)
+        assert wait_until(lambda: reader.status().invalid_reads >= 1, 5.0, 0.02)
         assert reader.get().percentage == 5 and "Redis was unusable" in reader.status().anomaly
-        assert _wait_for(lambda: client.get(SNAPSHOT_KEY) != junk)  # repaired from the database
+        assert wait_until(lambda: client.get(SNAPSHOT_KEY) != junk, 5.0, 0.02)  # repaired from the database
         # the refresh thread lives on: the next changes reach it (a dead thread would serve 5 % for ever)
         apply_action(store, "maintenance-on", "ops", "incident")
-        assert _wait_for(lambda: reader.get().flag("maintenance_mode"))
+        assert wait_until(lambda: reader.get().flag("maintenance_mode"), 5.0, 0.02)
         apply_action(store, "rollback", "ops", "back")
-        assert _wait_for(lambda: reader.get().percentage == 0)
+        assert wait_until(lambda: reader.get().percentage == 0, 5.0, 0.02)
     finally:
         reader.stop()
 
@@ -142,11 +136,11 @@ def test_a_redis_version_the_database_does_not_hold_is_never_served(tmp_path, re
     try:
         ahead = Snapshot(version=999, stage=6, percentage=100, flags={**DEFAULT_FLAGS, "use_opensource_ocr": True})
         publish(redis_proc.url, ahead)
-        assert _wait_for(lambda: "Redis held version 999" in reader.status().anomaly)
+        assert wait_until(lambda: "Redis held version 999" in reader.status().anomaly, 5.0, 0.02)
         assert reader.get().percentage == 0 and reader.get().version < 999
         # an emergency change reaches the reader (it would be ignored behind version 999)
         apply_action(store, "maintenance-on", "ops", "emergency")
-        assert _wait_for(lambda: reader.get().flag("maintenance_mode"))
+        assert wait_until(lambda: reader.get().flag("maintenance_mode"), 5.0, 0.02)
         assert reader.get().version == store.snapshot().version
     finally:
         reader.stop()
@@ -161,11 +155,11 @@ def test_a_flag_database_gone_back_in_version_is_served_and_reported(tmp_path):
     try:
         apply_action(store, "advance", "ops", "5 %")
         apply_action(store, "advance", "ops", "15 %")
-        assert _wait_for(lambda: reader.get().percentage == 15)
+        assert wait_until(lambda: reader.get().percentage == 15, 5.0, 0.02)
         # the database restored from a copy taken at 5 % (version 2)
         with sa.create_engine(f"sqlite:///{tmp_path / 'f.db'}").begin() as conn:
             conn.execute(sa.text("UPDATE rollout_state SET version = 2, stage = 1, percentage = 5"))
-        assert _wait_for(lambda: reader.get().percentage == 5)
+        assert wait_until(lambda: reader.get().percentage == 5, 5.0, 0.02)
         assert "went back from version 3 to 2" in reader.status().anomaly
         from rollout.health.judge import service_status
 

@@ -14,6 +14,8 @@ from sqlalchemy import create_engine, func, select
 
 from rollout.events import EventWriter, OcrEvent, ocr_events, user_bucket
 
+from rollout.staging.processes import wait_until
+
 from .servers import PrivatePostgres
 
 
@@ -241,14 +243,6 @@ def test_events_acknowledged_by_a_killed_process_are_replayed_by_the_next_writer
 
 # ---------------------------------------------------------------- a full disk, a torn spool (issue 20, class 2)
 
-def _wait(predicate, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
 
 @pytest.fixture
 def small_disk(tmp_path):
@@ -288,7 +282,7 @@ def test_a_full_disk_under_the_spool_with_the_database_down_counts_what_it_loses
     total = 300
     for i in range(total):
         writer.record(event(i))
-    assert _wait(lambda: not writer.spool_ok and not writer.db_ok)
+    assert wait_until(lambda: not writer.spool_ok and not writer.db_ok, 10.0, 0.02)
     assert writer._thread.is_alive() and not writer.can_keep
 
     def health() -> str:
@@ -301,7 +295,7 @@ def test_a_full_disk_under_the_spool_with_the_database_down_counts_what_it_loses
     free()
     private_pg.start()
     private_pg.wait_ready()
-    assert _wait(lambda: count(private_pg.url) + writer.lost + writer.torn >= total, 30)
+    assert wait_until(lambda: count(private_pg.url) + writer.lost + writer.torn >= total, 30, 0.02)
     assert writer._thread.is_alive() and writer.db_ok and writer.spool_ok is not None
     writer.close()
     assert count(private_pg.url) + writer.lost + writer.torn == total  # every event stored or counted
@@ -317,10 +311,10 @@ def test_a_torn_last_line_in_the_spool_is_set_aside_and_the_rest_replayed(db_url
     before = count(db_url)
     writer.start()
     try:
-        assert _wait(lambda: count(db_url) == before + 5)
+        assert wait_until(lambda: count(db_url) == before + 5, 10.0, 0.02)
         assert writer.torn == 1 and writer.torn_path.read_text() == lines[0][:37] + "\n"
         writer.record(event(99))  # and the writer goes on
-        assert _wait(lambda: count(db_url) == before + 6)
+        assert wait_until(lambda: count(db_url) == before + 6, 10.0, 0.02)
         assert writer._thread.is_alive()
     finally:
         writer.close()

@@ -27,7 +27,7 @@ import numpy as np
 from sqlalchemy import and_, insert, select
 from sqlalchemy.engine import Engine
 
-from ..events import ocr_events
+from ..events import database_now, ocr_events
 from ..router import GOOGLE, OPENSOURCE
 from ..stages import stage_for
 from . import stats
@@ -332,11 +332,7 @@ def clock_check(db: Engine, start: datetime, end: datetime, tolerance_s: float =
     from sqlalchemy import func
 
     with db.connect() as conn:
-        db_now = conn.execute(select(func.current_timestamp())).scalar_one()
-        if isinstance(db_now, str):
-            db_now = datetime.fromisoformat(db_now)
-        if db_now.tzinfo is None:
-            db_now = db_now.replace(tzinfo=timezone.utc)
+        db_now = database_now(conn)
         future = conn.execute(select(func.count()).select_from(ocr_events).where(
             ocr_events.c.at > db_now + timedelta(seconds=tolerance_s))).scalar_one()
         skewed = conn.execute(select(ocr_events.c.at, ocr_events.c.clock_offset_ms).where(
