@@ -96,10 +96,13 @@ class Stack:
             return None
 
     def health(self) -> str:
+        return self.health_body().get("status", "no answer")
+
+    def health_body(self) -> dict:
         try:
-            return httpx.get(f"{self.url}/health", timeout=2).json()["status"]
-        except (httpx.HTTPError, ValueError, KeyError):
-            return "no answer"
+            return httpx.get(f"{self.url}/health", timeout=2).json()
+        except (httpx.HTTPError, ValueError):
+            return {}
 
     def admin(self, action: str, **body) -> dict:
         r = httpx.post(f"{self.url}/v1/admin/flags/{action}", json={"reason": "fault matrix", **body},
@@ -204,9 +207,10 @@ def traffic_under(stack: Stack, name: str, docs: int, fault, recover, fault_afte
     noticed = [t - fault_at for t, s in health_seen if fault_at <= t <= recovered_at and s != "healthy"]
     seen_in = min(noticed) if noticed else None
     errors = sum(1 for c, _ in answers if c >= 500)
+    reported = stack.health_body().get("events", {}).get("lost")
     ok = lost == 0 and wrong == 0 and seen_in is not None and seen_in <= 5 and healthy_again
     row(name, f"{docs} docs, 2 clients, {fault_for_s:g} s fault",
-        f"answered {len(answered)}, 5xx {errors}, events lost {lost}, wrong routings {wrong}, "
+        f"answered {len(answered)}, 5xx {errors}, events lost {lost} (reported {reported}), wrong routings {wrong}, "
         f"/health noticed in {'never' if seen_in is None else f'{seen_in:.1f} s'}, "
         f"healthy after: {'yes' if healthy_again else 'no'}", ok)
 
@@ -320,8 +324,9 @@ def slow_uploads(stack: Stack, docs: int, connections: int = 20) -> None:
 
 
 def skewed_clocks(stack: Stack, healthy: int = 1100, skewed: int = 800) -> None:
-    """Healthy canary reads in the window, and failed reads written by writers whose clocks run two
-    hours behind or ten minutes ahead: the gate over the last hour must not say PASS."""
+    """Healthy canary reads in the window, and failed reads of the last minutes written by writers
+    whose clocks run two hours behind or ten minutes ahead, so that none is dated inside the window:
+    the gate over the last hour must not say PASS (it said PASS before issue 20, class 7)."""
     from datetime import datetime, timedelta, timezone
 
     from rollout.events import EventWriter, OcrEvent
@@ -338,7 +343,11 @@ def skewed_clocks(stack: Stack, healthy: int = 1100, skewed: int = 800) -> None:
             writer.record(OcrEvent(request_id=f"skew-{name}-{i}", engine="tesseract", stage=3, percentage=35,
                                    duration_ms=800, success=not skew, error_class=None if not skew else "OcrTimeoutError",
                                    confidence=0.95 if not skew else None, pages=1,
-                                   at=now - timedelta(minutes=1 + 50 * i / n) + skew))
+                                   at=(now - timedelta(minutes=1 + 50 * i / n) if not skew
+                                       # the failures happened in the last 9 minutes, as the probe's did:
+                                       # dated in the future (ahead) or two hours ago (behind), outside
+                                       # the window by their own date
+                                       else now - timedelta(minutes=9 * i / n)) + skew))
             if not skew:  # the baseline beside it
                 writer.record(OcrEvent(request_id=f"skew-base-{i}", engine="documentai", stage=3, percentage=35,
                                        duration_ms=600, success=True, confidence=0.97, pages=1,

@@ -221,6 +221,8 @@ class EventWriter:
         self.torn = 0
         self.spool_ok = True
         self.loop_errors = 0
+        # Told (new, total) whenever events are lost: the service raises its critical alert there.
+        self.on_lost = None
 
     def init_schema(self) -> None:
         """The events table, if absent; replicas starting at once are safe (``flags.create_schema``).
@@ -267,6 +269,8 @@ class EventWriter:
         if dropped:
             log.critical("%d events lost: the events database is down and the spool %s cannot be written "
                          "(%d lost since start)", len(dropped), self.spool_path, self.lost)
+            if self.on_lost is not None:
+                self.on_lost(len(dropped), self.lost)
 
     def _journal(self, line: bytes) -> None:
         """Append one event to the open journal segment (under ``_lock``). One write() to an

@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 import re
+import socket
 import sys
 import tempfile
 import threading
@@ -527,6 +529,7 @@ def build_service(settings) -> FastAPI:
     from .distribution import FlagReader, publish
     from .events import EventWriter
     from .flags import FlagStore
+    from .health.alerts import EventLossAlarm, notifiers_from
     from .pipeline import PipelineConfig
 
     client_keys, admin_keys = settings.parse_keys(settings.client_api_keys), settings.parse_keys(settings.admin_api_keys)
@@ -545,6 +548,9 @@ def build_service(settings) -> FastAPI:
     readers.append(reader)
     writer = EventWriter(settings.sqlalchemy_url, settings.spool_path)
     writer.init_schema()
+    loss_alarm = EventLossAlarm(writer.db, notifiers_from(settings.alert_webhook_url, settings.alert_webhook_retries),
+                                f"{socket.gethostname()}:{os.getpid()}").start()
+    writer.on_lost = loss_alarm
     writer.start()
     engines = {"tesseract": PooledEngine("tesseract", workers=settings.max_concurrency,
                                          deadline_s=settings.engine_deadline_s, **settings.engine_options("tesseract")),
@@ -572,6 +578,7 @@ def build_service(settings) -> FastAPI:
         pipeline.close()
         reader.stop()
         writer.close()
+        loss_alarm.stop()
         engines["tesseract"].close()
 
     limits = ServiceLimits(settings.limits().max_bytes, settings.max_concurrency, settings.max_queue,

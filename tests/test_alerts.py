@@ -1,10 +1,7 @@
 """Alerts: recommendations from gate results, de-duplication, resolution, the post-cutover query,
 and webhook delivery with retries against a real local HTTP server."""
 
-import json
-import threading
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -12,7 +9,7 @@ import pytest
 from rollout.flags import make_db
 from rollout.health.alerts import (CRITICAL, WARNING, Alert, AlertStore, WebhookNotifier, alerts_from_gate)
 from rollout.health.gates import Samples, decide
-from tests.servers import free_port
+from tests.servers import Hook, free_port
 
 
 def samples(engine, n, failures=0):
@@ -86,35 +83,6 @@ def test_no_critical_alert_since_is_a_query(store):
     store.process([alert()])
     assert [a["key"] for a in store.critical_since(before)] == ["error_rate:tesseract"]
     assert store.critical_since(datetime.now(timezone.utc) + timedelta(hours=1)) == []
-
-
-class Hook:
-    """A local webhook receiver answering a scripted list of status codes."""
-
-    def __init__(self, codes):
-        self.codes, self.received = list(codes), []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.received.append(json.loads(body))
-                code = hook.codes.pop(0) if hook.codes else 200
-                self.send_response(code)
-                if code == 429:
-                    self.send_header("Retry-After", "0")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
 
 
 @pytest.fixture

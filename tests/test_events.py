@@ -16,7 +16,7 @@ from rollout.events import EventWriter, OcrEvent, ocr_events, user_bucket
 
 from rollout.staging.processes import wait_until
 
-from .servers import PrivatePostgres
+from .servers import Hook, PrivatePostgres
 
 
 def event(i: int) -> OcrEvent:
@@ -270,12 +270,16 @@ def small_disk(tmp_path):
 
 def test_a_full_disk_under_the_spool_with_the_database_down_counts_what_it_loses_and_keeps_the_rest(
         private_pg, small_disk):
+    from rollout.health.alerts import CRITICAL, AlertStore, EventLossAlarm, notifiers_from
     from rollout.health.judge import service_status
 
     where, fill, free = small_disk
     writer = EventWriter(private_pg.url, where / "spool.jsonl", batch_size=20, flush_s=0.02, retry_s=0.05,
                          probe_s=0, max_queue=50)
     writer.init_schema()
+    hook = Hook([])
+    alarm = EventLossAlarm(writer.db, notifiers_from(hook.url, retries=0), "replica-1", retry_s=0.1).start()
+    writer.on_lost = alarm  # as build_service wires it
     writer.start()
     private_pg.stop("immediate")
     fill()
@@ -292,6 +296,10 @@ def test_a_full_disk_under_the_spool_with_the_database_down_counts_what_it_loses
 
     assert health() == "unhealthy"  # out of the balancer while nothing can be kept
     assert 0 < writer.lost < total  # memory holds MEMORY_FACTOR x max_queue; the rest is counted
+    # the critical alert goes out while the database (where alerts are stored) is still down
+    assert wait_until(lambda: hook.received, 10, 0.02)
+    told = hook.received[0]
+    assert told["severity"] == CRITICAL and told["key"] == "events_lost:replica-1" and told["details"]["lost"] > 0
     free()
     private_pg.start()
     private_pg.wait_ready()
@@ -300,6 +308,14 @@ def test_a_full_disk_under_the_spool_with_the_database_down_counts_what_it_loses
     writer.close()
     assert count(private_pg.url) + writer.lost + writer.torn == total  # every event stored or counted
     assert health() == "degraded"  # up again, and the loss is said
+    # ... and stored, open, with the whole count, once the database is back: not notified twice
+    assert wait_until(lambda: not alarm.pending, 10, 0.02)
+    alarm.stop()
+    stored = AlertStore(writer.db, notifiers=[]).recent(10, open_only=True)
+    assert [(a["key"], a["severity"], a["details"]["lost"]) for a in stored] == [
+        ("events_lost:replica-1", CRITICAL, writer.lost)]
+    assert len(hook.received) == len({m["details"]["lost"] for m in hook.received})  # once per new count
+    hook.close()
 
 
 def test_a_torn_last_line_in_the_spool_is_set_aside_and_the_rest_replayed(db_url, tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -213,3 +214,81 @@ class AlertStore:
             rows = conn.execute(select(alerts).where(and_(a.severity == CRITICAL, a.last_seen_at >= since))
                                 .order_by(a.raised_at)).all()
         return [dict(r._mapping) for r in rows]
+
+
+# ------------------------------------------------------------------------------- lost events
+
+
+class EventLossAlarm:
+    """Answered documents whose event could not be kept (the events database down and the spool's
+    disk refusing, beyond what memory holds) raise one critical alert per replica, bumped as the
+    count grows. The loss happens while the events database is down, and the alerts table lives
+    there: so the notifiers (log, webhook) are told at once, from this alarm's own thread (a
+    webhook's retries never hold up the event writer), and the alert row is stored, without a
+    second notification, once the database answers. The alert stays open: its documents' reads
+    are missing from every gate of the window, and the post-cutover watch must see it."""
+
+    KEY = "events_lost"
+
+    def __init__(self, db: Engine, notifiers: list[Notifier], replica: str, retry_s: float = 5.0):
+        self.db, self.notifiers, self.replica, self.retry_s = db, notifiers, replica, retry_s
+        self._total = 0  # lost since this process started
+        self._stored = 0  # the count the stored alert row holds
+        self._notified = 0  # the count the notifiers were last told, when the database was down
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="event-loss-alarm", daemon=True)
+
+    def start(self) -> "EventLossAlarm":
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout_s)
+
+    def __call__(self, new: int, total: int) -> None:
+        """The event writer's ``on_lost``: called with the events lost now and since start."""
+        self._total = max(self._total, total)
+        self._wake.set()
+
+    @property
+    def pending(self) -> bool:
+        return self._total > self._stored
+
+    def _alert(self, total: int) -> Alert:
+        return Alert(f"{self.KEY}:{self.replica}", CRITICAL,
+                     f"{total} answered documents' events could not be kept on {self.replica}: the events database "
+                     f"was down and the spool's disk refused them; their reads are missing from the gates' figures",
+                     "free space under the spool (OCR_MIGRATE_SPOOL_PATH), bring the events database back, and read "
+                     "the gates of this window with care", "events", None, {"lost": total, "replica": self.replica})
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.retry_s)
+            self._wake.clear()
+            if self.pending:
+                try:
+                    self.report()
+                except Exception:  # noqa: BLE001 (logged; the alarm must outlive it)
+                    log.exception("event loss alarm round failed; retrying in %.0f s", self.retry_s)
+
+    def report(self) -> None:
+        """Store (or bump) the alert; with the database down, tell the notifiers directly, once
+        per new count."""
+        from sqlalchemy.exc import DBAPIError
+
+        total = self._total
+        try:
+            store = AlertStore(self.db, [] if self._notified else self.notifiers)
+            store.process([self._alert(total)], source=f"events:{self.replica}", resolve_missing=False)
+        except DBAPIError:
+            if total > self._notified:
+                alert = self._alert(total).as_dict()
+                alert["raised_at"] = datetime.now(timezone.utc).isoformat()
+                for notifier in self.notifiers:
+                    notifier.send(alert)
+                self._notified = total
+            return
+        self._stored = total
