@@ -377,6 +377,62 @@ def is_bilevel(grey: np.ndarray) -> bool:
     return ink.size >= 200 and float((ink < 16).mean()) > 0.95
 
 
+# ------------------------------------------------------------------ what was uploaded
+
+DIGITAL, XML, UNREADABLE = "digital", "xml", "unreadable"
+UPLOAD_KINDS = (DIGITAL, SCAN, PHOTO, FAX, XML, UNREADABLE)
+KIND_SIDE_PX = 1000  # the page is looked at this small: find_page works at 800 px
+KIND_DPI = 72  # a PDF page without a text layer, rendered this small for the look
+
+
+def upload_kind(path) -> str:
+    """What the customer sent, told before any engine reads it, so that it is the same whichever
+    engine serves the document (a kind's figures compare the canary with the baseline): ``xml``
+    (a KSeF e-invoice), ``digital`` (a PDF whose first page has a text layer), ``fax`` (a bilevel
+    page), ``photo`` (a page outline inside the frame), ``scan`` (any other page image), or
+    ``unreadable`` (no engine will read it). A page turned on its side is a scan or a photo here:
+    its orientation is found while it is read (the result's ``capture`` block says so)."""
+    from PIL import Image
+
+    from .documents import PDF, Limits, has_text_layer, open_pdf, pdf_page_words, sniff_type
+    from .errors import OcrError
+    from .ksef import looks_like_xml
+
+    try:
+        if looks_like_xml(path):
+            return XML
+        if sniff_type(path) == PDF:
+            pdf = open_pdf(path, Limits())
+            try:
+                page = pdf[0]
+                if has_text_layer(pdf_page_words(page)):
+                    return DIGITAL
+                bitmap = page.render(scale=KIND_DPI / 72, grayscale=True)
+                try:
+                    image = bitmap.to_pil().copy()
+                finally:
+                    bitmap.close()
+            finally:
+                pdf.close()
+        else:
+            with Image.open(path) as im:
+                if im.width * im.height > Limits().max_pixels:
+                    return UNREADABLE
+                im.draft("L", (KIND_SIDE_PX, KIND_SIDE_PX))  # a JPEG decodes at 1/2-1/8 size
+                image = im.convert("L") if im.mode != "1" else im.copy()
+    except (OcrError, OSError, ValueError, Image.DecompressionBombError):
+        return UNREADABLE
+    if image.mode == "1":
+        return FAX
+    scale = KIND_SIDE_PX / max(image.size)
+    if scale < 1:  # nearest neighbour: a bilevel page stays bilevel
+        image = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))), Image.NEAREST)
+    grey = np.asarray(image)
+    if is_bilevel(grey):
+        return FAX
+    return PHOTO if find_page(grey) is not None else SCAN
+
+
 # ------------------------------------------------------------------ the pre-read pipeline
 
 NORMALISED_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV")

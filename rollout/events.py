@@ -54,6 +54,9 @@ ocr_events = Table(
     # the writer's clock against the database's when it recorded the event (database - writer, ms):
     # what lets a gate see events a skewed clock dated outside (or inside) its window
     Column("clock_offset_ms", Integer),
+    # what the customer sent (ocr_engines.documents.upload_kind: digital, scan, photo, fax, xml), so
+    # that figures and gates can be read per kind (a photo reads worse than a digital PDF)
+    Column("kind", String(16)),
     Column("stage", Integer, nullable=False),
     Column("percentage", Integer, nullable=False),
     Column("duration_ms", Integer, nullable=False),
@@ -80,7 +83,7 @@ ocr_events = Table(
 
 # Columns added to ocr_events after its first release, all nullable: a database created before
 # gets them from ``add_new_columns`` (the schema migration: ALTER TABLE ... ADD COLUMN).
-NEW_COLUMNS = ("engine_version", "clock_offset_ms")
+NEW_COLUMNS = ("engine_version", "clock_offset_ms", "kind")
 # Events neither the database nor the spool takes wait in memory up to this many times the queue
 # limit (100 000 events of ~1 KiB: ~200 MiB at worst) before they are counted as lost.
 MEMORY_FACTOR = 2
@@ -142,6 +145,7 @@ class OcrEvent:
     field_agreement: dict | None = None
     engine_version: str | None = None  # the result's (none for a failed read)
     clock_offset_ms: int | None = None  # set by the writer at record(): its clock's offset to the database's
+    kind: str | None = None  # the upload's kind (ocr_engines.documents.upload_kind)
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
