@@ -15,7 +15,11 @@ stages: the staging stack is deployed and its test suites run (`run_staging`), a
 gate checks the open-source engine once more.
 
 **On FAIL** the stage's `rollback` task returns to the previous percentage, raises a critical
-alert, and the run stops (failed) with the rollout in that state. **INCONCLUSIVE** until
+alert, and the run stops (failed) with the rollout in that state. With remediation on
+(`OCR_MIGRATE_REMEDIATION`), **remediation** follows: every document the open-source engine served
+during the stage is re-read with Document AI (`remediate`, mapped), and each changed result is
+published as a correction (`ocr-migrate corrections`); after a failed post-cutover watch, with
+Google off, the documents are listed as needing review. **INCONCLUSIVE** until
 `stage_timeout_s`: the run stops without advancing or rolling back — a human decides.
 
 **Rollback points.** Every task is idempotent. *Clear* a stage's `set_percentage` task (with
@@ -45,6 +49,18 @@ from rollout.migration import DEFAULT_PLAN, MAX_GOLDEN_SHARDS, MigrationPlan
 PLAN = MigrationPlan()  # every Param default below is the plan's own (one place for the defaults)
 SLOTS = len(DEFAULT_PLAN)
 SEED = PLAN.thresholds
+
+
+def remediation_tasks(upstream, trigger_rule=TriggerRule.ALL_SUCCESS, **kwargs):
+    """Remediation as map/reduce after ``upstream``: the documents the open-source engine served
+    in the failed window, re-read with Document AI in mapped shards; the report closes the run."""
+    shards = PythonOperator(task_id="remediation_shards", python_callable=ops.remediation_shards, op_kwargs=kwargs,
+                            trigger_rule=trigger_rule)
+    counts = ops.remediate.expand(shard=shards.output)
+    report = PythonOperator(task_id="remediation_report", python_callable=ops.remediation_report,
+                            op_kwargs={"shard_counts": counts})
+    upstream >> shards
+    return report
 
 
 def golden_gate_tasks(suffix: str = "", trigger_rule=TriggerRule.ALL_SUCCESS, **gate_kwargs):
@@ -137,6 +153,8 @@ with DAG(
             set_pct >> gate >> golden_split
             golden >> branch >> [approve, auto] >> done
             [gate, golden, approve] >> rollback
+            remediation_tasks(rollback, position=position, set_task_id=f"{group_id}.set_percentage",
+                              rollback_task_id=f"{group_id}.rollback")
         previous >> set_pct
         previous = done
 
@@ -149,4 +167,6 @@ with DAG(
                                 op_kwargs={"backup": "{{ ti.xcom_pull(task_ids='cutover.backup') }}"})
         watch = ops.PostCutoverSensor(task_id="post_cutover_watch", cutover_task_id="cutover.switch")
         pre >> backup >> switch >> watch
+        # a failed watch: Google is off, nothing can re-read, the documents are listed for review
+        remediation_tasks(watch, TriggerRule.ONE_FAILED, position=None, set_task_id="cutover.switch")
     previous >> pre

@@ -435,13 +435,77 @@ def stage_rollback(position: int, set_task_id: str, golden_task_id: str, approve
         out = reject_stage(stores.db, stores.flags, percentage, plan, context["run_id"], rejected["by"],
                            rejected["reason"], stores.notifiers)
         log.warning("stage %s (%s %%): %s", position, percentage, out["reason"])
-        return out
+        return {**out, "cause": "rejected"}
     golden = context["ti"].xcom_pull(task_ids=golden_task_id, key="golden")
     cause = "golden" if golden and not golden.get("success") else "gate"
     out = roll_back_stage(stores.db, stores.flags, percentage, plan, context["run_id"], actor(context), cause,
                           stores.notifiers)
     log.warning("stage %s (%s %%): %s", position, percentage, out["reason"])
-    return out
+    return {**out, "cause": cause}
+
+
+# Remediation as map/reduce (rollout/remediation.py): remediation_shards opens the run and splits
+# the documents the open-source engine served during the failed stage, remediate (mapped) re-reads
+# one shard with Document AI wherever a worker is free, remediation_report closes the run.
+
+def remediation_shards(position: int | None, set_task_id: str, rollback_task_id: str | None = None,
+                       **context) -> list[dict]:
+    """After a rollback (a FAIL or a rejection), or a failed post-cutover watch (``position``
+    None): the documents to re-read, in shards. Skipped when nothing was rolled back or
+    remediation is off (nothing was kept)."""
+    from rollout import remediation
+    from rollout.fanout import split
+    from rollout.stages import stage_for
+
+    plan = plan_of(context)
+    ti = context["ti"]
+    started = ti.xcom_pull(task_ids=set_task_id)
+    if position is not None:
+        rolled = ti.xcom_pull(task_ids=rollback_task_id) if rollback_task_id else None
+        if not rolled or rolled.get("action") != "rollback":
+            raise AirflowSkipException("nothing was rolled back: nothing to remediate")
+        percentage, since = plan.percentage_at(position), started["since"]
+        cause = rolled.get("cause", "gate")
+    else:
+        if not started:
+            raise AirflowSkipException("no cutover happened: nothing to remediate")
+        percentage, since, cause = 100, started["at"], "post-cutover"
+    stores = Stores()
+    if not stores.settings.remediation:
+        raise AirflowSkipException("remediation is off (OCR_MIGRATE_REMEDIATION): no document was kept to re-read")
+    remediation_id, ids = remediation.start(stores.db, percentage, stage_for(percentage), cause, context["run_id"],
+                                            datetime.fromisoformat(since), datetime.now(timezone.utc))
+    shards = split(ids, plan.golden_shards) or [[]]
+    log.info("remediation %s: %d documents in %d shards", remediation_id, len(ids), len(shards))
+    return [{"remediation_id": remediation_id, "request_ids": shard} for shard in shards]
+
+
+@task(retries=2, retry_delay=timedelta(seconds=5))  # a retried shard adds nothing twice
+def remediate(shard: dict, **context) -> dict:
+    """Re-read one shard with Document AI and publish what changed (needs review when Google is off)."""
+    from rollout import remediation
+
+    stores = Stores()
+    google, why_not = remediation.google_reader(stores.settings, stores.flags.snapshot().flags)
+    counts = remediation.remediate(stores.db, shard["remediation_id"], shard["request_ids"],
+                                   remediation.retention_from(stores.settings), google, why_not,
+                                   remediation.publisher_from(stores.settings))
+    log.info("remediation %s shard: %s", shard["remediation_id"], counts)
+    return {"remediation_id": shard["remediation_id"], **counts}
+
+
+def remediation_report(shard_counts, **context) -> dict:
+    """The reduce: the run's counts, in ocr_remediations and the log; what is past retention goes."""
+    from rollout import remediation
+
+    shard_counts = list(shard_counts)
+    stores = Stores()
+    row = remediation.finish(stores.db, shard_counts[0]["remediation_id"], shard_counts)
+    retention = remediation.retention_from(stores.settings)
+    if retention is not None:
+        retention.purge()
+    log.warning("%s", remediation.summary_line(row))
+    return row
 
 
 def cutover_preconditions(**context) -> dict:

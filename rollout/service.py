@@ -530,6 +530,7 @@ def build_service(settings) -> FastAPI:
     from .events import EventWriter
     from .flags import FlagStore
     from .health.alerts import EventLossAlarm, notifiers_from
+    from .remediation import PURGE_EVERY_S, retention_from
     from .pipeline import PipelineConfig
 
     client_keys, admin_keys = settings.parse_keys(settings.client_api_keys), settings.parse_keys(settings.admin_api_keys)
@@ -569,12 +570,30 @@ def build_service(settings) -> FastAPI:
             engines[name] = FaultInjectingEngine(engines[name], float(rate))
     for engine in engines.values():
         engine.warm_up()
+    retention = retention_from(settings)
+    stop_purge = threading.Event()
+    if retention is not None:
+        log.warning("remediation on: documents the open-source engine serves are kept in %s for %g h",
+                    retention.root, settings.retention_hours)
+
+        def purge_loop():  # what is past its retention goes, whether or not a stage ever fails
+            while True:
+                try:
+                    retention.purge()
+                except Exception:  # noqa: BLE001 (logged; the next round tries again)
+                    log.exception("retention purge failed")
+                if stop_purge.wait(min(PURGE_EVERY_S, retention.retention_s)):
+                    return
+
+        threading.Thread(target=purge_loop, name="retention-purge", daemon=True).start()
     pipeline = OcrPipeline(reader.get, engines, writer, PipelineConfig(
         shadow_percentage=settings.shadow_percentage, confidence_floor=settings.confidence_floor,
         breaker_failures=settings.breaker_failures, breaker_cooldown_s=settings.breaker_cooldown_s,
-        breaker_min_requests=settings.breaker_min_requests, breaker_window_s=settings.breaker_window_s))
+        breaker_min_requests=settings.breaker_min_requests, breaker_window_s=settings.breaker_window_s),
+        retention=retention)
 
     def shutdown():
+        stop_purge.set()
         pipeline.close()
         reader.stop()
         writer.close()

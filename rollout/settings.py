@@ -78,6 +78,18 @@ class Settings(BaseSettings):
                                         description="ENGINE:RATE, e.g. tesseract:0.3 — that share of reads fail (drills)")
     alert_webhook_url: str | None = Field(default=None, description="alerts are POSTed here as JSON")
     alert_webhook_retries: int = Field(default=3, ge=0, le=10)
+    # Remediation (rollout/remediation.py): off by default. On, each document the open-source engine
+    # serves is kept, with what it served, for retention_hours only; a stage that FAILs or is
+    # rejected re-reads them with Document AI and publishes each changed result as a correction.
+    remediation: bool = Field(default=False, description="keep what the open-source engine serves, to re-read it "
+                              "with Google when its stage fails")
+    retention_hours: float = Field(default=72.0, gt=0, le=24 * 90, description="how long a served document is "
+                                   "kept for remediation; deleted after")
+    retention_dir: Path | None = Field(default=None, description="where kept documents live (private, 0700): a "
+                                       "directory every replica and Airflow worker reaches; default DATA_DIR/retained")
+    # Corrections carry invoice values: never the alert webhook.
+    corrections_webhook_url: str | None = Field(default=None, description="each correction is POSTed here as JSON")
+    corrections_webhook_retries: int = Field(default=3, ge=0, le=10)
 
     documentai_project: str | None = None
     documentai_location: str = "eu"
@@ -107,6 +119,10 @@ class Settings(BaseSettings):
     @property
     def spool_path(self) -> Path:
         return self.data_dir / "events-spool.jsonl"
+
+    @property
+    def retained_dir(self) -> Path:
+        return self.retention_dir or self.data_dir / "retained"
 
     @property
     def data_docs_dir(self) -> Path:

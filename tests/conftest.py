@@ -64,7 +64,7 @@ def pg_url(postgres_url):
 
     db = create_engine(url)
     with db.begin() as conn:  # a clean slate per test
-        conn.execute(text("DROP TABLE IF EXISTS flag_audit, rollout_state, ocr_events, gate_evaluations, alerts, gx_validations"))
+        conn.execute(text("DROP TABLE IF EXISTS flag_audit, rollout_state, ocr_events, gate_evaluations, alerts, gx_validations, ocr_remediations, ocr_corrections"))
     db.dispose()
     return url
 

@@ -280,6 +280,30 @@ def gates(limit: int = typer.Option(20, min=1, max=1000), output: Output = Outpu
 
 
 @commands.command()
+def corrections(stage: int | None = typer.Option(None, "--stage", min=0, max=6, help="of this stage only"),
+                limit: int = typer.Option(200, min=1, max=100_000), output: Output = OutputOpt) -> None:
+    """Corrections published by remediation after a failed stage, newest first: the documents the
+    open-source engine served whose Document AI re-read differs (and those needing review)."""
+    from ..remediation import corrections as load, remediations, summary_line
+
+    db = metrics_db(output)
+    rows = load(db, stage, limit)
+    if output is Output.json:
+        print(json.dumps(rows, default=str))
+        return
+    for run in remediations(db, 5):
+        console.print(safe(f"{(run['started_at'] or '')[:19]}  {summary_line(run)}"))
+    table = Table("when", "stage", "request", "kind", "status", "fields changed", "published", title="corrections")
+    for r in rows:
+        fields = r["fields"] or {}
+        changed = fields.get("reason") if r["status"] == "needs_review" else ", ".join(
+            f"{name}: {v.get('served')!s:.20} → {v.get('corrected')!s:.20}" for name, v in sorted(fields.items()))
+        table.add_row((r["created_at"] or "")[:19], str(r["stage"]), safe(r["request_id"]), safe(r["kind"] or ""),
+                      safe(r["status"]), safe(changed or ""), "yes" if r["published"] else "no")
+    console.print(table)
+
+
+@commands.command()
 def alerts(limit: int = typer.Option(20, min=1, max=1000), open_only: bool = typer.Option(False, "--open"),
            output: Output = OutputOpt) -> None:
     """Alerts, newest first (--open: unresolved only)."""
