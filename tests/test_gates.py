@@ -262,3 +262,41 @@ def test_events_dated_in_the_future_make_the_gate_inconclusive(window_db):
     window_db.flush()
     result = evaluate_gate(window_db.db, NOW - timedelta(hours=1), NOW, stage=2, percentage=15, store=False)
     assert result.verdict == INCONCLUSIVE and "dated in the future" in result.reason
+
+
+def test_a_kind_read_badly_fails_on_its_own_once_it_has_the_evidence(db_url, tmp_path):
+    """900 digital PDFs read well hide 100 photos read badly: 3.9 % overall passes the 5 % error
+    rate; the photos' 30 % fails the gate once 60 of them are in (the rule of three at 5 %)."""
+    from rollout.events import OcrEvent
+
+    writer = EventWriter(db_url, tmp_path / "spool.jsonl")
+    writer.init_schema()
+    start = NOW - timedelta(hours=1)
+    i = 0
+
+    def add(engine, kind, n, failures):
+        nonlocal i
+        for k in range(n):
+            i += 1
+            writer.record(OcrEvent(request_id=f"r{i}", engine=engine, stage=3, percentage=35, duration_ms=900 + k % 200,
+                                   success=k >= failures, error_class=None if k >= failures else "OcrTimeoutError",
+                                   confidence=0.93 if k >= failures else None, pages=1, kind=kind,
+                                   at=start + timedelta(seconds=i)))
+
+    add("tesseract", "digital", 900, 9)
+    add("documentai", "digital", 900, 9)
+    add("documentai", "photo", 100, 2)
+    add("tesseract", "photo", 40, 12)  # 30 %, but only 40 photos: not judged yet
+    writer.flush()
+    db = create_engine(db_url)
+    early = evaluate_gate(db, start, NOW, percentage=35, store=False)
+    assert "error_rate[photo]" not in {c.name for c in early.checks}
+    assert early.figures["kinds"]["photo"]["canary"]["documents"] == 40
+    add("tesseract", "photo", 60, 18)  # 100 photos, 30 failed
+    writer.flush()
+    result = evaluate_gate(db, start, NOW, percentage=35, store=False)
+    assert check(result, "error_rate").verdict == PASS  # 39 of 1000 overall
+    photo = check(result, "error_rate[photo]")
+    assert photo.verdict == FAIL and result.verdict == FAIL and "photo: error rate 30.0 %" in result.reason
+    assert check(result, "error_rate[digital]").verdict == PASS
+    assert result.figures["kinds"]["photo"]["baseline"]["documents"] == 100

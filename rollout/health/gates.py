@@ -48,6 +48,7 @@ class Samples:
     durations_ms: np.ndarray = field(default_factory=lambda: np.empty(0))  # successful reads
     confidences: np.ndarray = field(default_factory=lambda: np.empty(0))   # successful reads with one
     errors_by_class: dict[str, int] = field(default_factory=dict)
+    kinds: dict[str, "Samples"] = field(default_factory=dict)  # the same reads per upload kind
 
     @classmethod
     def from_reads(cls, engine: str, reads) -> "Samples":
@@ -197,6 +198,9 @@ def decide(canary: Samples, baseline: Samples | None, t: Thresholds | None = Non
     else:
         checks.extend(_comparison_checks(canary, baseline, t, figures))
 
+    # --- per kind: a kind with the evidence the error-rate threshold needs FAILs on its own
+    checks.extend(_kind_checks(canary, baseline, t, figures, max_err, crit_err, one_sided))
+
     # --- evidence (rule of three)
     need = t.required_documents
     checks.append(GateCheck("evidence", PASS if n >= need else INCONCLUSIVE, n, need,
@@ -212,6 +216,42 @@ def decide(canary: Samples, baseline: Samples | None, t: Thresholds | None = Non
         return _result(INCONCLUSIVE, "; ".join(c.detail for c in waiting), checks, canary, baseline, figures, t)
     summary = ", ".join(c.detail for c in checks if c.name in ("error_rate", "processing_time_p95", "confidence_mean"))
     return _result(PASS, f"{summary}; {n} canary / {nb} baseline documents", checks, canary, baseline, figures, t)
+
+
+def _kind_checks(canary: Samples, baseline: Samples | None, t: Thresholds, figures: dict, max_err: float,
+                 crit_err: float, one_sided: float) -> list[GateCheck]:
+    """Error rate per upload kind (digital, scan, photo, ...). A photo read badly hides among
+    digital PDFs read well: 60 failed photos in 1 000 documents is 6 % overall, 50 % of photos. A
+    kind decides only once it has ``required_documents`` of its own (60 at 5 %: the rule of
+    three); below that its figures are shown, not judged."""
+    if not canary.kinds:
+        return []
+    figures["kinds"] = {kind: {"canary": _figures(s), "baseline": _figures(baseline.kinds[kind])
+                               if baseline is not None and kind in baseline.kinds else None}
+                        for kind, s in sorted(canary.kinds.items())}
+    if len(canary.kinds) < 2:
+        return []  # one kind: the overall checks are its checks
+    out = []
+    for kind, s in sorted(canary.kinds.items()):
+        n = s.documents
+        if n < t.required_documents:
+            continue
+        rate = s.failures / n
+        low, _ = stats.wilson_interval(s.failures, n, one_sided)
+        name = f"error_rate[{kind}]"
+        if n >= t.critical_min_documents and rate > crit_err:
+            out.append(GateCheck(name, FAIL, rate, crit_err, f"{kind}: error rate {_pct(rate)} > critical "
+                                 f"{_pct(crit_err)} (n={n})", critical=True))
+        elif rate > max_err and low > max_err:
+            out.append(GateCheck(name, FAIL, rate, max_err, f"{kind}: error rate {_pct(rate)} > {_pct(max_err)}, "
+                                 f"lower bound {_pct(low)} (n={n})"))
+        elif rate > max_err:
+            out.append(GateCheck(name, INCONCLUSIVE, rate, max_err, f"{kind}: error rate {_pct(rate)} > "
+                                 f"{_pct(max_err)} but not yet significant (n={n})"))
+        else:
+            out.append(GateCheck(name, PASS, rate, max_err, f"{kind}: error rate {_pct(rate)} <= {_pct(max_err)} "
+                                 f"(n={n})"))
+    return out
 
 
 def _comparison_checks(canary: Samples, baseline: Samples, t: Thresholds, figures: dict) -> list[GateCheck]:
@@ -279,10 +319,18 @@ def load_samples(db: Engine, start: datetime, end: datetime, canary: str = OPENS
     if stage is not None:
         cond = and_(cond, e.stage == stage)
     reads: dict[str, list] = {canary: [], baseline: []}
+    kinds: dict[str, dict[str, list]] = {canary: {}, baseline: {}}
     with db.connect() as conn:
-        for row in conn.execute(select(e.engine, e.success, e.duration_ms, e.confidence, e.error_class).where(cond)):
-            reads[row[0]].append(row[1:])
-    return Samples.from_reads(canary, reads[canary]), Samples.from_reads(baseline, reads[baseline])
+        for row in conn.execute(select(e.engine, e.success, e.duration_ms, e.confidence, e.error_class,
+                                       e.kind).where(cond)):
+            reads[row[0]].append(row[1:5])
+            kinds[row[0]].setdefault(row[5] or "unknown", []).append(row[1:5])
+    out = []
+    for engine in (canary, baseline):
+        samples = Samples.from_reads(engine, reads[engine])
+        samples.kinds = {kind: Samples.from_reads(engine, rows) for kind, rows in kinds[engine].items()}
+        out.append(samples)
+    return out[0], out[1]
 
 
 def evaluate_gate(db: Engine, start: datetime, end: datetime, thresholds: Thresholds | None = None, *,
