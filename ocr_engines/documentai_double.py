@@ -82,8 +82,12 @@ class DocumentAIDouble:
     def load(self, golden_dir: Path) -> int:
         pages = {}
         manifest = golden_dir / "manifest.json"
-        if manifest.is_file():
-            pages = {e["file"]: e.get("pages", 1) for e in json.loads(manifest.read_text())["documents"]}
+        if manifest.is_file():  # {"documents": [{"file", "pages"}]}, or a list of {"pdf", "scan", "pages"}
+            data = json.loads(manifest.read_text())
+            for entry in data["documents"] if isinstance(data, dict) else data:
+                for key in ("file", "pdf", "scan"):
+                    if key in entry:
+                        pages[entry[key]] = entry.get("pages", 1)
         for doc in golden_documents(golden_dir):
             digest = hashlib.sha256(doc.path.read_bytes()).hexdigest()
             rel = doc.path.relative_to(golden_dir).as_posix()

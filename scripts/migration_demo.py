@@ -1,14 +1,18 @@
 """The main job on embedded defaults: the whole migration, end to end, on this machine.
 
-Starts the Document AI API TEST DOUBLE (playing Google), the OCR service (real Tesseract; metrics
-and flags in SQLite), Airflow standalone (SQLite, LocalExecutor) with this project's DAGs and UI
-plugin, and a traffic simulator sending golden invoices to the service as thousands of users;
-triggers ``ocr_migration`` with short soak times, prints the stage timeline and the gate verdicts
-as they happen, then where the reports are. Airflow stays up (UI on :8080, login printed) until
+Starts the Document AI API TEST DOUBLE (playing Google, answering every corpus the traffic
+sends), the OCR service (real Tesseract; metrics and flags in SQLite; remediation on), Airflow
+standalone (SQLite, LocalExecutor) with this project's DAGs and UI plugin, and a traffic simulator
+sending what customers send as thousands of users: digital PDFs, clean and degraded scans, phone
+photos, turned pages and faxes (issue 18's generator), KSeF XML and a few unusable uploads, in the
+proportions of --mix; triggers ``ocr_migration`` with short soak times, prints the stage timeline
+and the gate verdicts as they happen, then the time of each phase, the traffic per kind, what the
+golden gate read and where the reports are. Airflow stays up (UI on :8080, login printed) until
 Ctrl-C, unless --exit.
 
-  --bad-engine   inject a bad open-source engine (30 % of its reads fail): watch the gate FAIL
-                 and the automatic rollback
+  --bad-engine   inject a bad open-source engine (30 % of its reads fail): watch the gate FAIL,
+                 the automatic rollback and the remediation (its documents re-read by Google,
+                 corrections published)
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from rollout.staging.processes import (end_process_groups, free_port, log_tail, port_open,  # noqa: E402
                                        wait_until)
+from rollout.health.simulate import DEFAULT_MIX, parse_mix  # noqa: E402
 
 BIN = Path(sys.executable).parent
 COLOURS = {"success": "\033[32m", "failed": "\033[31m", "upstream_failed": "\033[31m", "PASS": "\033[32m",
@@ -75,6 +80,10 @@ class Demo:
         self.acknowledged: dict[str, str | None] = {}  # request id answered 200 -> the replica that answered
         self.problems: list[str] = []  # found after the run: the run fails
         self.run_id: str | None = None
+        self.traffic_by_kind: dict[str, dict[str, int]] = {}
+        self.phases: list[tuple[str, float]] = []  # (phase, seconds) before the run
+        self.started = time.monotonic()
+        self.last_tis: list[dict] = []
 
     # ------------------------------------------------------------------ processes
 
@@ -124,10 +133,16 @@ class Demo:
         self.ocr_env = ocr_env
 
         say(f"data, logs and reports under {self.home}")
+        self.sources = self.traffic_sources()
+        self.corrections_hook = CorrectionsReceiver(self.home / "reports" / "corrections.jsonl")
+        ocr_env.update(OCR_MIGRATE_REMEDIATION="true", OCR_MIGRATE_RETENTION_HOURS="24",
+                       OCR_MIGRATE_RETENTION_DIR=str(self.home / "retained"),
+                       OCR_MIGRATE_CORRECTIONS_WEBHOOK_URL=self.corrections_hook.url)
         say("starting the Document AI API TEST DOUBLE (plays Google; never calls Google)")
-        self.start("documentai-double", [str(BIN / "ocr-migrate"), "documentai-double", "--golden",
-                                         str(ROOT / "expectations" / "golden"), "--port", str(ports["double"]),
-                                         "--latency-median-s", "0.25"], ocr_env, ports["double"])
+        self.start("documentai-double", [str(BIN / "ocr-migrate"), "documentai-double",
+                                         *(arg for folder in self.answered_folders() for arg in ("--golden", str(folder))),
+                                         "--port", str(ports["double"]), "--latency-median-s", "0.25"],
+                   ocr_env, ports["double"])
         subprocess.run([str(BIN / "ocr-migrate"), "set-flag", "enable_accuracy_comparison", "true", "--reason",
                         "demo: shadow-compare a sample of reads"], env=ocr_env, check=True, capture_output=True)
         service_env = dict(ocr_env, OCR_MIGRATE_CLIENT_API_KEYS=f"demo:{client_key}",
@@ -144,6 +159,7 @@ class Demo:
         api = f"http://127.0.0.1:{ports['airflow']}"
         token = self.token(api, password)
         self.wait_for_dag(api, token)
+        self.phases.append(("set-up (traffic corpora, double, service, Airflow)", time.monotonic() - self.started))
 
         self.traffic = threading.Thread(target=self.drive, args=(f"http://127.0.0.1:{ports['service']}", client_key),
                                         daemon=True)
@@ -151,7 +167,7 @@ class Demo:
         conf = {**({"stages": args.stages} if args.stages else {}),
                 "soak_s": args.soak_s, "min_documents": 60, "post_cutover_watch_s": args.watch_s,
                 "stage_timeout_s": args.stage_timeout_s, "run_staging": not args.skip_staging,
-                "golden_subset": "digital", "require_approval": args.require_approval}
+                "require_approval": args.require_approval}  # the golden gate reads the plan's default subset
         run = self.run_id = self.trigger(api, token, conf)
         say(f"triggered ocr_migration run {run} with {json.dumps(conf)}")
         state = self.follow(api, token, run)
@@ -269,6 +285,7 @@ class Demo:
                 time.sleep(2)
                 continue
             self.on_tasks(tis)
+            self.last_tis = tis
             for ti in sorted(tis, key=lambda t: t.get("end_date") or ""):
                 task, st = ti["task_id"], ti["state"]
                 if ti.get("map_index") is not None and ti["map_index"] >= 0:
@@ -336,15 +353,48 @@ class Demo:
 
     # ------------------------------------------------------------------ traffic
 
-    def drive(self, url: str, key: str) -> None:
-        from ocr_engines.evaluation import golden_documents
-        from rollout.health.simulate import drive_service
+    def answered_folders(self) -> list[Path]:
+        """Every corpus the traffic sends from, for the double to answer (it knows documents by hash)."""
+        return [ROOT / "expectations" / "golden", ROOT / "expectations" / "ksef-official", self.home / "traffic"]
 
-        docs = [d.path for d in golden_documents(ROOT / "expectations" / "golden") if d.group == "digital"]
+    def traffic_sources(self) -> dict[str, list[Path]]:
+        """Documents per kind of upload: the golden set's digital PDFs and scans, the official KSeF
+        visualiser's PDFs, scans and XML, phone photos, turned pages and faxes made by issue 18's
+        generator (a few seconds), and unusable uploads."""
+        from ocr_engines.evaluation import golden_documents
+
+        out = self.home / "traffic"
+        say("making the traffic's phone photos, turned pages and faxes (issue 18's capture generator)")
+        subprocess.run([sys.executable, "-m", "expectations.corpus", "captures", "--out", str(out), "--count", "3",
+                        "--split", "heldout", "--conditions", "photo,rotated,fax"], check=True, cwd=ROOT,
+                       capture_output=True)
+        golden = golden_documents(ROOT / "expectations" / "golden")
+        ksef = golden_documents(ROOT / "expectations" / "ksef-official")
+        made = golden_documents(out)
+        bad = self.home / "traffic-unusable"
+        bad.mkdir()
+        sample = next(d.path for d in golden if d.group == "digital")
+        (bad / "empty.pdf").write_bytes(b"")
+        (bad / "cut-off.pdf").write_bytes(sample.read_bytes()[:1500])
+        (bad / "not-a-document.pdf").write_bytes(b"<html><body>not an invoice</body></html>")
+        (bad / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+        return {"digital": [d.path for d in golden + ksef if d.group == "digital"],
+                "scan": [d.path for d in golden + ksef if d.group.startswith("scan")],
+                "photo": [d.path for d in made if d.group == "capture_photo"],
+                "rotated": [d.path for d in made if d.group == "capture_rotated"],
+                "fax": [d.path for d in made if d.group == "capture_fax"],
+                "xml": sorted((ROOT / "expectations" / "ksef-official" / "xml").glob("*.xml"))[:20],
+                "unusable": sorted(bad.iterdir())}
+
+    def drive(self, url: str, key: str) -> None:
+        from rollout.health.simulate import drive_service, mix_documents
+
+        docs, kinds = mix_documents(self.args.mix, self.sources, size=200)
         batch = 0
         while not self.stop_traffic.is_set():
             counts = drive_service(url, key, docs, requests=200, users=20_000, concurrency=10,
-                                   user_offset=batch * 200, stop=self.stop_traffic, acknowledged=self.acknowledged)
+                                   user_offset=batch * 200, stop=self.stop_traffic, acknowledged=self.acknowledged,
+                                   labels=kinds, by_label=self.traffic_by_kind)
             for k, v in counts.items():
                 self.traffic_counts[k] = self.traffic_counts.get(k, 0) + v
             batch += 1
@@ -354,6 +404,14 @@ class Demo:
     def summary(self, state: str, api: str, password: str, ports: dict) -> None:
         env = dict(self.ocr_env, COLUMNS="150")
         print()
+        say("time of each phase:")
+        for name, seconds in self.phases + run_phases(self.last_tis):
+            print(f"  {name:<52} {seconds:6.0f} s")
+        print(f"  {'total':<52} {time.monotonic() - self.started:6.0f} s")
+        say(traffic_line(self.traffic_by_kind))
+        say(golden_line(self.ocr_env["OCR_MIGRATE_DATABASE_URL"]))
+        for line in remediation_lines(self.ocr_env["OCR_MIGRATE_DATABASE_URL"], self.corrections_hook):
+            say(line)
         say("stage timeline (the audit log):")
         subprocess.run([str(BIN / "ocr-migrate"), "history", "--limit", "30"], env=env)
         say("gate verdicts:")
@@ -371,6 +429,104 @@ class Demo:
         print(f"  logs: {self.home / 'logs'}")
 
 
+# ------------------------------------------------------------------ the summary's lines
+
+
+def run_phases(tis: list[dict]) -> list[tuple[str, float]]:
+    """(phase, seconds) of the run from its task instances: staging, the baseline golden gate, each
+    stage, remediation, the cutover (first start to last end of the phase's tasks)."""
+    spans: dict[str, list[datetime]] = {}
+    for ti in tis:
+        if not (ti.get("start_date") and ti.get("end_date")):
+            continue
+        task = ti["task_id"]
+        group = task.split(".")[0]
+        phase = ("remediation" if "remediat" in task else "staging (deploy, test suites)" if group == "staging"
+                 else "golden gate before the stages" if group.endswith("_baseline")
+                 else f"{group.replace('_', ' ')}" if group.startswith(("stage_", "cutover")) else None)
+        if phase is None:
+            continue
+        times = [datetime.fromisoformat(ti["start_date"]), datetime.fromisoformat(ti["end_date"])]
+        spans.setdefault(phase, []).extend(times)
+    ordered = sorted(spans.items(), key=lambda item: min(item[1]))
+    return [(phase, (max(t) - min(t)).total_seconds()) for phase, t in ordered]
+
+
+def traffic_line(by_kind: dict[str, dict[str, int]]) -> str:
+    total = sum(sum(v.values()) for v in by_kind.values())
+    parts = ", ".join(f"{kind} {sum(v.values())} ({100 * sum(v.values()) / max(total, 1):.0f} %)"
+                      for kind, v in sorted(by_kind.items(), key=lambda kv: -sum(kv[1].values())))
+    refused = sum(v.get(code, 0) for v in by_kind.values() for code in v if code.startswith("4"))
+    return f"traffic sent: {total} documents — {parts}; {refused} refused with a typed 4xx (the unusable uploads)"
+
+
+def golden_line(url: str) -> str:
+    """What the golden gate read, per kind, from its last stored validation."""
+    from sqlalchemy import create_engine, text
+
+    db = create_engine(url)
+    try:
+        with db.connect() as conn:
+            row = conn.execute(text("SELECT documents, results FROM gx_validations WHERE suite = 'ocr_golden_fields' "
+                                    "ORDER BY id DESC LIMIT 1")).first()
+    except Exception:  # noqa: BLE001 (no gate ran: no table)
+        row = None
+    finally:
+        db.dispose()
+    if row is None:
+        return "golden gate: did not run"
+    results = _json(row[1]) or {}
+    kinds = results.get("documents_per_kind") or {}
+    detail = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items())) or "per kind: not recorded"
+    return f"golden gate read {row[0]} documents per gate — {detail}"
+
+
+def remediation_lines(url: str, hook) -> list[str]:
+    from rollout.remediation import remediations, summary_line
+    from rollout.flags import make_db
+
+    db = make_db(url)
+    try:
+        runs = remediations(db, 10)
+    finally:
+        db.dispose()
+    lines = [summary_line(run) for run in reversed(runs)]
+    if runs:
+        lines.append(f"the corrections webhook received {hook.count()} corrections ({hook.path}); "
+                     "list them: ocr-migrate corrections -o json")
+    return lines
+
+
+class CorrectionsReceiver:
+    """The downstream system the corrections webhook feeds (in the demo: a local server writing
+    each correction it receives to a JSON-lines file)."""
+
+    def __init__(self, path: Path):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with open(receiver.path, "ab") as fh:
+                    fh.write(body.replace(b"\n", b" ") + b"\n")
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/corrections"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def count(self) -> int:
+        return sum(1 for _ in open(self.path, "rb")) if self.path.exists() else 0
+
+
 def build_parser(description: str = __doc__.split("\n\n")[0]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--bad-engine", action="store_true", help="30 %% of open-source reads fail: see a rollback")
@@ -385,6 +541,8 @@ def build_parser(description: str = __doc__.split("\n\n")[0]) -> argparse.Argume
     parser.add_argument("--data-dir", default="data/demo")
     parser.add_argument("--require-approval", action="store_true",
                         help="each stage waits for a person: approve or reject it in Airflow's Required Actions")
+    parser.add_argument("--mix", type=parse_mix, default=dict(DEFAULT_MIX),
+                        help="the traffic's shares per kind, e.g. " + ",".join(f"{k}={v}" for k, v in DEFAULT_MIX.items()))
     parser.add_argument("--stages", type=lambda text: [int(x) for x in text.split(",")], default=None,
                         help="the plan's percentages, e.g. 5,50,100 (default: the plan's six)")
     return parser

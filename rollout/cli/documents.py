@@ -173,7 +173,8 @@ def compare(
 
 @commands.command("documentai-double")
 def documentai_double(
-    golden: Path = typer.Option(Path("expectations/golden"), help="documents it answers from their truth"),
+    golden: list[Path] = typer.Option([Path("expectations/golden")], help="documents it answers from their truth "
+                                      "(repeat for more folders: every corpus the traffic sends)"),
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8081),
     latency_median_s: float = typer.Option(0.0, help="log-normal latency median (2.0 plays Google's 1-4 s)"),
@@ -189,8 +190,10 @@ def documentai_double(
         codes = [int(code) for code in failure_codes.split(",") if code.strip()]
     except ValueError:
         fail(output, EXIT_CONFIG, "invalid_failure_codes", f"{failure_codes!r}: expected e.g. 429,500,503")
-    double = DocumentAIDouble(golden, DoubleConfig(latency_median_s=latency_median_s, failure_rate=failure_rate,
-                                                   failure_codes=codes, field_error_rate=field_error_rate))
+    double = DocumentAIDouble(None, DoubleConfig(latency_median_s=latency_median_s, failure_rate=failure_rate,
+                                                 failure_codes=codes, field_error_rate=field_error_rate))
+    for folder in golden:
+        double.load(folder)
     cfg = double.config
     info = {"url": f"http://{host}:{port}", "documents": len(double.index), "project": cfg.project,
             "location": cfg.location, "processor_id": cfg.processor_id}

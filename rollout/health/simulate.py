@@ -121,13 +121,15 @@ def scenario(name: str, **canary_overrides) -> Scenario:
 
 def drive_service(url: str, api_key: str, documents: list[Path], requests: int, users: int = 500,
                   concurrency: int = 2, timeout_s: float = 120.0, stop_at: float | None = None,
-                  user_offset: int = 0, stop=None, acknowledged: dict | None = None) -> dict:
+                  user_offset: int = 0, stop=None, acknowledged: dict | None = None, labels: list[str] | None = None,
+                  by_label: dict | None = None) -> dict:
     """Send ``requests`` invoices (cycling through ``documents``) to a running OCR service as
     ``users`` distinct users; returns counts by HTTP status. 429 answers are retried after
     their Retry-After, as a well-behaved client would. ``stop`` (a threading.Event) ends it
     early: requests not yet sent are not sent. ``acknowledged`` receives the request id of every
     200 answer, mapped to the replica that answered it (a balancer's ``X-OCR-Replica`` header;
-    None without one)."""
+    None without one). ``labels`` (one per document, e.g. its kind in a traffic mix): ``by_label``
+    receives {label: {status: count}}."""
     import httpx
     from concurrent.futures import ThreadPoolExecutor
 
@@ -156,6 +158,9 @@ def drive_service(url: str, api_key: str, documents: list[Path], requests: int, 
             else:
                 key = "429"
         counts[key] = counts.get(key, 0) + 1
+        if labels is not None and by_label is not None:
+            mine = by_label.setdefault(labels[i % len(labels)], {})
+            mine[key] = mine.get(key, 0) + 1
 
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, range(requests)))
@@ -164,4 +169,50 @@ def drive_service(url: str, api_key: str, documents: list[Path], requests: int, 
 
 def _content_type(path: Path) -> str:
     return {".pdf": "application/pdf", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-            ".tif": "image/tiff", ".tiff": "image/tiff"}.get(path.suffix.lower(), "application/octet-stream")
+            ".tif": "image/tiff", ".tiff": "image/tiff", ".xml": "application/xml"}.get(
+        path.suffix.lower(), "application/octet-stream")
+
+
+# ------------------------------------------------------------------------------ a realistic mix
+
+# What customers upload, in shares of 100 (the demo's default; every share is a parameter). Digital
+# PDFs first, then scans; phone photos, turned pages and faxes are the captures issue 18 normalises;
+# KSeF XML is read exactly; a few uploads are unusable (empty, cut off, not a document).
+DEFAULT_MIX = {"digital": 45, "scan": 20, "photo": 8, "rotated": 5, "fax": 5, "xml": 12, "unusable": 5}
+
+
+def parse_mix(text: str) -> dict[str, int]:
+    """'digital=45,scan=20,...' → shares; unknown kinds, negative or all-zero shares are refused."""
+    mix: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, sep, share = part.partition("=")
+        kind = kind.strip()
+        if not sep or kind not in DEFAULT_MIX:
+            raise ValueError(f"{part!r}: expected KIND=SHARE with KIND one of {', '.join(DEFAULT_MIX)}")
+        try:
+            mix[kind] = int(share)
+        except ValueError:
+            raise ValueError(f"{part!r}: the share must be a whole number") from None
+        if mix[kind] < 0:
+            raise ValueError(f"{part!r}: a share cannot be negative")
+    if not any(mix.values()):
+        raise ValueError("the mix sends nothing: give at least one kind a share")
+    return mix
+
+
+def mix_documents(mix: dict[str, int], sources: dict[str, list[Path]], size: int = 200,
+                  seed: int = 7) -> tuple[list[Path], list[str]]:
+    """``size`` documents in the mix's proportions (largest remainder), each kind cycling through its
+    sources, shuffled with ``seed``: (documents, their kinds). A kind with a share needs sources."""
+    wanted = {k: v for k, v in mix.items() if v > 0}
+    missing = [k for k in wanted if not sources.get(k)]
+    if missing:
+        raise ValueError(f"no documents for {', '.join(missing)}")
+    total = sum(wanted.values())
+    exact = {k: size * v / total for k, v in wanted.items()}
+    counts = {k: int(x) for k, x in exact.items()}
+    for k in sorted(exact, key=lambda k: exact[k] - counts[k], reverse=True)[:size - sum(counts.values())]:
+        counts[k] += 1
+    pairs = [(sources[k][i % len(sources[k])], k) for k, n in counts.items() for i in range(n)]
+    np.random.default_rng(seed).shuffle(pairs)
+    return [p for p, _ in pairs], [k for _, k in pairs]
