@@ -13,6 +13,7 @@ and its truth is mapped onto the contract's names (``sale_date`` is ``delivery_d
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import Counter, defaultdict
@@ -157,6 +158,79 @@ def score_document(doc: GoldenDocument, result: dict | None, seconds: float, err
                          field_confidence={k: v["confidence"] for k, v in (result or {}).get("fields", {}).items()},
                          timings_ms=dict((result or {}).get("timings_ms", {})),
                          ksef=(result or {}).get("ksef"))
+
+
+# ---------------------------------------------------------------- what makes a read
+
+# (resolved path, size, mtime_ns) -> sha256: a file is hashed once a process while it is unchanged
+# (the traineddata are ~20 MB and every golden gate asks)
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes, remembered in this process by (path, size, mtime_ns)."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    digest = _DIGESTS.get(key)
+    if digest is None:
+        sha = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                sha.update(block)
+        digest = _DIGESTS[key] = sha.hexdigest()
+    return digest
+
+
+def engine_fingerprint(engine_name: str, options: dict | None = None) -> str:
+    """sha256 (hex) over what makes an engine's read of a document: this package's sources
+    (``*.py``, by relative path) and data files (``calibration.json``: the confidence table, the
+    one ``calibration.CALIBRATION_FILE`` names), the engine's name and ``options`` (languages,
+    limits, backend choice, capture, second look...), and for Tesseract the backend it resolves to
+    (cli or tesserocr) with its version, and the ``.traineddata`` it reads: the configured
+    languages and ``osd`` (orientation detection) from the tessdata folder
+    (``tesseract_backends.tessdata_dir``: TESSDATA_PREFIX, else the system's, where Debian's
+    program looks too). A read cached under one fingerprint is what the engine would read again."""
+    from . import calibration
+
+    sha = hashlib.sha256()
+
+    def add(label: str, value: str) -> None:
+        sha.update(f"{label}\0{value}\n".encode())
+
+    options = dict(options or {})
+    add("engine", engine_name)
+    add("options", repr(sorted(options.items())))
+    package = Path(__file__).resolve().parent
+    files = sorted((p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                    and p.suffix != ".pyc"), key=lambda p: p.relative_to(package).as_posix())
+    for path in files:  # sources and data files (calibration.json) alike
+        add(f"file:{path.relative_to(package).as_posix()}", file_digest(path))
+    add("calibration", file_digest(calibration.CALIBRATION_FILE))
+    if engine_name == "tesseract":
+        _tesseract_inputs(options, add)
+    return sha.hexdigest()
+
+
+def _tesseract_inputs(options: dict, add) -> None:
+    from .errors import EngineUnavailableError
+    from .tesseract import DEFAULT_BACKEND, DEFAULT_LANGUAGES
+    from .tesseract_backends import get_backend, tessdata_dir
+
+    try:
+        backend = get_backend(options.get("backend", DEFAULT_BACKEND))
+        add("backend", f"{backend.name} {backend.tesseract_version}")
+    except EngineUnavailableError as exc:  # the read fails too (and is not cached)
+        add("backend", f"unavailable: {exc}")
+    try:
+        tessdata = Path(tessdata_dir())
+    except EngineUnavailableError:
+        add("tessdata", "none")
+        return
+    languages = [lang for lang in str(options.get("languages", DEFAULT_LANGUAGES)).split("+") if lang]
+    for lang in sorted({*languages, "osd"}):
+        path = tessdata / f"{lang}.traineddata"
+        add(f"traineddata:{lang}", file_digest(path) if path.is_file() else "missing")
 
 
 # ---------------------------------------------------------------- running

@@ -302,7 +302,8 @@ def set_stage_percentage(position: int, **context) -> dict:
 # wherever a worker is free, and golden_gate, the reduce, validates all the rows and decides.
 
 def golden_shards(**context) -> list[list[str]]:
-    """The golden gate's map step: the plan's golden subset as ``golden_shards`` lists of paths."""
+    """The golden gate's map step: the plan's golden subset as ``golden_shards`` lists of paths
+    (absolute: the default subset, "mixed", spans the golden folder and expectations/ksef-official)."""
     from rollout.fanout import split
     from rollout.health.golden_gate import subset_documents
 
@@ -345,13 +346,16 @@ def golden_gate(position: int | None = None, shard_rows=None, **context) -> dict
                              cache_dir=settings.data_dir / "golden-cache",
                              # and the last hour's shadow comparisons, when there are enough of them
                              shadow_window=(datetime.now(timezone.utc) - timedelta(hours=1), datetime.now(timezone.utc)))
-    context["ti"].xcom_push(key="golden", value={"success": result["success"], "data_docs": result["data_docs"]})
-    log.info("golden gate: %s; Data Docs: %s (UI: /ocr-migration/data-docs/index.html)",
-             "PASS" if result["success"] else "FAIL", result["data_docs"])
+    context["ti"].xcom_push(key="golden", value={"success": result["success"], "data_docs": result["data_docs"],
+                                                 "documents_per_kind": result["documents_per_kind"]})
+    log.info("golden gate: %s on %d documents %s; Data Docs: %s (UI: /ocr-migration/data-docs/index.html)",
+             "PASS" if result["success"] else "FAIL", result["documents"], result["documents_per_kind"],
+             result["data_docs"])
     if not result["success"]:
         failed = [f"{s['suite']}: {s['failed']}" for s in result["suites"] if not s["success"]]
         raise AirflowFailException(f"golden-set quality gate FAILED: {'; '.join(failed)[:1500]}")
-    return {"success": True, "documents": result["documents"], "data_docs": result["data_docs"]}
+    return {"success": True, "documents": result["documents"], "documents_per_kind": result["documents_per_kind"],
+            "data_docs": result["data_docs"]}
 
 
 # ocr_evaluate: ``ocr-migrate evaluate`` over a corpus folder, as map/reduce like the golden gate.

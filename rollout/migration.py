@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from . import stages
 from .actions import apply_action
 from .flags import FlagStore
-from .health.golden_subsets import GOLDEN_SUBSET_CHOICES, is_golden_subset
+from .health.golden_subsets import DEFAULT_GOLDEN_SUBSET, GOLDEN_SUBSET_CHOICES, is_golden_subset
 from .health.schema import as_utc
 from .health.thresholds import ThresholdError, Thresholds
 
@@ -42,7 +42,7 @@ class MigrationPlan:
     require_approval: bool = False
     auto_rollback: bool = True
     post_cutover_watch_s: float = 24 * 3600.0
-    golden_subset: str = "digital"
+    golden_subset: str = DEFAULT_GOLDEN_SUBSET  # "mixed": digital, clean and degraded scans, ksef-official
     golden_shards: int = 4                # the golden gate's reads in this many mapped tasks
 
     def __post_init__(self):

@@ -167,7 +167,7 @@ class Demo:
         conf = {**({"stages": args.stages} if args.stages else {}),
                 "soak_s": args.soak_s, "min_documents": 60, "post_cutover_watch_s": args.watch_s,
                 "stage_timeout_s": args.stage_timeout_s, "run_staging": not args.skip_staging,
-                "require_approval": args.require_approval}  # the golden gate reads the plan's default subset
+                "require_approval": args.require_approval}  # golden_subset: the plan's default, "mixed"
         run = self.run_id = self.trigger(api, token, conf)
         say(f"triggered ocr_migration run {run} with {json.dumps(conf)}")
         state = self.follow(api, token, run)

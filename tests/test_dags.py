@@ -152,7 +152,8 @@ def test_the_sensors_set_the_schema_up_once_per_database_not_on_every_poke(migra
 def test_happy_path_to_100_percent_with_cutover(migration_env):
     env, db = migration_env
     env = {**env, "OCR_MIGRATE_DOCUMENTAI_PRICE_PER_PAGE": "0.015"}
-    result, log = run_dag(env, "ocr_migration", {**FAST, "stages": [5, 15, 35, 60, 100], "golden_shards": 3},
+    result, log = run_dag(env, "ocr_migration", {**FAST, "stages": [5, 15, 35, 60, 100], "golden_shards": 3,
+                                                  "golden_subset": "digital"},
                           traffic="healthy")
     assert result["state"] == "success", log[-4000:]
     assert all(state in ("success", "skipped") for state in result["tis"].values())

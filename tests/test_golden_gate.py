@@ -6,9 +6,12 @@ every test here, which is also how a migration run's repeated gates use it).
 
 import copy
 import json
+import os
 import shutil
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
@@ -17,8 +20,8 @@ from rollout.events import OcrEvent, ocr_events
 from rollout.events import metadata as events_metadata
 from rollout.flags import make_db
 from rollout.health.golden_gate import (GOLDEN_SUITE, NO_SHADOW_SAMPLE, SHADOW_SUITE, SuiteIntegrityError,
-                                        declared_expectations, default_gx_dir, golden_results, gx_history,
-                                        run_golden_gate)
+                                        declared_expectations, default_gx_dir, document_kind, document_name,
+                                        golden_results, gx_history, run_golden_gate, subset_documents)
 
 pytest.importorskip("great_expectations")
 
@@ -66,7 +69,7 @@ def test_gate_passes_on_the_engine_and_is_stored(db_url, golden_dir, golden_rows
     (suite,) = out["suites"]
     declared = declared_expectations(GOLDEN_SUITE)
     assert suite["evaluated"] == suite["successful"] == len(declared) == 25
-    assert out["documents"] == suite["documents"] == 14
+    assert out["documents"] == suite["documents"] == 14 and out["documents_per_kind"] == {"digital": 14}
     assert suite["observed"]["match_invoice_id"] == 1.0 and suite["observed"]["confidence"] >= 0.95
 
     index = tmp_path / "docs" / "index.html"
@@ -81,6 +84,7 @@ def test_gate_passes_on_the_engine_and_is_stored(db_url, golden_dir, golden_rows
     assert counts == (25, 25, 0)
     assert row["documents"] == 14 and row["data_docs_path"] == suite["data_docs"]
     assert row["results"]["failed"] == [] and row["results"]["observed"]["match_total_amount"] == 1.0
+    assert row["results"]["documents_per_kind"] == {"digital": 14}
 
 
 CORRUPTIONS = {
@@ -184,6 +188,7 @@ def test_gate_runs_on_the_ksef_official_subset(golden_dir, tmp_path, cache_dir):
                           run_id="test-ksef")
     (suite,) = out["suites"]
     assert out["documents"] == suite["documents"] == 6
+    assert out["documents_per_kind"] == {"ksef-official:digital": 6}
     assert out["success"] is True, suite["failed"]
     assert suite["evaluated"] == suite["successful"] == len(declared_expectations(GOLDEN_SUITE))
     assert suite["observed"]["match_total_amount"] == 1.0 and suite["observed"]["match_line_items"] == 1.0
@@ -195,3 +200,102 @@ def test_an_unknown_golden_subset_is_refused():
     assert MigrationPlan.from_params({"golden_subset": "ksef-official:scan"}).golden_subset == "ksef-official:scan"
     with pytest.raises(PlanError, match="golden_subset must be one of"):
         MigrationPlan.from_params({"golden_subset": "ksef-official:bogus"})
+
+
+def test_the_default_subset_reads_scans_and_the_ksef_official_invoices(golden_dir):
+    """The plan's default, "mixed": a fixed sample of 4 digital, 4 clean and 4 degraded scans of
+    the golden set (12 different invoices, all 7 layouts) and all of ksef-official, PDF and scan;
+    rows name every document once, a corpus's under its name."""
+    from rollout.migration import MigrationPlan
+
+    assert MigrationPlan().golden_subset == MigrationPlan.from_params({}).golden_subset == "mixed"
+    folder, docs = subset_documents(golden_dir, "mixed")
+    kinds = Counter(document_kind(d.path, d.group, folder) for d in docs)
+    assert kinds == {"digital": 4, "scan300": 4, "scan_degraded": 4, "ksef-official:digital": 6,
+                     "ksef-official:scan_clean": 3, "ksef-official:scan_degraded": 3}
+    names = [document_name(d.path, folder) for d in docs]
+    assert len(set(names)) == len(names) == 24
+    assert {"inv-0001.pdf", "inv-0005-scan300.png", "inv-0009-degraded.jpg", "ksef-official/pdf/001.pdf",
+            "ksef-official/scans/025.pdf"} <= set(names)
+    golden = [d for d in docs if d.family != "ksef-official"]
+    assert len({d.name for d in golden}) == 12 and len({d.family for d in golden}) == 7
+    assert [d.path for d in subset_documents(golden_dir, "mixed")[1]] == [d.path for d in docs]  # fixed
+
+
+def _counting_reads(monkeypatch) -> list[str]:
+    """The names of the documents the engine reads in this process from now on (it still reads them)."""
+    from ocr_engines.tesseract import TesseractEngine
+
+    reads, extract = [], TesseractEngine.extract
+
+    def counting(self, path):
+        reads.append(Path(path).name)
+        return extract(self, path)
+
+    monkeypatch.setattr(TesseractEngine, "extract", counting)
+    return reads
+
+
+def test_the_read_cache_hits_until_the_engine_fingerprint_changes(golden_dir, tmp_path, monkeypatch):
+    from ocr_engines import calibration
+
+    reads = _counting_reads(monkeypatch)
+    cache = tmp_path / "cache"
+    paths = [str(golden_dir / "inv-0001.pdf"), str(golden_dir / "inv-0002.pdf")]
+
+    def read():
+        return golden_results(golden_dir, "tesseract", subset="digital", cache_dir=cache, paths=paths)
+
+    first = read()
+    assert reads == ["inv-0001.pdf", "inv-0002.pdf"]
+    entries = {p: p.stat().st_mtime_ns for p in cache.rglob("*.json")}
+    assert len(entries) == 2
+    # nothing changed: no read, nothing written, the same rows
+    assert read() == first and len(reads) == 2
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.json")} == entries
+
+    # one byte of the calibration table changed: another fingerprint, both documents read again
+    changed = tmp_path / "calibration.json"
+    text = calibration.CALIBRATION_FILE.read_text()
+    assert text.count("0.998") == 1
+    changed.write_text(text.replace("0.998", "0.997"))
+    monkeypatch.setattr(calibration, "CALIBRATION_FILE", changed)
+    calibration._table.cache_clear()
+    try:
+        read()
+    finally:
+        monkeypatch.undo()
+        calibration._table.cache_clear()
+    assert reads == ["inv-0001.pdf", "inv-0002.pdf"] * 2
+    assert len(list(cache.rglob("*.json"))) == 4 and len(list((cache / "tesseract").iterdir())) == 2
+
+
+def test_the_engine_fingerprint_covers_the_traineddata_and_options(tmp_path, monkeypatch):
+    """Same inputs, same fingerprint (a copy of the traineddata elsewhere too); a changed byte of
+    a language's traineddata or another option gives another one."""
+    from ocr_engines.evaluation import engine_fingerprint
+    from ocr_engines.tesseract_backends import tessdata_dir
+
+    options = {"languages": "pol+eng", "backend": "cli", "target_xheight_px": 20.0}
+    base = engine_fingerprint("tesseract", options)
+    assert engine_fingerprint("tesseract", dict(options)) == base
+    assert engine_fingerprint("tesseract", {**options, "target_xheight_px": 24.0}) != base
+    assert engine_fingerprint("tesseract", {**options, "languages": "eng"}) != base
+
+    copy = tmp_path / "tessdata"
+    copy.mkdir()
+    for name in ("eng", "osd", "pol"):
+        source = Path(tessdata_dir()) / f"{name}.traineddata"
+        if name == "pol":
+            shutil.copyfile(source, copy / source.name)
+        else:
+            (copy / source.name).symlink_to(source)
+    monkeypatch.setenv("TESSDATA_PREFIX", str(copy))
+    assert engine_fingerprint("tesseract", options) == base
+    pol = copy / "pol.traineddata"
+    data = bytearray(pol.read_bytes())
+    data[-1] ^= 1
+    pol.write_bytes(bytes(data))
+    stat = pol.stat()
+    os.utime(pol, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # a new mtime, whatever the clock
+    assert engine_fingerprint("tesseract", options) != base

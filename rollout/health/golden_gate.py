@@ -13,7 +13,6 @@ alone takes seconds, and this module is imported by DAG files.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -28,13 +27,14 @@ from sqlalchemy import JSON, Boolean, Column, DateTime, Index, Integer, String, 
 from sqlalchemy.engine import Engine
 
 from ocr_engines.compare import IGNORED, MATCH
-from ocr_engines.evaluation import LINE_ITEMS, GoldenDocument, golden_documents, score_document
+from ocr_engines.evaluation import (LINE_ITEMS, GoldenDocument, engine_fingerprint, file_digest, golden_documents,
+                                    score_document)
 from ocr_engines.normalize import digits_only
 from ocr_engines.result import FIELD_NAMES
 from ocr_engines.validation import CRITICAL_FIELDS, is_valid_iban, is_valid_nip
 
 from ..fanout import pick
-from .golden_subsets import CORPUS_SUBSETS, SUBSETS
+from .golden_subsets import CORPUS_SUBSETS, SPANNING_SUBSETS, SUBSETS
 from .schema import _id, as_utc, jsonable, metadata, recent_rows
 
 log = logging.getLogger(__name__)
@@ -85,11 +85,13 @@ def default_gx_dir() -> Path:
 def golden_results(golden_dir: Path, engine_name: str = "tesseract", subset: str = "digital", workers: int = 1,
                    cache_dir: Path | None = None, options: dict | None = None,
                    paths: list[str] | None = None) -> list[dict]:
-    """One row per golden document of ``subset`` ("digital", "scan", "all" or a manifest variant):
-    the engine's read scored against the truth. Reads are cached in ``cache_dir`` by engine name,
-    version, options and the document's sha256, so the gates of one migration run OCR each
-    document once. ``paths``: only these documents of the subset (one shard of the gate, as
-    ``rollout.fanout.split`` made it from ``subset_documents``)."""
+    """One row per golden document of ``subset`` (see ``subset_documents``): the engine's read
+    scored against the truth. Reads are cached in ``cache_dir`` by engine name and version, the
+    engine's fingerprint (``ocr_engines.evaluation.engine_fingerprint``: its code, calibration,
+    traineddata, backend and options) and the document's sha256, so the gates of one migration run
+    OCR each document once, and a change to what makes a read reads again. ``paths``: only these
+    documents of the subset (one shard of the gate, as ``rollout.fanout.split`` made it from
+    ``subset_documents``)."""
     golden_dir, docs = subset_documents(Path(golden_dir), subset)
     if paths is not None:
         docs = pick(docs, paths)
@@ -98,7 +100,7 @@ def golden_results(golden_dir: Path, engine_name: str = "tesseract", subset: str
 
         options = get_settings().engine_options(engine_name)
     engine, version = _engine_and_version(engine_name, options)
-    cache = _cache_folder(cache_dir, engine_name, version, options)
+    cache = _cache_folder(cache_dir, engine_name, version, options) if docs else None
     reads: dict[str, tuple[dict | None, float, str | None]] = {}
     todo = []
     for doc in docs:
@@ -115,16 +117,89 @@ def golden_results(golden_dir: Path, engine_name: str = "tesseract", subset: str
 
 
 def subset_documents(golden_dir: Path, subset: str) -> tuple[Path, list[GoldenDocument]]:
-    """(the folder read, its documents of ``subset``). ``subset`` is a variant subset of the golden
-    set ("digital", "scan", "all", a manifest variant) or, for a committed corpus, its name
-    ("ksef-official": all of it) or its name and a variant subset ("ksef-official:scan")."""
+    """(``golden_dir``, the documents of ``subset``). ``subset`` is a variant subset of the golden
+    set ("digital", "scan", "all", a manifest variant), for a committed corpus its name
+    ("ksef-official": all of it) or its name and a variant subset ("ksef-official:scan"), or a
+    subset spanning folders (``golden_subsets.SPANNING_SUBSETS``: "mixed", the default, a fixed
+    sample of each kind of the golden set and all of ksef-official). Rows name a document by its
+    path in ``golden_dir``, a corpus's as ``<corpus>/<path in it>`` (``document_name``)."""
+    golden_dir = Path(golden_dir)
+    if subset in SPANNING_SUBSETS:
+        folders: dict[str | None, list[GoldenDocument]] = {}
+        docs: list[GoldenDocument] = []
+        for corpus, variants, per_group in SPANNING_SUBSETS[subset]:
+            if corpus not in folders:
+                folders[corpus] = golden_documents(golden_dir if corpus is None else corpus_folder(corpus))
+            found = folders[corpus] if per_group is None else sample_documents(folders[corpus], per_group)
+            docs += select_documents(found, variants)
+        return golden_dir, docs
     corpus, _, variants = subset.partition(":")
     if corpus in CORPUS_SUBSETS:
-        import expectations
-
-        folder = Path(expectations.__file__).resolve().parent / corpus
-        return folder, select_documents(golden_documents(folder), variants or "all")
+        return golden_dir, select_documents(golden_documents(corpus_folder(corpus)), variants or "all")
     return golden_dir, select_documents(golden_documents(golden_dir), subset)
+
+
+def corpus_folder(corpus: str) -> Path:
+    """A committed corpus beside the golden set (``expectations/<corpus>``), found by name."""
+    import expectations
+
+    return Path(expectations.__file__).resolve().parent / corpus
+
+
+def sample_documents(docs: list[GoldenDocument], per_group: int) -> list[GoldenDocument]:
+    """A fixed sample of ``per_group`` documents of each manifest group: a group's documents in
+    name order, each group starting where the one before it ended (digital first, then the groups
+    by name), so that the groups read different invoices (and layouts) rather than the same few."""
+    groups: dict[str, list[GoldenDocument]] = {}
+    for doc in sorted(docs, key=lambda d: str(d.path)):
+        groups.setdefault(doc.group, []).append(doc)
+    out = []
+    for j, group in enumerate(sorted(groups, key=lambda g: (g != "digital", g))):
+        members = groups[group]
+        out += [members[(j * per_group + i) % len(members)] for i in range(min(per_group, len(members)))]
+    return sorted(out, key=lambda d: str(d.path))
+
+
+def document_name(path: Path, golden_dir: Path) -> str:
+    """A row's document: its path in ``golden_dir``, else ``<corpus>/<path in it>`` for a committed
+    corpus (``ksef-official/pdf/001.pdf``), else the full path."""
+    try:
+        return path.relative_to(golden_dir).as_posix()
+    except ValueError:
+        pass
+    for corpus in CORPUS_SUBSETS:
+        try:
+            return f"{corpus}/{path.relative_to(corpus_folder(corpus)).as_posix()}"
+        except ValueError:
+            continue
+    return str(path)
+
+
+def document_kind(path: Path, group: str, golden_dir: Path) -> str:
+    """What ``documents_per_kind`` counts: the manifest group (digital, scan300, scan_degraded...)
+    of a golden-set document, ``<corpus>:<group>`` of a committed corpus's (ksef-official:digital)."""
+    if not _inside(path, golden_dir):
+        for corpus in CORPUS_SUBSETS:
+            if _inside(path, corpus_folder(corpus)):
+                return f"{corpus}:{group}"
+    return group
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def documents_per_kind(rows: list[dict]) -> dict[str, int]:
+    """How many rows of each kind (``document_kind``), in the order the rows first show them."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        kind = row.get("kind") or row.get("group") or "all"
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
 
 
 def select_documents(docs: list[GoldenDocument], subset: str) -> list[GoldenDocument]:
@@ -143,11 +218,8 @@ def golden_row(doc: GoldenDocument, result: dict | None, seconds: float, error: 
     """The row the golden suite validates; scoring is ``ocr_engines.evaluation.score_document``."""
     score = score_document(doc, result, seconds, error)
     values = {} if result is None else {k: v["value"] for k, v in result.get("fields", {}).items()}
-    try:
-        name = doc.path.relative_to(golden_dir).as_posix()
-    except ValueError:
-        name = str(doc.path)
-    row = {"document": name, "group": doc.group, "engine": engine_name, "engine_version": engine_version,
+    row = {"document": document_name(doc.path, golden_dir), "group": doc.group,
+           "kind": document_kind(doc.path, doc.group, golden_dir), "engine": engine_name, "engine_version": engine_version,
            "error": error, "pages": (result or {}).get("pages", 0), "seconds": round(seconds, 3),
            # a failed read found nothing: zero confidence, not a missing value the floor would skip
            "confidence": float(result.get("confidence", 0.0)) if result is not None else 0.0}
@@ -184,26 +256,19 @@ def _engine_and_version(engine_name: str, options: dict):
 
 
 def _cache_folder(cache_dir: Path | None, engine_name: str, version: str, options: dict) -> Path | None:
+    """``cache_dir/<engine>/<version>-<fingerprint>``: a change to the engine's code, calibration,
+    traineddata, backend or options reads into a new folder (the old one is left for a run that
+    still has the old engine)."""
     if cache_dir is None:
         return None
-    try:
-        from importlib.metadata import version as dist_version
-
-        code = dist_version("ocr-migrate")
-    except Exception:
-        code = "0"
-    fingerprint = hashlib.sha256(repr(sorted(options.items())).encode()).hexdigest()[:12]
-    folder = Path(cache_dir) / _slug(engine_name) / _slug(f"{version}-{code}-{fingerprint}")
+    fingerprint = engine_fingerprint(engine_name, options)[:16]
+    folder = Path(cache_dir) / _slug(engine_name) / _slug(f"{version}-{fingerprint}")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path)
 
 
 def _cache_get(folder: Path | None, doc: GoldenDocument):
@@ -340,12 +405,15 @@ def run_golden_gate(db: Engine | str, golden_dir: Path, *, engine_name: str = "t
     timings["validate_s"] = round(time.perf_counter() - t1, 3)
 
     init_schema(db)
+    per_kind = documents_per_kind(rows)
     now = datetime.now(timezone.utc)
     ids = []
     with db.begin() as conn:
         for o in outcomes:
             summary = {"failed": o["failed"], "observed": o.get("observed", {}), "engine": engine_name,
                        "subset": subset}
+            if o["suite"] == GOLDEN_SUITE:
+                summary["documents_per_kind"] = per_kind
             if o.get("skipped"):
                 summary["skipped"] = o["skipped"]
             ids.append(conn.execute(insert(gx_validations).values(
@@ -360,7 +428,7 @@ def run_golden_gate(db: Engine | str, golden_dir: Path, *, engine_name: str = "t
                  o.get("skipped") or ("PASS" if o["success"] else "FAIL"), o["successful"], o["evaluated"],
                  o["documents"], [f.get("column") or f["expectation"] for f in o["failed"]])
     return {"success": all(o["success"] for o in validated), "suites": outcomes, "documents": len(rows),
-            "engine": engine_name, "subset": subset, "data_docs": str(index), "ids": ids, "timings": timings}
+            "documents_per_kind": per_kind, "engine": engine_name, "subset": subset, "data_docs": str(index), "ids": ids, "timings": timings}
 
 
 def gx_history(db: Engine | str, limit: int = 20, run_id: str | None = None) -> list[dict]:
