@@ -168,7 +168,10 @@ with DAG(
         switch = PythonOperator(task_id="switch", python_callable=ops.cut_over,
                                 op_kwargs={"backup": "{{ ti.xcom_pull(task_ids='cutover.backup') }}"})
         watch = ops.PostCutoverSensor(task_id="post_cutover_watch", cutover_task_id="cutover.switch")
-        pre >> backup >> switch >> watch
+        # the run's last task: its state is the run's (remediation after a failure is a leaf that
+        # succeeds; without this, a failed migration would end "success")
+        finished = EmptyOperator(task_id="finished")
+        pre >> backup >> switch >> watch >> finished
         # a failed watch: Google is off, nothing can re-read, the documents are listed for review
         remediation_tasks(watch, TriggerRule.ONE_FAILED, position=None, set_task_id="cutover.switch")
     previous >> pre

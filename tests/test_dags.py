@@ -204,6 +204,7 @@ def test_happy_path_to_100_percent_with_cutover(migration_env):
 
 def test_degraded_engine_at_stage_2_rolls_back_automatically(migration_env):
     env, db = migration_env
+    env = dict(env, OCR_MIGRATE_REMEDIATION="true")  # the rollback is followed by remediation
     result, log = run_dag(env, "ocr_migration", {**FAST, "stages": [5, 15, 100]}, traffic="degraded-from-15")
     assert result["state"] == "failed"
     tis = result["tis"]
@@ -219,6 +220,16 @@ def test_degraded_engine_at_stage_2_rolls_back_automatically(migration_env):
     assert verdict == "FAIL"
     assert alerts and alerts[0][0] == "critical" and "stage 15 % failed" in alerts[0][1]
     assert "rolled back to 5 %" in alerts[0][2]
+    # remediation ran after the rollback, for stage 2 only: the simulated traffic's documents were
+    # never uploaded (events only), so none is kept and each is listed for review
+    assert tis["stage_2.remediation_shards"] == "success" and tis["stage_2.remediation_report"] == "success"
+    assert tis["stage_1.remediation_shards"] == "skipped"
+    with db.connect() as conn:
+        runs = conn.execute(text("SELECT percentage, cause, served, retained, needs_review, finished_at "
+                                 "FROM ocr_remediations")).all()
+    assert len(runs) == 1
+    percentage, cause, served, retained, needs_review, finished = runs[0]
+    assert (percentage, cause, retained) == (15, "gate", 0) and served > 0 and needs_review == served and finished
 
 
 def golden_copy(golden_dir: Path, folder: Path, names: list[str]) -> Path:
