@@ -296,6 +296,14 @@ def test_the_cost_ledger_section_shows_pages_and_money():
                                              "rows": [{"day": "2026-11-30", "stage": 2, **row.figures(None)}],
                                              "total": row.figures(None)}})
     assert "No Document AI price is set" in unpriced and "EUR</span>" not in unpriced
+    # per upload kind, when the events have kinds (not for a ledger of events recorded before them)
+    per_kind = render_html({**data, "cost": {**data["cost"], "kinds": [{"kind": "scan", **figures},
+                                                                       {"kind": None, **figures}]}})
+    section = per_kind[per_kind.index("<section id=cost>"):per_kind.index("</section>", per_kind.index("<section id=cost>"))]
+    assert '<tr data-kind="scan"><td>scan</td>' in section and '<tr data-kind=""><td>–</td>' in section
+    assert section.count("0.03 EUR") == 4  # the day, the total, and the two kinds
+    no_kinds = render_html({**data, "cost": {**data["cost"], "kinds": [{"kind": None, **figures}]}})
+    assert "cost-kinds" not in no_kinds
 
 
 def test_the_staging_report_lists_failed_checks_and_escapes_every_value():
