@@ -47,10 +47,11 @@ def stage_timeline(db: Engine, start: datetime, end: datetime, data_span: tuple[
     times = [datetime.fromisoformat(t) for t in times]
     if data_span:
         times += list(data_span)
-    if not times:
+    if not times and before is None:
         return {"span": None, "stages": [], "changes": [], "rollbacks": [], "gates": [], "golden": [],
                 "remediations": [], "entries": []}
-    t0, t1 = max(min(times), start), min(max(times), end)
+    # nothing happened in the window but a stage was in force: the strip is that stage, all window long
+    t0, t1 = (max(min(times), start), min(max(times), end)) if times else (start, end)
     # the current stage and an unfinished remediation run on to now: to the window's end when it is
     # near (within a quarter of the span, or a minute), else the strip ends with the last thing seen
     if end - t1 <= max((t1 - t0) / 4, timedelta(minutes=1)):
