@@ -3,11 +3,13 @@
 The api-server mounts the app below at ``/ocr-migration``; the nav entry shows it inside the UI
 (an iframe under ``/plugin/ocr-migration``). Routes, all ``GET``:
 
-  /                    the page: stage and flags, health per engine with plots over time, canary vs
-                       baseline, gate history with reasons, alerts, recent flag changes, the DAGs'
-                       latest runs, links to the Data Docs and the DAG. ``?hours=N`` (0 < N <= 720,
-                       default 24) is the window; anything else is a 422.
-  /api/snapshot        the same data as JSON (``?hours=N`` likewise)
+  /                    the page: stage and flags, the stage timeline (stages, gate verdicts, rollbacks,
+                       remediations: one strip), health per engine and per upload kind, plots over time
+                       (buckets fitted to the traffic in the window), canary vs baseline, gate history
+                       with reasons, alerts, recent flag changes, the DAGs' latest runs, links to the
+                       Data Docs and the DAG. ``?hours=N`` (0 < N <= 720, default 24) is the window;
+                       anything else is a 422.
+  /api/snapshot        the same data as JSON (``?hours=N`` likewise; ``timeline``, ``kinds``, ``series``)
   /data-docs/{path}    the Great Expectations Data Docs in ``settings.data_docs_dir`` (no path may
                        leave that folder: 404)
   /static/{name}       the page's own script and icon

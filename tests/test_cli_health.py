@@ -89,3 +89,29 @@ def test_bad_threshold_and_scenario_are_clear_errors(run):
     assert "unknown threshold" in proc.stderr and "Traceback" not in proc.stderr
     proc = run("simulate", "--scenario", "chaos", code=5)
     assert "unknown_scenario" in proc.stderr
+
+
+@pytest.mark.parametrize("run", ["sqlite"], indirect=True)
+def test_the_report_per_upload_kind(run, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from rollout.events import EventWriter, OcrEvent
+
+    writer = EventWriter(f"sqlite:///{tmp_path / 'health.db'}", tmp_path / "spool.jsonl")
+    writer.init_schema()
+    at = datetime.now(timezone.utc) - timedelta(minutes=10)
+    for i, (engine, kind, ok) in enumerate([("tesseract", "photo", False), ("tesseract", "photo", True),
+                                            ("documentai", "photo", True), ("documentai", "scan", True),
+                                            ("documentai", None, True)]):
+        writer.record(OcrEvent(request_id=f"r{i}", engine=engine, stage=1, percentage=5, duration_ms=100 * (i + 1),
+                               success=ok, kind=kind, pages=1, at=at + timedelta(seconds=i),
+                               error_class=None if ok else "OcrTimeoutError"))
+    writer.close()
+    report = json.loads(run("report", "--hours", "1", "-o", "json").stdout)
+    kinds = {k["kind"]: k for k in report["kinds"]}
+    assert [k["kind"] for k in report["kinds"]] == ["photo", "scan", None]
+    assert kinds["photo"]["engines"]["tesseract"]["error_rate"] == 0.5
+    assert kinds["photo"]["engines"]["documentai"]["duration_p95"] == 300
+    assert {k["kind"]: k["documents"] for k in report["cost"]["kinds"]} == {"photo": 2, "scan": 1, None: 1}
+    table = run("report", "--hours", "1").stdout
+    assert "per upload kind" in table and "photo" in table and "50.0%" in table

@@ -73,3 +73,24 @@ def test_without_a_price_the_ledger_counts_pages_only(events_db):
 def test_an_empty_window(events_db):
     ledger = cost_ledger(events_db, DAY1 - timedelta(days=3), DAY1 - timedelta(days=2), Decimal("0.01"))
     assert ledger["rows"] == [] and ledger["total"]["pages_needed"] == 0 and ledger["total"]["saved"] == "0.00"
+
+
+def test_the_ledger_per_upload_kind(db_url):
+    """Each request's kind is on all its events: its pages count under that kind; events recorded
+    before kinds were count under None. The kinds add up to the total."""
+    kinds = {"r1": "scan", "r2": "digital", "r3": "photo", "r4": "xml", "r5": "scan", "r6": "digital", "r7": None}
+    db = make_db(db_url)
+    metadata.create_all(db)
+    with db.begin() as conn:
+        conn.execute(insert(ocr_events), [{**e, "kind": kinds[e["request_id"]]} for e in EVENTS])
+    ledger = cost_ledger(db, DAY1 - timedelta(hours=1), DAY2 + timedelta(hours=1), Decimal("0.01"))
+    by_kind = {k["kind"]: k for k in ledger["kinds"]}
+    # most documents first, then by name, None (no kind) last among equals
+    assert [k["kind"] for k in ledger["kinds"]] == ["digital", "scan", "photo", "xml", None]
+    assert by_kind["digital"]["served_pages"] == {"tesseract": 5} and by_kind["digital"]["google_pages"] == 3
+    assert by_kind["digital"]["google_shadow_pages"] == 3 and by_kind["digital"]["pages_saved"] == 2
+    assert by_kind["scan"]["served_pages"] == {"documentai": 6} and by_kind["scan"]["google_pages"] == 6
+    assert by_kind["scan"]["saved"] == "0.00" and by_kind["xml"]["avoided_by"]["ksef"] == 1
+    assert by_kind[None]["pages_saved"] == 5
+    for key in ("documents", "pages_needed", "google_pages", "pages_saved"):
+        assert sum(k[key] for k in ledger["kinds"]) == ledger["total"][key], key

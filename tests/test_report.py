@@ -296,6 +296,14 @@ def test_the_cost_ledger_section_shows_pages_and_money():
                                              "rows": [{"day": "2026-11-30", "stage": 2, **row.figures(None)}],
                                              "total": row.figures(None)}})
     assert "No Document AI price is set" in unpriced and "EUR</span>" not in unpriced
+    # per upload kind, when the events have kinds (not for a ledger of events recorded before them)
+    per_kind = render_html({**data, "cost": {**data["cost"], "kinds": [{"kind": "scan", **figures},
+                                                                       {"kind": None, **figures}]}})
+    section = per_kind[per_kind.index("<section id=cost>"):per_kind.index("</section>", per_kind.index("<section id=cost>"))]
+    assert '<tr data-kind="scan"><td>scan</td>' in section and '<tr data-kind=""><td>–</td>' in section
+    assert section.count("0.03 EUR") == 4  # the day, the total, and the two kinds
+    no_kinds = render_html({**data, "cost": {**data["cost"], "kinds": [{"kind": None, **figures}]}})
+    assert "cost-kinds" not in no_kinds
 
 
 def test_the_staging_report_lists_failed_checks_and_escapes_every_value():
@@ -321,3 +329,71 @@ def test_the_staging_report_lists_failed_checks_and_escapes_every_value():
     text = unescape(page)
     assert "<td>6/12</td>" in page and '["seller_nip"]' in text and '{"ok": true}' in text
     assert '"burst": {' in text and '"field_match_rate": 0.9' in text  # the rest as JSON, the thresholds
+
+
+def timeline_snapshot():
+    """A stage timeline as ``rollout.health.timeline`` gives it: 5 %, 15 %, a FAIL, the rollback to 5 %
+    and the remediation; reasons and actors carry markup that must be shown as text."""
+    at = lambda minutes: (NOW - timedelta(minutes=minutes)).isoformat()  # noqa: E731
+    rollback = {"at": at(8), "action": "set-percentage", "actor": f"ocr_migration {EVIL}",
+                "reason": f"automatic rollback: stage 15 % failed {EVIL}", "from": 15, "to": 5, "stage": 1,
+                "rollback": True}
+    return {
+        "span": {"start": at(20), "end": NOW.isoformat()},
+        "stages": [{"percentage": 5, "stage": 1, "began": at(30), "ended": at(15), "action": "set-percentage",
+                    "actor": "ocr_migration", "reason": "stage 1"},
+                   {"percentage": 15, "stage": 2, "began": at(15), "ended": at(8), "action": "set-percentage",
+                    "actor": "ocr_migration", "reason": "stage 2"},
+                   {"percentage": 5, "stage": 1, "began": at(8), "ended": None, "action": "set-percentage",
+                    "actor": rollback["actor"], "reason": rollback["reason"]}],
+        "changes": [rollback], "rollbacks": [rollback],
+        "gates": [{"verdict": "INCONCLUSIVE", "percentage": 15, "stage": 2, "first": at(14), "last": at(10),
+                   "count": 9, "id": 4, "reason": "too few reads"},
+                  {"verdict": "FAIL", "percentage": 15, "stage": 2, "first": at(9), "last": at(9), "count": 1,
+                   "id": 5, "reason": f"error rate 31 % {EVIL}"}],
+        "golden": [{"at": at(18), "verdict": "PASS", "suite": "ocr_golden_fields", "documents": 25,
+                    "failed_expectations": 0}],
+        "remediations": [{"started_at": at(7), "finished_at": at(6), "percentage": 15, "cause": "gate",
+                          "served": 45, "retained": 41, "summary": "re-read 41, corrected 12, published 11"}],
+        "entries": [{"at": at(9), "type": "gate", "verdict": "FAIL", "title": "gate FAIL at 15 %",
+                     "detail": f"error rate 31 % {EVIL}"},
+                    {"at": at(8), "type": "rollback", "verdict": None, "title": "rollback 15 % → 5 %",
+                     "detail": rollback["reason"]}]}
+
+
+def test_the_timeline_and_the_kinds_in_the_report(snapshot):
+    snapshot["timeline"] = timeline_snapshot()
+    snapshot["bucket_seconds"] = 10
+    snapshot["kinds"] = [
+        {"kind": "scan", "documents": 30, "engines": {
+            "documentai": {"documents": 20, "errors": 1, "error_rate": 0.05, "duration_p50": 900.0,
+                           "duration_p95": 1500.0},
+            "tesseract": {"documents": 10, "errors": 3, "error_rate": 0.3, "duration_p50": 700.0,
+                          "duration_p95": 1200.0}}},
+        {"kind": EVIL, "documents": 1, "engines": {
+            "documentai": {"documents": 1, "errors": 0, "error_rate": 0.0, "duration_p50": None,
+                           "duration_p95": None}}}]
+    html = render_html(snapshot)
+    check(html)
+    strip = html[html.index('<svg class="timeline"'):]
+    strip = strip[:strip.index("</svg>")]
+    assert re.findall(r'data-verdict="(\w+)"', strip) == ["PASS", "INCONCLUSIVE", "FAIL"]  # the FAIL on top
+    assert re.findall(r"<text [^>]*>(\d+) %</text>", strip) == ["5", "15", "5"]
+    stage_x = [float(x) for x in re.findall(r'<g class="stage[^"]*"><rect x="([\d.]+)"', strip)]
+    assert stage_x == sorted(stage_x) and stage_x[0] < stage_x[1] < stage_x[2]
+    assert "rollback 15 → 5 %" in strip and "remediation: re-read 41, corrected 12, published 11" in strip
+    assert "(10 s buckets)" in html
+    assert '<tr data-kind="scan">' in html and "30.0 %" in html and "1,200 ms" in html
+    assert EVIL not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in strip  # the rollback's actor and reason, as text
+
+
+def test_a_snapshot_without_timeline_or_kinds_renders_as_before(snapshot, empty):
+    for data in (snapshot, empty):
+        html = render_html(data)
+        check(html)
+        assert 'id=timeline' not in html and 'id=kinds' not in html
+    empty["timeline"] = {"span": None, "stages": [], "entries": []}
+    empty["kinds"] = []
+    html = render_html(empty)
+    assert "no stage changes, gates or traffic in the window" in html and "nothing happened to the rollout" in html

@@ -7,9 +7,10 @@ the stage, bad input is refused.
 
 In the browser: a real Airflow api-server (``airflow db migrate`` + ``airflow api-server`` on a
 free port, SimpleAuthManager with a known password, the repo's plugins folder) and Debian's
-Chromium driven headless by Playwright (``executable_path``: no browser download). The login
-goes through Airflow's own login page; the page must load with the stage, its plots, and no
-console errors, and the UI's nav must show the entry.
+Chromium driven headless by Playwright (``executable_path``: no browser download), over the
+database a ``--bad-engine`` demo run leaves. The login goes through Airflow's own login page; the
+page must load with the stage, its plots (lines of many points), the stage timeline (the FAIL, the
+rollback, the remediation) and no console errors, and the UI's nav must show the entry.
 """
 
 import importlib.util
@@ -75,6 +76,73 @@ def seed_migration_db(url: str, data_dir: Path) -> None:
     (docs / "index.html").write_text("<!DOCTYPE html><html><head><title>Data Docs</title></head>"
                                      "<body><h1>golden gate suite</h1></body></html>", encoding="utf-8")
     (data_dir / "secret.txt").write_text("not for the web", encoding="utf-8")
+
+
+BAD_KINDS = ("digital", "scan", "photo")
+REMEDIATION_TEXT = "re-read 41, corrected 12, published 11"
+
+
+def seed_bad_engine_run(url: str, data_dir: Path) -> dict:
+    """What ``scripts/main.sh --bad-engine`` leaves: a ten-minute run that ended a minute ago. Stage 1
+    (5 %) for five minutes, then stage 2 (15 %) where 30 % of Tesseract's reads fail; the health gate
+    FAILs, the stage is rolled back to 5 % (``set-percentage``, "automatic rollback: ...") and the
+    documents Tesseract served are re-read by Document AI (an ``ocr_remediations`` row). Events carry
+    upload kinds; the audit log's and the gate's times are those of the run (set after the fact:
+    the store dates its rows when they are written). Returns the run's times."""
+    import numpy as np
+    from sqlalchemy import insert, update
+
+    from rollout.actions import apply_action
+    from rollout.events import EventWriter
+    from rollout.flags import FlagStore, flag_audit
+    from rollout.health.alerts import Alert, AlertStore
+    from rollout.health.gates import evaluate_gate
+    from rollout.health.schema import gate_evaluations, ocr_remediations
+    from rollout.health.simulate import scenario
+
+    rng = np.random.default_rng(11)
+    end = datetime.now(timezone.utc) - timedelta(minutes=1)
+    start = end - timedelta(minutes=10)
+    middle = start + timedelta(minutes=5)
+    bad = scenario("errors", error_rate=0.3)
+    events = bad.events(500, 5, start, timedelta(minutes=5), 1, rng) + \
+        bad.events(700, 15, middle, timedelta(minutes=5), 2, rng)
+    for event in events:
+        event.kind = str(rng.choice(BAD_KINDS, p=(0.6, 0.3, 0.1)))
+    writer = EventWriter(url, data_dir / "events-spool.jsonl")
+    writer.init_schema()
+    for event in events:
+        writer.record(event)
+    writer.close()
+    assert writer.spool_depth() == 0, "the seed events did not reach the database"
+
+    store = FlagStore(url)
+    store.init(actor="test")
+    apply_action(store, "set-percentage", "ocr_migration", "stage 1 of the migration", percentage=5)
+    apply_action(store, "set-percentage", "ocr_migration", "stage 2 of the migration", percentage=15)
+    gate = evaluate_gate(store.db, middle, end, stage=2, percentage=15, run_id="manual__bad_engine")
+    assert gate.verdict == "FAIL", gate.reason  # the seed's premise
+    apply_action(store, "set-percentage", "ocr_migration",
+                 f"automatic rollback: stage 15 % failed: {gate.reason}", percentage=5)
+    failed_at = end + timedelta(seconds=5)
+    with store.db.begin() as conn:
+        for (entry_id,), at in zip(conn.execute(flag_audit.select().with_only_columns(flag_audit.c.id)
+                                                .order_by(flag_audit.c.id)).all(),
+                                   (start - timedelta(minutes=2), start, middle, failed_at + timedelta(seconds=2))):
+            conn.execute(update(flag_audit).where(flag_audit.c.id == entry_id).values(at=at))
+        conn.execute(update(gate_evaluations).where(gate_evaluations.c.id == gate.id).values(evaluated_at=failed_at))
+        conn.execute(insert(ocr_remediations).values(
+            run_id="manual__bad_engine", stage=2, percentage=15, cause="gate", window_start=middle, window_end=end,
+            started_at=failed_at + timedelta(seconds=4), finished_at=failed_at + timedelta(seconds=40),
+            served=45, retained=41, reread=41, corrected=12, published=11, needs_review=4, failed=0))
+    AlertStore(store.db, notifiers=[]).process(
+        [Alert("rollback:15", "critical", ALERT_MESSAGE, "rolled back to 5 %; investigate before re-running",
+               stage=2)])
+    docs = data_dir / "data_docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / "index.html").write_text("<!DOCTYPE html><html><head><title>Data Docs</title></head>"
+                                     "<body><h1>golden gate suite</h1></body></html>", encoding="utf-8")
+    return {"start": start, "end": end, "failed_at": failed_at}
 
 
 # ------------------------------------------------------------------------------------ in-process
@@ -247,6 +315,88 @@ def test_the_snapshot_is_json_of_the_same_data(inproc):
     assert data["series"] and data["gates"] and data["alerts"][0]["message"] == ALERT_MESSAGE
     assert data["flag_history"][0]["stage_after"] == 2
     assert data["airflow"]["dags"]["ocr_migration"]["latest_run"]["state"] == "running"
+    # the timeline: init, two advances (0 → 5 → 15 %), the seed's gate; 6 h of traffic in 10-minute buckets
+    timeline = data["timeline"]
+    assert [(s["percentage"], s["action"]) for s in timeline["stages"]] == [(0, "init"), (5, "advance"),
+                                                                          (15, "advance")]
+    assert timeline["stages"][-1]["ended"] is None and not timeline["rollbacks"] and not timeline["remediations"]
+    assert [g["verdict"] for g in timeline["gates"]] == [data["gates"][0]["verdict"]]
+    assert data["bucket_seconds"] == 600
+    assert {k["kind"] for k in data["kinds"]} == {None}  # the A/A seed's events have no kind
+
+
+def bad_engine_client(inproc, monkeypatch, tmp_path):
+    """The in-process app over a database a ``--bad-engine`` run left (``seed_bad_engine_run``)."""
+    from rollout.settings import get_settings
+
+    url = f"sqlite:///{tmp_path / 'bad.db'}"
+    times = seed_bad_engine_run(url, tmp_path / "data")
+    monkeypatch.setenv("OCR_MIGRATE_DATABASE_URL", url)
+    monkeypatch.setenv("OCR_MIGRATE_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    return times
+
+
+def test_a_bad_engine_run_has_its_timeline_kinds_and_lines_in_the_json(inproc, monkeypatch, tmp_path):
+    from rollout.settings import get_settings
+
+    client, tokens, _ = inproc
+    times = bad_engine_client(inproc, monkeypatch, tmp_path)
+    try:
+        data = client.get("/api/snapshot?hours=24", headers=cookie(tokens["viewer"])).json()
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    timeline = data["timeline"]
+    assert [(s["percentage"], s["ended"] is None) for s in timeline["stages"]] == [
+        (0, False), (5, False), (15, False), (5, True)]
+    (fail,) = [g for g in timeline["gates"] if g["verdict"] == "FAIL"]
+    assert fail["percentage"] == 15 and fail["last"] == times["failed_at"].isoformat()
+    (rollback,) = timeline["rollbacks"]
+    assert (rollback["from"], rollback["to"]) == (15, 5) and rollback["reason"].startswith("automatic rollback")
+    (remediation,) = timeline["remediations"]
+    assert remediation["summary"] == f"{REMEDIATION_TEXT}; needs review 4"
+    assert [e["type"] for e in timeline["entries"]][-3:] == ["gate", "rollback", "remediation"]
+    # the strip spans the run (and runs on to now, a minute later), not the 24-hour window
+    span = {k: datetime.fromisoformat(v) for k, v in timeline["span"].items()}
+    assert times["start"] - timedelta(minutes=3) <= span["start"] <= times["start"]  # from the rollout's init
+    assert times["end"] < span["end"] <= datetime.fromisoformat(data["window"]["end"])
+    assert span["end"] - span["start"] < timedelta(minutes=30)
+    # a ten-minute run in a 24-hour window: buckets of seconds, dozens of points per engine
+    assert data["bucket_seconds"] <= 15
+    per_engine = {eng: sum(1 for p in data["series"] if p["engine"] == eng) for eng in ("documentai", "tesseract")}
+    assert min(per_engine.values()) >= 20, per_engine
+    kinds = {k["kind"]: k for k in data["kinds"]}
+    assert set(kinds) == set(BAD_KINDS)
+    digital = kinds["digital"]["engines"]
+    assert digital["tesseract"]["error_rate"] > digital["documentai"]["error_rate"] + 0.1  # the bad engine
+    assert sum(k["documents"] for k in data["kinds"]) == sum(e["documents"] for e in data["engines"])
+
+
+def test_a_bad_engine_run_on_the_page(inproc, monkeypatch, tmp_path):
+    import re
+
+    from rollout.settings import get_settings
+
+    client, tokens, _ = inproc
+    bad_engine_client(inproc, monkeypatch, tmp_path)
+    try:
+        html = client.get("/?hours=24", headers=cookie(tokens["viewer"])).text
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    strip = html[html.index('<svg class="timeline"'):]
+    strip = strip[:strip.index("</svg>")]
+    assert strip.count('data-verdict="FAIL"') == 1
+    assert '<g class="rollback">' in strip and "rollback 15 → 5 %" in strip
+    assert f"remediation: {REMEDIATION_TEXT}; needs review 4" in strip
+    assert [m for m in re.findall(r'<text [^>]*>(\d+) %</text>', strip)] == ["0", "5", "15", "5"]
+    assert "&lt;script&gt;" in html and "<script>alert" not in html
+    for kind in BAD_KINDS:
+        assert f'<tr data-kind="{kind}">' in html
+    lines = dict(re.findall(r'<polyline class="series" data-engine="(\w+)" [^>]*points="([^"]*)"', html))
+    assert set(lines) == {"documentai", "tesseract"}
+    assert all(len(points.split()) >= 20 for points in lines.values()), lines
 
 
 @pytest.mark.parametrize("hours", ["0", "-1", "721", "abc", "nan"])
@@ -310,7 +460,7 @@ def airflow_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("airflow-home")
     data_dir = home / "ocr-data"
     ocr_url = f"sqlite:///{home / 'ocr.db'}"
-    seed_migration_db(ocr_url, data_dir)
+    seed_bad_engine_run(ocr_url, data_dir)  # what `main.sh --bad-engine` leaves: stage 1 (5 %) after a rollback
     (home / "dags").mkdir()
     passwords = home / "passwords.json"
     passwords.write_text(json.dumps({"admin": ADMIN_PASSWORD}), encoding="utf-8")
@@ -364,7 +514,7 @@ def test_the_mounted_page_is_behind_airflow_auth(airflow_server):
         assert httpx.get(base + route).status_code == 401, route
     token = httpx.post(f"{base}/auth/token", json={"username": "admin", "password": ADMIN_PASSWORD}).json()
     resp = httpx.get(f"{base}/ocr-migration/api/snapshot", headers={"Authorization": f"Bearer {token['access_token']}"})
-    assert resp.status_code == 200 and resp.json()["state"]["stage"] == 2
+    assert resp.status_code == 200 and resp.json()["state"]["stage"] == 1
     plugins = httpx.get(f"{base}/api/v2/plugins", headers={"Authorization": f"Bearer {token['access_token']}"}).json()
     views = [v for p in plugins["plugins"] if p["name"] == "ocr_migration" for v in p["external_views"]]
     assert [v["url_route"] for v in views] == ["ocr-migration"]
@@ -400,10 +550,34 @@ def test_the_page_in_headless_chromium(airflow_server):
             resp = page.goto(f"{base}/ocr-migration/")
             assert resp is not None and resp.status == 200
             page.wait_for_load_state("load")
-            expect(page.locator("nav.ocr .stage")).to_contain_text("Stage 2 · 15 % open source")
-            assert "stage 2" in page.title()
+            expect(page.locator("nav.ocr .stage")).to_contain_text("Stage 1 · 5 % open source")
+            assert "stage 1" in page.title()
             assert page.locator("svg.plot").count() == 4
-            assert page.locator("svg.plot polyline").count() >= 4
+            # a ten-minute run in the 24-hour window: each engine's line has many points, not one dot
+            vertices = page.evaluate("""() => [...document.querySelectorAll('svg.plot polyline.series')]
+                .map(l => [l.closest('svg').dataset.metric, l.dataset.engine, l.points.numberOfItems])""")
+            assert {(m, e) for m, e, _ in vertices} == {(m, e) for m in ("duration_p50", "duration_p95",
+                                                                        "success_rate", "confidence_mean")
+                                                        for e in ("documentai", "tesseract")}, vertices
+            assert all(n >= 20 for _, _, n in vertices), vertices
+            # the stage timeline: the stages, the FAIL, the rollback and the remediation, drawn and listed
+            strip = page.locator("#timeline svg.timeline")
+            expect(strip).to_be_visible()
+            expect(strip.locator("g.stage text")).to_have_text(["0 %", "5 %", "15 %", "5 %"])
+            expect(strip.locator("g.gate.fail")).to_have_count(1)
+            expect(strip.locator("g.gate.fail text")).to_have_text("F")
+            expect(strip.locator("g.rollback text")).to_have_text("rollback 15 → 5 %")
+            expect(strip.locator("g.remediation text")).to_have_text(
+                f"remediation: {REMEDIATION_TEXT}; needs review 4")
+            box = strip.bounding_box()
+            for part in ("g.gate.fail circle", "g.rollback line", "g.remediation rect"):
+                inner = strip.locator(part).bounding_box()
+                assert inner and box["x"] <= inner["x"] <= box["x"] + box["width"], (part, inner, box)
+            listed = page.locator("#timeline table.timeline tbody tr")
+            expect(listed.filter(has_text="FAIL").filter(has_text="gate FAIL at 15 %")).to_have_count(1)
+            expect(listed.filter(has_text="rollback 15 % → 5 %")).to_have_count(1)
+            expect(listed.filter(has_text=REMEDIATION_TEXT)).to_have_count(1)
+            expect(page.locator("#kinds tr[data-kind]")).to_have_count(len(BAD_KINDS))
             expect(page.locator("#alerts")).to_contain_text("<script>alert('x')</script>")  # shown as text
             assert page.evaluate("() => document.readyState") == "complete"
             assert page.evaluate("() => [...document.scripts].every(s => s.src)"), "no inline scripts"
@@ -421,7 +595,7 @@ def test_the_page_in_headless_chromium(airflow_server):
             entry.click()
             page.wait_for_url("**/plugin/ocr-migration**")
             frame = page.frame_locator("iframe[title='OCR migration']")
-            expect(frame.locator("nav.ocr .stage")).to_contain_text("Stage 2")
+            expect(frame.locator("nav.ocr .stage")).to_contain_text("Stage 1")
             expect(frame.locator("svg.plot").first).to_be_visible()
             ours = [m for m in problems if "/ocr-migration/" in m or m.startswith(("exception", "dialog"))]
             assert not ours, ours

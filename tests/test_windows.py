@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from rollout.events import EventWriter, OcrEvent
-from rollout.health.windows import last_hours, window_metrics, window_series
+from rollout.health.windows import bucket_for_span, data_span, kind_figures, last_hours, window_metrics, window_series
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 
@@ -144,3 +144,47 @@ def test_series_day_bucket_matches_window_metrics(series_writer):
 def test_series_rejects_bad_buckets(series_writer, bucket_s):
     with pytest.raises(ValueError):
         window_series(series_writer, NOW - timedelta(hours=1), NOW, bucket_s)
+
+
+# ---------------------------------------------------------------- buckets and kinds
+
+
+def test_the_bucket_fits_the_span_of_the_data():
+    assert bucket_for_span(0) == 5  # one event: the smallest bucket, not a division by zero
+    assert bucket_for_span(10 * 60) == 10  # a ten-minute run: 60 points, not one
+    assert bucket_for_span(6 * 3600) == 600
+    assert bucket_for_span(24 * 3600) == 1800
+    assert bucket_for_span(30 * 86400) == 12 * 3600  # 60 points
+    assert bucket_for_span(90 * 86400) == 86400
+    for span in (1, 59, 300, 601, 3 * 3600, 5 * 86400):
+        assert 1 <= span / bucket_for_span(span) <= 60 or bucket_for_span(span) == 5, span
+
+
+def test_kind_figures_and_data_span(db_url, tmp_path):
+    writer = EventWriter(db_url, tmp_path / "spool.jsonl")
+    writer.init_schema()
+    t = NOW - timedelta(minutes=30)
+    events = [ev(i, "tesseract", t + timedelta(seconds=i), duration=100 * (i + 1), kind="scan") for i in range(5)]
+    events += [ev(5, "tesseract", t + timedelta(seconds=5), success=False, kind="scan"),
+               ev(6, "tesseract", t + timedelta(seconds=6), success=False, kind="photo"),
+               ev(7, "documentai", t + timedelta(seconds=7), duration=900, kind="photo"),
+               ev(8, "documentai", t + timedelta(seconds=8), duration=800),  # recorded before kinds were
+               ev(9, "documentai", t + timedelta(seconds=9), kind="photo", shadow=True),  # not served
+               ev(10, "tesseract", NOW - timedelta(hours=2), kind="scan")]  # outside the window
+    for e in events:
+        writer.record(e)
+    writer.flush()
+    start, end = last_hours(1, now=NOW)
+    scan, photo, unknown = kind_figures(writer.db, start, end)
+    assert (scan["kind"], scan["documents"], list(scan["engines"])) == ("scan", 6, ["tesseract"])
+    s = scan["engines"]["tesseract"]
+    assert (s["documents"], s["errors"], s["error_rate"]) == (6, 1, pytest.approx(1 / 6))
+    assert s["duration_p50"] == pytest.approx(300) and s["duration_p95"] == pytest.approx(480)
+    assert (photo["kind"], photo["documents"], list(photo["engines"])) == ("photo", 2, ["documentai", "tesseract"])
+    assert photo["engines"]["tesseract"] == {"documents": 1, "errors": 1, "error_rate": 1.0, "duration_p50": None,
+                                             "duration_p95": None}
+    assert photo["engines"]["documentai"]["duration_p95"] == pytest.approx(900)
+    assert (unknown["kind"], unknown["documents"]) == (None, 1)
+    assert data_span(writer.db, start, end) == (t, t + timedelta(seconds=8))  # the shadow read is not served
+    assert data_span(writer.db, NOW, NOW + timedelta(hours=1)) is None
+    assert kind_figures(writer.db, NOW, NOW + timedelta(hours=1)) == []

@@ -94,6 +94,26 @@ def comparison_table(comparison: dict | None) -> Table | None:
     return table
 
 
+def kind_table(kinds: list[dict]) -> Table | None:
+    """Per upload kind (``windows.kind_figures``): each engine's documents, error rate and p95; None
+    when no event in the window has a kind (all recorded before kinds were)."""
+    if not any(k["kind"] for k in kinds):
+        return None
+    engines = sorted({e for k in kinds for e in k["engines"]})
+    table = Table(title="per upload kind: documents, error rate, p95 of the successful reads")
+    table.add_column("kind")
+    table.add_column("docs", justify="right")
+    for eng in engines:
+        table.add_column(eng, justify="right")
+    for k in kinds:
+        cells = []
+        for eng in engines:
+            f = k["engines"].get(eng)
+            cells.append(f"{f['documents']} · {_pct(f['error_rate'])} · {_ms(f['duration_p95'])} ms" if f else "")
+        table.add_row(safe(k["kind"] or "-"), str(k["documents"]), *cells)
+    return table
+
+
 def cost_table(ledger: dict) -> Table:
     """The cost ledger (``ledger.cost_ledger``) per day and stage, and its total."""
     currency = ledger["currency"]
@@ -165,7 +185,7 @@ def report(hours: float = typer.Option(1.0, min=0.01, help="the window: the last
            html: Path = typer.Option(None, "--html", help="also write a self-contained HTML report here"),
            output: Output = OutputOpt) -> None:
     """Per-engine figures for the last N hours (the ksef engine's volume among them), the engine
-    comparison with confidence intervals, and what the migration saved (pages per day and stage;
+    comparison with confidence intervals, figures per upload kind, and what the migration saved (pages per day and stage;
     money when OCR_MIGRATE_DOCUMENTAI_PRICE_PER_PAGE is set); --html FILE writes plots over time,
     gate history and alerts too."""
     from sqlalchemy.exc import DBAPIError
@@ -173,7 +193,7 @@ def report(hours: float = typer.Option(1.0, min=0.01, help="the window: the last
     from ..settings import get_settings
     from ..health.comparison import compare_engines
     from ..health.ledger import cost_ledger
-    from ..health.windows import last_hours, window_metrics
+    from ..health.windows import kind_figures, last_hours, window_metrics
 
     db = metrics_db(output)
     start, end = last_hours(hours)
@@ -183,6 +203,7 @@ def report(hours: float = typer.Option(1.0, min=0.01, help="the window: the last
         stats = window_metrics(db, start, end, by_stage)
         comparison = compare_engines(db, start, end)
         cost = cost_ledger(db, start, end, price, currency)
+        kinds = kind_figures(db, start, end)
         if html:
             from ..health.overview import health_snapshot
             from ..presentation.report import write_html
@@ -197,12 +218,15 @@ def report(hours: float = typer.Option(1.0, min=0.01, help="the window: the last
     if output is Output.json:
         print(json.dumps({"start": start.isoformat(), "end": end.isoformat(), "hours": hours,
                           "engines": [s.as_dict() for s in stats], "comparison": comparison, "cost": cost,
-                          "html": str(html) if html else None}))
+                          "kinds": kinds, "html": str(html) if html else None}))
         return
     console.print(engine_table(stats, f"last {hours:g} h ({start:%Y-%m-%d %H:%M} – {end:%H:%M} UTC)"))
     if not stats:
         console.print("no OCR events in this window")
     table = comparison_table(comparison)
+    if table is not None:
+        console.print(table)
+    table = kind_table(kinds)
     if table is not None:
         console.print(table)
     if cost["rows"]:

@@ -45,30 +45,32 @@ def _day_index(dialect: str):
 
 def cost_ledger(db: Engine, start: datetime, end: datetime, price_per_page: Decimal | None = None,
                 currency: str = "USD") -> dict:
-    """The ledger for events with start <= at < end: ``rows`` per (day, stage), ``total``,
-    ``price_per_page`` and ``currency`` (money figures are None without a price)."""
+    """The ledger for events with start <= at < end: ``rows`` per (day, stage), ``kinds`` (the same
+    figures per upload kind, ``kind`` None for events recorded before kinds were; most documents
+    first), ``total``, ``price_per_page`` and ``currency`` (money figures are None without a price)."""
     e = ocr_events.c
     in_window = and_(e.at >= start, e.at < end)
     day = _day_index(db.dialect.name).label("day")
     last = func.row_number().over(partition_by=e.request_id, order_by=(e.at.desc(), e.id.desc())).label("last")
-    served_reads = (select(day, e.stage, e.engine, func.coalesce(e.pages, 0).label("pages"), last)
+    served_reads = (select(day, e.stage, e.kind, e.engine, func.coalesce(e.pages, 0).label("pages"), last)
                     .where(in_window, e.shadow.is_(False), e.success.is_(True)).subquery())
     s = served_reads.c
     with db.connect() as conn:
-        served = conn.execute(select(s.day, s.stage, s.engine, func.sum(s.pages), func.count())
-                              .where(s.last == 1).group_by(s.day, s.stage, s.engine)).all()
-        google = conn.execute(select(day, e.stage, e.shadow, func.sum(func.coalesce(e.pages, 0)))
+        served = conn.execute(select(s.day, s.stage, s.kind, s.engine, func.sum(s.pages), func.count())
+                              .where(s.last == 1).group_by(s.day, s.stage, s.kind, s.engine)).all()
+        google = conn.execute(select(day, e.stage, e.kind, e.shadow, func.sum(func.coalesce(e.pages, 0)))
                               .where(in_window, e.engine == GOOGLE, e.success.is_(True))
-                              .group_by(day, e.stage, e.shadow)).all()
+                              .group_by(day, e.stage, e.kind, e.shadow)).all()
     rows: dict[tuple[int, int], Pages] = defaultdict(Pages)
-    for d, stage, eng, pages, documents in served:
-        row = rows[(int(d), stage)]
-        row.served[eng] += int(pages or 0)
-        row.documents += documents
-    for d, stage, shadow, pages in google:
-        row = rows[(int(d), stage)]
-        row.google += int(pages or 0)
-        row.google_shadow += int(pages or 0) if shadow else 0
+    kinds: dict[str | None, Pages] = defaultdict(Pages)  # the same counts per upload kind
+    for d, stage, kind, eng, pages, documents in served:
+        for row in (rows[(int(d), stage)], kinds[kind]):
+            row.served[eng] += int(pages or 0)
+            row.documents += documents
+    for d, stage, kind, shadow, pages in google:
+        for row in (rows[(int(d), stage)], kinds[kind]):
+            row.google += int(pages or 0)
+            row.google_shadow += int(pages or 0) if shadow else 0
     total = Pages()
     for row in rows.values():
         total += row
@@ -76,6 +78,8 @@ def cost_ledger(db: Engine, start: datetime, end: datetime, price_per_page: Deci
             "price_per_page": str(price_per_page) if price_per_page is not None else None, "currency": currency,
             "rows": [{"day": (_EPOCH_DAY + timedelta(days=d)).isoformat(), "stage": stage,
                       **row.figures(price_per_page)} for (d, stage), row in sorted(rows.items())],
+            "kinds": [{"kind": kind, **row.figures(price_per_page)}
+                      for kind, row in sorted(kinds.items(), key=lambda kv: (-kv[1].documents, kv[0] or "~"))],
             "total": total.figures(price_per_page)}
 
 

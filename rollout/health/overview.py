@@ -1,7 +1,8 @@
 """The health snapshot: one dict with everything the report, the terminal monitor and the Airflow
 UI page show — rollout state, window figures per engine, the engine comparison, figures over
 time, gate history and alerts (and, when given, the OCR service's own /health), and the cost
-ledger (pages per engine, what Google was paid for, what the migration saved)."""
+ledger (pages per engine, what Google was paid for, what the migration saved), figures per upload
+kind, and the stage timeline (stages, gate verdicts, rollbacks, remediations)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,13 @@ from .alerts import AlertStore
 from .comparison import compare_engines
 from .gates import ensure_tables, gate_history
 from .ledger import cost_ledger
-from .windows import window_metrics, window_series
+from .timeline import stage_timeline
+from .windows import bucket_for_span, data_span, kind_figures, window_metrics, window_series
 
 
 def bucket_seconds(hours: float) -> int:
-    """About 30-60 points per plot, on a round bucket size."""
-    for size in (60, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 86400):
-        if hours * 3600 / size <= 60:
-            return size
-    return 86400
+    """About 30-60 points per plot over a whole window of ``hours``, on a round bucket size."""
+    return bucket_for_span(hours * 3600)
 
 
 def health_snapshot(db: Engine, hours: float, state: Snapshot | None, service: dict | None = None,
@@ -34,13 +33,20 @@ def health_snapshot(db: Engine, hours: float, state: Snapshot | None, service: d
     end = end or datetime.now(timezone.utc)
     start = end - timedelta(hours=hours)
     ensure_tables(db)
+    # the plots' buckets fit the traffic actually in the window: a 10-minute run seen in a 24-hour
+    # window is a line of 10-second buckets, not one dot per engine
+    span = data_span(db, start, end)
+    bucket_s = bucket_for_span((span[1] - span[0]).total_seconds()) if span else bucket_seconds(hours)
     return {
         "generated_at": datetime.now(timezone.utc).isoformat(),
         "window": {"start": start.isoformat(), "end": end.isoformat(), "hours": hours},
         "state": state.as_dict() if state else None,
         "engines": [s.as_dict() for s in window_metrics(db, start, end)],
         "comparison": compare_engines(db, start, end),
-        "series": window_series(db, start, end, bucket_seconds(hours)),
+        "kinds": kind_figures(db, start, end),
+        "series": window_series(db, start, end, bucket_s),
+        "bucket_seconds": bucket_s,
+        "timeline": stage_timeline(db, start, end, span),
         "gates": gate_history(db, limit=gates),
         "alerts": AlertStore(db, notifiers=[]).recent(limit=alerts),
         "service": service,

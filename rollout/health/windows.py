@@ -219,3 +219,65 @@ def _python_series(conn, served, bucket_s: int) -> list[tuple]:
                      _percentile(durations, 0.95), sum(confidences) / len(confidences) if confidences else None,
                      sum(1 for *_, fb in items if fb)))
     return rows
+
+
+def data_span(db: Engine, start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
+    """(first, last) time of a served event with start <= at < end; None when there is none."""
+    e = ocr_events.c
+    with db.connect() as conn:
+        first, last = conn.execute(select(func.min(e.at), func.max(e.at))
+                                   .where(e.at >= start, e.at < end, e.shadow.is_(False))).one()
+    if first is None:
+        return None
+    return as_utc(first), as_utc(last)
+
+
+#: Round bucket sizes a plot may use, in seconds.
+BUCKET_SIZES = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
+MAX_BUCKETS = 60
+
+
+def bucket_for_span(span_s: float, max_buckets: int = MAX_BUCKETS) -> int:
+    """The smallest round bucket size (at least 5 s) that covers ``span_s`` in at most
+    ``max_buckets`` buckets: 30-60 points on a line when the data spans more than a few minutes
+    (a 10-minute run gets 10 s buckets, 6 hours 10 minutes, a month a day)."""
+    for size in BUCKET_SIZES:
+        if span_s / size <= max_buckets:
+            return size
+    return BUCKET_SIZES[-1]
+
+
+def kind_figures(db: Engine, start: datetime, end: datetime) -> list[dict]:
+    """Per upload kind (``ocr_events.kind``; events recorded before it existed: ``None``) and engine,
+    for served events with start <= at < end: documents, errors, error rate and the processing
+    time p50/p95 of the successful reads. One row per kind, sorted by its documents (most first):
+    ``{"kind", "documents", "engines": {engine: {documents, errors, error_rate, duration_p50,
+    duration_p95}}}``. PostgreSQL aggregates in SQL, SQLite in Python: the same numbers."""
+    e = ocr_events.c
+    served = and_(e.at >= start, e.at < end, e.shadow.is_(False))
+    ok = e.success.is_(True)
+    with db.connect() as conn:
+        if db.dialect.name == "postgresql":
+            pct = lambda q: func.percentile_cont(q).within_group(e.duration_ms).filter(ok)  # noqa: E731
+            rows = [tuple(r) for r in conn.execute(
+                select(e.kind, e.engine, func.count(), func.count().filter(ok), pct(0.5), pct(0.95))
+                .where(served).group_by(e.kind, e.engine)).all()]
+        else:
+            groups = defaultdict(list)
+            for kind, eng, success, duration in conn.execute(
+                    select(e.kind, e.engine, e.success, e.duration_ms).where(served)):
+                groups[(kind, eng)].append((success, duration))
+            rows = []
+            for (kind, eng), items in groups.items():
+                durations = sorted(d for s, d in items if s)
+                rows.append((kind, eng, len(items), sum(1 for s, _ in items if s), _percentile(durations, 0.5),
+                             _percentile(durations, 0.95)))
+    kinds: dict[str | None, dict] = {}
+    for kind, eng, docs, successes, p50, p95 in rows:
+        row = kinds.setdefault(kind, {"kind": kind, "documents": 0, "engines": {}})
+        row["documents"] += docs
+        row["engines"][eng] = {"documents": docs, "errors": docs - successes, "error_rate": (docs - successes) / docs,
+                               "duration_p50": _f(p50), "duration_p95": _f(p95)}
+    for row in kinds.values():
+        row["engines"] = dict(sorted(row["engines"].items()))
+    return sorted(kinds.values(), key=lambda r: (-r["documents"], r["kind"] is None, r["kind"] or ""))

@@ -179,6 +179,16 @@ def fmt_hours(hours: Any) -> str:
     return f"{hours:g} h" if hours < 48 or hours % 24 else f"{hours / 24:g} d"
 
 
+def fmt_seconds(seconds: Any) -> str:
+    """A bucket size: '10 s', '5 min', '3 h', '1 d'."""
+    if not is_num(seconds):
+        return NO_DATA
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:g} {unit}"
+    return f"{seconds:g} s"
+
+
 def or_no_data(value: Any) -> Any:
     return NO_DATA if value is None else value
 

@@ -118,7 +118,8 @@ def plot_model(series: list[dict], metric: str, title: str, unit: str, engines: 
     ordered = sorted(buckets, key=lambda b: xs[b])
     step = max(1, math.ceil(len(ordered) / 6))  # at most ~6 x ticks
     span_days = (xmax - xmin) / 86400 if use_time else 0
-    model["xticks"] = [{"x": sx(xs[b]), "label": times[b].strftime("%m-%d %H:%M" if span_days >= 1 else "%H:%M")
+    tick_format = "%m-%d %H:%M" if span_days >= 1 else ("%H:%M:%S" if use_time and xmax - xmin < 600 else "%H:%M")
+    model["xticks"] = [{"x": sx(xs[b]), "label": times[b].strftime(tick_format)
                         if use_time else str(b)} for b in ordered[::step]]
     first = times[ordered[0]] if use_time else None
     utc = first is not None and first.utcoffset() is not None and first.utcoffset().total_seconds() == 0

@@ -10,8 +10,9 @@ Snapshot shape (all keys present; lists may be empty; numbers may be None): ``ge
 ``window`` {start, end, hours}, ``state`` {stage, percentage, version, maintenance_reason, flags},
 ``engines`` (``WindowStats.as_dict()`` rows), ``comparison`` (None or {baseline, canary, volume,
 metrics, fields}), ``series`` (per engine and time bucket), ``gates`` and ``alerts`` (newest first),
-``service`` (None or {url, status, detail}), and ``cost`` (optional: the cost ledger of
-``ledger.cost_ledger``).
+``service`` (None or {url, status, detail}), and, optional: ``cost`` (the cost ledger of
+``ledger.cost_ledger``), ``kinds`` (``windows.kind_figures``: per upload kind and engine),
+``bucket_seconds`` (the plots' bucket) and ``timeline`` (``timeline.stage_timeline``: the strip).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from .formatting import PLOTS, engine_order
 from .plots import plot_model
 from .templating import render
+from .timeline import timeline_model
 
 
 def render_html(data: dict) -> str:
@@ -31,7 +33,10 @@ def render_html(data: dict) -> str:
 def context(data: dict) -> dict:
     """What ``health_report.html`` (and a page extending it) renders: the snapshot and its plots."""
     series, engines = data.get("series") or [], engine_order(data)
-    return {"data": data, "plots": [plot_model(series, metric, title, unit, engines) for metric, title, unit in PLOTS]}
+    kind_engines = [e for e in engines if any(e in (k.get("engines") or {}) for k in data.get("kinds") or [])]
+    kind_engines += sorted({e for k in data.get("kinds") or [] for e in (k.get("engines") or {})} - set(kind_engines))
+    return {"data": data, "plots": [plot_model(series, metric, title, unit, engines) for metric, title, unit in PLOTS],
+            "timeline": timeline_model(data.get("timeline")), "kind_engines": kind_engines}
 
 
 def write_html(data: dict, path: str | Path) -> Path:

@@ -56,7 +56,7 @@ def environment(search: tuple[str, ...] = ()) -> jinja2.Environment:
                              undefined=jinja2.ChainableUndefined, extensions=["jinja2.ext.do"],
                              trim_blocks=True, lstrip_blocks=True)
     for name in ("fmt_int", "fmt_pct", "fmt_ms", "fmt_score", "fmt_p", "fmt_value", "fmt_delta", "fmt_ci",
-                 "fmt_time", "fmt_check_value", "fmt_money", "fmt_hours", "or_no_data"):
+                 "fmt_time", "fmt_check_value", "fmt_money", "fmt_hours", "fmt_seconds", "or_no_data"):
         env.filters[name] = _defined(getattr(formatting, name))
     env.filters["to_json"] = _defined(to_json)
     env.filters["cell"] = cell
