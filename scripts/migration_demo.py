@@ -456,8 +456,13 @@ def traffic_line(by_kind: dict[str, dict[str, int]]) -> str:
     total = sum(sum(v.values()) for v in by_kind.values())
     parts = ", ".join(f"{kind} {sum(v.values())} ({100 * sum(v.values()) / max(total, 1):.0f} %)"
                       for kind, v in sorted(by_kind.items(), key=lambda kv: -sum(kv[1].values())))
-    refused = sum(v.get(code, 0) for v in by_kind.values() for code in v if code.startswith("4"))
-    return f"traffic sent: {total} documents — {parts}; {refused} refused with a typed 4xx (the unusable uploads)"
+    answers: dict[str, int] = {}
+    for v in by_kind.values():
+        for code, n in v.items():
+            answers[code] = answers.get(code, 0) + n
+    unusable = by_kind.get("unusable", {})
+    return (f"traffic sent: {total} documents — {parts}; answers {dict(sorted(answers.items()))}; the unusable "
+            f"uploads: {dict(sorted(unusable.items()))} (a typed 422 each)")
 
 
 def golden_line(url: str) -> str:
