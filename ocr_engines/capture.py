@@ -385,6 +385,25 @@ KIND_SIDE_PX = 1000  # the page is looked at this small: find_page works at 800 
 KIND_DPI = 72  # a PDF page without a text layer, rendered this small for the look
 
 
+def _first_page(path):
+    """A PDF's first page as a small greyscale image, or None when it has a text layer (digital).
+    The caller holds ``documents.pdfium_lock``."""
+    from .documents import Limits, has_text_layer, open_pdf, pdf_page_words
+
+    pdf = open_pdf(path, Limits())
+    try:
+        page = pdf[0]
+        if has_text_layer(pdf_page_words(page)):
+            return None
+        bitmap = page.render(scale=KIND_DPI / 72, grayscale=True)
+        try:
+            return bitmap.to_pil().copy()
+        finally:
+            bitmap.close()
+    finally:
+        pdf.close()
+
+
 def upload_kind(path) -> str:
     """What the customer sent, told before any engine reads it, so that it is the same whichever
     engine serves the document (a kind's figures compare the canary with the baseline): ``xml``
@@ -394,7 +413,7 @@ def upload_kind(path) -> str:
     its orientation is found while it is read (the result's ``capture`` block says so)."""
     from PIL import Image
 
-    from .documents import PDF, Limits, has_text_layer, open_pdf, pdf_page_words, sniff_type
+    from .documents import PDF, Limits, pdfium_lock, sniff_type
     from .errors import OcrError
     from .ksef import looks_like_xml
 
@@ -402,18 +421,10 @@ def upload_kind(path) -> str:
         if looks_like_xml(path):
             return XML
         if sniff_type(path) == PDF:
-            pdf = open_pdf(path, Limits())
-            try:
-                page = pdf[0]
-                if has_text_layer(pdf_page_words(page)):
-                    return DIGITAL
-                bitmap = page.render(scale=KIND_DPI / 72, grayscale=True)
-                try:
-                    image = bitmap.to_pil().copy()
-                finally:
-                    bitmap.close()
-            finally:
-                pdf.close()
+            with pdfium_lock:  # pdfium is not thread-safe: the service calls this from its threads
+                image = _first_page(path)
+            if image is None:
+                return DIGITAL
         else:
             with Image.open(path) as im:
                 if im.width * im.height > Limits().max_pixels:

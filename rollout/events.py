@@ -77,7 +77,8 @@ ocr_events = Table(
     # SQLite gets a plain index on ``at``.
     Index("ix_ocr_events_at_covering", "at",
           postgresql_include=["engine", "stage", "shadow", "success", "fallback", "duration_ms", "confidence",
-                              "error_class"]),
+                              "error_class", "kind"]),  # (a table from before keeps its index without kind:
+                                                        # per-kind figures read the heap there, issue 22's Alembic)
 )
 
 

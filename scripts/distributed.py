@@ -158,6 +158,7 @@ class DistributedDemo(Demo):
         if self.replica_killed is None:
             if any(ti["task_id"] == task and ti["state"] == "running" for ti in tis):
                 name = REPLICAS[-1]
+                self.reported_ends.add(self.replicas[name].pid)  # on purpose: not a crash
                 signal_group(self.replicas[name], signal.SIGKILL)
                 self.replicas[name].wait()
                 self.replica_killed = (name, time.monotonic())
@@ -189,6 +190,7 @@ class DistributedDemo(Demo):
         for ti in tis:
             worker = self.workers.get(ti.get("hostname") or "")
             if ti["task_id"] == task and ti["state"] == "running" and worker is not None:
+                self.reported_ends.add(worker.pid)  # on purpose: not a crash
                 signal_group(worker, signal.SIGKILL)
                 self.killed = ti["hostname"]
                 say(f"FAULT: SIGKILL to {self.killed} while it runs {task} (try {ti.get('try_number')})")

@@ -75,6 +75,8 @@ class Demo:
         self.args = args
         self.home = (ROOT / args.data_dir).resolve()
         self.procs: list[subprocess.Popen] = []
+        self.names: dict[int, str] = {}  # pid -> what it is, for a process that ends too early
+        self.reported_ends: set[int] = set()  # said already, or ended on purpose (a fault injected)
         self.stop_traffic = threading.Event()
         self.traffic_counts: dict[str, int] = {}
         self.acknowledged: dict[str, str | None] = {}  # request id answered 200 -> the replica that answered
@@ -95,6 +97,7 @@ class Demo:
         proc = subprocess.Popen(argv, env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, cwd=ROOT, start_new_session=True)
         self.procs.append(proc)
+        self.names[proc.pid] = name
         if port is None:
             if wait_until(lambda: proc.poll() is not None, 3, 0.2):
                 raise SystemExit(f"{name} ended at once:\n{log_tail(log_path)}")
@@ -286,6 +289,7 @@ class Demo:
                 continue
             self.on_tasks(tis)
             self.last_tis = tis
+            self.check_processes()
             for ti in sorted(tis, key=lambda t: t.get("end_date") or ""):
                 task, st = ti["task_id"], ti["state"]
                 if ti.get("map_index") is not None and ti["map_index"] >= 0:
@@ -305,6 +309,20 @@ class Demo:
             time.sleep(2)
         say("timed out waiting for the run; it continues in Airflow")
         return "running"
+
+    def check_processes(self) -> None:
+        """A process of the run that ended on its own (a crash, a kill) is said at once, with its
+        exit code and its log's last lines, and fails the run."""
+        for proc in self.procs:
+            code = proc.poll()
+            if code is None or proc.pid in self.reported_ends:
+                continue
+            self.reported_ends.add(proc.pid)
+            name = self.names.get(proc.pid, str(proc.pid))
+            why = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+            self.problems.append(f"{name} ended during the run ({why})")
+            say(f"{paint('FAIL')}: {name} ended during the run ({why}):\n"
+                f"{log_tail(self.home / 'logs' / f'{name}.log')}")
 
     def on_tasks(self, tis: list[dict]) -> None:
         """Called with the run's task instances each time they are read (a fault to inject)."""
