@@ -41,14 +41,18 @@ BIN = Path(sys.executable).parent
 COLOURS = {"success": "\033[32m", "failed": "\033[31m", "upstream_failed": "\033[31m", "PASS": "\033[32m",
            "FAIL": "\033[31m", "INCONCLUSIVE": "\033[33m"}
 RESET = "\033[0m"
-# Google as the double plays it: Document AI's invoice parser answers in 1-4 s (median ~2 s). At
-# 0.25 s, Tesseract reading scans and photos on this 2-core machine was 7.5x "slower than Google"
-# and the latency comparison failed stage 2 of a healthy run. At 2 s a read holds its place in the
-# service that long: 24 clients and 16 places keep ~8 documents a second flowing, so the first
-# stage's 60 canary documents (5 % of the traffic) arrive in ~2.5 minutes.
-GOOGLE_LATENCY_S = 2.0
-TRAFFIC_CLIENTS = 24
-SERVICE_CONCURRENCY = 16
+# The double answers in 0.25 s, so that the demo's traffic brings each stage its canary documents
+# within minutes (at 2 s, Google's real median, 24 clients brought 2.8 documents a second and the
+# first stage's 60 at 5 % took over 5 minutes). Google's real invoice parser takes 1-4 s (median
+# ~2 s), so the gate judges the open-source engine's time against that: the plan's default 1.5x of
+# 2 s is 3 s, 12x the double's 0.25 s (latency_tolerance 11). At the default tolerance, Tesseract
+# reading scans and photos on this 2-core machine was "7.5x slower than Google" and failed stage 2
+# of a healthy run. The absolute limits (p95 30 s, critical 60 s) stay the seed's.
+GOOGLE_LATENCY_S = 0.25
+GOOGLE_REAL_MEDIAN_S = 2.0
+LATENCY_TOLERANCE = round(1.5 * GOOGLE_REAL_MEDIAN_S / GOOGLE_LATENCY_S - 1, 2)
+TRAFFIC_CLIENTS = 10
+SERVICE_CONCURRENCY = 8
 
 
 def say(text: str) -> None:
@@ -159,7 +163,7 @@ class Demo:
         service_env = dict(ocr_env, OCR_MIGRATE_CLIENT_API_KEYS=f"demo:{client_key}",
                            OCR_MIGRATE_ADMIN_API_KEYS=f"ops:{admin_key}", OCR_MIGRATE_SERVICE_PORT=str(ports["service"]),
                            OCR_MIGRATE_MAX_QUEUE="64", OCR_MIGRATE_SHADOW_PERCENTAGE="5",
-                           # Google reads wait on the network: room for TRAFFIC_CLIENTS of them in flight
+                           # Google reads mostly wait on the network
                            OCR_MIGRATE_MAX_CONCURRENCY=str(SERVICE_CONCURRENCY))
         if args.bad_engine:
             service_env["OCR_MIGRATE_FAULT_INJECTION"] = "tesseract:0.3"
@@ -179,7 +183,7 @@ class Demo:
         conf = {**({"stages": args.stages} if args.stages else {}),
                 "soak_s": args.soak_s, "min_documents": 60, "post_cutover_watch_s": args.watch_s,
                 "stage_timeout_s": args.stage_timeout_s, "run_staging": not args.skip_staging,
-                "require_approval": args.require_approval}  # golden_subset: the plan's default, "mixed"
+                "require_approval": args.require_approval, "thresholds": {"latency_tolerance": LATENCY_TOLERANCE}}  # golden_subset: the plan's default, "mixed"
         run = self.run_id = self.trigger(api, token, conf)
         say(f"triggered ocr_migration run {run} with {json.dumps(conf)}")
         state = self.follow(api, token, run)
