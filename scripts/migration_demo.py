@@ -533,8 +533,8 @@ def remediation_lines(url: str, hook) -> list[str]:
         db.dispose()
     lines = [summary_line(run) for run in reversed(runs)]
     if runs:
-        lines.append(f"the corrections webhook received {hook.count()} corrections ({hook.path}); "
-                     "list them: ocr-migrate corrections -o json")
+        lines.append(f"the corrections webhook received {hook.count()} corrections ({hook.path}); list them: "
+                     f"OCR_MIGRATE_DATABASE_URL={url} .venv/bin/ocr-migrate corrections -o json")
     return lines
 
 
