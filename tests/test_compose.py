@@ -489,3 +489,20 @@ def test_packages_txt_agrees_with_bootstrap():
     assert set(packages) == bootstrap - HOST_ONLY_PACKAGES, (
         f"only in packages.txt: {set(packages) - bootstrap}; "
         f"only in bootstrap.sh: {bootstrap - HOST_ONLY_PACKAGES - set(packages)}")
+
+
+def test_the_replicas_and_the_airflow_workers_share_the_retained_documents(services):
+    """Remediation re-reads, on an Airflow worker, what a replica kept: one volume, mounted by every
+    replica and every worker at the path OCR_MIGRATE_RETENTION_DIR names."""
+    readers = [n for n in services if n.startswith("airflow-worker")]
+    keepers = [n for n, s in services.items() if n.startswith("ocr-service-") and "staging" not in n]
+    assert readers and len(keepers) >= 2
+    sources = set()
+    for name in readers + keepers:
+        env = env_of(services[name])
+        path = env.get("OCR_MIGRATE_RETENTION_DIR")
+        assert path and path in mounts(services[name]), f"{name}: OCR_MIGRATE_RETENTION_DIR is not a mounted volume"
+        sources.add(mounts(services[name])[path])
+        assert env.get("OCR_MIGRATE_REMEDIATION") in ("false", "${OCR_MIGRATE_REMEDIATION:-false}"), \
+            f"{name}: remediation must be off by default"
+    assert len(sources) == 1 and not next(iter(sources)).startswith((".", "/")), sources
