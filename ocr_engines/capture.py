@@ -433,6 +433,10 @@ def upload_kind(path) -> str:
                 image = im.convert("L") if im.mode != "1" else im.copy()
     except (OcrError, OSError, ValueError, Image.DecompressionBombError):
         return UNREADABLE
+    except Exception:  # noqa: BLE001 (a hostile file: pdfium errors, a page tree's recursion...)
+        # The kind is a label, never a refusal: the engine that reads the upload gives the typed
+        # error (tests/faults/hostile.py: byte-flipped PDFs, cyclic page trees).
+        return UNREADABLE
     if image.mode == "1":
         return FAX
     scale = KIND_SIDE_PX / max(image.size)

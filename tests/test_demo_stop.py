@@ -35,7 +35,8 @@ def test_a_signal_mid_run_ends_every_process_it_started(tmp_path, sig):
     service, airflow = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OCR_MIGRATE_", "AIRFLOW"))}
     demo = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "migration_demo.py"), "--skip-staging", "--exit",
-                             "--data-dir", str(home), "--service-port", str(service), "--airflow-port", str(airflow)],
+                             "--data-dir", str(home), "--service-port", str(service), "--airflow-port", str(airflow),
+                             "--mix", "digital=85,xml=10,unusable=5"],
                             cwd=ROOT, env=dict(env, OMP_THREAD_LIMIT="1"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
