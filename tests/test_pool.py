@@ -126,7 +126,7 @@ def test_a_dead_worker_fails_only_its_document_and_is_replaced(golden_dir):
         engine.extract(digital.path)
 
 
-def test_a_killed_worker_leaves_no_tesseract_process_and_no_temporary_files(golden_dir):
+def test_a_killed_worker_leaves_no_tesseract_process_and_no_temporary_files(golden_dir, tmp_path, monkeypatch):
     """The probe: after SIGKILL the worker's Tesseract child kept running, and 2 /tmp/tess_*
     files leaked per kill (the cli backend: Tesseract as a child process)."""
     import glob
@@ -138,6 +138,12 @@ def test_a_killed_worker_leaves_no_tesseract_process_and_no_temporary_files(gold
 
     import psutil
 
+    # a temporary directory of this test's own (the workers are spawned: they take TMPDIR): other
+    # tests' pools, running beside this one, make and remove their scratch folders in /tmp
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private))
+    monkeypatch.setattr(tempfile, "tempdir", None)
     scan = next(d for d in golden_documents(golden_dir) if d.group == "scan300")
     engine = PooledEngine("tesseract", workers=1, backend="cli")
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "tess_*")))
