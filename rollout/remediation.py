@@ -31,7 +31,7 @@ import json
 import logging
 import os
 import shutil
-import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -72,7 +72,6 @@ class RetentionStore:
         self.retention_s = retention_s
         self.now = now or (lambda: datetime.now(timezone.utc))
         self.errors = 0
-        self._purged_at = 0.0
 
     def keep(self, request_id: str, path: Path, outcome, snap) -> bool:
         """Keep one served document; False (logged, counted) when the disk refuses: that costs the
@@ -140,11 +139,7 @@ class RetentionStore:
                     meta_path.with_suffix(".doc").unlink(missing_ok=True)
                     meta_path.unlink(missing_ok=True)
                     removed += 1
-        self._purged_at = time.monotonic()
         return removed
-
-    def purge_due(self) -> bool:
-        return time.monotonic() - self._purged_at >= PURGE_EVERY_S
 
 
 def retention_from(settings) -> RetentionStore | None:
@@ -207,18 +202,11 @@ def start(db: Engine, percentage: int, stage: int | None, cause: str, run_id: st
         rid = conn.execute(insert(ocr_remediations).values(
             run_id=run_id, stage=stage, percentage=percentage, cause=cause, window_start=window_start,
             window_end=window_end, started_at=now, served=len(served),
-            details={"kinds": _count(s.kind or "unknown" for s in served)})).inserted_primary_key[0]
+            details={"kinds": dict(Counter(s.kind or "unknown" for s in served))})).inserted_primary_key[0]
     log.info("remediation %s: %d documents the open-source engine served at %s %% between %s and %s", rid,
              len(served), percentage, window_start.isoformat(timespec="seconds"),
              window_end.isoformat(timespec="seconds"))
     return rid, [s.request_id for s in served]
-
-
-def _count(values) -> dict:
-    out: dict = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return out
 
 
 def google_reader(settings, flags_state: dict | None):

@@ -39,6 +39,14 @@ ALERT_MESSAGE = "canary error rate 3.1 % <script>alert('x')</script> above the b
 # ----------------------------------------------------------------------------------- shared seed
 
 
+def write_data_docs(data_dir: Path) -> None:
+    """A built Data Docs site, as the golden gate leaves it."""
+    docs = data_dir / "data_docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / "index.html").write_text("<!DOCTYPE html><html><head><title>Data Docs</title></head>"
+                                     "<body><h1>golden gate suite</h1></body></html>", encoding="utf-8")
+
+
 def seed_migration_db(url: str, data_dir: Path) -> None:
     """Flag state at stage 2 (15 %) with its audit trail, 6 h of A/A traffic, a gate, an alert,
     and a Data Docs folder."""
@@ -71,10 +79,7 @@ def seed_migration_db(url: str, data_dir: Path) -> None:
     AlertStore(store.db, notifiers=[]).process(
         [Alert("error_rate:tesseract", "warning", ALERT_MESSAGE, "hold at stage 2 until the gate decides",
                stage=2)])
-    docs = data_dir / "data_docs"
-    docs.mkdir(parents=True, exist_ok=True)
-    (docs / "index.html").write_text("<!DOCTYPE html><html><head><title>Data Docs</title></head>"
-                                     "<body><h1>golden gate suite</h1></body></html>", encoding="utf-8")
+    write_data_docs(data_dir)
     (data_dir / "secret.txt").write_text("not for the web", encoding="utf-8")
 
 
@@ -138,10 +143,7 @@ def seed_bad_engine_run(url: str, data_dir: Path) -> dict:
     AlertStore(store.db, notifiers=[]).process(
         [Alert("rollback:15", "critical", ALERT_MESSAGE, "rolled back to 5 %; investigate before re-running",
                stage=2)])
-    docs = data_dir / "data_docs"
-    docs.mkdir(parents=True, exist_ok=True)
-    (docs / "index.html").write_text("<!DOCTYPE html><html><head><title>Data Docs</title></head>"
-                                     "<body><h1>golden gate suite</h1></body></html>", encoding="utf-8")
+    write_data_docs(data_dir)
     return {"start": start, "end": end, "failed_at": failed_at}
 
 
