@@ -218,7 +218,9 @@ def pdf_page_words(page) -> list[Word]:
                 # A big jump right, or a letter on another baseline, ends the word even without a
                 # space; a quote or a superscript (m²) sits high but stays in its word while it overlaps it.
                 apart = right < box[0] or left - box[2] > 0.6 * char_h
-                other_line = y0 > box[3] or y1 < box[1] or ((ch.isalpha() or ch.isdecimal()) and abs(y1 - box[3]) > 0.5 * char_h)
+                # An underscore sits below the baseline, inside its word ('JPK_V7M').
+                other_line = ((y0 > box[3] and ch != "_") or y1 < box[1]
+                              or ((ch.isalpha() or ch.isdecimal()) and abs(y1 - box[3]) > 0.5 * char_h))
                 if apart or other_line:
                     flush()
             if chars:

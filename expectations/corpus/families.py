@@ -567,18 +567,28 @@ def family_labels(family: Family) -> set[str]:
     return {text.replace("\n", " ") for text in texts}
 
 
+def layout_labels() -> set[str]:
+    """Every label text the seven fixed layouts (which the extractor was developed on) print."""
+    out: set[str] = set()
+    for layout in LAYOUTS.values():
+        for labels in layout.labels.values():
+            out |= {str(getattr(labels, f.name)).replace("\n", " ") for f in fields(labels)}
+    return out
+
+
+def generator_labels() -> set[str]:
+    """Every label text this generator prints: its families' and its fixed layouts'."""
+    return set().union(*(family_labels(f) for f in FAMILIES.values())) | layout_labels()
+
+
 def withheld_labels(name: str) -> frozenset[str]:
     """The wording only family `name` prints: none of the other families and none of the seven
     fixed layouts (which the extractor was developed on) print it. Leaving a family out means
     taking these out of the extractor's lexicon while it reads that family."""
-    others: set[str] = set()
+    others = layout_labels()
     for other in FAMILIES.values():
         if other.name != name:
             others |= family_labels(other)
-    for layout in LAYOUTS.values():
-        for labels in layout.labels.values():
-            others |= {str(getattr(labels, f.name)).replace("\n", " ")
-                       for f in fields(labels)}
     return frozenset(family_labels(FAMILIES[name]) - others)
 
 

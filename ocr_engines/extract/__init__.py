@@ -127,6 +127,8 @@ def numbered_id(reader: InvoiceReader) -> Found | None:
                 if not (seg_words[end - 1].endswith(":") or end == len(seg_words)
                         or head[-1] in NUMBER_WORDS):
                     continue
+                if _longer_label([w.text for w in reader.rows[r].segments[i].words], end):
+                    continue  # 'Numer telefonu:', 'Nr rachunku:': a label of its own, not 'Numer
                 segs = reader.rows[r].segments
                 texts = [" ".join(w.text for w in segs[i].words[end:])]
                 texts += [s.text for s in segs[i + 1:i + 2]]
@@ -135,6 +137,17 @@ def numbered_id(reader: InvoiceReader) -> Found | None:
                     if value:
                         return Found(value, segs[i].conf * UNLABELLED_CONF, r, guessed=True)
     return None
+
+
+def _longer_label(words: list[str], end: int) -> bool:
+    """Whether the words from ``end`` on continue a label up to a colon (letters only, at most
+    four words): the label is then the whole phrase, and the words before ``end`` only part of it."""
+    for k in range(end, min(end + 4, len(words))):
+        if any(ch.isdigit() for ch in words[k]):
+            return False
+        if words[k].endswith(":"):
+            return True
+    return False
 
 
 def dates(reader: InvoiceReader) -> dict[str, Found]:

@@ -7,11 +7,12 @@ the header, when readable, tells the order of the quantity and price columns.
 from __future__ import annotations
 
 import re
+import statistics
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from .. import labels as L
-from ..layout import Row
+from ..layout import Row, Word
 from ..normalize import digitise, find_amounts, find_numbers, fold, format_amount, format_quantity
 from .reader import CENT, InvoiceReader, strip_punct, words_equal
 
@@ -73,16 +74,23 @@ def read_line_items(reader: InvoiceReader) -> ItemTable:
         if counts[True] != counts[False]:
             qty_first = counts[True] > counts[False]
     found = _item_rows(reader, qty_first)
-    items = [item for _, item, _ in found]
-    evidence = [ev for _, _, ev in found]
-    used_rows = {r for r, _, _ in found}
+    items = [item for _, item, _, _ in found]
+    evidence = [ev for _, _, ev, _ in found]
+    used_rows = {r for r, _, _, _ in found}
     if not items:
         return amount_only_items(reader)
+    for k, (text, extra_rows, extra_evidence) in enumerate(wrapped_descriptions(reader, found, header)):
+        if extra_rows:
+            items[k]["description"] = text
+            evidence[k] += extra_evidence
+            used_rows |= extra_rows
     return ItemTable(items, used_rows | ({header} if header is not None else set()), evidence)
 
 
-def _item_rows(reader: InvoiceReader, qty_first: bool | None, quotient: bool = True) -> list[tuple[int, dict, float]]:
-    """(row, item, evidence) of the rows that read as items, up to the totals row after them."""
+def _item_rows(reader: InvoiceReader, qty_first: bool | None,
+               quotient: bool = True) -> list[tuple[int, dict, float, list[Word]]]:
+    """(row, item, evidence, description words) of the rows that read as items, up to the totals
+    row after them."""
     out = []
     for r in range(len(reader.rows)):
         words = reader.folded[r][0] if reader.folded[r] else []
@@ -93,6 +101,161 @@ def _item_rows(reader: InvoiceReader, qty_first: bool | None, quotient: bool = T
         parsed = parse_item_row(reader.rows[r], qty_first, quotient)
         if parsed is not None:
             out.append((r, *parsed))
+    return out
+
+
+# --------------------------------------------------------------- cells that wrap
+
+# A description cell is a column, not a row: in a narrow column a description wraps over two to
+# four lines, and the row's numbers sit on the first of them (top-aligned cells: reportlab
+# tables, the FA(3) stylesheet) or in their middle (vertically centred cells: ksef-monitor's
+# HTML table), so a row's words alone give 'Nawóz azotowy saletra' for 'Nawóz azotowy saletra
+# amonowa 34%, big-bag 500 kg', or only the unit ('op.') when no line of the cell is level
+# with the numbers. ksef-thirdparty digital, tune half: line-item F1 0.19 (ksef-xml-download)
+# and 0.00 (ksef-monitor) before, every item's numbers right.
+
+
+def wrapped_descriptions(reader: InvoiceReader, found, header: int | None) -> list[tuple[str, set[int], float]]:
+    """Per item (``found``: ``_item_rows``' anchors, in order), its whole description cell: the
+    lines of the description column above and below its numbers' row, as (text, the rows those
+    lines are on, their evidence); ``(description, set(), 0)`` when the cell does not wrap.
+
+    The column is where the text-only lines between the item rows start; its right edge is the
+    next cell of the item rows. Between two item rows, the lines are split at the widest gap
+    between consecutive lines (the gap between two cells is wider than a line's spacing, which
+    holds for top-aligned and for centred cells alike). Lines above the first item row and below
+    the last one join while they sit in the column and no farther apart than a line's spacing
+    allows; a row with anything outside the column (a header, a totals row) ends the cell."""
+    anchors = [r for r, _, _, _ in found]
+    plain = [(item["description"], set(), 0.0) for _, item, _, _ in found]
+    if not anchors:
+        return plain
+    anchor_set = set(anchors)
+    rows = reader.rows
+    first_num_x = min(_numbers_x(rows[r], cell) for r, _, _, cell in found)
+    top = header if header is not None and rows[header].page == rows[anchors[0]].page else None
+
+    def text_only(r: int) -> bool:
+        row = rows[r]
+        return (r not in anchor_set and (top is None or r > top) and any(ch.isalnum() for ch in row.text)
+                and max(w.x1 for w in row.words) < first_num_x and not find_amounts(row.text))
+
+    # The column: where the text-only lines near the item rows start.
+    near = [r for r in range(max(0, anchors[0] - 4), min(len(rows), anchors[-1] + 5)) if text_only(r)]
+    if not near:
+        return plain
+    col_x0 = sorted(rows[r].words[0].x0 for r in near)[len(near) // 2]
+    pitch = statistics.median(rows[r].height for r in anchors)
+    right = min((_next_cell_x(rows[r], col_x0, pitch) for r in anchors), default=first_num_x)
+
+    def in_column(words) -> bool:
+        return bool(words) and words[0].x0 >= col_x0 - pitch and max(w.x1 for w in words) <= right
+
+    def column_words(r: int) -> list[Word]:
+        return [w for w in rows[r].words if col_x0 - pitch <= w.x0 and w.x1 <= right]
+
+    def line(r: int) -> tuple[float, int]:
+        return ((rows[r].y0 + rows[r].y1) / 2, r)
+
+    cells: list[list[int]] = [[] for _ in anchors]
+    for k, a in enumerate(anchors):
+        # Lines between this item row and the next one on the page: split at the widest gap.
+        nxt = anchors[k + 1] if k + 1 < len(anchors) and rows[anchors[k + 1]].page == rows[a].page else None
+        if nxt is not None:
+            between = [r for r in range(a + 1, nxt) if text_only(r)]
+            if len(between) != nxt - a - 1 or not all(in_column(rows[r].words) for r in between):
+                continue  # something else between the two item rows: leave both as they are
+            ys = [line(a)[0]] + [line(r)[0] for r in between] + [line(nxt)[0]]
+            gaps = [ys[i + 1] - ys[i] for i in range(len(ys) - 1)]
+            cut = max(range(len(gaps)), key=lambda i: (gaps[i], -i))
+            cells[k] += between[:cut]
+            cells[k + 1] += between[cut:]
+    # Above the first item row and below the last one (and at a page's break).
+    for k, a in enumerate(anchors):
+        if k == 0 or rows[anchors[k - 1]].page != rows[a].page:
+            cells[k] = _run(rows, a, -1, text_only, in_column, pitch) + cells[k]
+        if k + 1 == len(anchors) or rows[anchors[k + 1]].page != rows[a].page:
+            cells[k] += _run(rows, a, +1, text_only, in_column, pitch)
+
+    out = []
+    for k, (a, item, _, cell) in enumerate(found):
+        if not cells[k]:
+            out.append(plain[k])
+            continue
+        # The item row's own line of the cell, with the marks its row-wise reading dropped at
+        # its end ('Środek ochrony roślin –' continues on the next line).
+        own = column_words(a) if cell and in_column(cell) else []
+        lines = sorted([(line(r)[0], column_words(r)) for r in cells[k]] + ([(line(a)[0], own)] if own else []),
+                       key=lambda t: t[0])
+        texts = [_tidy(kept) for _, words in lines
+                 if (kept := [w for w in words if any(ch.isalnum() for ch in w.text) or set(w.text) <= _MARKS])]
+        text = join_lines(texts).strip(" |-–—")
+        out.append((text, set(cells[k]), sum(_evidence(words) for _, words in lines if words is not own)))
+    return out
+
+
+# Words without a letter or digit that belong to a description ('Środek ochrony – fungicyd',
+# 'B&B', brackets and quotes); any other such word in a cell is a rule or a speck.
+_MARKS = frozenset("-–—&+/()[]„”\"'*.,%")
+
+
+def _numbers_x(row: Row, description: list[Word]) -> float:
+    """Where an item row's numbers start: the first word after its description holding a digit."""
+    after = description[-1].x1 if description else row.words[0].x0
+    return min((w.x0 for w in row.words if w.x0 > after and any(ch.isdigit() for ch in w.text)),
+               default=row.words[-1].x0)
+
+
+def _next_cell_x(row: Row, col_x0: float, pitch: float) -> float:
+    """The left edge of the item row's first cell right of the description column."""
+    for seg in row.segments:
+        if seg.x0 > col_x0 + pitch:
+            return seg.x0 - pitch / 4
+    return row.words[-1].x1
+
+
+def _run(rows: list[Row], start: int, step: int, text_only, in_column, pitch: float) -> list[int]:
+    """The column's lines going up (step -1) or down (+1) from an item row, while they sit in the
+    column no farther apart than 1.8 line heights."""
+    out: list[int] = []
+    prev = start
+    r = start + step
+    while 0 <= r < len(rows) and rows[r].page == rows[start].page and text_only(r) and in_column(rows[r].words):
+        gap = rows[r].y0 - rows[prev].y1 if step > 0 else rows[prev].y0 - rows[r].y1
+        if gap > 1.8 * pitch:
+            break
+        out.append(r)
+        prev = r
+        r += step
+    return sorted(out)
+
+
+_SOFT = ("\u00ad", "\ufffe")  # a soft hyphen, and what some text layers give for one
+
+
+def join_lines(lines: list[str]) -> str:
+    """A cell's lines as one text. A word hyphenated at a line's end is joined: without the
+    hyphen when the lexicon knows the joined word ('przetwór-' + 'stwa'), else with it ('big-' +
+    'bag'); a soft hyphen (or U+FFFE, as some text layers give it) always joins; neither stays
+    in the text."""
+    from ..lexicon import is_known_word
+
+    out = ""
+    for text in lines:
+        text = text.strip()
+        if not text:
+            continue
+        last, first = out.rsplit(" ", 1)[-1], text.split(" ", 1)[0]
+        if out and last.endswith(_SOFT):
+            out = out[:-1] + text
+        elif out and len(last) > 1 and last.endswith("-") and last[-2].isalpha() and first[:1].isalpha():
+            stem = last[:-1].rsplit("-", 1)[-1]
+            joined = stem + first.rstrip(".,;:)")
+            out = (out[:-1] if first[:1].islower() and is_known_word(joined) else out) + text
+        else:
+            out = f"{out} {text}" if out else text
+    for mark in _SOFT:
+        out = out.replace(mark, "")
     return out
 
 
@@ -173,9 +336,9 @@ def _row_numbers(tokens: list[str], cells: list[int] | None = None) -> list[_Num
 
 
 def parse_item_row(row: Row, qty_first: bool | None = True,
-                   quotient: bool = True) -> tuple[dict[str, str], float] | None:
-    """A line item from a table row, found by quantity × unit price = amount, and the evidence
-    of its description (``ItemTable.evidence``).
+                   quotient: bool = True) -> tuple[dict[str, str], float, list[Word]] | None:
+    """A line item from a table row, found by quantity × unit price = amount, the evidence
+    of its description (``ItemTable.evidence``) and the description's words on this row.
 
     ``qty_first`` says whether the table prints the quantity column before the unit price
     (most do; the KSeF visualisation does not); None when the header does not say (OCR lost
@@ -220,7 +383,7 @@ def parse_item_row(row: Row, qty_first: bool | None = True,
             return None  # a totals row (or a per-rate summary row), not an item
         return _item_without_quantity(row, words, nums) if quotient else None
     _, (q_num, q), (p_num, price), (a_num, amount), first = best
-    description, evidence = _item_description(row, first)
+    description, evidence, cell = _item_description(row, first)
     if sum(ch.isalpha() for ch in description) < 2:
         return None
     item = {
@@ -239,10 +402,10 @@ def parse_item_row(row: Row, qty_first: bool | None = True,
             rate = str(int(m.group(1)))
     if rate is not None:
         item["vat_rate"] = rate
-    return item, evidence
+    return item, evidence, cell
 
 
-def _item_without_quantity(row: Row, words, nums: list[_Num]) -> tuple[dict[str, str], float] | None:
+def _item_without_quantity(row: Row, words, nums: list[_Num]) -> tuple[dict[str, str], float, list[Word]] | None:
     """A row whose quantity OCR could not read: the first two money columns are the unit price
     and the amount, and the quantity is their quotient when that is a printable quantity."""
     money = [n for n in nums if n.money and n.value > 0]
@@ -256,9 +419,11 @@ def _item_without_quantity(row: Row, words, nums: list[_Num]) -> tuple[dict[str,
         return None  # net and gross of a row: the 'quantity' would be 1 + the VAT rate
     if len(nums) == 3 and q < 1 and q * 100 in VAT_RATES and nums[2].value == p_num.value + a_num.value:
         return None  # net, VAT, gross and nothing else (a totals row): the 'quantity' is the rate
+    if q < 1 and q * 100 in VAT_RATES and "%" in row.text:
+        return None  # net and VAT of a per-rate row ('22% lub  482.40  110.95'): the rate again
     if not any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:p_num.index]):
         return None
-    description, evidence = _item_description(row, p_num.index)
+    description, evidence, cell = _item_description(row, p_num.index)
     if sum(ch.isalpha() for ch in description) < 2:
         return None
     item = {
@@ -271,7 +436,7 @@ def _item_without_quantity(row: Row, words, nums: list[_Num]) -> tuple[dict[str,
     rate = _item_vat_rate(tokens, p_num.index, {p_num.index, p_num.end, a_num.index, a_num.end})
     if rate is not None:
         item["vat_rate"] = rate
-    return item, evidence
+    return item, evidence, cell
 
 
 def _item_vat_rate(tokens: list[str], start: int, used: set[int]) -> str | None:
@@ -309,9 +474,9 @@ def _closes(words) -> bool:
     return before.count(_CLOSERS[closer]) > before.count(closer)
 
 
-def _item_description(row: Row, first_number: int) -> tuple[str, float]:
-    """Words before the first number column, without the row number and a unit-only cell, and
-    their evidence (letters x OCR confidence)."""
+def _item_description(row: Row, first_number: int) -> tuple[str, float, list[Word]]:
+    """Words before the first number column, without the row number and a unit-only cell, their
+    evidence (letters x OCR confidence) and the words themselves."""
     owner = {}
     for s_idx, seg in enumerate(row.segments):
         for w in seg.words:
@@ -337,6 +502,11 @@ def _item_description(row: Row, first_number: int) -> tuple[str, float]:
         words = [w for w in words if owner[id(w)] == cell]
         while len(words) > 1 and not any(ch.isalnum() for ch in words[-1].text) and not _closes(words):
             words = words[:-1]  # trailing noise ('publikacji -'; a noise cell has no letters to be chosen)
+    return _tidy(words), _evidence(words), words
+
+
+def _tidy(words: list[Word]) -> str:
+    """A description line's text, with what OCR does to its ends and units undone."""
     texts = [w.text for w in words]
     if len(texts) > 1 and _closes(words):  # 'szt )': the bracket a thinned period left apart
         texts[-2:] = [texts[-2] + texts[-1]]
@@ -345,4 +515,4 @@ def _item_description(row: Row, first_number: int) -> tuple[str, float]:
             texts[i] = "l"  # litres: '10 l' read as '10 I'
     if len(texts) > 2 and texts[-1] == "1" and texts[-2].isdigit() and any(ch.isalpha() for ch in texts[-3]):
         texts[-1] = "l"  # '... paint 10 1': a count then a lone 1 ends a description as a unit
-    return " ".join(texts).strip(" |"), _evidence(words)
+    return " ".join(texts).strip(" |")

@@ -7,6 +7,8 @@ its first line that is not an address, a register or a contact; its tax id the b
 
 from __future__ import annotations
 
+import re
+
 from .. import labels as L
 from ..normalize import fold
 from .reader import Found, InvoiceReader, LabelHit, overlap, strip_punct
@@ -24,7 +26,7 @@ def read_party(reader: InvoiceReader, candidates) -> tuple[Found | None, Found |
         if hit.end < len(seg.words) and not label_end.endswith(":"):
             continue  # 'Dostawa zrealizowana ...' is a sentence, not the 'Dostawca' heading
         block = block_rows(reader, hit)
-        name = party_name(block)
+        name = party_name(block, reader.rows)
         tax = block_tax_id(block)
         if name or tax:
             return name, tax
@@ -61,23 +63,46 @@ def block_rows(reader: InvoiceReader, hit: LabelHit, max_rows: int = 9) -> list[
         after = segs[hit.seg + 2] if hit.seg + 2 < len(segs) else None
         left, right = nxt.x0, (after.x0 if after else float("inf"))
     else:
-        left, right = label_seg.x0, (nxt.x0 if nxt else float("inf"))
+        left, right = label_seg.x0, (nxt.x0 if nxt else _beside(reader, hit))
     tol = 2 * reader.rows[hit.row].height
     last_y = reader.rows[hit.row].y1
     for r in range(hit.row + 1, min(hit.row + 1 + max_rows, len(reader.rows))):
         row = reader.rows[r]
-        if row.page != reader.rows[hit.row].page or row.y0 - last_y > 2.5 * row.height:
+        # A heading often has space under it: the block's first line may be farther than the next.
+        spacing = (2.5 if out else 4.0) * row.height
+        if row.page != reader.rows[hit.row].page or row.y0 - last_y > spacing:
             break
         # Another party's label in this column (or in the label column) ends the block.
         if any(reader._label_at(reader.folded[r][i], 0, L.SUPPLIER + L.RECEIVER)
                for i, seg in enumerate(row.segments) if label_seg.x0 - tol <= seg.x0 < right - tol):
             break
-        cell = [seg for seg in row.segments if left - tol <= seg.x0 < right - tol]
+        # The cells that start in the column, and the words in the column of a cell that starts
+        # left of it: where two columns' texts run into one another with a word space between,
+        # one segment holds both (the FA(3) stylesheet's seller name and the buyer's 'Imię i
+        # nazwisko lub nazwa:').
+        cell = [w for seg in row.segments for w in seg.words
+                if left - tol <= seg.x0 < right - tol or (seg.x0 < left - tol and left - tol <= w.x0 < right - tol)]
         if not cell:
             continue
-        out.append((" ".join(seg.text for seg in cell), min(seg.conf for seg in cell), r))
+        out.append((" ".join(w.text for w in cell), min(w.conf for w in cell), r))
         last_y = row.y1
     return out
+
+
+def _beside(reader: InvoiceReader, hit: LabelHit) -> float:
+    """The left edge of the other party's heading beside this one, when the two headings sit side
+    by side but not on one row (a few points apart in height: the FA(3) stylesheet's
+    'SPRZEDAWCA' and 'NABYWCA'); infinity when there is none."""
+    row = reader.rows[hit.row]
+    x0 = row.segments[hit.seg].x0
+    for r in range(max(0, hit.row - 2), min(len(reader.rows), hit.row + 3)):
+        other = reader.rows[r]
+        if r == hit.row or other.page != row.page or abs(other.y0 - row.y0) > 1.5 * row.height:
+            continue
+        for i, seg in enumerate(other.segments):
+            if seg.x0 > x0 and reader._label_at(reader.folded[r][i], 0, L.SUPPLIER + L.RECEIVER):
+                return seg.x0
+    return float("inf")
 
 
 def _is_heading(text: str) -> bool:
@@ -89,15 +114,29 @@ def _until_next_label(value: str) -> str:
     """A value ends where another 'Label:' starts: OCR merges side-by-side columns when their
     gap blurs ('... S.A. Nazwa: Stanisław ...', the buyer's name after the seller's)."""
     words = value.split(" ")
+    folded = [strip_punct(fold(w)) for w in words]
+    labels = L.NAME_SUBLABELS + L.TAX_ID + _CONTACT_LABELS
     for i, w in enumerate(words[1:], start=1):
-        if w.endswith(":") and InvoiceReader._label_at([strip_punct(fold(w))], 0, L.NAME_SUBLABELS + L.TAX_ID + _CONTACT_LABELS):
-            return " ".join(words[:i])
+        if not w.endswith(":"):
+            continue
+        # The label may be several words ending here ('Imię i nazwisko lub nazwa:').
+        for start in range(1, i + 1):
+            hit = InvoiceReader._label_at(folded[start:i + 1], 0, labels)
+            if hit and hit[1] == i + 1 - start:
+                if start == i:  # a known word ending an unknown phrase: 'Imię i nazwisko lub' too
+                    while start > 1 and words[start - 1].isalpha() and words[start - 1].islower():
+                        start -= 1
+                    if start < i and start > 1 and words[start - 1].isalpha() and words[start - 1].istitle():
+                        start -= 1
+                return " ".join(words[:start])
     return value
 
 
-def party_name(block) -> Found | None:
+def party_name(block, rows=None) -> Found | None:
+    """The block's name: its 'Nazwa:' line or its first line that is not an address, a register
+    or a contact, with the lines it wraps onto (``rows``: the reader's rows, for their spacing)."""
     fallback = None
-    for text, conf, r in block:
+    for k, (text, conf, r) in enumerate(block):
         if _is_heading(text):
             continue
         folded = fold(text)
@@ -105,12 +144,53 @@ def party_name(block) -> Found | None:
             if folded.startswith(sub):
                 value = text.split(":", 1)[1] if ":" in text else text[len(sub):]
                 if value.strip():
-                    return Found(clean_name(_until_next_label(value)), conf, r)
+                    return _wrapped(Found(clean_name(_until_next_label(value)), conf, r), block[k + 1:], rows)
+        # A label the lexicon does not know as a whole that names a name ('Imię i nazwisko lub
+        # nazwa:', 'Company name:'): what ends with the colon is label, the name follows it.
+        head, colon, value = text.partition(":")
+        head_words = [strip_punct(w) for w in fold(head).split()]
+        if (colon and value.strip() and len(head_words) <= 6 and not any(ch.isdigit() for ch in head)
+                and any(w in L.NAME_SUBLABELS for w in head_words)):
+            return _wrapped(Found(clean_name(_until_next_label(value)), conf, r), block[k + 1:], rows)
         if fallback is None and sum(ch.isalpha() for ch in text) >= 3 and not any(
             folded.startswith(p) for p in L.NOT_A_NAME
         ):
-            fallback = Found(clean_name(_until_next_label(text)), conf, r)
+            fallback = _wrapped(Found(clean_name(_until_next_label(text)), conf, r), block[k + 1:], rows)
     return fallback
+
+
+# A name that ends with a legal form is whole, unless the next line is one more ('Sp. z o.o.' +
+# 'Sp.k.': a limited partnership whose partner is a company).
+_LEGAL_FORM = re.compile(r"(?:\bsp\. ?z ?o\.o\.|\bs\.a\.|\bsp\. ?k\.|\bsp\. ?j\.|\bs\.c\.|\bsp\. ?p\.|\bs\.k\.a\.|"
+                         r"\bltd\.?|\bgmbh|\binc\.?|\bllc|\bplc|\bs\.r\.o\.|\bsp\. ?z ?o\.o\. ?sp\. ?k\.)$")
+_POSTAL = re.compile(r"\b\d{2}-\d{3}\b")
+COUNTRIES = frozenset({"polska", "poland", "niemcy", "germany", "deutschland", "czechy", "czech republic",
+                       "united kingdom", "uk", "france", "francja", "usa", "united states"})
+
+
+def _wrapped(name: Found, after, rows) -> Found:
+    """A party name that wraps inside its cell ('… Łęg –' / 'Białystok Sp. z o.o.', '… Zbigniew' /
+    'Żak'): the next lines of the block join it while they sit right under it (no more than a
+    line's height apart) and are none of: a label, an address, an identifier, a contact, a
+    country, a heading. At most two lines."""
+    if rows is None:
+        return name
+    value, last = name.value, name.row
+    for text, conf, r in after[:2]:
+        folded = fold(text).strip()
+        # The block's rows are its column's: a row of the other column between does not count.
+        if rows[r].page != rows[last].page or rows[r].y0 - rows[last].y1 > rows[r].height:
+            break
+        legal_next = bool(_LEGAL_FORM.search(folded)) and len(folded.split()) <= 3
+        if (":" in text or _is_heading(text) or _names_a_label(text) or find_tax_id(text) or _POSTAL.search(text)
+                or any(folded.startswith(p) for p in L.NOT_A_NAME) or folded.strip(" .,") in COUNTRIES
+                or sum(ch.isdigit() for ch in text) > 2 or "@" in text or "www" in folded
+                or (_LEGAL_FORM.search(fold(value)) and not legal_next)):
+            break
+        value, last = clean_name(f"{value} {_until_next_label(text)}"), r
+        conf = min(conf, name.conf)
+        name = Found(value, conf, name.row, name.guessed)
+    return name
 
 
 def tax_id_blocks(reader: InvoiceReader, taken: set[str]) -> list[tuple[Found | None, Found]]:

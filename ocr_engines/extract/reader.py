@@ -63,6 +63,16 @@ def _label_words(label: str) -> tuple[str, ...]:
     return tuple(p for p in (strip_punct(w) for w in label.split(" ")) if p)
 
 
+def _after_label_colon(text: str) -> str:
+    """What follows the last word ending with a colon in ``text`` ('' when none does, or when
+    nothing follows it)."""
+    words = text.split(" ")
+    for i in range(len(words) - 2, -1, -1):
+        if words[i].endswith(":") and any(ch.isalpha() for ch in words[i]):
+            return " ".join(words[i + 1:]).strip()
+    return ""
+
+
 class InvoiceReader:
     """Reads one invoice (all pages' rows in reading order) into contract fields."""
 
@@ -132,6 +142,12 @@ class InvoiceReader:
         seg = self.rows[hit.row].segments[hit.seg]
         rest = self.remainder(hit)
         if rest:
+            # The label found may be the start of a longer one ('Numer faktury' in 'Kolejny numer
+            # faktury, nadany w ramach …, który … identyfikuje fakturę: F/7855/08/26'): what ends
+            # with a colon is label, so its value is after the colon.
+            after = _after_label_colon(rest)
+            if after:
+                yield after, seg.conf, hit.row
             yield rest, seg.conf, hit.row
         for right in self.rows[hit.row].segments[hit.seg + 1:]:
             yield right.text, right.conf, hit.row

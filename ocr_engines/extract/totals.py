@@ -87,6 +87,8 @@ def rate_row_triple(amounts: list[Decimal], rates: set[int], exempt: bool) -> tu
         return triple
     if exempt and not rates:
         rates = {0}
+    if len(amounts) == 1 and rates == {0} and amounts[0] > 0:
+        return amounts[0], Decimal(0), amounts[0]  # a 0 % (or exempt) row prints its net alone
     for i in range(len(amounts)):
         for j in range(i + 1, len(amounts)):
             x, y = amounts[i], amounts[j]
@@ -113,6 +115,11 @@ def per_rate_rows(reader: InvoiceReader, exclude: set[int], after: int = -1) -> 
         found = row_rates(text)
         if not found:
             continue
+        if any(fold(seg.text).rstrip().endswith((" lub", " or")) for seg in row.segments) and r + 1 < len(reader.rows):
+            # '22% lub' / '23%': the rate cell wraps ('23% lub 22%', a rate that changed)
+            more = row_rates(reader.rows[r + 1].text)
+            if more and not find_amounts(reader.rows[r + 1].text):
+                found = (found[0] | more[0], found[1] or more[1])
         triple = rate_row_triple(find_amounts(text), *found)
         key = (frozenset(found[0]), found[1])
         if not triple or key in seen_rates:
