@@ -110,7 +110,7 @@ class CliBackend:
             raise
         except RuntimeError as exc:  # pytesseract signals its timeout this way (TesseractError is one too)
             if "timeout" in str(exc).lower():
-                raise OcrTimeoutError(f"{name}: OCR took longer than {timeout_s:.0f} s") from None
+                raise OcrTimeoutError(f"{name}: OCR took longer than {timeout_s:g} s") from None
             raise EngineError(f"{name}: tesseract failed ({exc})") from None
         if not data or "text" not in data:  # not even a page: the image data is damaged (a strip past the end)
             raise UnreadableDocumentError(f"{name}: tesseract read nothing from it (damaged image data?)")
@@ -209,7 +209,7 @@ class TesserocrBackend:
         if not api.Recognize(timeout=max(1, int(timeout_s * 1000))):
             api.Clear()
             if time.monotonic() - start >= timeout_s:
-                raise OcrTimeoutError(f"{name}: OCR took longer than {timeout_s:.0f} s")
+                raise OcrTimeoutError(f"{name}: OCR took longer than {timeout_s:g} s")
             raise EngineError(f"{name}: tesseract (in-process) could not recognise the page")
         tsv = api.GetTSVText(0)
         return words_from_data(file_to_dict(f"{TSV_HEADER}\n{tsv}", "\t", -1)).get(0, [])
