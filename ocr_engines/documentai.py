@@ -38,6 +38,7 @@ from .errors import (
 from .normalize import digits_only, find_dates, fold, format_amount, format_quantity, parse_number
 from .result import FIELD_NAMES, ExtractionResult, FieldValue
 from .labels import CURRENCY_TOKENS
+from .validation import tax_id_value, valid_tax_id
 
 log = logging.getLogger(__name__)
 
@@ -285,6 +286,9 @@ def _field_value(name: str, entity) -> str | None:
         found = find_dates(text)
         return found[0].isoformat() if found else None
     if name in ("supplier_tax_id", "receiver_tax_id"):
+        compact = "".join(ch for ch in text.upper() if ch.isalnum())
+        if compact[:2].isalpha() and compact[:2] != "PL" and valid_tax_id(compact[2:], compact[:2]):
+            return tax_id_value(compact[2:], compact[:2])  # a foreign VAT number keeps its country
         return digits_only(text) or None
     if name == "supplier_iban":
         return "".join(text.split()).upper() or None

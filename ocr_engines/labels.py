@@ -68,6 +68,8 @@ TAX = (
     "kwota vat razem", "razem vat", "suma vat", "vat razem", "kwota vat", "podatek vat",
     "total vat", "vat total", "vat amount", "tax amount", "total tax", "vat", "tax",
 )
+# The total once more, in words ('Słownie: … złotych 63/100'): a check of the total.
+AMOUNT_IN_WORDS = ("slownie", "kwota slownie", "amount in words", "in words")
 # Titles of a per-rate VAT summary (its rows give the net and the VAT of the invoice).
 VAT_SUMMARY = (
     "podsumowanie stawek podatku", "zestawienie stawek", "rozliczenie podatku", "wg stawek vat",
@@ -109,7 +111,7 @@ ANY = _any_label()
 # --- leaving wording out (evaluation on layouts the extractor has not seen) --------------------
 
 _LEXICON = ("INVOICE_ID", "INVOICE_DATE", "DELIVERY_DATE", "DUE_DATE", "SUPPLIER", "RECEIVER",
-            "TAX_ID", "IBAN", "TOTAL", "NET", "TAX", "VAT_SUMMARY", "SUM_ROW", "NAME_SUBLABELS",
+            "TAX_ID", "IBAN", "TOTAL", "NET", "TAX", "AMOUNT_IN_WORDS", "VAT_SUMMARY", "SUM_ROW", "NAME_SUBLABELS",
             "TABLE_END")
 _ORIGINAL = {name: globals()[name] for name in _LEXICON + ("TABLE_HEADER_GROUPS", "ANY")}
 

@@ -27,13 +27,26 @@ def is_valid_iban(value: str) -> bool:
 
 
 def valid_tax_id(digits: str, country: str = "") -> bool:
-    """A Polish NIP, or an EU VAT number when the printed form carries a country prefix."""
+    """A Polish NIP, or an EU (or UK) VAT number when the printed form carries a country prefix."""
     if country in ("", "PL"):
         return is_valid_nip(digits)
     try:
+        if country in ("GB", "XI"):
+            from stdnum.gb import vat as _gb_vat
+
+            return _gb_vat.is_valid(country + digits)
         return _eu_vat.is_valid(country + digits)
     except Exception:  # stdnum raises on countries it does not know
         return False
+
+
+def tax_id_value(body: str, country: str = "") -> str:
+    """A tax id as the contract gives it: a Polish NIP as its ten digits, any other country's VAT
+    number with its country prefix (GB123456789, DE136695976, NL004495445B01): 'digits only' is
+    a Polish rule, and a foreign number without its country is ambiguous."""
+    if country in ("", "PL"):
+        return "".join(ch for ch in body if ch.isdigit())
+    return country + "".join(ch for ch in body.upper() if ch.isalnum())
 
 
 def apply_checks(fields: dict, line_items: list[dict[str, str]], warnings: list[str]) -> None:

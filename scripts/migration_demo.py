@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from rollout.staging.processes import (end_process_groups, free_port, log_tail, port_open,  # noqa: E402
                                        wait_until)
+from rollout.health.golden_subsets import GOLDEN_SUBSET_CHOICES  # noqa: E402
 from rollout.health.simulate import DEFAULT_MIX, parse_mix  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -188,7 +189,8 @@ class Demo:
         conf = {**({"stages": args.stages} if args.stages else {}),
                 "soak_s": args.soak_s, "min_documents": 60, "post_cutover_watch_s": args.watch_s,
                 "stage_timeout_s": args.stage_timeout_s, "run_staging": not args.skip_staging,
-                "require_approval": args.require_approval, "thresholds": {"latency_tolerance": LATENCY_TOLERANCE}}  # golden_subset: the plan's default, "mixed"
+                "require_approval": args.require_approval, "thresholds": {"latency_tolerance": LATENCY_TOLERANCE},
+                **({"golden_subset": args.golden_subset} if args.golden_subset else {})}  # default: the plan's, "mixed"
         run = self.run_id = self.trigger(api, token, conf)
         say(f"triggered ocr_migration run {run} with {json.dumps(conf)}")
         state = self.follow(api, token, run)
@@ -584,6 +586,8 @@ def build_parser(description: str = __doc__.split("\n\n")[0]) -> argparse.Argume
                         help="each stage waits for a person: approve or reject it in Airflow's Required Actions")
     parser.add_argument("--mix", type=parse_mix, default=dict(DEFAULT_MIX),
                         help="the traffic's shares per kind, e.g. " + ",".join(f"{k}={v}" for k, v in DEFAULT_MIX.items()))
+    parser.add_argument("--golden-subset", choices=GOLDEN_SUBSET_CHOICES, default=None,
+                        help="the documents every golden gate reads (default: the plan's, mixed)")
     parser.add_argument("--stages", type=lambda text: [int(x) for x in text.split(",")], default=list(DEMO_STAGES),
                         help="the plan's percentages, e.g. 5,15,35,60,85,100 (the plan's six; default "
                              + ",".join(map(str, DEMO_STAGES)) + ")")

@@ -105,7 +105,7 @@ def test_stages_wait_for_a_person_approvals_by_rest_and_by_click_a_rejection_rol
             "--timeout-s", "600",
             # approvals are what this judges, not reading scans at 100 % on two cores: the
             # realistic mix's cost is main.sh's to show
-            "--mix", "digital=85,xml=10,unusable=5"]
+            "--mix", "digital=85,xml=10,unusable=5", "--golden-subset", "digital"]
     log_path = tmp_path / "demo.log"
     with log_path.open("wb") as log_file:
         demo = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,

@@ -167,3 +167,41 @@ def test_a_zero_rate_row_and_a_rate_cell_that_wraps_count_in_the_summary(tmp_pat
     values = _values(engine, _page(tmp_path, page))
     assert (values["net_amount"], values["total_tax_amount"], values["total_amount"]) == (
         "1482.40", "110.95", "1593.35")
+
+
+def test_a_total_given_only_in_words_is_read(tmp_path, engine):
+    """No amount printed in digits: the statement in words is the total (before: none)."""
+    page = HEAD + [(40, 205, "Słownie: jeden tysiąc dwieście trzydzieści złotych 00/100")]
+    assert _values(engine, _page(tmp_path, page))["total_amount"] == "1230.00"
+
+
+def test_the_total_in_words_agrees_with_the_total_that_adds_up(tmp_path, engine):
+    page = HEAD + [(40, 160, "Razem netto: 1 000,00 zł"), (40, 175, "Kwota VAT: 230,00 zł"),
+                   (40, 190, "Do zapłaty: 1 230,00 zł"),
+                   (40, 205, "Słownie: jeden tysiąc dwieście trzydzieści złotych 00/100")]
+    values = _values(engine, _page(tmp_path, page))
+    assert (values["net_amount"], values["total_tax_amount"], values["total_amount"]) == (
+        "1000.00", "230.00", "1230.00")
+
+
+def test_amounts_in_polish_words():
+    from decimal import Decimal
+
+    from ocr_engines.extract.values import amount_in_words
+
+    assert amount_in_words("Słownie: dziewiętnaście tysięcy siedemset osiemdziesiąt dwa złote 71/100") == Decimal("19782.71")
+    assert amount_in_words("słownie: dwa tysiące sto dziewięćdziesiąt dziewięć euro 70/100") == Decimal("2199.70")
+    assert amount_in_words("Słownie: sto złotych sześćdziesiąt trzy grosze") == Decimal("100.63")
+    assert amount_in_words("Słownie: jeden milion dwieście tysięcy złotych 00/100") == Decimal("1200000")
+    assert amount_in_words("Słownie: dwieście złotnych 00/100") is None  # a slip: not a whole statement
+    assert amount_in_words("Słownie: sto dwadzieścia") is None  # no currency: not an amount
+
+
+def test_a_foreign_vat_number_keeps_its_country_and_a_nip_is_its_digits():
+    from ocr_engines.extract.values import find_tax_id
+
+    assert find_tax_id("VAT Reg. No. GB 980 7806 84") == ("GB980780684", 1.0)
+    assert find_tax_id("USt-IdNr.: DE 136 695 976") == ("DE136695976", 1.0)
+    assert find_tax_id("BTW: NL004495445B01") == ("NL004495445B01", 1.0)
+    assert find_tax_id("NIP: PL 521-301-72-28") == ("5213017228", 1.0)
+    assert find_tax_id("IBAN DE89 3704 0044 0532 0130 00") is None  # an IBAN is no VAT number

@@ -18,6 +18,7 @@ from .. import labels as L
 from ..normalize import find_amounts, fold, format_amount
 from .items import VAT_RATES
 from .reader import CENT, UNLABELLED_CONF, Found, InvoiceReader, LabelHit
+from .values import amount_in_words
 
 
 def row_amounts_after(reader: InvoiceReader, hit: LabelHit) -> list[Decimal]:
@@ -226,7 +227,23 @@ def additive_triple(amounts: list[Decimal]) -> tuple[Decimal, Decimal, Decimal] 
 # How much each kind of evidence counts when choosing the totals. A printed label says what an
 # amount is; a per-rate summary or a totals row is read whole and cross-checked by its own sum;
 # the line items imply the net (and, with their rates, the VAT) independently of all of them.
-WEIGHTS = {"label": 3.0, "summary": 2.0, "sum_row": 2.0, "items": 1.5, "arithmetic": 1.0, "repeated": 2.0}
+WEIGHTS = {"label": 3.0, "summary": 2.0, "sum_row": 2.0, "items": 1.5, "arithmetic": 1.0, "repeated": 2.0,
+           "words": 2.0}
+
+
+def total_in_words(reader: InvoiceReader) -> list[Found]:
+    """The total as the page states it in words ('Słownie: … złotych 63/100'), when it parses
+    whole (``values.amount_in_words``); a wrapped statement is read with its next row."""
+    out = []
+    for hit in reader.find_labels(L.AMOUNT_IN_WORDS):
+        row = reader.rows[hit.row]
+        text = " ".join([reader.remainder(hit)] + [s.text for s in row.segments[hit.seg + 1:]])
+        value = amount_in_words(text)
+        if value is None and hit.row + 1 < len(reader.rows):
+            value = amount_in_words(f"{text} {reader.rows[hit.row + 1].text}")
+        if value is not None and value > 0:
+            out.append(Found(format_amount(value), row.segments[hit.seg].conf, hit.row))
+    return out
 NAMES = ("net_amount", "total_tax_amount", "total_amount")
 
 
@@ -241,6 +258,7 @@ def totals(reader: InvoiceReader, table_rows: set[int], items: list[dict[str, st
     cands: dict[str, list[tuple[Found, str]]] = {n: [] for n in NAMES}
     for name, labels in (("total_amount", L.TOTAL), ("net_amount", L.NET), ("total_tax_amount", L.TAX)):
         cands[name] += [(f, "label") for f in labelled_amounts(reader, labels, table_rows)]
+    cands["total_amount"] += [(f, "words") for f in total_in_words(reader)]
     per_rate = per_rate_vat_lines(reader, cands["total_tax_amount"])
     if per_rate:  # 'VAT A 23%  59.39' / 'VAT C 5%  1.64': parts of the VAT, their sum the whole
         parts, whole = per_rate

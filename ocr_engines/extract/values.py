@@ -6,7 +6,7 @@ import re
 
 from .. import labels as L
 from ..normalize import digitise, digits_only, find_dates, fold
-from ..validation import is_valid_iban, valid_tax_id
+from ..validation import is_valid_iban, tax_id_value, valid_tax_id
 
 
 _ID_STOP = {"z", "dnia", "from", "dated", "oryginal", "kopia", "copy", "original", "data", "date"}
@@ -143,6 +143,7 @@ _NIP_PRINTED = re.compile(r"(?<![\d-])\d{3}-(?:\d{3}-\d{2}-\d{2}|\d{2}-\d{2}-\d{
 _TAX_ID_RE = re.compile(r"(?:\b[A-Z]{2} ?)?[0-9OoIlSB|][0-9OoIlSB| \-]{8,16}[0-9OoIlSB|]")
 
 
+_FOREIGN_VAT_RE = re.compile(r"\b([A-Z]{2}) ?([0-9A-Z](?:[0-9A-Z]|[ .\-](?=[0-9A-Z])){6,14})")
 _URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
 
 
@@ -150,6 +151,10 @@ def find_tax_id(text: str) -> tuple[str, float] | None:
     """(digits, confidence factor) of the first tax id in a text; invalid checksums score low.
     Digits inside a link (the KSeF verification URL carries the seller's NIP) do not count."""
     text = _URL.sub(" ", text)
+    for m in _FOREIGN_VAT_RE.finditer(text):  # a country prefix: GB980780684, NL004495445B01
+        country, body = m.group(1), re.sub(r"[ .\-]", "", m.group(2))
+        if country != "PL" and valid_tax_id(body, country):
+            return tax_id_value(body, country), 1.0
     folded = fold(text)
     if (not any(k in folded for k in L.TAX_ID) and not _NIP_KEYWORD_MISREAD.search(folded)
             and not re.search(r"\d{10}", text) and not _NIP_PRINTED.search(text)):
@@ -163,7 +168,7 @@ def find_tax_id(text: str) -> tuple[str, float] | None:
         if len(digits) < 8:
             continue
         if valid_tax_id(digits, prefix):
-            return digits, 1.0
+            return tax_id_value(digits, prefix), 1.0
         if best is None and len(digits) == 10:
             best = (digits, 0.2)  # printed like a NIP but fails the checksum: never confident
     return best
@@ -179,3 +184,63 @@ def find_iban(text: str) -> str | None:
         if len(digits) == 26 and is_valid_iban(country + digits):
             return country + digits
     return None
+
+
+# ---------------------------------------------------------------- the amount in words
+
+# Polish number words, folded (no diacritics): 'Słownie: dziewiętnaście tysięcy siedemset
+# osiemdziesiąt dwa złote 71/100' states the total a second time, in a form OCR slips rarely
+# turn into another valid amount. It confirms (or fails to confirm) a total candidate.
+_UNITS = {"zero": 0, "jeden": 1, "jedna": 1, "jedno": 1, "dwa": 2, "dwie": 2, "trzy": 3, "cztery": 4,
+          "piec": 5, "szesc": 6, "siedem": 7, "osiem": 8, "dziewiec": 9, "dziesiec": 10, "jedenascie": 11,
+          "dwanascie": 12, "trzynascie": 13, "czternascie": 14, "pietnascie": 15, "szesnascie": 16,
+          "siedemnascie": 17, "osiemnascie": 18, "dziewietnascie": 19, "dwadziescia": 20, "trzydziesci": 30,
+          "czterdziesci": 40, "piecdziesiat": 50, "szescdziesiat": 60, "siedemdziesiat": 70,
+          "osiemdziesiat": 80, "dziewiecdziesiat": 90, "sto": 100, "dwiescie": 200, "trzysta": 300,
+          "czterysta": 400, "piecset": 500, "szescset": 600, "siedemset": 700, "osiemset": 800,
+          "dziewiecset": 900}
+_SCALES = {"tysiac": 1000, "tysiace": 1000, "tysiecy": 1000, "milion": 10**6, "miliony": 10**6, "milionow": 10**6}
+_CURRENCY_WORDS = ("zlotych", "zlote", "zloty", "zl", "pln", "euro", "eur", "dolarow", "dolary", "dolar", "usd",
+                   "funtow", "gbp", "frankow", "chf", "koron", "czk")
+_SUBUNIT_WORDS = ("groszy", "grosze", "grosz", "centow", "centy", "cent", "eurocentow")
+
+
+def _words_number(words: list[str]) -> int | None:
+    total = group = 0
+    seen = False
+    for w in words:
+        if w in _UNITS:
+            group += _UNITS[w]
+            seen = True
+        elif w in _SCALES:
+            total += (group or 1) * _SCALES[w]
+            group, seen = 0, True
+        else:
+            return None
+    return total + group if seen else None
+
+
+def amount_in_words(text: str):
+    """The amount a Polish amount-in-words states ('dwa tysiące sto dziewięćdziesiąt osiem
+    złotych 63/100', '… złotych sześćdziesiąt trzy grosze'), as a Decimal; None when the text is
+    not one whole."""
+    from decimal import Decimal
+
+    folded = fold(text).replace(":", " ")
+    folded = re.sub(r"^.*?\bslownie\b", "", folded)
+    tokens = folded.replace(",", " ").split()
+    cut = next((i for i, t in enumerate(tokens) if t.strip(".") in _CURRENCY_WORDS), None)
+    if cut is None or cut == 0:
+        return None
+    whole = _words_number(tokens[:cut])
+    if whole is None:
+        return None
+    rest = [t.strip(".") for t in tokens[cut + 1:]]
+    cents = 0
+    if rest and re.fullmatch(r"\d{1,2}/100", rest[0]):
+        cents = int(rest[0].split("/")[0])
+    elif rest and rest[-1] in _SUBUNIT_WORDS:
+        cents = _words_number(rest[:-1])
+        if cents is None or cents > 99:
+            return None
+    return Decimal(whole) + Decimal(cents) / 100

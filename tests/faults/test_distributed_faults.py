@@ -35,7 +35,7 @@ def test_a_killed_worker_and_a_killed_ocr_replica_lose_no_task_and_no_acknowledg
             "--timeout-s", "540",
             # faults are what this judges, not reading scans at 100 % on two cores: the
             # realistic mix's cost is main.sh's to show
-            "--mix", "digital=85,xml=10,unusable=5"]
+            "--mix", "digital=85,xml=10,unusable=5", "--golden-subset", "digital"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=720, cwd=ROOT,
                           env={**os.environ, "OMP_THREAD_LIMIT": "1", "COLUMNS": "150"})
     out = done.stdout
