@@ -215,6 +215,19 @@ def third_party_renderers(directory: Path, workers: int) -> dict:
 
     scores = list(run_documents(docs, "tesseract", workers))
     out["as tuned"] = report("ksef-thirdparty", scores)
+    scans = [s for s in scores if s.group != "digital"]
+    pairs = [(s.confidence or 0.0, header_accuracy(s)) for s in scans]
+    print(f"document confidence on {len(pairs)} ksef-thirdparty scans: expected calibration error "
+          f"{expected_calibration_error(pairs):.3f}; risk-coverage:")
+    for keep, acc, lowest in risk_coverage(pairs):
+        print(f"  keep {keep:4.0%} (confidence >= {lowest:.3f}): field accuracy {acc:.2%} on the rest")
+    from rollout.pipeline import PipelineConfig
+
+    floor = PipelineConfig().confidence_floor  # the service's default floor
+    kept = [a for c, a in pairs if c >= floor]
+    print(f"  the service's floor {floor}: keeps {len(kept) / max(len(pairs), 1):.0%} of these scans at "
+          f"{sum(kept) / max(len(kept), 1):.2%} field accuracy")
+    out["confidence"] = {"ece": round(expected_calibration_error(pairs), 4), "risk_coverage": risk_coverage(pairs)}
     left_out: list = []
     for name, (withheld, known) in leave_out_plan().items():
         part = [d for d in docs if renderer[str(d.path)] == name]

@@ -106,9 +106,10 @@ with DAG(
         "deployer": Param("local", enum=["local", "docker"], description="how the staging stack runs"),
         "golden_subset": Param(PLAN.golden_subset, enum=list(GOLDEN_SUBSET_CHOICES),
                                description="golden documents the GX gate reads (scans take ~2 s a page); "
-                                           "mixed: 4 digital, 4 clean and 4 degraded scans of the golden set "
-                                           "and all of ksef-official; ksef-official: invoices of the official "
-                                           "KSeF visualiser"),
+                                           "mixed: 4 digital, 4 clean and 4 degraded scans of the golden set, "
+                                           "all of ksef-official and ksef-thirdparty's PDFs; ksef-official: "
+                                           "invoices of the official KSeF visualiser; ksef-thirdparty: three "
+                                           "other renderers"),
         "golden_shards": Param(PLAN.golden_shards, type="integer", minimum=1, maximum=MAX_GOLDEN_SHARDS,
                                description="the golden gate reads its documents in this many mapped tasks, "
                                            "side by side on the workers"),

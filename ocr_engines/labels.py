@@ -44,11 +44,11 @@ DUE_DATE = (
 )
 SUPPLIER = (
     "sprzedawca", "podmiot1", "podmiot 1", "wystawca", "dostawca", "seller", "supplier", "vendor",
-    "from", "issued by",
+    "from", "issued by", "service provider", "provider", "sold by", "invoiced by", "remit to", "payee",
 )
 RECEIVER = (
     "nabywca", "podmiot2", "podmiot 2", "kupujacy", "buyer", "bill to", "billed to", "customer",
-    "sold to", "odbiorca", "recipient",
+    "sold to", "odbiorca", "recipient", "client", "invoice to", "invoiced to", "purchaser",
 )
 TAX_ID = FA3_TAX_ID + ("nip", "vat id", "vat no", "vat number", "tax id", "vat reg no", "nip ue", "tin")
 IBAN = FA3_IBAN + (

@@ -150,20 +150,41 @@ _DATE_PATTERNS = (
 _LOOSE_DATE = (re.compile(r"^(\d{1,2})[ ,.]{1,2}(\d{1,2})[ ,.]{1,2}(\d{4})(?!\d)"), ("d", "m", "y"))
 
 
-def find_dates(text: str, loose: bool = False) -> list[date]:
+def find_dates(text: str, loose: bool = False, month_first: bool = False) -> list[date]:
     """Every calendar date in a text, in order of appearance (D/M/Y for numeric day-first forms).
-    ``loose``: a text that starts with a day, month and year apart also counts as a date."""
+    ``loose``: a text that starts with a day, month and year apart also counts as a date.
+    ``month_first``: slashed numeric dates are M/D/Y (a US document: ``slash_date_order``)."""
     folded = fold(" ".join(digitise(t) for t in text.split(" ")))
     found: list[tuple[int, date]] = []
     for pattern, order in _DATE_PATTERNS + ((_LOOSE_DATE,) if loose else ()):
         for m in pattern.finditer(folded):
             parts = dict(zip(order, m.groups()))
+            if month_first and order == ("d", "m", "y") and "/" in m.group(0):
+                parts["d"], parts["m"] = parts["m"], parts["d"]
             month = _MONTHS.get(parts["mon"][:3]) if "mon" in parts else int(parts["m"])
             try:
                 found.append((m.start(), date(int(parts["y"]), month or 0, int(parts["d"]))))
             except (ValueError, TypeError):
                 continue
     return [d for _, d in sorted(found, key=lambda x: x[0])]
+
+
+_SLASHED = re.compile(r"(?<!\d)(\d{1,2})/(\d{1,2})/(\d{4})(?!\d)")
+
+
+def slash_date_order(texts: list[str], usd: bool = False) -> bool:
+    """Whether a document prints slashed dates month first (04/13/2026): decided by the document
+    itself, by a date whose first part cannot be a month or whose second cannot; without one, a
+    document in US dollars is taken to be month first. True: M/D/Y."""
+    first_over = second_over = False
+    for text in texts:
+        for m in _SLASHED.finditer(text):
+            a, b = int(m.group(1)), int(m.group(2))
+            first_over |= a > 12 >= b
+            second_over |= b > 12 >= a
+    if first_over != second_over:
+        return second_over
+    return usd and not first_over
 
 
 # ---------------------------------------------------------------- identifiers

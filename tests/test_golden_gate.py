@@ -180,15 +180,17 @@ def test_suites_load_in_the_gx_file_context(tmp_path):
         assert len(context.suites.get(name).expectations) == len(declared_expectations(name))
 
 
-def test_gate_runs_on_the_ksef_official_subset(golden_dir, tmp_path, cache_dir):
-    """golden_subset 'ksef-official:digital': the committed invoices of the official KSeF visualiser
-    (a layout this team did not design) instead of the golden set; the folder is found by name."""
+@pytest.mark.parametrize("corpus", ["ksef-official", "ksef-thirdparty"])
+def test_gate_runs_on_a_committed_renderer_subset(golden_dir, tmp_path, cache_dir, corpus):
+    """golden_subset 'ksef-official:digital' (the official KSeF visualiser) or 'ksef-thirdparty:
+    digital' (three other renderers): layouts this team did not design instead of the golden set;
+    the folder is found by name."""
     out = run_golden_gate(f"sqlite:///{tmp_path / 'gx.db'}", golden_dir, engine_name="tesseract",
-                          subset="ksef-official:digital", data_docs_dir=tmp_path / "docs", cache_dir=cache_dir,
+                          subset=f"{corpus}:digital", data_docs_dir=tmp_path / "docs", cache_dir=cache_dir,
                           run_id="test-ksef")
     (suite,) = out["suites"]
     assert out["documents"] == suite["documents"] == 6
-    assert out["documents_per_kind"] == {"ksef-official:digital": 6}
+    assert out["documents_per_kind"] == {f"{corpus}:digital": 6}
     assert out["success"] is True, suite["failed"]
     assert suite["evaluated"] == suite["successful"] == len(declared_expectations(GOLDEN_SUITE))
     assert suite["observed"]["match_total_amount"] == 1.0 and suite["observed"]["match_line_items"] == 1.0
@@ -204,20 +206,21 @@ def test_an_unknown_golden_subset_is_refused():
 
 def test_the_default_subset_reads_scans_and_the_ksef_official_invoices(golden_dir):
     """The plan's default, "mixed": a fixed sample of 4 digital, 4 clean and 4 degraded scans of
-    the golden set (12 different invoices, all 7 layouts) and all of ksef-official, PDF and scan;
-    rows name every document once, a corpus's under its name."""
+    the golden set (12 different invoices, all 7 layouts), all of ksef-official, PDF and scan, and
+    ksef-thirdparty's PDFs (three other renderers); rows name every document once, a corpus's under
+    its name."""
     from rollout.migration import MigrationPlan
 
     assert MigrationPlan().golden_subset == MigrationPlan.from_params({}).golden_subset == "mixed"
     folder, docs = subset_documents(golden_dir, "mixed")
     kinds = Counter(document_kind(d.path, d.group, folder) for d in docs)
     assert kinds == {"digital": 4, "scan300": 4, "scan_degraded": 4, "ksef-official:digital": 6,
-                     "ksef-official:scan_clean": 3, "ksef-official:scan_degraded": 3}
+                     "ksef-official:scan_clean": 3, "ksef-official:scan_degraded": 3, "ksef-thirdparty:digital": 6}
     names = [document_name(d.path, folder) for d in docs]
-    assert len(set(names)) == len(names) == 24
+    assert len(set(names)) == len(names) == 30
     assert {"inv-0001.pdf", "inv-0005-scan300.png", "inv-0009-degraded.jpg", "ksef-official/pdf/001.pdf",
-            "ksef-official/scans/025.pdf"} <= set(names)
-    golden = [d for d in docs if d.family != "ksef-official"]
+            "ksef-official/scans/025.pdf", "ksef-thirdparty/pdf/003.pdf"} <= set(names)
+    golden = [d for d in docs if d.family not in ("ksef-official", "ksef-thirdparty")]
     assert len({d.name for d in golden}) == 12 and len({d.family for d in golden}) == 7
     assert [d.path for d in subset_documents(golden_dir, "mixed")[1]] == [d.path for d in docs]  # fixed
 

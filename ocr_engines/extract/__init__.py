@@ -10,19 +10,20 @@ see ``layout``): the invoice number and dates after their labels, the parties as
 from __future__ import annotations
 
 import re
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
 from .. import labels as L
 from ..layout import Row
-from ..normalize import find_dates, fold
+from ..normalize import find_dates, fold, slash_date_order
 from ..result import LINE_ITEMS
 from .items import read_line_items
 from .parties import heading_above, read_party, tax_id_blocks
 from .reader import UNLABELLED_CONF, Found, InvoiceReader
 from .totals import RateEvidence, fill_item_rates, rate_evidence, row_rates, totals
-from .values import (find_iban, fix_description_punctuation, fix_legal_form, fix_quotes, fix_unit_superscripts,
+from .values import (clean_name, find_iban, fix_description_punctuation, fix_legal_form, fix_quotes, fix_unit_superscripts,
                      parse_invoice_id)
 
 __all__ = ["Extraction", "Found", "read_invoice"]
@@ -92,6 +93,42 @@ def unlabelled_parties(reader: InvoiceReader, f: dict[str, Found]) -> None:
         sure = UNLABELLED_CONF
 
 
+_TITLE_WORDS = frozenset({"invoice", "faktura", "receipt", "paragon", "rachunek", "tax", "vat", "proforma",
+                          "pro", "forma", "oryginal", "original", "kopia", "copy", "duplikat", "duplicate",
+                          "bill", "statement", "credit", "note", "korygujaca", "fiskalny", "page", "strona"})
+
+
+def letterhead_name(reader: InvoiceReader) -> Found | None:
+    """The issuer's name when no party block names it (a letterhead, a US invoice without a tax
+    id): the line in the largest print in the top quarter of page 1 that is not the document's
+    title, a label, an address or a number; with a legal form ('Ltd', 'Sp. z o.o.') preferred.
+    Guessed: at half a labelled value's confidence."""
+    from .parties import _LEGAL_FORM, _POSTAL
+
+    first = [r for r, row in enumerate(reader.rows) if row.page == 0]
+    if not first:
+        return None
+    bottom = max(reader.rows[r].y1 for r in first)
+    best = None
+    for r in first:
+        row = reader.rows[r]
+        if row.y0 > bottom / 4:
+            break
+        for seg in row.segments:
+            text = seg.text.strip()
+            words = [w.strip(":.,#") for w in fold(text).split()]
+            if (sum(ch.isalpha() for ch in text) < 3 or ":" in text or all(w in _TITLE_WORDS for w in words if w)
+                    or sum(ch.isdigit() for ch in text) > 2 or _POSTAL.search(text) or "@" in text
+                    or "www" in text.lower() or reader._label_at(words, 0, L.ANY) is not None
+                    or any(fold(text).startswith(p) for p in L.NOT_A_NAME)):
+                continue
+            height = statistics.median(w.height for w in seg.words)
+            key = (bool(_LEGAL_FORM.search(fold(text))), height)
+            if best is None or key > best[0]:
+                best = (key, Found(clean_name(text), seg.conf * UNLABELLED_CONF, r, guessed=True))
+    return best[1] if best else None
+
+
 def _role_lean(heading: str) -> int:
     """> 0 when an unknown heading shares more words with the seller's known labels than with
     the buyer's ('Invoiced by' with 'issued by'), < 0 the other way ('Invoice to' with 'bill to')."""
@@ -141,16 +178,22 @@ def numbered_id(reader: InvoiceReader) -> Found | None:
 
 def _longer_label(words: list[str], end: int) -> bool:
     """Whether the words from ``end`` on continue a label up to a colon (letters only, at most
-    four words): the label is then the whole phrase, and the words before ``end`` only part of it."""
+    four words, other than a document word): the label is then the whole phrase ('Numer
+    telefonu:'), and the words before ``end`` only part of it."""
     for k in range(end, min(end + 4, len(words))):
         if any(ch.isdigit() for ch in words[k]):
             return False
+        word = fold(words[k]).strip(".:")
+        if len(word) >= 3 and any(d.startswith(word) for d in DOCUMENT_WORDS):
+            if words[k].endswith(":"):
+                return False  # 'Nr dok.:': a document word, abbreviated: still the number's label
+            continue
         if words[k].endswith(":"):
             return True
     return False
 
 
-def dates(reader: InvoiceReader) -> dict[str, Found]:
+def dates(reader: InvoiceReader, month_first: bool = False) -> dict[str, Found]:
     out = {}
     taken_rows: set[tuple[int, int]] = set()
     for name, candidates in (("due_date", L.DUE_DATE), ("delivery_date", L.DELIVERY_DATE),
@@ -160,7 +203,8 @@ def dates(reader: InvoiceReader) -> dict[str, Found]:
                 continue  # a bare 'Date'/'Data' already read as a more specific date
             found = None
             for text, conf, r in reader.value_texts(hit):
-                dates = find_dates(text) or (find_dates(text, loose=True) if reader.rows[r].ocr else [])
+                dates = (find_dates(text, month_first=month_first)
+                         or (find_dates(text, loose=True) if reader.rows[r].ocr else []))
                 if dates:
                     found = Found(dates[0].isoformat(), conf, r)
                     break
@@ -168,14 +212,14 @@ def dates(reader: InvoiceReader) -> dict[str, Found]:
                 out[name] = found
                 taken_rows.add((hit.row, hit.seg))
                 break
-    unlabelled_dates(reader, out)
+    unlabelled_dates(reader, out, month_first)
     return out
 
 
 _DATED_NUMBER = re.compile(r"\d[/.-]\d{1,4}[/.-]\d{1,4}[/-]\d|[A-Za-z]/\d{2,4}[/.-]\d")
 
 
-def unlabelled_dates(reader: InvoiceReader, out: dict[str, Found]) -> None:
+def unlabelled_dates(reader: InvoiceReader, out: dict[str, Found], month_first: bool = False) -> None:
     """Dates whose labels the lexicon does not know, by their order on the page: the issue date
     is the first date of page 1; a later one within 120 days is the due date; an earlier one
     within 31 days the sale date. Each only if that field was not read from a label."""
@@ -186,7 +230,7 @@ def unlabelled_dates(reader: InvoiceReader, out: dict[str, Found]) -> None:
         for seg in row.segments:
             if _DATED_NUMBER.search(seg.text):
                 continue  # 'FV/2024/06/15/178' holds a date but is a number
-            for d in find_dates(seg.text):
+            for d in find_dates(seg.text, month_first=month_first):
                 seen.append((d, min(seg.conf, 1.0), r))
     if not seen:
         return
@@ -275,7 +319,8 @@ def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:
 
     if found := invoice_id(reader):
         f["invoice_id"] = found
-    f.update(dates(reader))
+    money = currency(reader)
+    f.update(dates(reader, slash_date_order([row.text for row in rows], usd=money is not None and money.value == "USD")))
     for prefix, candidates in (("receiver", L.RECEIVER), ("supplier", L.SUPPLIER)):
         name, tax = read_party(reader, candidates)
         if name:
@@ -283,6 +328,8 @@ def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:
         if tax:
             f[f"{prefix}_tax_id"] = tax
     unlabelled_parties(reader, f)
+    if "supplier_name" not in f and "supplier_tax_id" not in f and (found := letterhead_name(reader)):
+        f["supplier_name"] = found
     if found := iban(reader):
         f["supplier_iban"] = found
 
@@ -293,8 +340,8 @@ def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:
         f[name] = found
     out.rates = rate_evidence(reader, item_rows, out.line_items)
     out.line_items = fill_item_rates(out.line_items, out.rates, f)
-    if found := currency(reader):
-        f["currency"] = found
+    if money:
+        f["currency"] = money
     out.expected = expected_fields(reader, item_rows)
     if ocr:
         correct_ocr_text(out, polish=is_polish(rows))

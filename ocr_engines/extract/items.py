@@ -140,12 +140,17 @@ def wrapped_descriptions(reader: InvoiceReader, found, header: int | None) -> li
         return (r not in anchor_set and (top is None or r > top) and any(ch.isalnum() for ch in row.text)
                 and max(w.x1 for w in row.words) < first_num_x and not find_amounts(row.text))
 
-    # The column: where the text-only lines near the item rows start.
-    near = [r for r in range(max(0, anchors[0] - 4), min(len(rows), anchors[-1] + 5)) if text_only(r)]
+    # The column: where the text-only lines between the item rows start; with one item row, the
+    # lines right above and below it (not a heading or a label farther up: 'Pozycje faktury').
+    pitch = statistics.median(rows[r].height for r in anchors)
+    near = [r for r in range(anchors[0] + 1, anchors[-1]) if text_only(r)]
+    if not near:
+        near = [r for a in anchors for r in (a - 1, a + 1) if 0 <= r < len(rows) and text_only(r)
+                and rows[r].page == rows[a].page
+                and max(rows[r].y0 - rows[a].y1, rows[a].y0 - rows[r].y1) <= 1.8 * pitch]
     if not near:
         return plain
     col_x0 = sorted(rows[r].words[0].x0 for r in near)[len(near) // 2]
-    pitch = statistics.median(rows[r].height for r in anchors)
     right = min((_next_cell_x(rows[r], col_x0, pitch) for r in anchors), default=first_num_x)
 
     def in_column(words) -> bool:

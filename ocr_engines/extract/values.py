@@ -43,6 +43,8 @@ def parse_invoice_id(text: str) -> str | None:
     # A date alone is not an invoice number (e.g. the label's value is below, the date beside).
     if find_dates(value) and len(digits_only(value)) == 8 and "/" not in value:
         return None
+    if find_dates(value) and re.fullmatch(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}", value):
+        return None  # '03/06/2025': a date alone, whatever its separator (the label's value is elsewhere)
     if find_dates(value) and len(value.split()) == 3 and value.split()[1].isalpha():
         return None  # '24 Jan 2024'
     return fix_id_digits(value)
@@ -177,12 +179,22 @@ def find_tax_id(text: str) -> tuple[str, float] | None:
 _IBAN_RE = re.compile(r"(?:\b([A-Z]{2}) ?)?([0-9OoIlSB|]{2}(?: ?[0-9OoIlSB|]{4}){6})(?![0-9])")
 
 
+# Any country's IBAN as printed: two letters, two check digits, then up to 30 letters and digits
+# in groups ('GB29 NWBK 6016 1331 9268 19', 'DE89370400440532013000'): foreign ones carry letters
+# (a UK sort bank code), so the Polish all-digit pattern above misses them.
+_ANY_IBAN_RE = re.compile(r"\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)(?![A-Z0-9])")
+
+
 def find_iban(text: str) -> str | None:
     for m in _IBAN_RE.finditer(text):
         country = m.group(1) or "PL"
         digits = digits_only(m.group(2).translate(str.maketrans("OoIlSB|", "0011581")))
         if len(digits) == 26 and is_valid_iban(country + digits):
             return country + digits
+    for m in _ANY_IBAN_RE.finditer(text):
+        value = m.group(1).replace(" ", "")
+        if is_valid_iban(value):
+            return value
     return None
 
 
