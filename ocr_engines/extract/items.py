@@ -73,7 +73,7 @@ def read_line_items(reader: InvoiceReader) -> ItemTable:
         counts = {order: len(_item_rows(reader, order, quotient=False)) for order in (True, False)}
         if counts[True] != counts[False]:
             qty_first = counts[True] > counts[False]
-    found = _item_rows(reader, qty_first)
+    found = _bare_rows(reader, _item_rows(reader, qty_first), qty_first)
     items = [item for _, item, _, _ in found]
     evidence = [ev for _, _, ev, _ in found]
     used_rows = {r for r, _, _, _ in found}
@@ -84,7 +84,32 @@ def read_line_items(reader: InvoiceReader) -> ItemTable:
             items[k]["description"] = text
             evidence[k] += extra_evidence
             used_rows |= extra_rows
+    # a row of numbers alone that no wrapped line gave a description is not an item
+    keep = [k for k, item in enumerate(items) if sum(ch.isalpha() for ch in item["description"]) >= 2]
+    if len(keep) < len(items):
+        used_rows -= {found[k][0] for k in range(len(items)) if k not in keep}
+        items, evidence = [items[k] for k in keep], [evidence[k] for k in keep]
     return ItemTable(items, used_rows | ({header} if header is not None else set()), evidence)
+
+
+def _bare_rows(reader: InvoiceReader, found, qty_first: bool | None):
+    """``found`` with the rows between its first and last item row (on one page) whose numbers
+    make an item but that hold no description: OCR split a centred cell's numbers onto a row of
+    their own (the description is in the lines around it, ``wrapped_descriptions``)."""
+    if len(found) < 2:
+        return found
+    taken = {r for r, *_ in found}
+    out = list(found)
+    for (a, *_), (b, *_) in zip(found, found[1:]):
+        if reader.rows[a].page != reader.rows[b].page:
+            continue
+        for r in range(a + 1, b):
+            if r in taken or any(ch.isalpha() for ch in reader.rows[r].text.replace("%", "")):
+                continue
+            parsed = parse_item_row(reader.rows[r], qty_first, quotient=False, bare=True)
+            if parsed is not None:
+                out.append((r, *parsed))
+    return sorted(out, key=lambda x: x[0])
 
 
 def _item_rows(reader: InvoiceReader, qty_first: bool | None,
@@ -151,10 +176,17 @@ def wrapped_descriptions(reader: InvoiceReader, found, header: int | None) -> li
     if not near:
         return plain
     col_x0 = sorted(rows[r].words[0].x0 for r in near)[len(near) // 2]
-    right = min((_next_cell_x(rows[r], col_x0, pitch) for r in anchors), default=first_num_x)
+    # The median over the item rows: a description OCR read from its middle on ('rae' for
+    # 'Segregator A4/75', its cell starting past the column's edge) is one row's.
+    edges = sorted(_next_cell_x(rows[r], col_x0, pitch) for r in anchors)
+    right = edges[len(edges) // 2]
 
     def in_column(words) -> bool:
-        return bool(words) and words[0].x0 >= col_x0 - pitch and max(w.x1 for w in words) <= right
+        # the column's text, with at most a row number left of it and a unit right of it
+        inside = [w for w in words if col_x0 - pitch <= w.x0 and w.x1 <= right]
+        outside = [w for w in words if not (col_x0 - pitch <= w.x0 and w.x1 <= right)]
+        return (any(ch.isalnum() for w in inside for ch in w.text)
+                and all(len(w.text) <= 5 and not find_amounts(w.text) for w in outside))
 
     def column_words(r: int) -> list[Word]:
         return [w for w in rows[r].words if col_x0 - pitch <= w.x0 and w.x1 <= right]
@@ -340,8 +372,8 @@ def _row_numbers(tokens: list[str], cells: list[int] | None = None) -> list[_Num
     return nums
 
 
-def parse_item_row(row: Row, qty_first: bool | None = True,
-                   quotient: bool = True) -> tuple[dict[str, str], float, list[Word]] | None:
+def parse_item_row(row: Row, qty_first: bool | None = True, quotient: bool = True,
+                   bare: bool = False) -> tuple[dict[str, str], float, list[Word]] | None:
     """A line item from a table row, found by quantity × unit price = amount, the evidence
     of its description (``ItemTable.evidence``) and the description's words on this row.
 
@@ -349,7 +381,8 @@ def parse_item_row(row: Row, qty_first: bool | None = True,
     (most do; the KSeF visualisation does not); None when the header does not say (OCR lost
     it): both orders are tried, and the one that reads more numbers as printed wins ('6,41'
     read as '641' and a quantity '500' make 500 x 6.41 and 641 x 5.00 alike). ``quotient``
-    allows a row whose quantity is unreadable (``_item_without_quantity``).
+    allows a row whose quantity is unreadable (``_item_without_quantity``); ``bare`` a row of numbers
+    without a description (``_bare_rows``).
     """
     orders = (qty_first,) if qty_first is not None else (True, False)
     words = row.words
@@ -371,7 +404,7 @@ def parse_item_row(row: Row, qty_first: bool | None = True,
                             if (q * price).quantize(CENT, ROUND_HALF_UP) != amount:
                                 continue
                             first = nums[i].index
-                            if not any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:first]):
+                            if not bare and not any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:first]):
                                 continue  # no description before the numbers: not an item row
                             if q < 1 and q * 100 in VAT_RATES and any(
                                     n.value == price + amount for n in nums if n.index > amount_num.end):
@@ -389,7 +422,7 @@ def parse_item_row(row: Row, qty_first: bool | None = True,
         return _item_without_quantity(row, words, nums) if quotient else None
     _, (q_num, q), (p_num, price), (a_num, amount), first = best
     description, evidence, cell = _item_description(row, first)
-    if sum(ch.isalpha() for ch in description) < 2:
+    if sum(ch.isalpha() for ch in description) < 2 and not bare:
         return None
     item = {
         "description": description,
