@@ -253,7 +253,9 @@ def _next_cell_x(row: Row, col_x0: float, pitch: float) -> float:
 
 def _run(rows: list[Row], start: int, step: int, text_only, in_column, pitch: float) -> list[int]:
     """The column's lines going up (step -1) or down (+1) from an item row, while they sit in the
-    column no farther apart than 1.8 line heights."""
+    column no farther apart than 1.8 line heights, up to the widest gap between the item row,
+    those lines and the row that ends them (a heading, a totals row, an item row OCR could not
+    read): the lines beyond it are another cell's."""
     out: list[int] = []
     prev = start
     r = start + step
@@ -264,6 +266,10 @@ def _run(rows: list[Row], start: int, step: int, text_only, in_column, pitch: fl
         out.append(r)
         prev = r
         r += step
+    if out and 0 <= r < len(rows) and rows[r].page == rows[start].page:
+        ys = [(rows[k].y0 + rows[k].y1) / 2 for k in [start, *out, r]]
+        gaps = [abs(ys[i + 1] - ys[i]) for i in range(len(ys) - 1)]
+        out = out[:max(range(len(gaps)), key=lambda i: (gaps[i], -i))]
     return sorted(out)
 
 
