@@ -160,14 +160,19 @@ def wrapped_descriptions(reader: InvoiceReader, found, header: int | None) -> li
     first_num_x = min(_numbers_x(rows[r], cell) for r, _, _, cell in found)
     top = header if header is not None and rows[header].page == rows[anchors[0]].page else None
 
+    pitch = statistics.median(rows[r].height for r in anchors)
+
     def text_only(r: int) -> bool:
+        # a line of text: two letters or three characters, in letters about as tall as the item
+        # rows' (a speck OCR read as '8' or 'L' is neither)
         row = rows[r]
-        return (r not in anchor_set and (top is None or r > top) and any(ch.isalnum() for ch in row.text)
+        return (r not in anchor_set and (top is None or r > top)
+                and (sum(ch.isalpha() for ch in row.text) >= 2 or sum(ch.isalnum() for ch in row.text) >= 3)
+                and row.height >= 0.4 * pitch
                 and max(w.x1 for w in row.words) < first_num_x and not find_amounts(row.text))
 
     # The column: where the text-only lines between the item rows start; with one item row, the
     # lines right above and below it (not a heading or a label farther up: 'Pozycje faktury').
-    pitch = statistics.median(rows[r].height for r in anchors)
     near = [r for r in range(anchors[0] + 1, anchors[-1]) if text_only(r)]
     if not near:
         near = [r for a in anchors for r in (a - 1, a + 1) if 0 <= r < len(rows) and text_only(r)
@@ -222,8 +227,13 @@ def wrapped_descriptions(reader: InvoiceReader, found, header: int | None) -> li
         # The item row's own line of the cell, with the marks its row-wise reading dropped at
         # its end ('Środek ochrony roślin –' continues on the next line).
         own = column_words(a) if cell and in_column(cell) else []
-        lines = sorted([(line(r)[0], column_words(r)) for r in cells[k]] + ([(line(a)[0], own)] if own else []),
-                       key=lambda t: t[0])
+        # A row that lies level with the item row is part of its line (OCR split one line in two:
+        # 'skarbowym' above 'Reprezentacja przed urzędem'): its words join the item row's by x.
+        level = [r for r in cells[k] if _level(rows[r], rows[a])]
+        if level:
+            own = sorted(own + [w for r in level for w in column_words(r)], key=lambda w: w.x0)
+        lines = sorted([(line(r)[0], column_words(r)) for r in cells[k] if r not in level]
+                       + ([(line(a)[0], own)] if own else []), key=lambda t: t[0])
         texts = [_tidy(kept) for _, words in lines
                  if (kept := [w for w in words if any(ch.isalnum() for ch in w.text) or set(w.text) <= _MARKS])]
         text = join_lines(texts).strip(" |-–—")
@@ -234,6 +244,12 @@ def wrapped_descriptions(reader: InvoiceReader, found, header: int | None) -> li
 # Words without a letter or digit that belong to a description ('Środek ochrony – fungicyd',
 # 'B&B', brackets and quotes); any other such word in a cell is a rule or a speck.
 _MARKS = frozenset("-–—&+/()[]„”\"'*.,%")
+
+
+def _level(row: Row, other: Row) -> bool:
+    """Whether two rows overlap by at least half the lower one's height (one visual line)."""
+    overlap = min(row.y1, other.y1) - max(row.y0, other.y0)
+    return overlap >= 0.5 * min(row.y1 - row.y0, other.y1 - other.y0)
 
 
 def _numbers_x(row: Row, description: list[Word]) -> float:
