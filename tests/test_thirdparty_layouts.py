@@ -205,3 +205,26 @@ def test_a_foreign_vat_number_keeps_its_country_and_a_nip_is_its_digits():
     assert find_tax_id("BTW: NL004495445B01") == ("NL004495445B01", 1.0)
     assert find_tax_id("NIP: PL 521-301-72-28") == ("5213017228", 1.0)
     assert find_tax_id("IBAN DE89 3704 0044 0532 0130 00") is None  # an IBAN is no VAT number
+
+
+def test_an_english_invoice_from_a_foreign_supplier(tmp_path, engine):
+    """A UK supplier named only in its letterhead, its VAT number with its country, a UK IBAN
+    (letters in it), US-ordered dates decided by the page (13 cannot be a month), £ amounts."""
+    page = [(40, 40, "Harbour Lights Consulting Ltd"), (400, 40, "INVOICE"),
+            (40, 56, "12 Quay Street, Bristol BS1 4DJ"), (40, 68, "VAT Reg. No. GB 980 7806 84"),
+            (400, 70, "Invoice No: HL-2026-0413"), (400, 84, "Invoice Date: 04/13/2026"),
+            (400, 98, "Due Date: 05/13/2026"),
+            (40, 120, "Bill To:"), (40, 132, "Apteka Pod Lwem Sp. z o.o."), (40, 144, "NIP: PL 727-226-18-24"),
+            (40, 180, "Description"), (250, 180, "Qty"), (300, 180, "Unit price"), (400, 180, "Amount"),
+            (40, 195, "Strategy workshop"), (250, 195, "2"), (300, 195, "£1,250.00"), (400, 195, "£2,500.00"),
+            (40, 225, "Subtotal: £2,500.00"), (40, 240, "VAT 20%: £500.00"), (40, 255, "Total due: £3,000.00"),
+            (40, 280, "IBAN: GB29 NWBK 6016 1331 9268 19")]
+    values = _values(engine, _page(tmp_path, page))
+    assert values["supplier_name"] == "Harbour Lights Consulting Ltd"
+    assert values["supplier_tax_id"] == "GB980780684"
+    assert values["receiver_tax_id"] == "7272261824"
+    assert values["invoice_id"] == "HL-2026-0413"
+    assert (values["invoice_date"], values["due_date"]) == ("2026-04-13", "2026-05-13")
+    assert values["supplier_iban"] == "GB29NWBK60161331926819"
+    assert (values["net_amount"], values["total_tax_amount"], values["total_amount"], values["currency"]) == (
+        "2500.00", "500.00", "3000.00", "GBP")

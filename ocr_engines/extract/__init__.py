@@ -270,6 +270,9 @@ def iban(reader: InvoiceReader) -> Found | None:
     return None
 
 
+_SYMBOLS = {"£": "GBP", "$": "USD", "€": "EUR"}
+
+
 def currency(reader: InvoiceReader) -> Found | None:
     counts: Counter = Counter()
     for row in reader.rows:
@@ -279,6 +282,10 @@ def currency(reader: InvoiceReader) -> Found | None:
             code = L.CURRENCY_TOKENS.get(token)
             if code is None and len(token) > 3 and token[-3:] in ("pln", "eur"):
                 code = token[-3:].upper()  # '1703,55PLN'
+            if code is None and len(token) > 1 and (token[0] in _SYMBOLS or token[-1] in _SYMBOLS):
+                code = _SYMBOLS[token[0] if token[0] in _SYMBOLS else token[-1]]  # '£1,250.00', '100,00€'
+            if code is None and len(token) > 2 and token[-2:] == "zl" and token[-3].isdigit():
+                code = "PLN"  # '100,00zł'
             if code:
                 counts[code] += 1
     if not counts:

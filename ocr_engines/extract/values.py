@@ -22,6 +22,9 @@ _NOT_AN_ID = (
 
 
 def parse_invoice_id(text: str) -> str | None:
+    labelled = [i for i, w in enumerate(text.split(" ")) if w.endswith(":") and any(ch.isalpha() for ch in w)]
+    if labelled:  # 'Invoice No: HL-2026-0413': what ends with a colon is a label, never the value
+        text = " ".join(text.split(" ")[labelled[-1] + 1:])
     words = [w for w in text.replace(":", " ").split(" ") if w]
     while words and (fold(words[0]).strip(".#") in ("nr", "no", "number", "numer", "")
                      or (len(words) > 1 and words[0].endswith(".") and words[0][:-1].isalpha())):
