@@ -163,11 +163,12 @@ def wrapped_descriptions(reader: InvoiceReader, found, header: int | None) -> li
     pitch = statistics.median(rows[r].height for r in anchors)
 
     def text_only(r: int) -> bool:
-        # a line of text: two letters or three characters, in letters about as tall as the item
-        # rows' (a speck OCR read as '8' or 'L' is neither)
+        # a line of text (read by OCR: two letters or three characters, in letters about as tall
+        # as the item rows'; a speck OCR read as '8' or 'L' is neither; a text layer's 'l' is one)
         row = rows[r]
         return (r not in anchor_set and (top is None or r > top)
-                and (sum(ch.isalpha() for ch in row.text) >= 2 or sum(ch.isalnum() for ch in row.text) >= 3)
+                and (sum(ch.isalpha() for ch in row.text) >= 2 or sum(ch.isalnum() for ch in row.text) >= 3
+                     or (not row.ocr and any(ch.isalnum() for ch in row.text)))
                 and row.height >= 0.4 * pitch
                 and max(w.x1 for w in row.words) < first_num_x and not find_amounts(row.text))
 
