@@ -228,3 +228,17 @@ def test_an_english_invoice_from_a_foreign_supplier(tmp_path, engine):
     assert values["supplier_iban"] == "GB29NWBK60161331926819"
     assert (values["net_amount"], values["total_tax_amount"], values["total_amount"], values["currency"]) == (
         "2500.00", "500.00", "3000.00", "GBP")
+
+
+def test_a_party_column_ends_where_the_other_partys_same_labels_start(tmp_path, engine):
+    """The buyer's heading lost (OCR), the two blocks side by side: the seller's column ends where
+    the second 'NIP:' and 'Imię i nazwisko lub nazwa:' start."""
+    page = [(40, 40, "Faktura VAT nr FV/2026/11/7"), (40, 56, "Data wystawienia: 2026-11-02"),
+            (40, 90, "SPRZEDAWCA"),
+            (40, 110, "NIP: 5213017228"), (330, 110, "NIP: 7272261824"),
+            (330, 120, "Imię i nazwisko lub nazwa: Apteka Pod Lwem Sp. z o.o."),  # a few points higher
+            (40, 128, "Imię i nazwisko lub nazwa: Biuro Rachunkowe „Ponidzie” S.A."),
+            (40, 200, "Kwota należności ogółem: 100,00 PLN")]
+    values = _values(engine, _page(tmp_path, page, size=7))
+    assert values["supplier_name"] == "Biuro Rachunkowe „Ponidzie” S.A."
+    assert values["supplier_tax_id"] == "5213017228"

@@ -63,7 +63,7 @@ def block_rows(reader: InvoiceReader, hit: LabelHit, max_rows: int = 9) -> list[
         after = segs[hit.seg + 2] if hit.seg + 2 < len(segs) else None
         left, right = nxt.x0, (after.x0 if after else float("inf"))
     else:
-        left, right = label_seg.x0, (nxt.x0 if nxt else _beside(reader, hit))
+        left, right = label_seg.x0, (nxt.x0 if nxt else min(_beside(reader, hit), _twin_column(reader, hit)))
     tol = 2 * reader.rows[hit.row].height
     last_y = reader.rows[hit.row].y1
     for r in range(hit.row + 1, min(hit.row + 1 + max_rows, len(reader.rows))):
@@ -102,6 +102,25 @@ def _beside(reader: InvoiceReader, hit: LabelHit) -> float:
         for i, seg in enumerate(other.segments):
             if seg.x0 > x0 and reader._label_at(reader.folded[r][i], 0, L.SUPPLIER + L.RECEIVER):
                 return seg.x0
+    return float("inf")
+
+
+def _twin_column(reader: InvoiceReader, hit: LabelHit) -> float:
+    """Where a second party's column starts when its heading was not read (OCR lost 'NABYWCA'):
+    side-by-side party blocks print the same labels, so the first of the next rows with two
+    cells that start with the same label word ('NIP: … || NIP: …') shows it; infinity when none."""
+    x0 = reader.rows[hit.row].segments[hit.seg].x0
+    for r in range(hit.row + 1, min(hit.row + 4, len(reader.rows))):
+        if reader.rows[r].page != reader.rows[hit.row].page:
+            break
+        segs = reader.rows[r].segments
+        for i, seg in enumerate(segs):
+            if abs(seg.x0 - x0) > 2 * reader.rows[r].height or not seg.words[0].text.endswith(":"):
+                continue
+            head = reader.folded[r][i][0]
+            for j in range(i + 1, len(segs)):
+                if reader.folded[r][j] and reader.folded[r][j][0] == head and segs[j].words[0].text.endswith(":"):
+                    return segs[j].x0
     return float("inf")
 
 
