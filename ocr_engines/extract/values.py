@@ -139,6 +139,7 @@ def fix_description_punctuation(text: str) -> str:
 
 def clean_name(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip(" :;,")
+    text = re.sub(r"(?<!\S),,(?=\w)", "„", text)  # OCR reads an opening „ as two commas
     text = re.sub(r"„\s+", "„", re.sub(r"\s+”", "”", text))  # quotes hug what they quote
     return _SP_Z_OO.sub("Sp. z o.o.", text)
 
