@@ -242,3 +242,18 @@ def test_a_party_column_ends_where_the_other_partys_same_labels_start(tmp_path, 
     values = _values(engine, _page(tmp_path, page, size=7))
     assert values["supplier_name"] == "Biuro Rachunkowe „Ponidzie” S.A."
     assert values["supplier_tax_id"] == "5213017228"
+
+
+def test_an_amount_that_wraps_inside_a_narrow_cell_is_one_amount(tmp_path, engine):
+    """'12' above '345,00' in a narrow 'Wart. netto' column: the item row's arithmetic joins them."""
+    table = [(40, 160, "Lp."), (60, 160, "Nazwa"), (200, 160, "Ilość"), (250, 160, "Cena netto"),
+             (330, 160, "Wart. netto"), (400, 160, "VAT"),
+             (340, 171, "12"),
+             (40, 180, "1"), (60, 180, "Montaż instalacji"), (200, 180, "2"), (250, 180, "6172,50"),
+             (330, 180, "345,00"), (400, 180, "23%"),
+             (40, 200, "2"), (60, 200, "Przegląd okresowy"), (200, 200, "1"), (250, 200, "300,00"),
+             (330, 200, "300,00"), (400, 200, "23%"),
+             (40, 230, "Razem netto: 12 645,00 zł")]
+    result = engine.extract(_page(tmp_path, HEAD + table))
+    assert [(i["description"], i["amount"]) for i in result.line_items] == [
+        ("Montaż instalacji", "12345.00"), ("Przegląd okresowy", "300.00")]

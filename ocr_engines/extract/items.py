@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from .. import labels as L
-from ..layout import Row, Word
+from ..layout import Row, Segment, Word
 from ..normalize import digitise, find_amounts, find_numbers, fold, format_amount, format_quantity
 from .reader import CENT, InvoiceReader, strip_punct, words_equal
 
@@ -124,9 +124,42 @@ def _item_rows(reader: InvoiceReader, qty_first: bool | None,
                 break  # the totals row ends the table
             continue
         parsed = parse_item_row(reader.rows[r], qty_first, quotient)
+        if parsed is None and (joined := with_wrapped_amounts(reader.rows, r)) is not None:
+            parsed = parse_item_row(joined, qty_first, quotient)
         if parsed is not None:
             out.append((r, *parsed))
     return out
+
+
+_THOUSANDS_HEAD = re.compile(r"\d{1,3}")
+_THOUSANDS_TAIL = re.compile(r"\d{3}[.,]\d{2}")
+
+
+def with_wrapped_amounts(rows: list[Row], r: int) -> Row | None:
+    """Row ``r`` with the amounts that wrap inside a narrow cell made whole: a thousands group
+    on the line above ('12' over '345,67') or the tail on the line below ('12' over '345,67'
+    read from the item row's side), in the same column and no farther than a line's height;
+    None when nothing wraps. The item row's arithmetic decides whether the joined amount is one."""
+    row = rows[r]
+    replaced: dict[int, Word] = {}
+    for nb in (r - 1, r + 1):
+        if not 0 <= nb < len(rows) or rows[nb].page != row.page or any(ch.isalpha() for ch in rows[nb].text):
+            continue
+        other = rows[nb]
+        if (row.y0 - other.y1 if nb < r else other.y0 - row.y1) > row.height:
+            continue
+        for frag in other.words:
+            for w in row.words:
+                if id(w) in replaced or min(frag.x1, w.x1) - max(frag.x0, w.x0) <= 0:
+                    continue
+                head, tail = (frag, w) if nb < r else (w, frag)
+                if _THOUSANDS_HEAD.fullmatch(head.text) and _THOUSANDS_TAIL.fullmatch(tail.text):
+                    replaced[id(w)] = Word(f"{head.text} {tail.text}", min(frag.x0, w.x0), w.y0,
+                                           max(frag.x1, w.x1), w.y1, min(frag.conf, w.conf), w.line_key)
+    if not replaced:
+        return None
+    segments = [Segment([replaced.get(id(w), w) for w in seg.words]) for seg in row.segments]
+    return Row(page=row.page, words=[replaced.get(id(w), w) for w in row.words], segments=segments, ocr=row.ocr)
 
 
 # --------------------------------------------------------------- cells that wrap
@@ -206,7 +239,9 @@ def wrapped_descriptions(reader: InvoiceReader, found, header: int | None) -> li
         nxt = anchors[k + 1] if k + 1 < len(anchors) and rows[anchors[k + 1]].page == rows[a].page else None
         if nxt is not None:
             between = [r for r in range(a + 1, nxt) if text_only(r)]
-            if len(between) != nxt - a - 1 or not all(in_column(rows[r].words) for r in between):
+            others = [r for r in range(a + 1, nxt) if r not in between
+                      and any(ch.isalpha() for ch in rows[r].text)]  # an amount's wrapped part is no other row
+            if others or not all(in_column(rows[r].words) for r in between):
                 continue  # something else between the two item rows: leave both as they are
             ys = [line(a)[0]] + [line(r)[0] for r in between] + [line(nxt)[0]]
             gaps = [ys[i + 1] - ys[i] for i in range(len(ys) - 1)]
