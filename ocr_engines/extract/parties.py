@@ -81,7 +81,7 @@ def block_rows(reader: InvoiceReader, hit: LabelHit, max_rows: int = 9) -> list[
         # one segment holds both (the FA(3) stylesheet's seller name and the buyer's 'Imię i
         # nazwisko lub nazwa:').
         cell = [w for seg in row.segments for w in seg.words
-                if left - tol <= seg.x0 < right - tol or (seg.x0 < left - tol and left - tol <= w.x0 < right - tol)]
+                if left - tol <= seg.x0 < right - tol or (seg.x0 < left - tol and left - tol / 4 <= w.x0 < right - tol)]
         if not cell:
             continue
         out.append((" ".join(w.text for w in cell), min(w.conf for w in cell), r))

@@ -50,6 +50,8 @@ def words_equal(a: str, b: str) -> bool:
         return True
     if len(b) < 4 or abs(len(a) - len(b)) > 2:
         return False
+    if [ch for ch in a if ch.isdigit()] != [ch for ch in b if ch.isdigit()]:
+        return False  # 'Podmiot1' is not 'Podmiot2': a slip may not change a label's number
     return Levenshtein.normalized_similarity(a, b) >= 0.8
 
 
