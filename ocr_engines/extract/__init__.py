@@ -165,7 +165,7 @@ def numbered_id(reader: InvoiceReader) -> Found | None:
                         or head[-1] in NUMBER_WORDS):
                     continue
                 if _longer_label([w.text for w in reader.rows[r].segments[i].words], end):
-                    continue  # 'Numer telefonu:', 'Nr rachunku:': a label of its own, not 'Numer
+                    continue  # 'Numer telefonu:', 'Nr rachunku:': a label of its own, not 'Numer'
                 segs = reader.rows[r].segments
                 texts = [" ".join(w.text for w in segs[i].words[end:])]
                 texts += [s.text for s in segs[i + 1:i + 2]]
