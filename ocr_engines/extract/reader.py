@@ -50,8 +50,9 @@ def words_equal(a: str, b: str) -> bool:
         return True
     if len(b) < 4 or abs(len(a) - len(b)) > 2:
         return False
-    if [ch for ch in a if ch.isdigit()] != [ch for ch in b if ch.isdigit()]:
-        return False  # 'Podmiot1' is not 'Podmiot2': a slip may not change a label's number
+    digits_a, digits_b = [ch for ch in a if ch.isdigit()], [ch for ch in b if ch.isdigit()]
+    if digits_a and digits_b and digits_a != digits_b:
+        return False  # 'Podmiot1' is not 'Podmiot2' (but OCR's 'Podmiotl' is 'Podmiot1'): no other number
     return Levenshtein.normalized_similarity(a, b) >= 0.8
 
 
