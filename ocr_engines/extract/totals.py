@@ -244,6 +244,8 @@ def total_in_words(reader: InvoiceReader) -> list[Found]:
         if value is not None and value > 0:
             out.append(Found(format_amount(value), row.segments[hit.seg].conf, hit.row))
     return out
+
+
 NAMES = ("net_amount", "total_tax_amount", "total_amount")
 
 
