@@ -154,7 +154,8 @@ _URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
 
 
 def find_tax_id(text: str) -> tuple[str, float] | None:
-    """(digits, confidence factor) of the first tax id in a text; invalid checksums score low.
+    """(tax id, confidence factor) of the first tax id in a text: a NIP's ten digits, a foreign
+    VAT number with its country (``validation.tax_id_value``); invalid checksums score low.
     Digits inside a link (the KSeF verification URL carries the seller's NIP) do not count."""
     text = _URL.sub(" ", text)
     for m in _FOREIGN_VAT_RE.finditer(text):  # a country prefix: GB980780684, NL004495445B01
