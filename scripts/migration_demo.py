@@ -27,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -286,10 +286,24 @@ class Demo:
     def trigger(self, api: str, token: str, conf: dict, dag_id: str = "ocr_migration") -> str:
         import httpx
 
-        r = httpx.post(f"{api}/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf},
-                       headers={"Authorization": f"Bearer {token}"}, timeout=30)
-        r.raise_for_status()
-        return r.json()["dag_run_id"]
+        # The run's id is ours, so a try again is safe: SQLite under a starting Airflow can answer
+        # 500 (database locked; a fresh clone's main.sh met it once), and a 409 on a later try means
+        # an earlier one created the run.
+        run_id = f"manual__{datetime.now(timezone.utc).isoformat()}"
+
+        def created() -> bool:
+            r = httpx.post(f"{api}/api/v2/dags/{dag_id}/dagRuns",
+                           json={"dag_run_id": run_id, "logical_date": None, "conf": conf},
+                           headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            if r.status_code >= 500:
+                return False
+            if r.status_code != 409:
+                r.raise_for_status()
+            return True
+
+        if not wait_until(created, 60, 2):
+            raise SystemExit(f"could not trigger {dag_id}; see " + str(self.home / "logs" / "airflow.log"))
+        return run_id
 
     def follow(self, api: str, token: str, run: str) -> str:
         """Print each task as it finishes (gates with their verdict) until the run ends."""
