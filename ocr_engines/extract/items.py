@@ -220,15 +220,16 @@ def wrapped_descriptions(reader: InvoiceReader, found, header: int | None) -> li
     edges = sorted(_next_cell_x(rows[r], col_x0, pitch) for r in anchors)
     right = edges[len(edges) // 2]
 
+    def inside(w: Word) -> bool:
+        return col_x0 - pitch <= w.x0 and w.x1 <= right
+
     def in_column(words) -> bool:
         # the column's text, with at most a row number left of it and a unit right of it
-        inside = [w for w in words if col_x0 - pitch <= w.x0 and w.x1 <= right]
-        outside = [w for w in words if not (col_x0 - pitch <= w.x0 and w.x1 <= right)]
-        return (any(ch.isalnum() for w in inside for ch in w.text)
-                and all(len(w.text) <= 5 and not find_amounts(w.text) for w in outside))
+        return (any(ch.isalnum() for w in words if inside(w) for ch in w.text)
+                and all(len(w.text) <= 5 and not find_amounts(w.text) for w in words if not inside(w)))
 
     def column_words(r: int) -> list[Word]:
-        return [w for w in rows[r].words if col_x0 - pitch <= w.x0 and w.x1 <= right]
+        return [w for w in rows[r].words if inside(w)]
 
     def line(r: int) -> tuple[float, int]:
         return ((rows[r].y0 + rows[r].y1) / 2, r)

@@ -16,6 +16,7 @@ from rapidfuzz.distance import Levenshtein
 from .. import labels as L
 from ..layout import Row, Segment
 from ..normalize import fold
+from .values import after_label
 
 CENT = Decimal("0.01")
 
@@ -64,16 +65,6 @@ def overlap(a: Segment, b: Segment) -> bool:
 @functools.cache
 def _label_words(label: str) -> tuple[str, ...]:
     return tuple(p for p in (strip_punct(w) for w in label.split(" ")) if p)
-
-
-def _after_label_colon(text: str) -> str:
-    """What follows the last word ending with a colon in ``text`` ('' when none does, or when
-    nothing follows it)."""
-    words = text.split(" ")
-    for i in range(len(words) - 2, -1, -1):
-        if words[i].endswith(":") and any(ch.isalpha() for ch in words[i]):
-            return " ".join(words[i + 1:]).strip()
-    return ""
 
 
 class InvoiceReader:
@@ -148,7 +139,7 @@ class InvoiceReader:
             # The label found may be the start of a longer one ('Numer faktury' in 'Kolejny numer
             # faktury, nadany w ramach …, który … identyfikuje fakturę: F/7855/08/26'): what ends
             # with a colon is label, so its value is after the colon.
-            after = _after_label_colon(rest)
+            after = after_label(rest)
             if after:
                 yield after, seg.conf, hit.row
             yield rest, seg.conf, hit.row

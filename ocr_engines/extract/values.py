@@ -21,10 +21,19 @@ _NOT_AN_ID = (
 )
 
 
+def after_label(text: str) -> str | None:
+    """What follows the last word of ``text`` that ends with a colon and holds a letter: what
+    ends with a colon is a label, never a value ('Invoice No: HL-2026-0413'); None when no word
+    does ('' when nothing follows it)."""
+    words = text.split(" ")
+    labelled = [i for i, w in enumerate(words) if w.endswith(":") and any(ch.isalpha() for ch in w)]
+    return " ".join(words[labelled[-1] + 1:]).strip() if labelled else None
+
+
 def parse_invoice_id(text: str) -> str | None:
-    labelled = [i for i, w in enumerate(text.split(" ")) if w.endswith(":") and any(ch.isalpha() for ch in w)]
-    if labelled:  # 'Invoice No: HL-2026-0413': what ends with a colon is a label, never the value
-        text = " ".join(text.split(" ")[labelled[-1] + 1:])
+    after = after_label(text)
+    if after is not None:
+        text = after
     words = [w for w in text.replace(":", " ").split(" ") if w]
     while words and (fold(words[0]).strip(".#") in ("nr", "no", "number", "numer", "")
                      or (len(words) > 1 and words[0].endswith(".") and words[0][:-1].isalpha())):
