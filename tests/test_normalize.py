@@ -4,7 +4,8 @@ from decimal import Decimal
 import pytest
 
 from ocr_engines.extract.totals import additive_triple
-from ocr_engines.extract.values import clean_name, find_iban, find_tax_id, parse_invoice_id
+from ocr_engines.extract.values import clean_name, find_iban, find_tax_id, fix_legal_form, parse_invoice_id
+from ocr_engines.lexicon import correct_name_words
 from ocr_engines.normalize import find_amounts, find_dates, fold, format_quantity, parse_amount
 
 
@@ -47,6 +48,7 @@ def test_tax_id_checksum_decides_confidence():
     assert find_tax_id("NIP PL 5213017228") == ("5213017228", 1.0)
     assert find_tax_id("NIP: 521-3O1-72-28") == ("5213017228", 1.0)  # O read for 0
     assert find_tax_id("NIP: 5213017229") == ("5213017229", 0.2)  # checksum fails: never confident
+    assert find_tax_id("NIP: PLG105839508") == ("6105839508", 1.0)  # a fax's open 6 read as G
 
 
 def test_iban_requires_mod97():
@@ -63,6 +65,36 @@ def test_invoice_id_stops_before_the_date():
 
 def test_legal_form_misread_is_corrected():
     assert clean_name("Handel Sp. z 0.0.") == "Handel Sp. z o.o."
+
+
+@pytest.mark.parametrize("read,printed", [
+    ("- Łódzkie Sukno Sp. z o.o.", "Łódzkie Sukno Sp. z o.o."),  # a rule before the name
+    ("-Gazpol Sp, z 0.0.", "Gazpol Sp. z o.o."),
+    ("Hurtownia Elektryczna Zorza $.A.", "Hurtownia Elektryczna Zorza S.A."),
+    ("Agencja Reklamowa Łódzkie Sukno Sp. |].", "Agencja Reklamowa Łódzkie Sukno Sp. j."),
+    ("Hurtownia Łódzkie Sukno Sp. 1.", "Hurtownia Łódzkie Sukno Sp. j."),
+    ("— 3M Poland", "— 3M Poland"),  # a dash before a digit is kept
+])
+def test_a_faxed_names_rules_and_legal_forms(read, printed):
+    assert fix_legal_form(clean_name(read)) == printed
+
+
+@pytest.mark.parametrize("read,printed", [
+    ("Pickarnia Budrex S.A.", "Piekarnia Budrex S.A."),
+    ("Usłuyi Księgowe Iędrzej Olszewski", "Usługi Księgowe Jędrzej Olszewski"),
+    ("Przędsiębiorstwo Handlowo-Usługowe Wisła Sp. j.", "Przedsiębiorstwo Handlowo-Usługowe Wisła Sp. j."),
+    ("Daradztwo Podatkowe Łukasz Pawłowski", "Doradztwo Podatkowe Łukasz Pawłowski"),
+])
+def test_a_name_word_the_lexicon_does_not_know_is_corrected_at_one_confusion(read, printed):
+    assert correct_name_words(read) == printed
+
+
+def test_proper_names_are_not_corrected_into_common_words():
+    names = ("Budrex Techmal Elkom Mlekovita Drutex Fakro Comarch Asseco Dekpol Mirbud Unibep Erbud Torpol "
+             "Kolbud Tomex Marbud Kabex Galmet Kospel Biawar Pamapol Gobarto Indykpol Animex Morliny Wójcik "
+             "Kamiński Woźniak Kozłowski Jabłoński Stępień Kaźmierczak Ziółkowski Mróz Kozieł Jóźwiak Zięba "
+             "Bączek Pacuła Hołda Gąska Kluska Kołacz Sęk Sęp Gołąb")
+    assert correct_name_words(names) == names
 
 
 def test_additive_triple_and_quantity_format():

@@ -257,3 +257,31 @@ def test_an_amount_that_wraps_inside_a_narrow_cell_is_one_amount(tmp_path, engin
     result = engine.extract(_page(tmp_path, HEAD + table))
     assert [(i["description"], i["amount"]) for i in result.line_items] == [
         ("Montaż instalacji", "12345.00"), ("Przegląd okresowy", "300.00")]
+
+
+def test_a_party_heading_ocr_did_not_know_does_not_become_the_party(tmp_path, engine):
+    """The FA(3) visualisation prints 'Nabywca  Podmiot2' over 'NIP:' and 'Nazwa:' lines that start
+    under the label; on a fax 'Podmiot2' reads 'Podimiot?', which no lexicon knows. Nothing stands
+    under that cell, so the block is the column under the label (before: the buyer 'Podimiot?',
+    no NIP)."""
+    path = _page(tmp_path, [
+        (40, 40, "Faktura VAT nr FV/2026/06/391"), (40, 56, "Data wystawienia: 2026-06-28"),
+        (40, 80, "Sprzedawca"), (150, 80, "Podmiot1"),
+        (40, 94, "NIP:"), (110, 94, "469-801-77-11"),
+        (40, 108, "Nazwa:"), (110, 108, "Hurtownia Techmal Sp. z o.o."),
+        (40, 132, "Nabywca"), (150, 132, "Podimiot?"),
+        (40, 146, "NIP:"), (110, 146, "532-298-76-12"),
+        (40, 160, "Nazwa:"), (110, 160, "Gabinet Weterynaryjny Przemysław Piotrowski"),
+        (40, 174, "Adres:"), (110, 174, "ul. Przemysłowa 120/36")])
+    values = _values(engine, path)
+    assert values["receiver_name"] == "Gabinet Weterynaryjny Przemysław Piotrowski"
+    assert values["receiver_tax_id"] == "5322987612"
+    assert values["supplier_name"] == "Hurtownia Techmal Sp. z o.o."
+
+
+def test_a_dollar_sign_beside_a_letter_or_in_an_amount_does_not_outvote_the_currency_code(tmp_path, engine):
+    """A fax reads 'S' and '8' as '$' ('ul. $łoneczna', '4 $14.76 EUR'): beside a letter it is no
+    currency, and a symbol counts half a printed code."""
+    path = _page(tmp_path, HEAD + [(40, 150, "ul. $łoneczna 29, 40-308 Katowice"),
+                                   (40, 170, "Wartość brutto: 4 $14.76 EUR")])
+    assert _values(engine, path)["currency"] == "EUR"

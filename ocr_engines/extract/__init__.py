@@ -282,14 +282,17 @@ def currency(reader: InvoiceReader) -> Found | None:
             code = L.CURRENCY_TOKENS.get(token)
             if code is None and len(token) > 3 and token[-3:] in ("pln", "eur"):
                 code = token[-3:].upper()  # '1703,55PLN'
-            if code is None and len(token) > 1 and (token[0] in _SYMBOLS or token[-1] in _SYMBOLS):
-                code = _SYMBOLS[token[0] if token[0] in _SYMBOLS else token[-1]]  # '£1,250.00', '100,00€'
+            if code is None and len(token) > 1 and (token[0] in _SYMBOLS and token[1].isdigit()
+                                                    or token[-1] in _SYMBOLS and token[-2].isdigit()):
+                # '£1,250.00', '100,00€'; beside a letter it is a misread letter ('$łoneczna' on a fax)
+                code = _SYMBOLS[token[0] if token[0] in _SYMBOLS else token[-1]]
             if code is None and len(token) > 2 and token[-2:] == "zl" and token[-3].isdigit():
                 code = "PLN"  # '100,00zł'
             if code:
-                counts[code] += 1
+                counts[code] += 1 if token[0] not in _SYMBOLS and token[-1] not in _SYMBOLS else 0.5
     if not counts:
         return None
+    # A symbol counts half a code: OCR makes '$' of an 8 or an S ('4 $14.76 EUR' on a fax).
     code, n = counts.most_common(1)[0]
     return Found(code, min(1.0, 0.6 + 0.1 * n))
 
@@ -306,14 +309,15 @@ def is_polish(rows: list[Row]) -> bool:
 def correct_ocr_text(out: Extraction, polish: bool) -> None:
     """Domain corrections of OCR text: legal forms and unit superscripts everywhere; Polish
     diacritics and the punctuation Polish print sets (``fix_description_punctuation``) in Polish."""
-    from ..lexicon import correct_misread_words, restore_diacritics
+    from ..lexicon import correct_misread_words, correct_name_words, restore_diacritics
 
     restore = restore_diacritics if polish else (lambda text: text)
     correct = correct_misread_words if polish else (lambda text: text)
+    correct_name = correct_name_words if polish else (lambda text: text)
     punctuate = fix_description_punctuation if polish else (lambda text: text)
     for name in ("supplier_name", "receiver_name"):
         if name in out.fields:
-            out.fields[name].value = fix_legal_form(restore(out.fields[name].value))
+            out.fields[name].value = fix_legal_form(correct_name(restore(out.fields[name].value)))
     for item in out.line_items:
         item["description"] = fix_quotes(fix_unit_superscripts(punctuate(correct(restore(item["description"])))))
 

@@ -50,20 +50,33 @@ def block_rows(reader: InvoiceReader, hit: LabelHit, max_rows: int = 9) -> list[
     """
     segs = reader.rows[hit.row].segments
     label_seg = segs[hit.seg]
-    out = []
     rest = reader.remainder(hit)
     nxt = segs[hit.seg + 1] if hit.seg + 1 < len(segs) else None
     nxt_is_label = nxt is not None and (reader._label_at(reader.folded[hit.row][hit.seg + 1], 0, L.ANY) is not None
                                         or _names_a_label(nxt.text))
     if rest:
-        out.append((rest, label_seg.conf, hit.row))
-        left, right = label_seg.x0, (nxt.x0 if nxt else float("inf"))
-    elif nxt is not None and not nxt_is_label and sum(ch.isalnum() for ch in nxt.text) >= 2:
-        out.append((nxt.text, nxt.conf, hit.row))
+        return _column_below(reader, hit, [(rest, label_seg.conf, hit.row)], label_seg.x0,
+                             nxt.x0 if nxt else float("inf"), max_rows)
+    label_column = (label_seg.x0, nxt.x0 if nxt else min(_beside(reader, hit), _twin_column(reader, hit)))
+    if nxt is not None and not nxt_is_label and sum(ch.isalnum() for ch in nxt.text) >= 2:
+        first = [(nxt.text, nxt.conf, hit.row)]
         after = segs[hit.seg + 2] if hit.seg + 2 < len(segs) else None
-        left, right = nxt.x0, (after.x0 if after else float("inf"))
-    else:
-        left, right = label_seg.x0, (nxt.x0 if nxt else min(_beside(reader, hit), _twin_column(reader, hit)))
+        out = _column_below(reader, hit, first, nxt.x0, after.x0 if after else float("inf"), max_rows)
+        if len(out) > 1:
+            return out
+        # Nothing under the cell beside the label: that cell was a heading OCR did not know (the
+        # FA(3) visualisation's 'Podmiot2' read as 'Podimiot?' on a fax), and the block's lines
+        # ('NIP: …', 'Nazwa: …') start under the label.
+        below = _column_below(reader, hit, first, label_column[0], label_column[1], max_rows)
+        return below if len(below) > 1 else out
+    return _column_below(reader, hit, [], *label_column, max_rows)
+
+
+def _column_below(reader: InvoiceReader, hit: LabelHit, out: list, left: float, right: float,
+                  max_rows: int) -> list[tuple[str, float, int]]:
+    """The block's first lines (``out``) and the column [left, right) under the label."""
+    out = list(out)
+    label_seg = reader.rows[hit.row].segments[hit.seg]
     tol = 2 * reader.rows[hit.row].height
     last_y = reader.rows[hit.row].y1
     for r in range(hit.row + 1, min(hit.row + 1 + max_rows, len(reader.rows))):

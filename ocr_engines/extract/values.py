@@ -78,7 +78,7 @@ def fix_id_digits(value: str) -> str:
 
 # "Sp. z o.o." is the most common legal form; Tesseract reads its o's as zeros or capitals, and
 # loses its dots on blurred scans ('Sp zoo.').
-_SP_Z_OO = re.compile(r"\bSp\.? ?[zZ2] ?[0oO]\.? ?[0oO]\.?(?=\s|$|,)")
+_SP_Z_OO = re.compile(r"\bSp[.,]? ?[zZ2] ?[0oO]\.? ?[0oO]\.?(?=\s|$|,)")
 
 
 _LEGAL_FORM_OCR = (
@@ -89,6 +89,11 @@ _LEGAL_FORM_OCR = (
     (re.compile(r"(^|\s)[,‚](?=\w[^”]*”)"), "\\1„"),  # an opening quote read as a comma
     (re.compile(r"\bi [wW]sp[oó]lnicy\b"), "i Wspólnicy"),  # general partnerships' statutory wording
     (re.compile(r"\bS\.A(?=$|[\s,])"), "S.A."),
+    # A fax's legal forms: 'S' read as '$' ('$.A.'), 'j' as '|]' or ']' ('Sp. |].'), a comma for
+    # the period ('Sp, j.').
+    (re.compile(r"(?<!\S)\$\.A\.(?=$|[\s,])"), "S.A."),
+    (re.compile(r"\bSp[.,] ?(?:[|\]]{1,2}|1)\.?(?=$|,)"), "Sp. j."),
+    (re.compile(r"\bSp, ?(?=[jkp]\.)"), "Sp. "),
     # Specks after the legal form that ends a name ('Sp. j. o').
     (re.compile(r"((?:Sp\. ?[jkp]\.|Sp\. z o\.o\.|S\.A\.))\s+\S{1,2}$"), r"\1"),
 )
@@ -148,6 +153,7 @@ def fix_description_punctuation(text: str) -> str:
 
 def clean_name(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip(" :;,")
+    text = re.sub(r"^[-–—|•·*]+ ?(?=[^\W\d_])", "", text)  # a rule or a bullet before the name ('- Łódzkie Sukno', a fax)
     text = re.sub(r"(?<!\S),,(?=\w)", "„", text)  # OCR reads an opening „ as two commas
     text = re.sub(r"„\s+", "„", re.sub(r"\s+”", "”", text))  # quotes hug what they quote
     return _SP_Z_OO.sub("Sp. z o.o.", text)
@@ -155,7 +161,11 @@ def clean_name(text: str) -> str:
 
 _NIP_KEYWORD_MISREAD = re.compile(r"\bn[i1l|][pe]\b")  # 'NIP' read as 'NIE', 'N1P'
 _NIP_PRINTED = re.compile(r"(?<![\d-])\d{3}-(?:\d{3}-\d{2}-\d{2}|\d{2}-\d{2}-\d{3})(?![\d-])")  # the two official groupings
-_TAX_ID_RE = re.compile(r"(?:\b[A-Z]{2} ?)?[0-9OoIlSB|][0-9OoIlSB| \-]{8,16}[0-9OoIlSB|]")
+# Letters OCR reads for digits in a number: O o 0, I l | 1, S 5, B 8, G 6 (a fax's 6 with an open
+# bowl: 'PLG105839508'). The checksums keep a word from passing for a number.
+_DIGIT_LOOKALIKES = "OoIlSBG|"
+_AS_DIGITS = str.maketrans(_DIGIT_LOOKALIKES, "00115861")
+_TAX_ID_RE = re.compile(r"(?:\b[A-Z]{2} ?)?[0-9OoIlSBG|][0-9OoIlSBG| \-]{8,16}[0-9OoIlSBG|]")
 
 
 _FOREIGN_VAT_RE = re.compile(r"\b([A-Z]{2}) ?([0-9A-Z](?:[0-9A-Z]|[ .\-](?=[0-9A-Z])){6,14})")
@@ -180,7 +190,7 @@ def find_tax_id(text: str) -> tuple[str, float] | None:
         raw = m.group(0)
         prefix = raw[:2] if raw[:2].isalpha() and raw[:2].isupper() and raw[:2] not in ("OO", "IO") else ""
         body = raw[len(prefix):]
-        digits = digits_only(body.translate(str.maketrans("OoIlSB|", "0011581")))
+        digits = digits_only(body.translate(_AS_DIGITS))
         if len(digits) < 8:
             continue
         if valid_tax_id(digits, prefix):
@@ -190,7 +200,7 @@ def find_tax_id(text: str) -> tuple[str, float] | None:
     return best
 
 
-_IBAN_RE = re.compile(r"(?:\b([A-Z]{2}) ?)?([0-9OoIlSB|]{2}(?: ?[0-9OoIlSB|]{4}){6})(?![0-9])")
+_IBAN_RE = re.compile(r"(?:\b([A-Z]{2}) ?)?([0-9OoIlSBG|]{2}(?: ?[0-9OoIlSBG|]{4}){6})(?![0-9])")
 
 
 # Any country's IBAN as printed: two letters, two check digits, then up to 30 letters and digits
@@ -202,7 +212,7 @@ _ANY_IBAN_RE = re.compile(r"\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{
 def find_iban(text: str) -> str | None:
     for m in _IBAN_RE.finditer(text):
         country = m.group(1) or "PL"
-        digits = digits_only(m.group(2).translate(str.maketrans("OoIlSB|", "0011581")))
+        digits = digits_only(m.group(2).translate(_AS_DIGITS))
         if len(digits) == 26 and is_valid_iban(country + digits):
             return country + digits
     for m in _ANY_IBAN_RE.finditer(text):
