@@ -219,7 +219,7 @@ class PostCutoverSensor(BaseSensorOperator):
         stores = Stores()
         out = post_cutover_status(stores.db, stores.flags, datetime.fromisoformat(cut["at"]),
                                   plan.post_cutover_watch_s, context["run_id"], stores.notifiers,
-                                  thresholds=plan.thresholds)
+                                  thresholds=plan.thresholds, evidence_wait_s=plan.stage_timeout_s)
         self.log.info("post-cutover watch: %s — %s", out["status"], out["reason"])
         if out["status"] == "fail":
             raise AirflowFailException(f"{out['reason']}; run {cut['rollback_script']} to go back")

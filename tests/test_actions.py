@@ -187,3 +187,9 @@ def test_no_cutover_in_maintenance_and_no_watch_passes_without_evidence(store):
     late = since + timedelta(seconds=41)
     out = post_cutover_status(store.db, store, since, 20, "r1", notifiers=[], now=late)
     assert out["status"] == "fail" and "no evidence" in out["reason"]
+    # with the plan's evidence wait (its stage timeout, 300 s in the demo) it waits as a stage would
+    waiting = post_cutover_status(store.db, store, since, 20, "r1", notifiers=[], now=late, evidence_wait_s=300)
+    assert waiting["status"] == "wait" and "waiting for evidence" in waiting["reason"]
+    out = post_cutover_status(store.db, store, since, 20, "r1", notifiers=[], now=since + timedelta(seconds=321),
+                              evidence_wait_s=300)
+    assert out["status"] == "fail" and "no evidence" in out["reason"]
