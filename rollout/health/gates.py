@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -119,76 +120,126 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f} %"
 
 
+@dataclass(frozen=True)
+class Metric:
+    """One figure a gate holds to a threshold, as Argo Rollouts' analysis metrics are: how it is
+    measured, which side of its limit is bad, the one-sided test that makes a breach significant,
+    an optional critical limit that fails at once, and what each outcome says. ``judge_metric``
+    walks every metric with the same ladder (critical → significant breach → breach not yet
+    significant → pass), so a new figure is a new entry, not a new copy of the ladder."""
+
+    name: str
+    measure: Callable[[Samples, Thresholds, float], tuple[float, bool, dict] | None]
+    limit: Callable[[Thresholds], float]
+    bad_above: bool  # True: a value above the limit is bad (error rate, time); False: below (confidence)
+    says: dict[str, str]  # outcome (critical, fail, wait, pass, missing) -> detail template
+    critical_limit: Callable[[Thresholds], float] | None = None
+
+    def beyond(self, value: float, limit: float) -> bool:
+        return value > limit if self.bad_above else value < limit
+
+
+def _max_error_rate(t: Thresholds) -> float:
+    # the seed's max_error_rate and min_success_rate are one figure here (1 - 0.9 is 0.0999...98)
+    return round(min(t.max_error_rate, 1 - t.min_success_rate), 12)
+
+
+def _critical_error_rate(t: Thresholds) -> float:
+    return round(min(t.critical_error_rate, 1 - t.critical_success_rate), 12)
+
+
+def _error_rate(s: Samples, t: Thresholds, level: float):
+    """The share of failed reads; significant when the Wilson lower bound is above the limit."""
+    n = s.documents
+    rate = s.failures / n
+    low, _ = stats.wilson_interval(s.failures, n, level)
+    return rate, low > _max_error_rate(t), {"n": n, "low_pct": _pct(low)}
+
+
+def _p95_time(s: Samples, t: Thresholds, level: float):
+    """p95 of successful reads in seconds; "p95 > limit" <=> "over 5 % of reads exceed it", so it
+    is significant when the lower bound of that share is above 5 %."""
+    durations = s.durations_ms
+    if len(durations) == 0:
+        return None
+    over = int((durations > t.max_processing_time_s * 1000).sum())
+    low_over, _ = stats.wilson_interval(over, len(durations), level)
+    return float(np.quantile(durations, 0.95)) / 1000, low_over > 0.05, {"over": over, "reads": len(durations)}
+
+
+def _mean_confidence(s: Samples, t: Thresholds, level: float):
+    """The mean document confidence, judged with a one-sided t bound."""
+    if len(s.confidences) == 0:
+        return None
+    upper = stats.mean_upper_bound(s.confidences, t.alpha)
+    return float(s.confidences.mean()), upper < t.min_confidence, {"upper": upper}
+
+
+_ERROR_RATE_SAYS = {
+    "critical": "{prefix}error rate {value_pct} > critical {limit_pct} (n={n})",
+    "fail": "{prefix}error rate {value_pct} > {limit_pct}, lower bound {low_pct} (n={n})",
+    "wait": "{prefix}error rate {value_pct} > {limit_pct} but not yet significant (n={n})",
+    "pass": "{prefix}error rate {value_pct} <= {limit_pct}",
+}
+ERROR_RATE = Metric("error_rate", _error_rate, _max_error_rate, True, _ERROR_RATE_SAYS, _critical_error_rate)
+# per upload kind the pass says its sample size too: a kind's n differs from the gate's
+KIND_ERROR_RATE = Metric("error_rate", _error_rate, _max_error_rate, True,
+                         {**_ERROR_RATE_SAYS, "pass": "{prefix}error rate {value_pct} <= {limit_pct} (n={n})"},
+                         _critical_error_rate)
+P95_TIME = Metric("processing_time_p95", _p95_time, lambda t: t.max_processing_time_s, True, {
+    "critical": "p95 processing time {value:.1f} s > critical {limit:g} s",
+    "fail": "p95 processing time {value:.1f} s > {limit:g} s ({over} of {reads} reads over it)",
+    "wait": "p95 processing time {value:.1f} s > {limit:g} s, not yet significant",
+    "pass": "p95 processing time {value:.2f} s <= {limit:g} s",
+    "missing": "no successful reads to time",
+}, lambda t: t.critical_processing_time_s)
+MEAN_CONFIDENCE = Metric("confidence_mean", _mean_confidence, lambda t: t.min_confidence, False, {
+    "fail": "mean confidence {value:.3f} < {limit:g} (upper bound {upper:.3f})",
+    "wait": "mean confidence {value:.3f} < {limit:g}, not yet significant",
+    "pass": "mean confidence {value:.3f} >= {limit:g}",
+    "missing": "no confidence figures",
+})
+METRICS = (ERROR_RATE, P95_TIME, MEAN_CONFIDENCE)
+
+
+def judge_metric(metric: Metric, s: Samples, t: Thresholds, gate_documents: int, name: str | None = None,
+                 prefix: str = "") -> GateCheck:
+    """One metric's check on one sample. ``gate_documents``: the canary documents the gate has
+    (a critical limit bites from ``critical_min_documents``, a significant breach fails from
+    ``required_documents``)."""
+    name = name or metric.name
+    limit = metric.limit(t)
+    measured = metric.measure(s, t, 1 - 2 * t.alpha)  # the two-sided level whose bound is one-sided 1 - alpha
+    if measured is None:
+        return GateCheck(name, INCONCLUSIVE, None, limit, metric.says["missing"])
+    value, significant, extra = measured
+
+    def say(outcome: str, against: float) -> str:
+        return metric.says[outcome].format(prefix=prefix, value=value, limit=against, value_pct=_pct(value),
+                                           limit_pct=_pct(against), **extra)
+
+    critical = metric.critical_limit(t) if metric.critical_limit else None
+    if critical is not None and gate_documents >= t.critical_min_documents and metric.beyond(value, critical):
+        return GateCheck(name, FAIL, value, critical, say("critical", critical), critical=True)
+    if not metric.beyond(value, limit):
+        return GateCheck(name, PASS, value, limit, say("pass", limit))
+    if significant and gate_documents >= t.required_documents:
+        return GateCheck(name, FAIL, value, limit, say("fail", limit))
+    return GateCheck(name, INCONCLUSIVE, value, limit, say("wait", limit))
+
+
 def decide(canary: Samples, baseline: Samples | None, t: Thresholds | None = None,
            require_baseline: bool = True) -> GateResult:
     t = t or Thresholds()
     n = canary.documents
     nb = baseline.documents if baseline else 0
-    checks: list[GateCheck] = []
     figures: dict = {"canary": _figures(canary), "baseline": _figures(baseline) if baseline else None}
     if n == 0:
         return _result(INCONCLUSIVE, f"no {canary.engine} documents in the window: missing data is never a pass",
                        [GateCheck("evidence", INCONCLUSIVE, 0, t.required_documents, "no canary documents")],
                        canary, baseline, figures, t)
-    can_be_critical = n >= t.critical_min_documents
-    one_sided = 1 - 2 * t.alpha  # the two-sided Wilson level whose lower bound is one-sided 1 - alpha
-
-    # --- error rate (the seed's max_error_rate and min_success_rate are one figure here)
-    max_err = round(min(t.max_error_rate, 1 - t.min_success_rate), 12)  # (1 - 0.9 is 0.0999...98)
-    crit_err = round(min(t.critical_error_rate, 1 - t.critical_success_rate), 12)
-    rate = canary.failures / n
-    low, _ = stats.wilson_interval(canary.failures, n, one_sided)
-    if can_be_critical and rate > crit_err:
-        checks.append(GateCheck("error_rate", FAIL, rate, crit_err,
-                            f"error rate {_pct(rate)} > critical {_pct(crit_err)} (n={n})", critical=True))
-    elif rate > max_err and low > max_err and n >= t.required_documents:
-        checks.append(GateCheck("error_rate", FAIL, rate, max_err,
-                            f"error rate {_pct(rate)} > {_pct(max_err)}, lower bound {_pct(low)} (n={n})"))
-    elif rate > max_err:
-        checks.append(GateCheck("error_rate", INCONCLUSIVE, rate, max_err,
-                            f"error rate {_pct(rate)} > {_pct(max_err)} but not yet significant (n={n})"))
-    else:
-        checks.append(GateCheck("error_rate", PASS, rate, max_err, f"error rate {_pct(rate)} <= {_pct(max_err)}"))
-
-    # --- processing time: p95 of successful reads; "p95 > limit" <=> "over 5 % of reads exceed it"
-    durations = canary.durations_ms
-    if len(durations) == 0:
-        checks.append(GateCheck("processing_time_p95", INCONCLUSIVE, None, t.max_processing_time_s,
-                            "no successful reads to time"))
-    else:
-        p95_s = float(np.quantile(durations, 0.95)) / 1000
-        over = int((durations > t.max_processing_time_s * 1000).sum())
-        low_over, _ = stats.wilson_interval(over, len(durations), one_sided)
-        if can_be_critical and p95_s > t.critical_processing_time_s:
-            checks.append(GateCheck("processing_time_p95", FAIL, p95_s, t.critical_processing_time_s,
-                                f"p95 processing time {p95_s:.1f} s > critical {t.critical_processing_time_s:g} s",
-                                critical=True))
-        elif p95_s > t.max_processing_time_s and low_over > 0.05 and n >= t.required_documents:
-            checks.append(GateCheck("processing_time_p95", FAIL, p95_s, t.max_processing_time_s,
-                                f"p95 processing time {p95_s:.1f} s > {t.max_processing_time_s:g} s "
-                                f"({over} of {len(durations)} reads over it)"))
-        elif p95_s > t.max_processing_time_s:
-            checks.append(GateCheck("processing_time_p95", INCONCLUSIVE, p95_s, t.max_processing_time_s,
-                                f"p95 processing time {p95_s:.1f} s > {t.max_processing_time_s:g} s, not yet significant"))
-        else:
-            checks.append(GateCheck("processing_time_p95", PASS, p95_s, t.max_processing_time_s,
-                                f"p95 processing time {p95_s:.2f} s <= {t.max_processing_time_s:g} s"))
-
-    # --- confidence: the mean, judged with a one-sided t bound
-    conf = canary.confidences
-    if len(conf) == 0:
-        checks.append(GateCheck("confidence_mean", INCONCLUSIVE, None, t.min_confidence, "no confidence figures"))
-    else:
-        mean, upper = float(conf.mean()), stats.mean_upper_bound(conf, t.alpha)
-        if mean < t.min_confidence and upper < t.min_confidence and n >= t.required_documents:
-            checks.append(GateCheck("confidence_mean", FAIL, mean, t.min_confidence,
-                                f"mean confidence {mean:.3f} < {t.min_confidence:g} (upper bound {upper:.3f})"))
-        elif mean < t.min_confidence:
-            checks.append(GateCheck("confidence_mean", INCONCLUSIVE, mean, t.min_confidence,
-                                f"mean confidence {mean:.3f} < {t.min_confidence:g}, not yet significant"))
-        else:
-            checks.append(GateCheck("confidence_mean", PASS, mean, t.min_confidence,
-                                f"mean confidence {mean:.3f} >= {t.min_confidence:g}"))
+    # the canary's own figures against their thresholds
+    checks = [judge_metric(metric, canary, t, n) for metric in METRICS]
 
     # --- canary vs baseline on the same traffic
     if baseline is None or nb == 0:
@@ -199,7 +250,7 @@ def decide(canary: Samples, baseline: Samples | None, t: Thresholds | None = Non
         checks.extend(_comparison_checks(canary, baseline, t, figures))
 
     # --- per kind: a kind with the evidence the error-rate threshold needs FAILs on its own
-    checks.extend(_kind_checks(canary, baseline, t, figures, max_err, crit_err, one_sided))
+    checks.extend(_kind_checks(canary, baseline, t, figures))
 
     # --- evidence (rule of three)
     need = t.required_documents
@@ -214,12 +265,11 @@ def decide(canary: Samples, baseline: Samples | None, t: Thresholds | None = Non
         return _result(FAIL, "; ".join(c.detail for c in failed), checks, canary, baseline, figures, t)
     if waiting:
         return _result(INCONCLUSIVE, "; ".join(c.detail for c in waiting), checks, canary, baseline, figures, t)
-    summary = ", ".join(c.detail for c in checks if c.name in ("error_rate", "processing_time_p95", "confidence_mean"))
+    summary = ", ".join(c.detail for c in checks if c.name in {m.name for m in METRICS})
     return _result(PASS, f"{summary}; {n} canary / {nb} baseline documents", checks, canary, baseline, figures, t)
 
 
-def _kind_checks(canary: Samples, baseline: Samples | None, t: Thresholds, figures: dict, max_err: float,
-                 crit_err: float, one_sided: float) -> list[GateCheck]:
+def _kind_checks(canary: Samples, baseline: Samples | None, t: Thresholds, figures: dict) -> list[GateCheck]:
     """Error rate per upload kind (digital, scan, photo, ...). A photo read badly hides among
     digital PDFs read well: 60 failed photos in 1 000 documents is 6 % overall, 50 % of photos. A
     kind decides only once it has ``required_documents`` of its own (60 at 5 %: the rule of
@@ -231,27 +281,8 @@ def _kind_checks(canary: Samples, baseline: Samples | None, t: Thresholds, figur
                         for kind, s in sorted(canary.kinds.items())}
     if len(canary.kinds) < 2:
         return []  # one kind: the overall checks are its checks
-    out = []
-    for kind, s in sorted(canary.kinds.items()):
-        n = s.documents
-        if n < t.required_documents:
-            continue
-        rate = s.failures / n
-        low, _ = stats.wilson_interval(s.failures, n, one_sided)
-        name = f"error_rate[{kind}]"
-        if n >= t.critical_min_documents and rate > crit_err:
-            out.append(GateCheck(name, FAIL, rate, crit_err, f"{kind}: error rate {_pct(rate)} > critical "
-                                 f"{_pct(crit_err)} (n={n})", critical=True))
-        elif rate > max_err and low > max_err:
-            out.append(GateCheck(name, FAIL, rate, max_err, f"{kind}: error rate {_pct(rate)} > {_pct(max_err)}, "
-                                 f"lower bound {_pct(low)} (n={n})"))
-        elif rate > max_err:
-            out.append(GateCheck(name, INCONCLUSIVE, rate, max_err, f"{kind}: error rate {_pct(rate)} > "
-                                 f"{_pct(max_err)} but not yet significant (n={n})"))
-        else:
-            out.append(GateCheck(name, PASS, rate, max_err, f"{kind}: error rate {_pct(rate)} <= {_pct(max_err)} "
-                                 f"(n={n})"))
-    return out
+    return [judge_metric(KIND_ERROR_RATE, s, t, s.documents, f"error_rate[{kind}]", f"{kind}: ")
+            for kind, s in sorted(canary.kinds.items()) if s.documents >= t.required_documents]
 
 
 def _comparison_checks(canary: Samples, baseline: Samples, t: Thresholds, figures: dict) -> list[GateCheck]:
