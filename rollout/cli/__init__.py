@@ -17,11 +17,12 @@ import typer
 from . import deployment, documents, health
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
-# Explicit registration: each group of verbs is a module with its own ``commands``; the command
-# line is their union, in this order (``ocr-migrate --help`` lists them so).
+# Explicit registration: each group of verbs is a module with its own ``commands`` Typer; added
+# without a name, a group's verbs join the top level (``ocr-migrate advance``, not ``ocr-migrate
+# deployment advance``), in this order (``ocr-migrate --help`` lists them so).
 GROUPS = (documents, deployment, health)
 for _group in GROUPS:
-    app.registered_commands.extend(_group.commands.registered_commands)
+    app.add_typer(_group.commands)
 
 
 def main() -> None:
