@@ -488,38 +488,7 @@ def normalise(image, dpi: int, target_xheight: float = DEFAULT_TARGET_XHEIGHT_PX
     if report.perspective:
         grey = flatten_lighting(grey, dpi)
 
-    geometry = text_geometry(grey)
-    scale_x = scale_y = 1.0
-    if geometry is not None:
-        report.xheight_px = geometry.xheight_px
-        xheight = geometry.xheight_px
-        tagged = image.info.get("dpi") if hasattr(image, "info") else None
-        tag_ratio = float(tagged[0]) / float(tagged[1]) if tagged and len(tagged) == 2 and tagged[1] else 1.0
-        # Squashed pixels (a 200x100 dpi fax): the height is stretched back to square pixels, by
-        # the DPI tag when it says so, else, on a bilevel page only, by the letters' shape (to the
-        # nearest half): on a page turned on its side letters measure as squat too, and orientation
-        # is settled after the read.
-        stretch = 1.0
-        if 1.5 <= tag_ratio <= 3.0:
-            stretch = tag_ratio
-        elif bilevel and geometry.aspect < SQUASHED_BELOW * UPRIGHT_LETTER_ASPECT:
-            stretch = float(np.clip(round(UPRIGHT_LETTER_ASPECT / geometry.aspect * 2) / 2, 1.5, 3.0))
-        if stretch != 1.0:
-            scale_y = stretch
-            xheight = max(geometry.height_mode * stretch, geometry.width_mode)
-            report.stretched = stretch
-            report.notes.append(f"non-square pixels: height stretched {stretch:g}x")
-        smallest = FAX_MIN_XHEIGHT_SHARE if bilevel else MIN_XHEIGHT_SHARE
-        too_small = xheight < smallest * target_xheight and geometry.letters >= MIN_LETTERS_TO_ENLARGE
-        too_large = report.perspective and xheight > MAX_XHEIGHT_SHARE * target_xheight
-        if too_small or too_large:
-            factor = float(np.clip(target_xheight / xheight, 0.4, MAX_SCALE))
-            scale_x *= factor
-            scale_y *= factor
-            report.resampled_from_dpi = dpi
-            report.notes.append(f"resampled from ~{dpi} dpi (letters {geometry.xheight_px:.0f} px) "
-                                f"to {target_xheight:.0f} px letters")
-            dpi = int(round(dpi * factor))
+    scale_x, scale_y, dpi = _scale_for_text(grey, image, dpi, bilevel, target_xheight, report)
     if bilevel or report.stretched != 1.0:
         report.kind = FAX
     grow = scale_x * scale_y * grey.shape[0] * grey.shape[1] / max_pixels
@@ -541,6 +510,46 @@ def normalise(image, dpi: int, target_xheight: float = DEFAULT_TARGET_XHEIGHT_PX
     if not changed:
         return image, dpi, report
     return Image.fromarray(grey), dpi, report
+
+
+def _scale_for_text(grey: np.ndarray, image, dpi: int, bilevel: bool, target_xheight: float,
+                    report: PageCapture) -> tuple[float, float, int]:
+    """(horizontal scale, vertical scale, DPI after them) that bring the page's letters to the
+    size Tesseract reads best, from the letters themselves (``text_geometry``), noted in ``report``."""
+    geometry = text_geometry(grey)
+    scale_x = scale_y = 1.0
+    if geometry is None:
+        return scale_x, scale_y, dpi
+    report.xheight_px = geometry.xheight_px
+    xheight = geometry.xheight_px
+    tagged = image.info.get("dpi") if hasattr(image, "info") else None
+    tag_ratio = float(tagged[0]) / float(tagged[1]) if tagged and len(tagged) == 2 and tagged[1] else 1.0
+    # Squashed pixels (a 200x100 dpi fax): the height is stretched back to square pixels, by
+    # the DPI tag when it says so, else, on a bilevel page only, by the letters' shape (to the
+    # nearest half): on a page turned on its side letters measure as squat too, and orientation
+    # is settled after the read.
+    stretch = 1.0
+    if 1.5 <= tag_ratio <= 3.0:
+        stretch = tag_ratio
+    elif bilevel and geometry.aspect < SQUASHED_BELOW * UPRIGHT_LETTER_ASPECT:
+        stretch = float(np.clip(round(UPRIGHT_LETTER_ASPECT / geometry.aspect * 2) / 2, 1.5, 3.0))
+    if stretch != 1.0:
+        scale_y = stretch
+        xheight = max(geometry.height_mode * stretch, geometry.width_mode)
+        report.stretched = stretch
+        report.notes.append(f"non-square pixels: height stretched {stretch:g}x")
+    smallest = FAX_MIN_XHEIGHT_SHARE if bilevel else MIN_XHEIGHT_SHARE
+    too_small = xheight < smallest * target_xheight and geometry.letters >= MIN_LETTERS_TO_ENLARGE
+    too_large = report.perspective and xheight > MAX_XHEIGHT_SHARE * target_xheight
+    if too_small or too_large:
+        factor = float(np.clip(target_xheight / xheight, 0.4, MAX_SCALE))
+        scale_x *= factor
+        scale_y *= factor
+        report.resampled_from_dpi = dpi
+        report.notes.append(f"resampled from ~{dpi} dpi (letters {geometry.xheight_px:.0f} px) "
+                            f"to {target_xheight:.0f} px letters")
+        dpi = int(round(dpi * factor))
+    return scale_x, scale_y, dpi
 
 
 # ------------------------------------------------------------------ orientation (after the first read)
