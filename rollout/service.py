@@ -523,14 +523,10 @@ async def _form_chunks(upload):
 def build_service(settings) -> FastAPI:
     """The service with everything wired from settings: flag store + reader, event writer,
     engines (Document AI only when configured), pipeline."""
-    from ocr_engines import OcrError, get_engine
-    from ocr_engines.pool import PooledEngine
-
     from .distribution import FlagReader, publish
     from .events import EventWriter
     from .flags import FlagStore
     from .health.alerts import EventLossAlarm, notifiers_from
-    from .remediation import PURGE_EVERY_S, retention_from
     from .pipeline import PipelineConfig
 
     client_keys, admin_keys = settings.parse_keys(settings.client_api_keys), settings.parse_keys(settings.admin_api_keys)
@@ -553,39 +549,8 @@ def build_service(settings) -> FastAPI:
                                 f"{socket.gethostname()}:{os.getpid()}").start()
     writer.on_lost = loss_alarm
     writer.start()
-    engines = {"tesseract": PooledEngine("tesseract", workers=settings.max_concurrency,
-                                         deadline_s=settings.engine_deadline_s, **settings.engine_options("tesseract")),
-               "ksef": get_engine("ksef", **settings.engine_options("ksef"))}  # e-invoices (XML): no OCR
-    if settings.documentai_project and settings.documentai_processor_id:
-        try:
-            engines["documentai"] = get_engine("documentai", **settings.engine_options("documentai"))
-        except OcrError as exc:
-            log.error("Document AI not available: %s", exc.message)
-    if settings.fault_injection:
-        from ocr_engines.base import FaultInjectingEngine
-
-        name, rate = settings.fault_injection.split(":")
-        if name in engines:
-            log.warning("FAULT INJECTION: %s of %s reads will fail", rate, name)
-            engines[name] = FaultInjectingEngine(engines[name], float(rate))
-    for engine in engines.values():
-        engine.warm_up()
-    retention = retention_from(settings)
-    stop_purge = threading.Event()
-    if retention is not None:
-        log.warning("remediation on: documents the open-source engine serves are kept in %s for %g h",
-                    retention.root, settings.retention_hours)
-
-        def purge_loop():  # what is past its retention goes, whether or not a stage ever fails
-            while True:
-                try:
-                    retention.purge()
-                except Exception:  # noqa: BLE001 (logged; the next round tries again)
-                    log.exception("retention purge failed")
-                if stop_purge.wait(min(PURGE_EVERY_S, retention.retention_s)):
-                    return
-
-        threading.Thread(target=purge_loop, name="retention-purge", daemon=True).start()
+    engines = _engines(settings)
+    retention, stop_purge = _retention(settings)
     pipeline = OcrPipeline(reader.get, engines, writer, PipelineConfig(
         shadow_percentage=settings.shadow_percentage, confidence_floor=settings.confidence_floor,
         breaker_failures=settings.breaker_failures, breaker_cooldown_s=settings.breaker_cooldown_s,
@@ -606,3 +571,56 @@ def build_service(settings) -> FastAPI:
                            max_uploads_per_key=settings.max_uploads_per_key)
     return create_app(pipeline, reader, client_keys, admin_keys, limits, store=store, writer=writer,
                       on_shutdown=shutdown)
+
+
+def _engines(settings) -> dict:
+    """The engines the settings ask for, warmed up: Tesseract in its worker pool, KSeF XML,
+    Document AI when configured (a failure to reach it is logged, the service starts without
+    it), each wrapped for fault injection when the settings say so."""
+    from ocr_engines import OcrError, get_engine
+    from ocr_engines.pool import PooledEngine
+
+    engines = {"tesseract": PooledEngine("tesseract", workers=settings.max_concurrency,
+                                         deadline_s=settings.engine_deadline_s, **settings.engine_options("tesseract")),
+               "ksef": get_engine("ksef", **settings.engine_options("ksef"))}  # e-invoices (XML): no OCR
+    if settings.documentai_project and settings.documentai_processor_id:
+        try:
+            engines["documentai"] = get_engine("documentai", **settings.engine_options("documentai"))
+        except OcrError as exc:
+            log.error("Document AI not available: %s", exc.message)
+    if settings.fault_injection:
+        from ocr_engines.base import FaultInjectingEngine
+
+        name, rate = settings.fault_injection.split(":")
+        if name in engines:
+            log.warning("FAULT INJECTION: %s of %s reads will fail", rate, name)
+            engines[name] = FaultInjectingEngine(engines[name], float(rate))
+    for engine in engines.values():
+        engine.warm_up()
+    return engines
+
+
+def _retention(settings):
+    """(the remediation store or None, the event that stops its purge thread): with remediation
+    on, what is past its retention goes, whether or not a stage ever fails."""
+    from .remediation import PURGE_EVERY_S, retention_from
+
+    retention = retention_from(settings)
+    stop_purge = threading.Event()
+    if retention is not None:
+        log.warning("remediation on: documents the open-source engine serves are kept in %s for %g h",
+                    retention.root, settings.retention_hours)
+
+        def purge_loop():
+            while True:
+                try:
+                    retention.purge()
+                except Exception:  # noqa: BLE001 (logged; the next round tries again)
+                    log.exception("retention purge failed")
+                if stop_purge.wait(min(PURGE_EVERY_S, retention.retention_s)):
+                    return
+
+        threading.Thread(target=purge_loop, name="retention-purge", daemon=True).start()
+    return retention, stop_purge
+
+
