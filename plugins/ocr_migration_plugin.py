@@ -36,6 +36,7 @@ import functools
 import logging
 import os
 import threading
+from pathlib import Path
 
 from airflow.plugins_manager import AirflowPlugin
 
@@ -249,6 +250,51 @@ def render_page(data: dict, runs: dict, hours: float, base: str, airflow: str) -
 # -------------------------------------------------------------------------------------------- app
 
 
+ASSETS = {"page.js": (PAGE_JS, "text/javascript"), "icon.svg": (ICON_SVG, "image/svg+xml")}
+
+
+def data_docs_file(root: Path, path: str) -> Path | None:
+    """The Data Docs file a URL path names under ``root`` (a directory's index.html), or None: no
+    such file, or outside ``root`` once resolved."""
+    try:  # a NUL or an over-long name is no file of ours: 404, not a ValueError/OSError 500
+        target = (root / path).resolve()
+        if target.is_dir():
+            target = target / "index.html"
+        found = target.is_file()
+    except (ValueError, OSError):
+        return None
+    # resolve() has applied every "..", symlink and absolute part: what is left must be inside.
+    return target if found and target.is_relative_to(root) else None
+
+
+def _migration_reader():
+    """The dependency every route of the page has: logged in (``GetUserDep``: 401/403 otherwise),
+    may use the UI and read the migration DAG (Airflow's imports here: not at plugin load)."""
+    from fastapi import HTTPException, status
+
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
+    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView, DagDetails
+    from airflow.api_fastapi.core_api.security import GetUserDep
+
+    def migration_reader(user: GetUserDep) -> BaseUser:
+        auth = get_auth_manager()
+        if not (auth.is_authorized_view(access_view=AccessView.WEBSITE, user=user)
+                and auth.is_authorized_dag(method="GET", details=DagDetails(id=MIGRATION_DAG_ID), user=user)):
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"Forbidden: the OCR migration page needs read access to the {MIGRATION_DAG_ID} DAG")
+        return user
+
+    return migration_reader
+
+
+def base_paths(request) -> tuple[str, str]:
+    """(this app's URL prefix, Airflow's): the mount's root path, as served."""
+    base = request.scope.get("root_path", "").rstrip("/")
+    airflow = base.removesuffix(URL_PREFIX) if base.endswith(URL_PREFIX) else ""
+    return base, airflow
+
+
 def create_app():
     """The FastAPI app (built on the first request in the api-server; tests build it directly)."""
     from typing import Annotated
@@ -261,18 +307,8 @@ def create_app():
 
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
-    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView, DagDetails
-    from airflow.api_fastapi.core_api.security import GetUserDep
 
-    def migration_reader(user: GetUserDep) -> BaseUser:
-        """Logged in (``GetUserDep``: 401/403 otherwise), may use the UI and read the migration DAG."""
-        auth = get_auth_manager()
-        if not (auth.is_authorized_view(access_view=AccessView.WEBSITE, user=user)
-                and auth.is_authorized_dag(method="GET", details=DagDetails(id=MIGRATION_DAG_ID), user=user)):
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"Forbidden: the OCR migration page needs read access to the {MIGRATION_DAG_ID} DAG")
-        return user
-
+    migration_reader = _migration_reader()
     Reader = Annotated[BaseUser, Depends(migration_reader)]
     Hours = Annotated[float, Query(gt=0, le=MAX_HOURS, description="the window, in hours")]
 
@@ -288,12 +324,6 @@ def create_app():
             return RedirectResponse(get_auth_manager().get_url_login(next_url=next_url),
                                     status_code=status.HTTP_303_SEE_OTHER)
         return await http_exception_handler(request, exc)
-
-    def base_paths(request: Request) -> tuple[str, str]:
-        """(this app's URL prefix, Airflow's): the mount's root path, as served."""
-        base = request.scope.get("root_path", "").rstrip("/")
-        airflow = base.removesuffix(URL_PREFIX) if base.endswith(URL_PREFIX) else ""
-        return base, airflow
 
     def snapshot_or_503(hours: float) -> dict:
         try:
@@ -321,25 +351,17 @@ def create_app():
     @app.get("/data-docs/{path:path}")
     def data_docs(path: str) -> FileResponse:
         root = migration_settings().data_docs_dir.resolve()
-        try:  # a NUL or an over-long name is no file of ours: 404, not a ValueError/OSError 500
-            target = (root / path).resolve()
-            if target.is_dir():
-                target = target / "index.html"
-            found = target.is_file()
-        except (ValueError, OSError):
-            target, found = root, False
-        # resolve() has applied every "..", symlink and absolute part: what is left must be inside.
-        if not found or not target.is_relative_to(root):
+        target = data_docs_file(root, path)
+        if target is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND,
                                 "no such Data Docs file" if root.is_dir() else "no Data Docs yet")
         return FileResponse(target)
 
     @app.get("/static/{name}")
     def static(name: str) -> Response:
-        assets = {"page.js": (PAGE_JS, "text/javascript"), "icon.svg": (ICON_SVG, "image/svg+xml")}
-        if name not in assets:
+        if name not in ASSETS:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such asset")
-        body, media_type = assets[name]
+        body, media_type = ASSETS[name]
         return Response(body, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
 
     return app
