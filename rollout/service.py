@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import inspect
 import logging
 import os
 import re
@@ -23,10 +24,11 @@ import tempfile
 import threading
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -198,15 +200,278 @@ class Metrics:
         self.events_lost_seen = 0
 
 
+@dataclass
+class ServiceState:
+    """What the routes serve with, on ``app.state.service`` (``service_state`` hands it to them)."""
+
+    pipeline: OcrPipeline
+    reader: object  # .get() / .status() of the flag snapshot (distribution.FlagReader)
+    client_keys: dict[str, str]
+    admin_keys: dict[str, str]
+    limits: ServiceLimits
+    admission: Admission
+    metrics: Metrics
+    store: object = None  # FlagStore: the admin API's writes (None: read-only instance)
+    writer: object = None  # EventWriter
+    all_keys: dict[str, str] = field(init=False)  # client and admin keys: either may read documents
+
+    def __post_init__(self):
+        self.all_keys = {**self.client_keys, **self.admin_keys}
+
+
+def service_state(request: Request) -> ServiceState:
+    return request.app.state.service
+
+
+State = Annotated[ServiceState, Depends(service_state)]
+
+
+def _key_name(presented: str | None, keys: dict[str, str]) -> str | None:
+    presented = presented or ""
+    found = None
+    for secret, name in keys.items():  # constant time per key, and every key is tried
+        if hmac.compare_digest(presented.encode(), secret.encode()):
+            found = name
+    return found
+
+
+def _presented(headers) -> str | None:
+    authorization = headers.get("authorization")
+    return headers.get("x-api-key") or (authorization[7:] if authorization and authorization.startswith("Bearer ")
+                                        else None)
+
+
+def client_key(request: Request) -> str:
+    """The name of the request's client (or admin) key; 401 without one."""
+    name = _key_name(_presented(request.headers), request.app.state.service.all_keys)
+    if name is None:
+        raise HTTPException(401, {"error": "unauthorized", "message": "a valid X-API-Key is required"},
+                            headers={"WWW-Authenticate": "Bearer"})
+    return name
+
+
+async def admin_key(request: Request, _k: str | None = Security(API_KEY), _b=Security(BEARER)) -> str:
+    """The name of the request's admin key; 403 without one. The schemes document the keys in
+    OpenAPI; the check reads the headers itself (either header, as ``client_key`` does)."""
+    name = _key_name(_presented(request.headers), request.app.state.service.admin_keys)
+    if name is None:
+        raise HTTPException(403, {"error": "forbidden", "message": "an admin API key is required"})
+    return name
+
+
+Admin = Annotated[str, Depends(admin_key)]
+
+
+def error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+
+
+# Every error body is {"error", "message"}: auth refusals, Starlette's multipart errors (no
+# boundary, too many parts), unknown paths and invalid admin bodies alike.
+async def http_error(request: Request, exc: StarletteHTTPException):
+    detail = exc.detail
+    if isinstance(detail, dict) and {"error", "message"} <= detail.keys():
+        body = {"error": str(detail["error"]), "message": str(detail["message"])}
+    else:
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "upload_too_large"}
+        body = {"error": code.get(exc.status_code, f"http_{exc.status_code}"), "message": str(detail)}
+    return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+async def invalid_body(request: Request, exc: RequestValidationError):
+    problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg')}"
+                         for e in exc.errors()[:5])
+    return JSONResponse({"error": "invalid_request", "message": problems}, status_code=422)
+
+
+# ---------------------------------------------------------------- uploads: POST /v1/ocr
+
+uploads = APIRouter()
+
+
+# The document endpoint reads its headers itself: FastAPI's per-parameter validation cost ~0.35 ms
+# a request (bench/bench_service.py); OCR_OPENAPI documents them instead.
+@uploads.post("/v1/ocr", summary="Read one invoice", openapi_extra=OCR_OPENAPI)
+async def ocr(request: Request):
+    received = time.perf_counter()
+    state: ServiceState = request.app.state.service
+    limits, admission, metrics = state.limits, state.admission, state.metrics
+    key = client_key(request)
+    x_user_id, x_tenant_id = request.headers.get("x-user-id"), request.headers.get("x-tenant-id")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limits.max_upload_bytes + 1024 * 64:
+        return error(413, "upload_too_large", f"uploads are limited to {limits.max_upload_bytes // 2**20} MiB")
+    # The upload first, bounded in time and in number per API key; a place in the work queue
+    # only for a complete upload (a slow sender holds a connection, never a place).
+    if not admission.try_upload(key):
+        return error(429, "busy", f"this API key has {limits.max_uploads_per_key} uploads in progress; retry "
+                     "shortly", {"Retry-After": "2"})
+    path = None
+    try:
+        upload_start = time.perf_counter()
+        try:
+            path, form = await asyncio.wait_for(_save_upload(request, limits), limits.upload_timeout_s)
+        except _UploadError as exc:
+            return error(exc.status, exc.code, exc.message)
+        except TimeoutError:
+            return error(408, "upload_too_slow", f"the upload did not arrive within {limits.upload_timeout_s:g} s")
+        except ClientDisconnect:  # gone mid-upload: nobody reads an answer
+            log.info("client went away during the upload")
+            return Response(status_code=499)
+        finally:
+            admission.uploaded(key)
+        if not admission.try_enter(key):
+            return error(429, "busy", "too many documents in progress; retry shortly", {"Retry-After": "2"})
+        ctx = RequestContext(x_user_id or form.get("user_id"), x_tenant_id or form.get("tenant_id"))
+        request_id = bounded_request_id(request.headers.get("x-request-id"))
+        timing: dict = {"upload": time.perf_counter() - upload_start}
+        try:
+            outcome = await admission.run(state.pipeline.process_async, path, ctx, request_id, timing=timing,
+                                          key=key)
+        except RequestRefused as exc:
+            metrics.requests.labels("none", "refused").inc()
+            return error(503, "maintenance", exc.decision.reason, {"Retry-After": str(exc.decision.retry_after_s)})
+        except (DocumentError, UnreadableDocumentError) as exc:  # the upload's fault, not the engines'
+            metrics.requests.labels("none", "bad_document").inc()
+            return error(422, exc.code, exc.message)
+        except EngineError as exc:
+            metrics.requests.labels("none", "engine_error").inc()
+            return error(503, exc.code, exc.message, {"Retry-After": "5"})
+        except StoreUnavailableError as exc:  # no flag snapshot ever loaded: cannot route safely
+            metrics.requests.labels("none", "no_flags").inc()
+            return error(503, "flags_unavailable", str(exc), {"Retry-After": "5"})
+        metrics.requests.labels(outcome.engine, "ok").inc()
+        metrics.duration.labels(outcome.engine).observe(sum(outcome.result.timings_ms.values()) / 1000)
+        if outcome.fallback:
+            metrics.fallbacks.inc()
+        # Server-Timing (W3C): where the time went, for clients, dashboards and the benchmark.
+        # engine = the reads themselves; pipeline = engine + routing + fallbacks + event enqueue.
+        server_timing = (f"upload;dur={timing['upload'] * 1000:.2f}, queue;dur={timing['queue'] * 1000:.2f}, "
+                         f"engine;dur={outcome.engine_s * 1000:.2f}, pipeline;dur={timing['run'] * 1000:.2f}, "
+                         f"total;dur={(time.perf_counter() - received) * 1000:.2f}")
+        return JSONResponse({"request_id": request_id, **outcome.as_dict()}, headers={"Server-Timing": server_timing})
+    finally:
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- health and metrics
+
+monitoring = APIRouter()
+
+
+@monitoring.get("/health", summary="Service health")
+def health(state: State):
+    status = state.reader.status()
+    writer, admission, limits = state.writer, state.admission, state.limits
+    spool = writer.spool_depth() if writer else 0
+    breakers = {name: b.state for name, b in state.pipeline.breakers.items()}
+    workers = {name: w for name, engine in state.pipeline.engines.items() if (w := engine.workers_status())}
+    events_db = "ok" if writer is None else "stalled" if writer.stalled else "ok" if writer.db_ok else "down"
+    verdict = service_status(flag_source=status.source, redis=status.redis, sql=status.sql, flag_anomaly=status.anomaly,
+                             events_lost=writer.lost if writer else 0,
+                             events_keepable=writer.can_keep if writer else True, spool_depth=spool,
+                             breakers=breakers, events_db=events_db, workers=workers)
+    body = {"status": verdict, "flags": status.as_dict(), "engines": breakers, "workers": workers,
+            "events": {"db": events_db, "spool_depth": spool,
+                       "queued": writer.queued() if writer else 0,
+                       "rejected": writer.rejected if writer else 0,
+                       "lost": writer.lost if writer else 0, "torn": writer.torn if writer else 0,
+                       "spool": "ok" if not writer or writer.spool_ok else "unwritable",
+                       "keepable": writer.can_keep if writer else True,
+                       "clock_offset_s": None if not writer or writer.clock_offset_ms is None
+                       else round(writer.clock_offset_ms / 1000, 3)},
+            "work": {"in_flight": admission.in_flight, "waiting": admission.waiting, "uploading": admission.uploading,
+                     "max_concurrency": limits.max_concurrency, "max_queue": limits.max_queue}}
+    return JSONResponse(body, status_code=503 if verdict == "unhealthy" else 200)
+
+
+@monitoring.get("/metrics", summary="Prometheus metrics")
+def prometheus(state: State):
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    metrics, writer = state.metrics, state.writer
+    metrics.in_flight.set(state.admission.in_flight)
+    metrics.queued.set(state.admission.waiting)
+    metrics.spool.set(writer.spool_depth() if writer else 0)
+    if writer:  # counters only go up: add what was lost since the last scrape
+        metrics.events_lost.inc(writer.lost - metrics.events_lost_seen)
+        metrics.events_lost_seen = writer.lost
+    try:
+        metrics.flags_version.set(state.reader.get().version)
+    except StoreUnavailableError:
+        pass  # no snapshot yet: /health says so
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+# ---------------------------------------------------------------- admin: /v1/admin/flags
+
+REFUSALS = {409: {"description": "refused by the rollout rules, or decided on another version (conflict)"},
+            422: {"description": "the body is not valid (types, ranges, unknown fields)"}}
+
+
+def get_flags(state: State, name: Admin):
+    return state.reader.get().as_dict()
+
+
+async def change(state: ServiceState, action: str, name: str, body: "ChangeBody", /, **params) -> Response:
+    """``actions.apply_action`` for an admin: refusals and conflicts 409, no store 503."""
+    from .actions import apply_action
+    from .flags import ConcurrentUpdateError
+
+    store = state.store
+    if store is None:
+        return error(503, "read_only", "this service instance has no flag store")
+    try:
+        snap = await run_in_threadpool(lambda: apply_action(store, action, f"api:{name}", body.reason,
+                                                            expect_version=body.expect_version, **params))
+    except stages.InvalidTransition as exc:
+        return error(409, "refused", str(exc))
+    except ConcurrentUpdateError as exc:
+        return error(409, "concurrent_update", str(exc))
+    except StoreUnavailableError as exc:
+        return error(503, "flag_store_unavailable", str(exc), {"Retry-After": "5"})
+    return JSONResponse(snap.as_dict())
+
+
+def _apply(action: str, model: type[ChangeBody]):
+    """The route of one action: the body's own fields (beyond ChangeBody's) are the action's
+    parameters. Its signature names ``model``, the body FastAPI validates and documents."""
+    async def apply(body, state, name):
+        return await change(state, action, name, body, **body.model_dump(exclude=set(ChangeBody.model_fields)))
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    apply.__signature__ = inspect.Signature([inspect.Parameter("body", keyword, annotation=model),
+                                             inspect.Parameter("state", keyword, annotation=State),
+                                             inspect.Parameter("name", keyword, annotation=Admin)])
+    return apply
+
+
+def admin_router() -> APIRouter:
+    """``GET /v1/admin/flags`` and ``POST /v1/admin/flags/<action>`` for every action of the
+    registry (``actions.ACTIONS``), made when the app is: an action whose parameters its body
+    cannot carry stops the service at start, not at the first request."""
+    router = APIRouter(prefix="/v1/admin")
+    router.get("/flags", summary="Current rollout state")(get_flags)
+    for action, act in ACTIONS.items():
+        model = ACTION_BODIES.get(action, ChangeBody)
+        given = set(model.model_fields) - set(ChangeBody.model_fields)
+        if not given <= set(act.params) <= set(model.model_fields):
+            raise RuntimeError(f"the admin API's body for {action} ({model.__name__}) does not give its "
+                               f"parameters ({', '.join(act.params) or 'none'})")
+        router.post(f"/flags/{action}", name=action.replace("-", "_"), summary=act.summary,
+                    responses=REFUSALS)(_apply(action, model))
+    return router
+
+
+# ---------------------------------------------------------------- the app
+
 def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin_keys: dict[str, str],
                limits: ServiceLimits | None = None, store=None, writer=None, on_shutdown=None) -> FastAPI:
     """``reader`` gives .get()/.status() of the flag snapshot; ``store`` (FlagStore) enables the admin API."""
     if not (client_keys or admin_keys):
         raise ValueError("the OCR service needs API keys (OCR_MIGRATE_CLIENT_API_KEYS / OCR_MIGRATE_ADMIN_API_KEYS)")
     limits = limits or ServiceLimits()
-    all_keys = {**client_keys, **admin_keys}
-    admission = Admission(limits)
-    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app):
@@ -224,203 +489,12 @@ def create_app(pipeline: OcrPipeline, reader, client_keys: dict[str, str], admin
 
     app = FastAPI(title="OCR migration service", version="1", lifespan=lifespan,
                   description="Reads invoices with Google Document AI or Tesseract, per the rollout flags.")
-
-    # Every error body is {"error", "message"}: auth refusals, Starlette's multipart errors
-    # (no boundary, too many parts), unknown paths and invalid admin bodies alike.
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
-        detail = exc.detail
-        if isinstance(detail, dict) and {"error", "message"} <= detail.keys():
-            body = {"error": str(detail["error"]), "message": str(detail["message"])}
-        else:
-            code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "upload_too_large"}
-            body = {"error": code.get(exc.status_code, f"http_{exc.status_code}"), "message": str(detail)}
-        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_body(request: Request, exc: RequestValidationError):
-        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg')}"
-                             for e in exc.errors()[:5])
-        return JSONResponse({"error": "invalid_request", "message": problems}, status_code=422)
-
-    def _key_name(presented: str | None, keys: dict[str, str]) -> str | None:
-        presented = presented or ""
-        found = None
-        for secret, name in keys.items():  # constant time per key, and every key is tried
-            if hmac.compare_digest(presented.encode(), secret.encode()):
-                found = name
-        return found
-
-    def _presented(headers) -> str | None:
-        authorization = headers.get("authorization")
-        return headers.get("x-api-key") or (authorization[7:] if authorization and authorization.startswith("Bearer ")
-                                            else None)
-
-    def client(request: Request) -> str:
-        """The name of the request's client (or admin) key; 401 without one."""
-        name = _key_name(_presented(request.headers), all_keys)
-        if name is None:
-            raise HTTPException(401, {"error": "unauthorized", "message": "a valid X-API-Key is required"},
-                                headers={"WWW-Authenticate": "Bearer"})
-        return name
-
-    # The schemes document the keys in OpenAPI; the checks read the headers themselves.
-    async def admin(request: Request, _k: str | None = Security(API_KEY), _b=Security(BEARER)) -> str:
-        name = _key_name(_presented(request.headers), admin_keys)
-        if name is None:
-            raise HTTPException(403, {"error": "forbidden", "message": "an admin API key is required"})
-        return name
-
-    def error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
-        return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
-
-    # The document endpoint reads its headers itself: FastAPI's per-parameter validation cost
-    # ~0.35 ms a request (bench/bench_service.py); OCR_OPENAPI documents them instead.
-    @app.post("/v1/ocr", summary="Read one invoice", openapi_extra=OCR_OPENAPI)
-    async def ocr(request: Request):
-        received = time.perf_counter()
-        key = client(request)
-        x_user_id, x_tenant_id = request.headers.get("x-user-id"), request.headers.get("x-tenant-id")
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limits.max_upload_bytes + 1024 * 64:
-            return error(413, "upload_too_large", f"uploads are limited to {limits.max_upload_bytes // 2**20} MiB")
-        # The upload first, bounded in time and in number per API key; a place in the work queue
-        # only for a complete upload (a slow sender holds a connection, never a place).
-        if not admission.try_upload(key):
-            return error(429, "busy", f"this API key has {limits.max_uploads_per_key} uploads in progress; retry "
-                         "shortly", {"Retry-After": "2"})
-        path = None
-        try:
-            upload_start = time.perf_counter()
-            try:
-                path, form = await asyncio.wait_for(_save_upload(request, limits), limits.upload_timeout_s)
-            except _UploadError as exc:
-                return error(exc.status, exc.code, exc.message)
-            except TimeoutError:
-                return error(408, "upload_too_slow", f"the upload did not arrive within {limits.upload_timeout_s:g} s")
-            except ClientDisconnect:  # gone mid-upload: nobody reads an answer
-                log.info("client went away during the upload")
-                return Response(status_code=499)
-            finally:
-                admission.uploaded(key)
-            if not admission.try_enter(key):
-                return error(429, "busy", "too many documents in progress; retry shortly", {"Retry-After": "2"})
-            ctx = RequestContext(x_user_id or form.get("user_id"), x_tenant_id or form.get("tenant_id"))
-            request_id = bounded_request_id(request.headers.get("x-request-id"))
-            timing: dict = {"upload": time.perf_counter() - upload_start}
-            try:
-                outcome = await admission.run(pipeline.process_async, path, ctx, request_id, timing=timing, key=key)
-            except RequestRefused as exc:
-                metrics.requests.labels("none", "refused").inc()
-                return error(503, "maintenance", exc.decision.reason,
-                             {"Retry-After": str(exc.decision.retry_after_s)})
-            except (DocumentError, UnreadableDocumentError) as exc:  # the upload's fault, not the engines'
-                metrics.requests.labels("none", "bad_document").inc()
-                return error(422, exc.code, exc.message)
-            except EngineError as exc:
-                metrics.requests.labels("none", "engine_error").inc()
-                return error(503, exc.code, exc.message, {"Retry-After": "5"})
-            except StoreUnavailableError as exc:  # no flag snapshot ever loaded: cannot route safely
-                metrics.requests.labels("none", "no_flags").inc()
-                return error(503, "flags_unavailable", str(exc), {"Retry-After": "5"})
-            metrics.requests.labels(outcome.engine, "ok").inc()
-            metrics.duration.labels(outcome.engine).observe(sum(outcome.result.timings_ms.values()) / 1000)
-            if outcome.fallback:
-                metrics.fallbacks.inc()
-            # Server-Timing (W3C): where the time went, for clients, dashboards and the benchmark.
-            # engine = the reads themselves; pipeline = engine + routing + fallbacks + event enqueue.
-            server_timing = (f"upload;dur={timing['upload'] * 1000:.2f}, queue;dur={timing['queue'] * 1000:.2f}, "
-                             f"engine;dur={outcome.engine_s * 1000:.2f}, pipeline;dur={timing['run'] * 1000:.2f}, "
-                             f"total;dur={(time.perf_counter() - received) * 1000:.2f}")
-            return JSONResponse({"request_id": request_id, **outcome.as_dict()},
-                                headers={"Server-Timing": server_timing})
-        finally:
-            if path is not None:
-                path.unlink(missing_ok=True)
-
-    @app.get("/health", summary="Service health")
-    def health():
-        status = reader.status()
-        spool = writer.spool_depth() if writer else 0
-        breakers = {name: b.state for name, b in pipeline.breakers.items()}
-        workers = {name: w for name, engine in pipeline.engines.items() if (w := engine.workers_status())}
-        events_db = "ok" if writer is None else "stalled" if writer.stalled else "ok" if writer.db_ok else "down"
-        state = service_status(flag_source=status.source, redis=status.redis, sql=status.sql, flag_anomaly=status.anomaly,
-                               events_lost=writer.lost if writer else 0,
-                               events_keepable=writer.can_keep if writer else True, spool_depth=spool,
-                               breakers=breakers, events_db=events_db, workers=workers)
-        body = {"status": state, "flags": status.as_dict(), "engines": breakers, "workers": workers,
-                "events": {"db": events_db, "spool_depth": spool,
-                           "queued": writer.queued() if writer else 0,
-                           "rejected": writer.rejected if writer else 0,
-                           "lost": writer.lost if writer else 0, "torn": writer.torn if writer else 0,
-                           "spool": "ok" if not writer or writer.spool_ok else "unwritable",
-                           "keepable": writer.can_keep if writer else True,
-                           "clock_offset_s": None if not writer or writer.clock_offset_ms is None
-                           else round(writer.clock_offset_ms / 1000, 3)},
-                "work": {"in_flight": admission.in_flight, "waiting": admission.waiting, "uploading": admission.uploading,
-                         "max_concurrency": limits.max_concurrency, "max_queue": limits.max_queue}}
-        return JSONResponse(body, status_code=503 if state == "unhealthy" else 200)
-
-    @app.get("/metrics", summary="Prometheus metrics")
-    def prometheus():
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        metrics.in_flight.set(admission.in_flight)
-        metrics.queued.set(admission.waiting)
-        metrics.spool.set(writer.spool_depth() if writer else 0)
-        if writer:  # counters only go up: add what was lost since the last scrape
-            metrics.events_lost.inc(writer.lost - metrics.events_lost_seen)
-            metrics.events_lost_seen = writer.lost
-        try:
-            metrics.flags_version.set(reader.get().version)
-        except StoreUnavailableError:
-            pass  # no snapshot yet: /health says so
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    @app.get("/v1/admin/flags", summary="Current rollout state")
-    def get_flags(name: str = Depends(admin)):
-        return reader.get().as_dict()
-
-    async def change(action: str, name: str, body: "ChangeBody", /, **params) -> Response:
-        """``actions.apply_action`` for an admin: refusals and conflicts 409, no store 503."""
-        from .actions import apply_action
-        from .flags import ConcurrentUpdateError
-
-        if store is None:
-            return error(503, "read_only", "this service instance has no flag store")
-        try:
-            snap = await run_in_threadpool(lambda: apply_action(store, action, f"api:{name}", body.reason,
-                                                                expect_version=body.expect_version, **params))
-        except stages.InvalidTransition as exc:
-            return error(409, "refused", str(exc))
-        except ConcurrentUpdateError as exc:
-            return error(409, "concurrent_update", str(exc))
-        except StoreUnavailableError as exc:
-            return error(503, "flag_store_unavailable", str(exc), {"Retry-After": "5"})
-        return JSONResponse(snap.as_dict())
-
-    refusals = {409: {"description": "refused by the rollout rules, or decided on another version (conflict)"},
-                422: {"description": "the body is not valid (types, ranges, unknown fields)"}}
-
-    def admin_route(action: str, model: type[ChangeBody]) -> None:
-        """``POST /v1/admin/flags/<action>``: the body's own fields (beyond ChangeBody's) are the
-        action's parameters."""
-        async def apply(body: ChangeBody, name: str = Depends(admin)):
-            return await change(action, name, body, **body.model_dump(exclude=set(ChangeBody.model_fields)))
-
-        apply.__annotations__["body"] = model  # the model FastAPI validates the body with and documents
-        app.post(f"/v1/admin/flags/{action}", name=action.replace("-", "_"), summary=ACTIONS[action].summary,
-                 responses=refusals)(apply)
-
-    for action, act in ACTIONS.items():  # every action of the registry has its route
-        model = ACTION_BODIES.get(action, ChangeBody)
-        given = set(model.model_fields) - set(ChangeBody.model_fields)
-        if not given <= set(act.params) <= set(model.model_fields):
-            raise RuntimeError(f"the admin API's body for {action} ({model.__name__}) does not give its "
-                               f"parameters ({', '.join(act.params) or 'none'})")
-        admin_route(action, model)
-
+    app.state.service = ServiceState(pipeline, reader, client_keys, admin_keys, limits, Admission(limits), Metrics(),
+                                     store, writer)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid_body)
+    for router in (uploads, monitoring, admin_router()):
+        app.include_router(router)
     return app
 
 
@@ -622,5 +696,3 @@ def _retention(settings):
 
         threading.Thread(target=purge_loop, name="retention-purge", daemon=True).start()
     return retention, stop_purge
-
-
