@@ -201,7 +201,7 @@ class TesseractEngine(Engine):
                 log.warning("second look skipped on page %d: %s: %s", i + 1, type(exc).__name__, exc)
                 out.append(page)
                 continue
-            preprocess.mark_in_word_en_dashes(cleaned, 0, page_words, EN_DASH_LENGTH)
+            preprocess.measure_dashes(cleaned, 0, page_words, EN_DASH_LENGTH)
             out.append(PageRead(page_rows(page_words, i, True), cleaned, 0, page.dpi, capture=page.capture))
         return out
 
@@ -231,7 +231,7 @@ class TesseractEngine(Engine):
             if report is not None:
                 page_words, source, frame = self._orient(page_words, source, frame, page_dpi, report,
                                                          f"{path.name} page {i + 1}")
-            preprocess.mark_in_word_en_dashes(source, frame, page_words, EN_DASH_LENGTH)
+            preprocess.measure_dashes(source, frame, page_words, EN_DASH_LENGTH)
             out.append(PageRead(page_rows(page_words, i, True), source, frame, page_dpi, capture=report))
         watch.lap("orientation")
         return out
@@ -300,7 +300,7 @@ class TesseractEngine(Engine):
             if report is not None:
                 page_words, image, frame = self._orient(page_words, image, 0, dpi, report, name)
                 watch.lap("orientation")
-            preprocess.mark_in_word_en_dashes(image, frame, page_words, EN_DASH_LENGTH)
+            preprocess.measure_dashes(image, frame, page_words, EN_DASH_LENGTH)
             out.append(PageRead(page_rows(page_words, i, True), image, frame, dpi, qr_codes, report))
         return out
 

@@ -23,7 +23,7 @@ from ocr_engines.extract.values import fix_description_punctuation, fix_quotes, 
 from ocr_engines.layout import EN_DASH_LENGTH, Word, build_rows, en_dashes
 from ocr_engines.lexicon import correct_misread_words, restore_word
 from ocr_engines.normalize import find_dates
-from ocr_engines.preprocess import ink_only, mark_in_word_en_dashes
+from ocr_engines.preprocess import ink_only, measure_dashes
 
 D = Decimal
 
@@ -226,12 +226,43 @@ def test_an_unspaced_dash_is_an_en_dash_when_its_ink_is_as_long_as_one(tmp_path)
     words.append(Word("2-osobowy", words[0].x0, words[0].y0, words[0].x1, words[0].y1, 0.9))  # over a long dash
     path = tmp_path / "dashes.png"
     image.save(path)
-    assert mark_in_word_en_dashes(path, 0, words, EN_DASH_LENGTH) == 2
+    assert measure_dashes(path, 0, words, EN_DASH_LENGTH) == 2
     # lower-case compounds are hyphenated whatever the length ('on-call' drawn with an en dash)
     assert [w.text for w in words] == ["Polska–Niemcy", "Olsztyn–Głogów", "e-Faktur", "Busko-Zdrój", "E-mail:",
                                        "on-call", "2-osobowy"]
-    assert mark_in_word_en_dashes(tmp_path / "missing.png", 0, [Word("A-Bc", 0, 0, 9, 9)], 0.7) == 0
+    assert measure_dashes(tmp_path / "missing.png", 0, [Word("A-Bc", 0, 0, 9, 9)], 0.7) == 0
 
+
+def test_a_spaced_dash_whose_box_blur_made_tall_is_judged_by_its_ink():
+    """On a phone photo Tesseract gave a 3 px hyphen a box 44 px high and 0.7-0.9 letter widths
+    wide, partly off the stroke, and the spaced-dash rule read 'Software development - reporting'
+    with an en dash. The box is set to the stroke (looked for beside the box too); a long stroke
+    under a tall box is still an en dash."""
+    import numpy as np
+
+    grey = np.full((80, 300), 255, np.uint8)
+    grey[40:43, 110:120] = 0  # a hyphen: 10 px, half a 20 px letter
+    grey[40:43, 200:217] = 0  # an en dash: 17 px
+    hyphen = Word("-", 104, 20, 116, 64, 0.9)  # tall, 12 px wide, and off the stroke's right end
+    dash = Word("-", 198, 20, 212, 64, 0.9)
+    assert measure_dashes(grey_image(grey), 0, [hyphen, dash], EN_DASH_LENGTH) == 2
+    assert (hyphen.x0, hyphen.x1, hyphen.y1 - hyphen.y0) == (110, 120, 3)
+    assert (dash.x0, dash.x1) == (200, 217)
+
+    def row(dash_word):
+        r = build_rows([Word("Abonament", dash_word.x0 - 186, 30, dash_word.x0 - 6, 50), dash_word,
+                        Word("kwiecień", dash_word.x1 + 6, 30, dash_word.x1 + 166, 50)])[0]
+        en_dashes(r)
+        return r.text
+
+    assert row(hyphen) == "Abonament - kwiecień"
+    assert row(dash) == "Abonament – kwiecień"
+
+
+def grey_image(grey):
+    from PIL import Image
+
+    return Image.fromarray(grey)
 
 def test_quotes_pair_as_polish_print_pairs_them_and_an_inch_mark_stays_one():
     assert fix_quotes('E-book „Podatki w małej firmie 2026"') == "E-book „Podatki w małej firmie 2026”"
