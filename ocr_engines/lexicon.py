@@ -145,16 +145,25 @@ def _confused(word: str, depth: int, confusions=CONFUSIONS) -> set[str]:
     return out
 
 
+_LETTER_RUN = re.compile(r"\b[^\W\d_]+\b")
+
+
+def _unknown(word: str) -> str | None:
+    """The word in lower case when a correction may look at it: a lower-case or capitalised word
+    of 3+ letters the lexicon does not know; None for known words, acronyms and mixed case."""
+    if not _LOWER_WORD.fullmatch(word):
+        return None
+    low = word.lower()
+    return None if low in _index()[0] else low
+
+
 def correct_misread_word(word: str) -> str:
     """A word the lexicon does not know, replaced by the most frequent known word that up to
     ``MAX_CONFUSIONS`` of Tesseract's glyph confusions turn it into. Known words, acronyms,
     mixed case ('iPhone') and anything with a digit are left as read."""
-    if not _LOWER_WORD.fullmatch(word):
+    if (low := _unknown(word)) is None:
         return word
     freq, _ = _index()
-    low = word.lower()
-    if low in freq:
-        return word
     f, best = max(((freq.get(c, 0.0), c) for c in _confused(low, MAX_CONFUSIONS)), default=(0.0, ""))
     if f < MIN_CORRECTION_FREQUENCY:
         return word
@@ -162,7 +171,7 @@ def correct_misread_word(word: str) -> str:
 
 
 def correct_misread_words(text: str) -> str:
-    return re.sub(r"\b[^\W\d_]+\b", lambda m: correct_misread_word(m.group(0)), text)
+    return _LETTER_RUN.sub(lambda m: correct_misread_word(m.group(0)), text)
 
 
 # A party name is mostly proper names, which a lexicon must not "correct" into common words, so
@@ -179,12 +188,9 @@ NAME_MARGIN = 10.0
 
 
 def correct_name_word(word: str) -> str:
-    if not _LOWER_WORD.fullmatch(word):
+    if (low := _unknown(word)) is None:
         return word
     freq, best = _index()
-    low = word.lower()
-    if low in freq:
-        return word
     found = best.get(fold(low))
     if found is not None:  # known once its diacritics are as printed ('Przędsiębiorstwo')
         return _match_case(word, found[0]) if found[1] >= MIN_NAME_CORRECTION_FREQUENCY else word
@@ -197,5 +203,5 @@ def correct_name_word(word: str) -> str:
 
 
 def correct_name_words(text: str) -> str:
-    return re.sub(r"\b[^\W\d_]+\b", lambda m: correct_name_word(m.group(0)), text)
+    return _LETTER_RUN.sub(lambda m: correct_name_word(m.group(0)), text)
 

@@ -87,24 +87,32 @@ def _dashed(text: str) -> bool:
     return bool(m) and all(part[:1].isupper() and part[1:].islower() for part in m.groups())
 
 
+def _widest_flat_mark(box: np.ndarray, band_low: float) -> tuple[slice, slice] | None:
+    """(rows, columns) of the widest flat ink mark (at least 1.5 times as wide as high, at most a
+    quarter of the box's height) whose middle lies in the box's band (band_low, 0.8) of its
+    height: a dash's stroke; None when there is none."""
+    from scipy import ndimage
+
+    ink = box < (box.min() + np.median(box)) / 2
+    height = box.shape[0]
+    best = None
+    for ys, xs in ndimage.find_objects(ndimage.label(ink)[0]):
+        h, w = ys.stop - ys.start, xs.stop - xs.start
+        middle = (ys.start + ys.stop) / 2 / height
+        if w >= 1.5 * h and h <= 0.25 * height and band_low < middle < 0.8 and (best is None or w > best[1].stop - best[1].start):
+            best = (ys, xs)
+    return best
+
+
 def dash_ink_length(grey: np.ndarray, word) -> float | None:
     """The longest flat stroke in the middle band of a word's box, in the word's mean letter
     widths (None when there is none): a dash's length, measured in ink."""
-    from scipy import ndimage
-
     x0, y0, x1, y1 = (int(round(v)) for v in (word.x0, word.y0, word.x1, word.y1))
     box = grey[max(y0, 0):y1 + 1, max(x0, 0):x1 + 1].astype(np.float32)
     if box.size == 0 or len(word.text) < 3:
         return None
-    ink = box < (box.min() + np.median(box)) / 2
-    height = box.shape[0]
-    longest = 0
-    for ys, xs in ndimage.find_objects(ndimage.label(ink)[0]):
-        h, w = ys.stop - ys.start, xs.stop - xs.start
-        middle = (ys.start + ys.stop) / 2 / height
-        if w >= 1.5 * h and h <= 0.25 * height and 0.3 < middle < 0.8:
-            longest = max(longest, w)
-    return longest / ((x1 - x0) / len(word.text)) if longest else None
+    mark = _widest_flat_mark(box, 0.3)
+    return (mark[1].stop - mark[1].start) / ((x1 - x0) / len(word.text)) if mark else None
 
 
 _LONE_DASHES = ("-", "—", "–")
@@ -121,24 +129,15 @@ def tighten_dash_box(grey: np.ndarray, word) -> bool:
     for half the box's height beyond its sides too: such a box is often off the stroke), so that
     the spaced-dash rule (``layout.en_dashes``) measures ink, not blur. False when there is no
     such stroke (the box stays as read)."""
-    from scipy import ndimage
-
     margin = (word.y1 - word.y0) / 2
     x0, y0, x1, y1 = (int(round(v)) for v in (word.x0 - margin, word.y0, word.x1 + margin, word.y1))
     box = grey[max(y0, 0):y1 + 1, max(x0, 0):x1 + 1].astype(np.float32)
     if box.size == 0:
         return False
-    ink = box < (box.min() + np.median(box)) / 2
-    height = box.shape[0]
-    best = None
-    for ys, xs in ndimage.find_objects(ndimage.label(ink)[0]):
-        h, w = ys.stop - ys.start, xs.stop - xs.start
-        middle = (ys.start + ys.stop) / 2 / height
-        if w >= 1.5 * h and h <= 0.25 * height and 0.2 < middle < 0.8 and (best is None or w > best[1].stop - best[1].start):
-            best = (ys, xs)
-    if best is None:
+    mark = _widest_flat_mark(box, 0.2)
+    if mark is None:
         return False
-    ys, xs = best
+    ys, xs = mark
     left, top = max(x0, 0), max(y0, 0)
     word.x0, word.x1, word.y0, word.y1 = left + xs.start, left + xs.stop, top + ys.start, top + ys.stop
     return True

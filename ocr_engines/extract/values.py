@@ -165,7 +165,8 @@ _NIP_PRINTED = re.compile(r"(?<![\d-])\d{3}-(?:\d{3}-\d{2}-\d{2}|\d{2}-\d{2}-\d{
 # bowl: 'PLG105839508'). The checksums keep a word from passing for a number.
 _DIGIT_LOOKALIKES = "OoIlSBG|"
 _AS_DIGITS = str.maketrans(_DIGIT_LOOKALIKES, "00115861")
-_TAX_ID_RE = re.compile(r"(?:\b[A-Z]{2} ?)?[0-9OoIlSBG|][0-9OoIlSBG| \-]{8,16}[0-9OoIlSBG|]")
+_D = f"0-9{re.escape(_DIGIT_LOOKALIKES)}"  # a digit as read, inside a character class
+_TAX_ID_RE = re.compile(rf"(?:\b[A-Z]{{2}} ?)?[{_D}][{_D} \-]{{8,16}}[{_D}]")
 
 
 _FOREIGN_VAT_RE = re.compile(r"\b([A-Z]{2}) ?([0-9A-Z](?:[0-9A-Z]|[ .\-](?=[0-9A-Z])){6,14})")
@@ -200,7 +201,7 @@ def find_tax_id(text: str) -> tuple[str, float] | None:
     return best
 
 
-_IBAN_RE = re.compile(r"(?:\b([A-Z]{2}) ?)?([0-9OoIlSBG|]{2}(?: ?[0-9OoIlSBG|]{4}){6})(?![0-9])")
+_IBAN_RE = re.compile(rf"(?:\b([A-Z]{{2}}) ?)?([{_D}]{{2}}(?: ?[{_D}]{{4}}){{6}})(?![0-9])")
 
 
 # Any country's IBAN as printed: two letters, two check digits, then up to 30 letters and digits
