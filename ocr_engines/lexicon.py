@@ -182,7 +182,8 @@ def correct_misread_words(text: str) -> str:
 # 318 Polish surnames and company names and the 289 names of both shared corpora and the
 # generator: none changed. 40 tune faxes, with the other fax fixes of commit 50faa3e: header
 # fields 0.911 -> 0.959.
-NAME_CONFUSIONS = CONFUSIONS + (("ę", "e"), ("ą", "a"), ("y", "g"), ("a", "o"), ("o", "a"))
+NAME_CONFUSIONS = CONFUSIONS + (("ę", "e"), ("ą", "a"), ("y", "g"), ("a", "o"), ("o", "a"), ("o", "e"), ("l", "t"),
+                                ("l", "f"), ("h", "ł"), ("k", "li"))
 MIN_NAME_CORRECTION_FREQUENCY = 1e-7  # Zipf 2: first names and surnames are rarer than words
 NAME_MARGIN = 10.0
 

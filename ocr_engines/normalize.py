@@ -146,8 +146,10 @@ _DATE_PATTERNS = (
 
 
 # Day, month and year apart with their dots lost: OCR drops the faint dots of a blurred scan
-# ('28 03 2026'). Only for a text that is a date label's value.
-_LOOSE_DATE = (re.compile(r"^(\d{1,2})[ ,.]{1,2}(\d{1,2})[ ,.]{1,2}(\d{4})(?!\d)"), ("d", "m", "y"))
+# ('28 03 2026'), and a fax its thin dashes ('15 09-2025', '1609-2025'). Only for a text that is
+# a date label's value.
+_LOOSE_DATES = ((re.compile(r"^(\d{1,2})[ ,.\-]{1,2}(\d{1,2})[ ,.\-]{1,2}(\d{4})(?!\d)"), ("d", "m", "y")),
+                (re.compile(r"^(\d{2})(\d{2})[ ,.\-]{1,2}(\d{4})(?!\d)"), ("d", "m", "y")))
 
 
 def find_dates(text: str, loose: bool = False, month_first: bool = False) -> list[date]:
@@ -156,7 +158,7 @@ def find_dates(text: str, loose: bool = False, month_first: bool = False) -> lis
     ``month_first``: slashed numeric dates are M/D/Y (a US document: ``slash_date_order``)."""
     folded = fold(" ".join(digitise(t) for t in text.split(" ")))
     found: list[tuple[int, date]] = []
-    for pattern, order in _DATE_PATTERNS + ((_LOOSE_DATE,) if loose else ()):
+    for pattern, order in _DATE_PATTERNS + (_LOOSE_DATES if loose else ()):
         for m in pattern.finditer(folded):
             parts = dict(zip(order, m.groups()))
             if month_first and order == ("d", "m", "y") and "/" in m.group(0):

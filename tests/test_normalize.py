@@ -4,7 +4,9 @@ from decimal import Decimal
 import pytest
 
 from ocr_engines.extract.totals import additive_triple
-from ocr_engines.extract.values import clean_name, find_iban, find_tax_id, fix_legal_form, parse_invoice_id
+from ocr_engines.extract import Extraction, Found, correct_ocr_text
+from ocr_engines.extract.values import (capitalise_name_word, clean_name, find_iban, find_tax_id, fix_legal_form,
+                                        parse_invoice_id)
 from ocr_engines.lexicon import correct_name_words
 from ocr_engines.normalize import find_amounts, find_dates, fold, format_quantity, parse_amount
 
@@ -95,6 +97,43 @@ def test_proper_names_are_not_corrected_into_common_words():
              "Kamiński Woźniak Kozłowski Jabłoński Stępień Kaźmierczak Ziółkowski Mróz Kozieł Jóźwiak Zięba "
              "Bączek Pacuła Hołda Gąska Kluska Kołacz Sęk Sęp Gołąb")
     assert correct_name_words(names) == names
+
+
+@pytest.mark.parametrize("read,printed", [
+    ("Usługi Ogólnobudowlane wojciech Lewandowski", "Usługi Ogólnobudowlane Wojciech Lewandowski"),
+    ("Doradztwo Podatkowe łukasz Pawłowski", "Doradztwo Podatkowe Łukasz Pawłowski"),
+    ("Kowalski i Wspólnicy spółka jawna", "Kowalski i Wspólnicy spółka jawna"),  # a legal form spelt out
+    ("Nowak spółka z ograniczoną odpowiedzialnością", "Nowak spółka z ograniczoną odpowiedzialnością"),
+    ("Hurtownia pod Lipami", "Hurtownia pod Lipami"),
+    ("Zakład usług remontowych Nowak", "Zakład usług remontowych Nowak"),  # two lower-case words: as printed
+])
+def test_a_faxed_names_one_small_capital_is_a_capital(read, printed):
+    assert capitalise_name_word(read) == printed
+
+
+@pytest.mark.parametrize("read,printed", [
+    ("Usługa noclegowa - pokój 2-osabowy", "Usługa noclegowa - pokój 2-osobowy"),  # a for o
+    ("Projekt graliczny - identyfikacja wizualna", "Projekt graficzny - identyfikacja wizualna"),  # l for f
+    ("Thumaczenie dokumentacji technicznej", "Tłumaczenie dokumentacji technicznej"),  # h for ł
+    ("Wynajęm rusztowania - 14 dni", "Wynajem rusztowania - 14 dni"),  # a stray ogonek
+    ("Naprawa pompy hydraulicznej ar 4", "Naprawa pompy hydraulicznej nr 4"),  # 'nr' before a number
+    ("Usługa cateringowa - przerwa kawowa", "Usługa cateringowa - przerwa kawowa"),  # read right: kept
+    ("Kawa Mokate 250 g, wyd. 2", "Kawa Mokate 250 g, wyd. 2"),
+])
+def test_a_faxed_item_descriptions_words_are_corrected_in_polish_only(read, printed):
+    out = Extraction(line_items=[{"description": read}])
+    correct_ocr_text(out, polish=True)
+    assert out.line_items[0]["description"] == printed
+    english = Extraction(line_items=[{"description": read}], fields={"supplier_name": Found("Hcalth Supplles", 0.9)})
+    correct_ocr_text(english, polish=False)
+    assert english.line_items[0]["description"] == read and english.fields["supplier_name"].value == "Hcalth Supplles"
+
+
+def test_a_date_labels_value_whose_dashes_a_fax_lost():
+    assert find_dates("1609-2025", loose=True) == [date(2025, 9, 16)]
+    assert find_dates("15 09-2025", loose=True) == [date(2025, 9, 15)]
+    assert find_dates("1609-2025") == []  # only a date label's value is read loosely
+    assert find_dates("80-09-2025", loose=True) == []  # a day misread past 31 is no date
 
 
 def test_additive_triple_and_quantity_format():

@@ -385,6 +385,49 @@ def test_a_row_with_its_own_vat_columns_is_an_item_and_a_summary_row_is_not():
     assert parse_item_row(row("Stawka", "23%", "1", "573,56", "361,92", "1", "935,48")) is None
 
 
+def row(*cells):
+    """A table row: words 10 px apart within a cell, cells 80 px apart."""
+    words, x = [], 0
+    for cell in cells:
+        for t in cell.split(" "):
+            words.append(Word(t, x, 0, x + 12 * len(t), 20))
+            x += 12 * len(t) + 10
+        x += 70
+    return build_rows(words)[0]
+
+
+def test_an_item_row_one_misread_digit_off_is_read_from_the_other_two_numbers():
+    """A fax misreads one digit of a price or an amount: quantity x the other decides it, when
+    only one of them can be the misread one, or a gross column says which."""
+    def numbers(parsed):
+        item = parsed[0]
+        return item["quantity"], item["unit_price"], item["amount"]
+
+    # the amount: 4 x 3 025,55 is 12 102,20, read '17 102,20' (and the price cannot be 17 102,20 / 4)
+    assert numbers(parse_item_row(row("Transport krajowy", "4", "usł.", "3 025,55", "23%", "17 102,20"))) \
+        == ("4", "3025.55", "12102.20")
+    # the price: 7,53 x 130,68 = 984,02, read '130,08'; the gross 1 210,34 = 984,02 + 23 % confirms
+    assert numbers(parse_item_row(row("Tłumaczenie techniczne", "753", "130,08", "23%", "984,02", "1210,34"))) \
+        == ("7.53", "130.68", "984.02")
+    # either could be misread (4 x 542,06 = 2 168,24 or 4 x 532,06 = 2 128,24) and nothing says which
+    assert parse_item_row(row("Wynajem rusztowania", "4", "usł.", "542,06", "23%", "2128,24")) is None
+    # ... a gross column does: 2 128,24 + 23 % = 2 617,74
+    assert numbers(parse_item_row(row("Wynajem rusztowania", "4", "542,06", "23%", "2128,24", "2617,74"))) \
+        == ("4", "532.06", "2128.24")
+    # two digits off is not an item; a quantity is never repaired ('nr 4' is not a quantity of 1)
+    assert parse_item_row(row("Naprawa pompy", "4", "usł.", "807,06", "23%", "3501,84"), quotient=False) is None
+    item = parse_item_row(row("Naprawa pompy nr 4", "I", "szt.", "2866,00", "23%", "2866,00"))[0]
+    assert item["description"].endswith("nr 4") and item["quantity"] == "1"
+
+
+def test_a_lone_stroke_before_a_unit_is_a_count():
+    assert parse_item_row(row("Kawa ziarnista I kg", "35", "102,23", "3578,05"))[0]["description"] == \
+        "Kawa ziarnista 1 kg"
+    assert parse_item_row(row("Kawa ziarnista 1 kq", "35", "102,23", "3578,05"))[0]["description"] == \
+        "Kawa ziarnista 1 kg"
+    assert parse_item_row(row("Jabłka klasa I", "35", "102,23", "3578,05"))[0]["description"] == "Jabłka klasa I"
+
+
 def test_a_dash_between_two_words_survives_the_speck_filter():
     row = build_rows([Word("Bóbr", 0, 0, 60, 20), Word("—", 66, 8, 80, 11), Word("Suwałki", 86, 0, 180, 20),
                       Word("—", 400, 8, 414, 11)])[0]

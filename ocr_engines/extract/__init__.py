@@ -23,7 +23,7 @@ from .items import read_line_items
 from .parties import heading_above, read_party, tax_id_blocks
 from .reader import UNLABELLED_CONF, Found, InvoiceReader
 from .totals import RateEvidence, fill_item_rates, rate_evidence, row_rates, totals
-from .values import (clean_name, find_iban, fix_description_punctuation, fix_legal_form, fix_quotes, fix_unit_superscripts,
+from .values import (capitalise_name_word, clean_name, find_iban, fix_description_punctuation, fix_legal_form, fix_quotes, fix_unit_superscripts,
                      parse_invoice_id)
 
 __all__ = ["Extraction", "Found", "read_invoice"]
@@ -314,12 +314,13 @@ def correct_ocr_text(out: Extraction, polish: bool) -> None:
     restore = restore_diacritics if polish else (lambda text: text)
     correct = correct_misread_words if polish else (lambda text: text)
     correct_name = correct_name_words if polish else (lambda text: text)
+    name_case = capitalise_name_word if polish else (lambda text: text)
     punctuate = fix_description_punctuation if polish else (lambda text: text)
     for name in ("supplier_name", "receiver_name"):
         if name in out.fields:
-            out.fields[name].value = fix_legal_form(correct_name(restore(out.fields[name].value)))
+            out.fields[name].value = fix_legal_form(name_case(correct_name(restore(out.fields[name].value))))
     for item in out.line_items:
-        item["description"] = fix_quotes(fix_unit_superscripts(punctuate(correct(restore(item["description"])))))
+        item["description"] = fix_quotes(fix_unit_superscripts(punctuate(correct_name(correct(restore(item["description"]))))))
 
 
 def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:

@@ -478,7 +478,11 @@ def parse_item_row(row: Row, qty_first: bool | None = True, quotient: bool = Tru
     if best is None:
         if vat_triple:
             return None  # a totals row (or a per-rate summary row), not an item
-        return _item_without_quantity(row, words, nums) if quotient else None
+        if not quotient:
+            return None
+        best = _one_digit_off(words, nums, orders)
+        if best is None:
+            return _item_without_quantity(row, words, nums)
     _, (q_num, q), (p_num, price), (a_num, amount), first = best
     description, evidence, cell = _item_description(row, first)
     if sum(ch.isalpha() for ch in description) < 2 and not bare:
@@ -500,6 +504,51 @@ def parse_item_row(row: Row, qty_first: bool | None = True, quotient: bool = Tru
     if rate is not None:
         item["vat_rate"] = rate
     return item, evidence, cell
+
+
+def _one_digit_apart(read: Decimal, value: Decimal) -> bool:
+    a, b = f"{read:.2f}", f"{value:.2f}"
+    return len(a) == len(b) and sum(x != y for x, y in zip(a, b)) == 1
+
+
+def _one_digit_off(words, nums: list[_Num], orders) -> tuple | None:
+    """An item row whose arithmetic fails by one misread digit of its unit price or its amount:
+    the one that quantity and the other determine differs from its reading in exactly one digit
+    ('4 x 3 025,55 = 17 102,20' for 12 102,20 on a fax). When either could be the misread one
+    ('4 x 542,06 = 2 128,24': 532,06 or 2 168,24), a gross column that is one reading's net plus
+    a VAT rate decides, else the row is not read. (A quantity is not repaired: a one-digit
+    quantity is one digit away from every other, so any number could pass for it.) Of several
+    rows' worth of readings, the order ``parse_item_row`` prefers. Same shape as its best."""
+    best = None
+    for k, a_num in enumerate(nums):
+        if not a_num.money or a_num.value <= 0:
+            continue
+        gross = {n.value for n in nums[k + 1:]}
+        for i in range(k):
+            for j, first_is_qty in ((j, o) for j in range(i + 1, k) for o in orders):
+                q_num, p_num = (nums[i], nums[j]) if first_is_qty else (nums[j], nums[i])
+                if not p_num.money or p_num.value <= 0:
+                    continue
+                if not any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:nums[i].index]):
+                    continue
+                price, amount = p_num.value, a_num.value
+                for q in q_num.quantity_readings():
+                    if q <= 0 or q < 1 and q * 100 in VAT_RATES or q > 1 and (q - 1) * 100 in VAT_RATES:
+                        continue  # a rate, or net and gross of one rate: a totals row's shape
+                    readings = []
+                    if _one_digit_apart(amount, net := (q * price).quantize(CENT, ROUND_HALF_UP)):
+                        readings.append((price, net))
+                    unit = (amount / q).quantize(CENT, ROUND_HALF_UP)
+                    if (q * unit).quantize(CENT, ROUND_HALF_UP) == amount and _one_digit_apart(price, unit):
+                        readings.append((unit, amount))
+                    confirmed = [(p, a) for p, a in readings
+                                 if any((a * (100 + r) / 100).quantize(CENT, ROUND_HALF_UP) in gross for r in VAT_RATES if r)]
+                    if len(confirmed) == 1 or len(readings) == 1 and not confirmed:
+                        (rp, ra), = confirmed or readings
+                        score = (bool(confirmed), i, -k, first_is_qty)
+                        if best is None or score > best[0]:
+                            best = (score, (q_num, q), (p_num, rp), (a_num, ra), nums[i].index)
+    return best
 
 
 def _item_without_quantity(row: Row, words, nums: list[_Num]) -> tuple[dict[str, str], float, list[Word]] | None:
@@ -602,6 +651,9 @@ def _item_description(row: Row, first_number: int) -> tuple[str, float, list[Wor
     return _tidy(words), _evidence(words), words
 
 
+_MASS_AND_LENGTH = ("kg", "g", "dag", "mg", "ml", "m", "cm", "mm", "km", "m2", "m²", "m3", "m³")
+
+
 def _tidy(words: list[Word]) -> str:
     """A description line's text, with what OCR does to its ends and units undone."""
     texts = [w.text for w in words]
@@ -612,4 +664,10 @@ def _tidy(words: list[Word]) -> str:
             texts[i] = "l"  # litres: '10 l' read as '10 I'
     if len(texts) > 2 and texts[-1] == "1" and texts[-2].isdigit() and any(ch.isalpha() for ch in texts[-3]):
         texts[-1] = "l"  # '... paint 10 1': a count then a lone 1 ends a description as a unit
+    for i in range(1, len(texts)):
+        if (texts[i] in ("I", "l", "|", "!") and i + 1 < len(texts) and texts[i + 1] in _MASS_AND_LENGTH
+                and texts[i - 1][-1:].isalpha()):
+            texts[i] = "1"  # 'Kawa ziarnista I kg' (a fax): a lone stroke before a unit is a count
+        elif texts[i] == "kq" and texts[i - 1][-1:].isdigit():
+            texts[i] = "kg"  # a fax's g with its tail cut: 'Kawa ziarnista 1 kq'
     return " ".join(texts).strip(" |")

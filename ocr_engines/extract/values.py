@@ -106,6 +106,25 @@ def fix_legal_form(name: str) -> str:
     return name[:1].upper() + name[1:]  # a registered name starts with a capital
 
 
+# Lower-case words a Polish registered name keeps: legal forms spelt out and connectives.
+_NAME_LOWER_WORDS = frozenset(("spółka", "jawna", "akcyjna", "komandytowa", "komandytowo", "cywilna",
+                               "partnerska", "ograniczoną", "odpowiedzialnością", "oraz", "dla", "pod",
+                               "nad", "przy", "ulicy"))
+_NAME_WORD = re.compile(r"(?<![\w.-])[^\W\d_]{3,}(?![\w.-])")
+
+
+def capitalise_name_word(name: str) -> str:
+    """A Polish party name's one lower-case word among capitalised ones, capitalised: a fax's
+    bilevel blur makes a capital its small letter ('Usługi Ogólnobudowlane wojciech Lewandowski',
+    'Ł' read as 'ł'). A name with two lower-case words, or a spelt-out legal form, is as printed."""
+    words = [m for m in _NAME_WORD.finditer(name) if m.group(0).lower() not in _NAME_LOWER_WORDS]
+    lower = [m for m in words if m.group(0).islower()]
+    if len(lower) != 1 or sum(m.group(0)[0].isupper() for m in words) < 2:
+        return name
+    k = lower[0].start()
+    return name[:k] + name[k].upper() + name[k + 1:]
+
+
 # A square or cubic unit's superscript read as '?' ('80 g/m?', '12 m?'): a question mark
 # straight after a metric length unit is no question.
 _UNIT_SUPERSCRIPT_MISREAD = re.compile(r"(?<![^\s/(\d])([cdk]?m)\?(?=$|[\s,.;)])")
@@ -135,6 +154,8 @@ def fix_quotes(text: str) -> str:
 _TRUNCATED_ABBREVIATIONS = ("szt", "op", "opak", "rozm", "kpl", "np", "tzw", "godz", "tel", "ark", "poj", "wym")
 _ABBREVIATION_LOST_PERIOD = re.compile(
     rf"(?<![\w.])({'|'.join(_TRUNCATED_ABBREVIATIONS)})(?=\)|,| [\dA-ZĄĆĘŁŃÓŚŹŻ])")
+# 'nr' (numer) before a number, its n read as a, o or r on a fax: 'pompy hydraulicznej ar 4'.
+_NR_MISREAD = re.compile(r"(?<!\S)[aor]r(?= \d)")
 # 'spółki z o.o.' read as 'z 0.0.' / 'z o.0.' in a description.
 _Z_OO_MISREAD = re.compile(r"(?<!\S)z [0oO]\.[0oO]\.(?=$|[\s,)])")
 # A comma read as a period: '. ' inside a description, after a whole word (not an abbreviation)
@@ -144,8 +165,8 @@ _PERIOD_FOR_COMMA = re.compile(r"(?<![\w.])([^\W\d_]{5,})\. (?=[a-ząćęłńó�
 
 def fix_description_punctuation(text: str) -> str:
     """The punctuation of an OCR'd item description as Polish print sets it: the period of a
-    truncated abbreviation, 'z o.o.', and a comma that blur turned into a period."""
-    text = _Z_OO_MISREAD.sub("z o.o.", text)
+    truncated abbreviation, 'z o.o.', 'nr', and a comma that blur turned into a period."""
+    text = _NR_MISREAD.sub("nr", _Z_OO_MISREAD.sub("z o.o.", text))
     text = _ABBREVIATION_LOST_PERIOD.sub(r"\1.", text)
     return _PERIOD_FOR_COMMA.sub(
         lambda m: m.group(0) if m.group(1).lower() in _TRUNCATED_ABBREVIATIONS else f"{m.group(1)}, ", text)
