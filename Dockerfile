@@ -1,6 +1,6 @@
 # The Airflow image for the OCR migration: the official apache/airflow image plus Tesseract
 # (with Polish data), the fonts the golden corpus is typeset with, and this project
-# (ocr_engines, rollout, expectations, the `ocr-migrate` command).
+# (ocr_engines, rollout, service, cli, staging, presentation, expectations, the `ocr-migrate` command).
 #
 # One image serves every container of docker-compose.airflow.yml: the Airflow components and the
 # OCR service (which overrides the entrypoint). Build: docker compose -f docker-compose.airflow.yml build
@@ -44,6 +44,10 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/ocr-migra
 COPY --chown=airflow:0 README.md /tmp/ocr-migrate/
 COPY --chown=airflow:0 ocr_engines /tmp/ocr-migrate/ocr_engines
 COPY --chown=airflow:0 rollout /tmp/ocr-migrate/rollout
+COPY --chown=airflow:0 service /tmp/ocr-migrate/service
+COPY --chown=airflow:0 cli /tmp/ocr-migrate/cli
+COPY --chown=airflow:0 staging /tmp/ocr-migrate/staging
+COPY --chown=airflow:0 presentation /tmp/ocr-migrate/presentation
 COPY --chown=airflow:0 expectations /tmp/ocr-migrate/expectations
 RUN cd /tmp/ocr-migrate \
     && pip install --no-cache-dir --no-deps -c constraints.txt . \

@@ -221,7 +221,7 @@ def third_party_renderers(directory: Path, workers: int) -> dict:
           f"{expected_calibration_error(pairs):.3f}; risk-coverage:")
     for keep, acc, lowest in risk_coverage(pairs):
         print(f"  keep {keep:4.0%} (confidence >= {lowest:.3f}): field accuracy {acc:.2%} on the rest")
-    from rollout.pipeline import PipelineConfig
+    from service.pipeline import PipelineConfig
 
     floor = PipelineConfig().confidence_floor  # the service's default floor
     kept = [a for c, a in pairs if c >= floor]

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from distributed import DistributedDemo  # noqa: E402
 from migration_demo import BIN, build_parser, run_demo, say  # noqa: E402
-from rollout.staging.processes import free_port, log_tail, port_open, wait_until  # noqa: E402
+from staging.processes import free_port, log_tail, port_open, wait_until  # noqa: E402
 
 DAG_ID = "ocr_evaluate"
 

@@ -34,8 +34,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ocr_engines.documentai_double import DocumentAIDouble, DoubleConfig  # noqa: E402
-from rollout.staging.processes import PrivatePostgres, RedisProcess, free_port, wait_until  # noqa: E402
+from staging.documentai_double import DocumentAIDouble, DoubleConfig  # noqa: E402
+from staging.processes import PrivatePostgres, RedisProcess, free_port, wait_until  # noqa: E402
 
 CLIENT_KEY, ADMIN_KEY, OTHER_KEY = "fault-client", "fault-admin", "fault-other"
 MAX_CONCURRENCY, MAX_QUEUE = 2, 8
@@ -82,7 +82,7 @@ class Stack:
                     # (30 s by default) so that the traffic after a Google outage closes it again.
                     "OCR_MIGRATE_BREAKER_COOLDOWN_S": "5"}
         exe = Path(sys.executable).with_name("ocr-migrate")
-        self.cli = [str(exe)] if exe.exists() else [sys.executable, "-m", "rollout.cli"]
+        self.cli = [str(exe)] if exe.exists() else [sys.executable, "-m", "cli"]
         self.service = subprocess.Popen([*self.cli, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
                                         env=self.env, stdout=open(tmp / "service.log", "w"), stderr=subprocess.STDOUT)
         if not wait_until(lambda: self._health_code() == 200, 120, 0.2):

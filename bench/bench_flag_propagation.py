@@ -2,7 +2,7 @@
 (``ocr-migrate serve``) sharing one PostgreSQL flag store and one Redis, changes made in turn
 through replica 1's admin API, replica 2's admin API and the CLI; for each, the time from the
 change (its audit row) until both replicas serve the new version (GET /v1/admin/flags, polled
-every 10 ms). The harness is rollout/propagation.py, shared with
+every 10 ms). The harness is staging/propagation.py, shared with
 tests/faults/test_flag_propagation.py.
 
 1. Redis up: the change is published (a key + a pub/sub notification).   target: p99 <= 2 s
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rollout.propagation import Replicas, percentile  # noqa: E402
+from staging.propagation import Replicas, percentile  # noqa: E402
 
 
 def main() -> int:

@@ -36,8 +36,8 @@ from rollout.actions import apply_action  # noqa: E402
 from rollout.distribution import FlagReader  # noqa: E402
 from rollout.events import EventWriter  # noqa: E402
 from rollout.flags import FlagStore  # noqa: E402
-from rollout.pipeline import OcrPipeline  # noqa: E402
-from rollout.service import ServiceLimits, create_app  # noqa: E402
+from service.pipeline import OcrPipeline  # noqa: E402
+from service.app import ServiceLimits, create_app  # noqa: E402
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -21,7 +21,7 @@ from enum import Enum, IntEnum
 import typer
 from rich.console import Console
 
-from ..presentation.formatting import safe
+from presentation.formatting import safe
 
 console = Console()
 err_console = Console(stderr=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..presentation.formatting import safe
+from presentation.formatting import safe
 from .common import EXIT_CONFIG, EXIT_DEGRADED, EXIT_REFUSED, EXIT_UNAVAILABLE, Output, OutputOpt, console, fail
 
 commands = typer.Typer()
@@ -37,9 +37,9 @@ ExpectOpt = typer.Option(None, "--expect-version", min=0,
 
 
 def _store(output: Output):
-    from ..distribution import publish
-    from ..flags import FlagStore, StoreUnavailableError
-    from ..settings import get_settings
+    from rollout.distribution import publish
+    from rollout.flags import FlagStore, StoreUnavailableError
+    from rollout.settings import get_settings
 
     settings = get_settings()
     store = FlagStore(settings.sqlalchemy_url, on_change=lambda snap: publish(settings.redis_url, snap))
@@ -69,9 +69,9 @@ def _show(snapshot, output: Output, title: str = "rollout state") -> None:
 def _write(action: str, actor: str | None, reason: str, output: Output, expect_version: int | None = None, /,
            **params) -> None:
     """``actions.apply_action`` with the CLI's errors and output."""
-    from ..actions import apply_action
-    from ..flags import ConcurrentUpdateError, StoreUnavailableError
-    from ..stages import InvalidTransition
+    from rollout.actions import apply_action
+    from rollout.flags import ConcurrentUpdateError, StoreUnavailableError
+    from rollout.stages import InvalidTransition
 
     store = _store(output)
     try:
@@ -166,7 +166,7 @@ def restore(backup: Path = typer.Option(..., "--backup", exists=True, dir_okay=F
             actor: str = ActorOpt, reason: str = ReasonOpt,
             expect_version: int = ExpectOpt, output: Output = OutputOpt) -> None:
     """Put back the rollout state saved in a backup (what rollback_cutover.sh runs)."""
-    from ..stages import InvalidTransition, restore_check
+    from rollout.stages import InvalidTransition, restore_check
 
     try:
         state = json.loads(_read_backup(backup))["state"]
@@ -225,7 +225,7 @@ def explain(user: str = typer.Option(None, "--user", help="user id"),
             tenant: str = typer.Option(None, "--tenant", help="tenant id (used when there is no user id)"),
             output: Output = OutputOpt) -> None:
     """Which engine this user's invoices go to now, and why."""
-    from ..router import RequestContext, decide
+    from rollout.router import RequestContext, decide
 
     if not (user or tenant):
         fail(output, EXIT_CONFIG, "missing_id", "give --user or --tenant")
@@ -246,9 +246,9 @@ def serve(host: str = typer.Option(None, help="default: OCR_MIGRATE_SERVICE_HOST
     """Start the OCR HTTP service (needs OCR_MIGRATE_CLIENT_API_KEYS / OCR_MIGRATE_ADMIN_API_KEYS)."""
     import uvicorn
 
-    from ..flags import StoreUnavailableError
-    from ..service import build_service
-    from ..settings import get_settings
+    from rollout.flags import StoreUnavailableError
+    from service.app import build_service
+    from rollout.settings import get_settings
 
     settings = get_settings()
     try:
@@ -266,7 +266,7 @@ def local_components(settings) -> dict:
     from sqlalchemy import inspect, text
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ..flags import FlagStore, StoreUnavailableError, make_db
+    from rollout.flags import FlagStore, StoreUnavailableError, make_db
 
     out: dict = {}
     db = make_db(settings.sqlalchemy_url)
@@ -314,8 +314,8 @@ def health(url: str = typer.Option(None, help="the OCR service (default http://O
     import httpx
 
     from .health import health_figures, print_health_figures
-    from ..health.judge import HEALTHY, UNHEALTHY, overall_status
-    from ..settings import get_settings
+    from rollout.health.judge import HEALTHY, UNHEALTHY, overall_status
+    from rollout.settings import get_settings
 
     settings = get_settings()
     url = url or f"http://{settings.service_host}:{settings.service_port}"

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..presentation.formatting import safe
+from presentation.formatting import safe
 from .common import EXIT_CONFIG, EXIT_DOCUMENT, EXIT_ENGINE, Output, OutputOpt, console, err_console, fail
 
 commands = typer.Typer()
@@ -19,7 +19,7 @@ commands = typer.Typer()
 def _settings(output: Output):
     from pydantic import ValidationError
 
-    from ..settings import get_settings
+    from rollout.settings import get_settings
 
     try:
         return get_settings()
@@ -184,7 +184,7 @@ def documentai_double(
     output: Output = OutputOpt,
 ) -> None:
     """Serve the LOCAL TEST DOUBLE of the Document AI API (never Google; for tests and the demo)."""
-    from ocr_engines.documentai_double import DocumentAIDouble, DoubleConfig
+    from staging.documentai_double import DocumentAIDouble, DoubleConfig
 
     try:
         codes = [int(code) for code in failure_codes.split(",") if code.strip()]

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..presentation.formatting import safe
+from presentation.formatting import safe
 from .common import EXIT_CONFIG, EXIT_GATE_FAIL, EXIT_GATE_INCONCLUSIVE, EXIT_UNAVAILABLE, Output, OutputOpt, console, fail
 
 commands = typer.Typer()
@@ -22,9 +22,9 @@ def metrics_db(output: Output):
     """The metrics database (the flag database's URL), with the health tables in place."""
     from sqlalchemy.exc import DBAPIError
 
-    from ..flags import make_db
-    from ..health.gates import ensure_tables
-    from ..settings import get_settings
+    from rollout.flags import make_db
+    from rollout.health.gates import ensure_tables
+    from rollout.settings import get_settings
 
     db = make_db(get_settings().sqlalchemy_url)
     try:
@@ -35,8 +35,8 @@ def metrics_db(output: Output):
 
 
 def current_state():
-    from ..flags import FlagStore, StoreUnavailableError
-    from ..settings import get_settings
+    from rollout.flags import FlagStore, StoreUnavailableError
+    from rollout.settings import get_settings
 
     try:
         store = FlagStore(get_settings().sqlalchemy_url)
@@ -48,7 +48,7 @@ def current_state():
 def service_health(url: str | None) -> dict | None:
     import httpx
 
-    from ..settings import get_settings
+    from rollout.settings import get_settings
 
     settings = get_settings()
     url = url or f"http://{settings.service_host}:{settings.service_port}"
@@ -143,11 +143,11 @@ def health_figures(hours: float = 1.0) -> dict:
     metrics database cannot be read (the service's own health is still worth showing)."""
     from sqlalchemy.exc import DBAPIError
 
-    from ..flags import make_db
-    from ..settings import get_settings
-    from ..health.alerts import AlertStore
-    from ..health.gates import ensure_tables, gate_history
-    from ..health.windows import last_hours, window_metrics
+    from rollout.flags import make_db
+    from rollout.settings import get_settings
+    from rollout.health.alerts import AlertStore
+    from rollout.health.gates import ensure_tables, gate_history
+    from rollout.health.windows import last_hours, window_metrics
 
     try:
         db = make_db(get_settings().sqlalchemy_url)
@@ -162,7 +162,7 @@ def health_figures(hours: float = 1.0) -> dict:
 
 
 def print_health_figures(figures: dict) -> None:
-    from ..health.windows import WindowStats
+    from rollout.health.windows import WindowStats
 
     if "error" in figures:
         console.print(f"[red]metrics store unavailable[/]: {safe(figures['error'])}")
@@ -190,10 +190,10 @@ def report(hours: float = typer.Option(1.0, min=0.01, help="the window: the last
     gate history and alerts too."""
     from sqlalchemy.exc import DBAPIError
 
-    from ..settings import get_settings
-    from ..health.comparison import compare_engines
-    from ..health.ledger import cost_ledger
-    from ..health.windows import kind_figures, last_hours, window_metrics
+    from rollout.settings import get_settings
+    from rollout.health.comparison import compare_engines
+    from rollout.health.ledger import cost_ledger
+    from rollout.health.windows import kind_figures, last_hours, window_metrics
 
     db = metrics_db(output)
     start, end = last_hours(hours)
@@ -205,8 +205,8 @@ def report(hours: float = typer.Option(1.0, min=0.01, help="the window: the last
         cost = cost_ledger(db, start, end, price, currency)
         kinds = kind_figures(db, start, end)
         if html:
-            from ..health.overview import health_snapshot
-            from ..presentation.report import write_html
+            from rollout.health.overview import health_snapshot
+            from presentation.report import write_html
 
             state = current_state()
             write_html(health_snapshot(db, hours, state, end=end, price_per_page=price, currency=currency),
@@ -246,11 +246,11 @@ def gate(hours: float = typer.Option(1.0, min=0.01, help="the window: the last N
     """Evaluate the health gate now: PASS (exit 0), FAIL (exit 8) or INCONCLUSIVE (exit 9)."""
     from datetime import timedelta
 
-    from ..settings import get_settings
-    from ..health.alerts import notifiers_from
-    from ..health.gates import FAIL, PASS
-    from ..health.judge import judge
-    from ..health.thresholds import ThresholdError, Thresholds
+    from rollout.settings import get_settings
+    from rollout.health.alerts import notifiers_from
+    from rollout.health.gates import FAIL, PASS
+    from rollout.health.judge import judge
+    from rollout.health.thresholds import ThresholdError, Thresholds
 
     try:
         limits = Thresholds.from_mapping(json.loads(thresholds))
@@ -290,7 +290,7 @@ def gate(hours: float = typer.Option(1.0, min=0.01, help="the window: the last N
 @commands.command()
 def gates(limit: int = typer.Option(20, min=1, max=1000), output: Output = OutputOpt) -> None:
     """Gate history, newest first."""
-    from ..health.gates import gate_history
+    from rollout.health.gates import gate_history
 
     rows = gate_history(metrics_db(output), limit=limit)
     if output is Output.json:
@@ -308,7 +308,7 @@ def corrections(stage: int | None = typer.Option(None, "--stage", min=0, max=6, 
                 limit: int = typer.Option(200, min=1, max=100_000), output: Output = OutputOpt) -> None:
     """Corrections published by remediation after a failed stage, newest first: the documents the
     open-source engine served whose Document AI re-read differs (and those needing review)."""
-    from ..remediation import corrections as load, remediations, summary_line
+    from rollout.remediation import corrections as load, remediations, summary_line
 
     db = metrics_db(output)
     rows = load(db, stage, limit)
@@ -331,7 +331,7 @@ def corrections(stage: int | None = typer.Option(None, "--stage", min=0, max=6, 
 def alerts(limit: int = typer.Option(20, min=1, max=1000), open_only: bool = typer.Option(False, "--open"),
            output: Output = OutputOpt) -> None:
     """Alerts, newest first (--open: unresolved only)."""
-    from ..health.alerts import AlertStore
+    from rollout.health.alerts import AlertStore
 
     rows = AlertStore(metrics_db(output), notifiers=[]).recent(limit, open_only)
     if output is Output.json:
@@ -356,9 +356,9 @@ def monitor(refresh: float = typer.Option(5.0, min=0.2, help="seconds between re
     from rich.live import Live
     from sqlalchemy.exc import DBAPIError
 
-    from ..settings import get_settings
-    from ..presentation.dashboard import render_dashboard
-    from ..health.overview import health_snapshot
+    from rollout.settings import get_settings
+    from presentation.dashboard import render_dashboard
+    from rollout.health.overview import health_snapshot
 
     db = metrics_db(output)
     settings = get_settings()
@@ -400,9 +400,9 @@ def simulate(scenario: str = typer.Option("aa", help="aa | errors | slow | low_c
 
     import numpy as np
 
-    from ..events import EventWriter
-    from ..settings import get_settings
-    from ..health.simulate import SCENARIOS
+    from rollout.events import EventWriter
+    from rollout.settings import get_settings
+    from rollout.health.simulate import SCENARIOS
 
     if scenario not in SCENARIOS:
         fail(output, EXIT_CONFIG, "unknown_scenario", f"{scenario!r}; known: {', '.join(SCENARIOS)}")

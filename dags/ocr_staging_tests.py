@@ -18,7 +18,7 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Param
 
 import ocr_migration_ops as ops
-from rollout.staging.suites import SUITES
+from staging.suites import SUITES
 
 with DAG(
     dag_id="ocr_staging_tests",

@@ -624,7 +624,7 @@ STAGING_VAR = "ocr_staging"  # JSON: StagingConfig fields (ports, base_dir, data
 def staging_config(**overrides):
     import json
 
-    from rollout.staging import StagingConfig
+    from staging import StagingConfig
 
     raw = json.loads(_variable(STAGING_VAR) or "{}")
     settings = migration_settings()
@@ -638,7 +638,7 @@ def staging_results_dir() -> Path:
 
 def staging_deploy(**context) -> dict:
     """Bring the staging stack up (idempotent), load its test data, smoke-check it."""
-    from rollout.staging import StagingError, get_deployer
+    from staging import StagingError, get_deployer
 
     kind = context["params"].get("deployer", "local")
     deployer = get_deployer(kind, staging_config())
@@ -654,7 +654,7 @@ def staging_deploy(**context) -> dict:
 
 def staging_tests(**context) -> dict:
     """The staging suites against the running staging stack; a failed suite fails the task."""
-    from rollout.staging import StagingError, get_deployer, run_staging_tests
+    from staging import StagingError, get_deployer, run_staging_tests
 
     kind = context["params"].get("deployer", "local")
     deployer = get_deployer(kind, staging_config())
@@ -673,7 +673,7 @@ def staging_tests(**context) -> dict:
 
 
 def staging_teardown(**context) -> dict:
-    from rollout.staging import get_deployer
+    from staging import get_deployer
 
     if not context["params"].get("run_staging", True):
         return {"skipped": True}

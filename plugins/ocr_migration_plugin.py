@@ -218,7 +218,7 @@ def page_context(data: dict, runs: dict, hours: float, base: str, airflow: str) 
     the URLs of this app and of Airflow's own pages."""
     from urllib.parse import quote
 
-    from rollout.presentation.formatting import fmt_hours
+    from presentation.formatting import fmt_hours
 
     choices = [{"hours": h, "label": label, "current": float(h) == float(hours)} for h, label in WINDOW_CHOICES]
     if not any(c["current"] for c in choices):
@@ -238,10 +238,10 @@ def page_context(data: dict, runs: dict, hours: float, base: str, airflow: str) 
 
 
 def render_page(data: dict, runs: dict, hours: float, base: str, airflow: str) -> str:
-    """The health report of ``rollout.presentation.report``, extended by ``templates/ocr_migration_page.html``
+    """The health report of ``presentation.report``, extended by ``templates/ocr_migration_page.html``
     with the page's nav bar, notes, flag changes and the DAGs' latest runs."""
-    from rollout.presentation.report import context
-    from rollout.presentation.templating import render
+    from presentation.report import context
+    from presentation.templating import render
 
     return render("ocr_migration_page.html", search=[TEMPLATES], **context(data), runs=runs,
                   page=page_context(data, runs, hours, base, airflow))

@@ -1,6 +1,6 @@
 """The live terminal monitor: one rich renderable from a health snapshot dict.
 
-Pure rendering over the same snapshot as :mod:`rollout.presentation.report` — refresh it with
+Pure rendering over the same snapshot as :mod:`presentation.report` — refresh it with
 ``rich.live.Live(render_dashboard(data))`` / ``live.update(render_dashboard(new_data))``. Strings
 from the snapshot are wrapped in :class:`rich.text.Text`, never parsed as console markup.
 """

@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-from ..health.schema import jsonable
+from rollout.health.schema import jsonable
 from . import formatting
 
 TEMPLATES = Path(__file__).with_name("templates")

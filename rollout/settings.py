@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     confidence_floor: float = Field(default=0.8, ge=0, le=1, description="open-source reads less confident "
                                     "than this are re-read by Google while it is on")
     flag_refresh_s: float = Field(default=2.0, gt=0)
-    # The circuit breaker (rollout/pipeline.py): a real outage fails every request, so 5 in a row
+    # The circuit breaker (service/pipeline.py): a real outage fails every request, so 5 in a row
     # from 3 different requests arrive within seconds at any real load and well inside a minute at
     # a trickle; failures the document caused (no entities, an image Tesseract cannot decode)
     # never count. 30 s of cooldown is a few Document AI retry cycles.

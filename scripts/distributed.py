@@ -41,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from migration_demo import BIN, ROOT, Demo, build_parser, run_demo, say  # noqa: E402
-from rollout.staging.processes import free_port, port_open, redis_server_argv, signal_group  # noqa: E402
+from staging.processes import free_port, port_open, redis_server_argv, signal_group  # noqa: E402
 
 WORKERS = ("worker-1", "worker-2")
 WORKER_CONCURRENCY = 4  # task slots per worker (AIRFLOW__CELERY__WORKER_CONCURRENCY, as in compose)
@@ -290,7 +290,7 @@ def airflow_celery_settings(postgres: str, database: str, redis_port: int, api: 
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
         "AIRFLOW__CORE__FERNET_KEY": "M6xrzRW3_DenGl4UawN4Y7SXyGk_n1JMDt1wRoWNxVg=",
-        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "rollout.staging.processes.worker_hostname",
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "staging.processes.worker_hostname",
         "AIRFLOW__CORE__PARALLELISM": "16",
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
         # A worker that dies (machine lost, OOM kill) stops its tasks' heartbeats: after this long

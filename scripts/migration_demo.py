@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rollout.staging.processes import (end_process_groups, free_port, log_tail, port_open,  # noqa: E402
+from staging.processes import (end_process_groups, free_port, log_tail, port_open,  # noqa: E402
                                        wait_until)
 from rollout.health.golden_subsets import GOLDEN_SUBSET_CHOICES  # noqa: E402
 from rollout.health.simulate import DEFAULT_MIX, parse_mix  # noqa: E402

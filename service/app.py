@@ -40,13 +40,13 @@ from starlette.concurrency import run_in_threadpool
 from ocr_engines import DocumentError, EngineError
 from ocr_engines.errors import UnreadableDocumentError
 
-from . import stages
-from .events import bounded_request_id
-from .actions import ACTIONS
-from .flags import StoreUnavailableError
-from .health.judge import service_status
+from rollout import stages
+from rollout.events import bounded_request_id
+from rollout.actions import ACTIONS
+from rollout.flags import StoreUnavailableError
+from rollout.health.judge import service_status
 from .pipeline import SCRATCH_DIR, OcrPipeline, RequestRefused
-from .router import RequestContext
+from rollout.router import RequestContext
 
 log = logging.getLogger(__name__)
 
@@ -416,8 +416,8 @@ def get_flags(state: State, name: Admin):
 
 async def change(state: ServiceState, action: str, name: str, body: "ChangeBody", /, **params) -> Response:
     """``actions.apply_action`` for an admin: refusals and conflicts 409, no store 503."""
-    from .actions import apply_action
-    from .flags import ConcurrentUpdateError
+    from rollout.actions import apply_action
+    from rollout.flags import ConcurrentUpdateError
 
     store = state.store
     if store is None:
@@ -597,10 +597,10 @@ async def _form_chunks(upload):
 def build_service(settings) -> FastAPI:
     """The service with everything wired from settings: flag store + reader, event writer,
     engines (Document AI only when configured), pipeline."""
-    from .distribution import FlagReader, publish
-    from .events import EventWriter
-    from .flags import FlagStore
-    from .health.alerts import EventLossAlarm, notifiers_from
+    from rollout.distribution import FlagReader, publish
+    from rollout.events import EventWriter
+    from rollout.flags import FlagStore
+    from rollout.health.alerts import EventLossAlarm, notifiers_from
     from .pipeline import PipelineConfig
 
     client_keys, admin_keys = settings.parse_keys(settings.client_api_keys), settings.parse_keys(settings.admin_api_keys)
@@ -677,7 +677,7 @@ def _engines(settings) -> dict:
 def _retention(settings):
     """(the remediation store or None, the event that stops its purge thread): with remediation
     on, what is past its retention goes, whether or not a stage ever fails."""
-    from .remediation import PURGE_EVERY_S, retention_from
+    from rollout.remediation import PURGE_EVERY_S, retention_from
 
     retention = retention_from(settings)
     stop_purge = threading.Event()

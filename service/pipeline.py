@@ -26,9 +26,9 @@ from ocr_engines.errors import EngineUnavailableError, OcrError, UnreadableDocum
 from ocr_engines.ksef import looks_like_xml
 from ocr_engines.compare import compare
 
-from .events import EventWriter, OcrEvent, user_bucket
-from .router import GOOGLE, KSEF, OPENSOURCE, Decision, RequestContext, decide
-from .stages import Snapshot
+from rollout.events import EventWriter, OcrEvent, user_bucket
+from rollout.router import GOOGLE, KSEF, OPENSOURCE, Decision, RequestContext, decide
+from rollout.stages import Snapshot
 
 log = logging.getLogger(__name__)
 

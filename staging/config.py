@@ -24,7 +24,7 @@ class StagingError(RuntimeError):
 
 
 def project_root() -> Path:
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[1]
 
 
 def default_golden_dir() -> Path:

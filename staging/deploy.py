@@ -10,7 +10,7 @@ import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from ..health.judge import is_serving
+from rollout.health.judge import is_serving
 from .config import (STAGING_ACTOR, STAGING_FLAGS, StagingConfig, StagingEndpoints, StagingError, golden_digital,
                      json_body, mask_password)
 
@@ -72,10 +72,10 @@ class Deployer(ABC):
         the staging Redis, so the service serves them at once)."""
         import tempfile
 
-        from ..actions import apply_action
-        from ..distribution import publish
-        from ..events import EventWriter
-        from ..flags import FlagStore, StoreUnavailableError
+        from rollout.actions import apply_action
+        from rollout.distribution import publish
+        from rollout.events import EventWriter
+        from rollout.flags import FlagStore, StoreUnavailableError
 
         wanted = {**STAGING_FLAGS, **(flags or {})}
         store = FlagStore(endpoints.database_url, on_change=lambda snap: publish(endpoints.redis_url, snap))

@@ -11,7 +11,7 @@ import re
 import subprocess
 from typing import Callable
 
-from ..health.judge import is_serving
+from rollout.health.judge import is_serving
 from .config import StagingConfig, StagingEndpoints, StagingError, ensure_keys, json_body, project_root
 from .deploy import Deployer
 from .processes import wait_until

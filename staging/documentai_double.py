@@ -35,7 +35,7 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .evaluation import golden_documents
+from ocr_engines.evaluation import golden_documents
 
 PROCESS_PATH = re.compile(
     r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/processors/(?P<processor>[^/:]+)"

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from ..health.judge import is_serving
+from rollout.health.judge import is_serving
 from .config import KEYS_FILE, StagingEndpoints, StagingError, ensure_keys, json_body, mask_password
 from .deploy import Deployer
 from .processes import (PostgresCluster, ProcessError, is_alive, log_tail, port_open, read_record, redis_ping,
@@ -32,7 +32,7 @@ from .processes import (PostgresCluster, ProcessError, is_alive, log_tail, port_
 def ocr_migrate_command() -> list[str]:
     """The console script next to this interpreter (the venv's), else the module."""
     exe = Path(sys.executable).parent / "ocr-migrate"
-    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from rollout.cli import main; main()"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from cli import main; main()"]
 
 
 _CLUSTER_PREFIX = "ocr-staging-pg-"
@@ -165,7 +165,7 @@ class LocalProcessDeployer(Deployer):
 
     def _up_service(self, database_url: str, redis_url: str | None, double_url: str, keys: dict) -> str:
         import httpx
-        from ocr_engines.documentai_double import DoubleConfig
+        from staging.documentai_double import DoubleConfig
 
         cfg = self.config
         double = DoubleConfig()

@@ -22,7 +22,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from .staging.processes import RedisProcess, end_process_groups, free_port, log_tail, port_open, wait_until
+from staging.processes import RedisProcess, end_process_groups, free_port, log_tail, port_open, wait_until
 
 BIN = Path(sys.executable).parent
 REFRESH_S = 2.0  # the replicas' SQL polling period (OCR_MIGRATE_FLAG_REFRESH_S)
@@ -63,7 +63,7 @@ class Replicas:
     def __enter__(self) -> "Replicas":
         import httpx
 
-        from .flags import FlagStore
+        from rollout.flags import FlagStore
 
         try:
             self._admin(f'CREATE DATABASE "{self.database}"')
@@ -131,7 +131,7 @@ class Replicas:
         """When the change to ``version`` was made: its audit row's time, as a Unix time."""
         from sqlalchemy import select
 
-        from .flags import flag_audit, make_db
+        from rollout.flags import flag_audit, make_db
 
         self._db = self._db or make_db(self.url)
         with self._db.connect() as conn:
@@ -160,8 +160,8 @@ class Replicas:
     def poll_cost_s(self, samples: int = 5) -> float:
         """The longest of ``samples`` refreshes of a flag reader like the replicas' (Redis first,
         then SQL): what one poll costs now."""
-        from .distribution import FlagReader
-        from .flags import FlagStore
+        from rollout.distribution import FlagReader
+        from rollout.flags import FlagStore
 
         reader = FlagReader(FlagStore(self.url), self.redis_url, refresh_s=self.refresh_s)
         costs = []

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from ..health.judge import is_serving
+from rollout.health.judge import is_serving
 from .config import StagingEndpoints, StagingError, _golden_variants, default_golden_dir, json_body, project_root
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
@@ -55,7 +55,7 @@ ENVELOPE_KEYS = {"request_id", "engine", "decision", "fallback", "result"}
 
 @dataclass
 class SuiteCheck:
-    """One check of a staging test suite (rollout/staging/suites.py)."""
+    """One check of a staging test suite (staging/suites.py)."""
 
     name: str
     passed: bool
@@ -438,7 +438,7 @@ def api_compatibility(endpoints, options, thresholds, shared, out):
     from ocr_engines import FIELD_NAMES, LINE_ITEM_KEYS, get_engine
     from ocr_engines.compare import compare
     from ocr_engines.documentai import DocumentAIConfig
-    from ocr_engines.documentai_double import DocumentAIDouble, DoubleConfig
+    from staging.documentai_double import DocumentAIDouble, DoubleConfig
 
     digital = [p for p, v in _golden_variants(options.golden_dir) if v == "digital"][:options.api_documents]
     if not digital:
@@ -628,7 +628,7 @@ def run_staging_tests(endpoints: StagingEndpoints, out_dir: Path | str = Path("s
     """Run the suites (default: all, in SUITES order) and write out_dir/<timestamp>/results.json,
     report.html and out_dir/latest.json. Returns the summary: overall status (failed when any suite
     failed), per-suite status and failed checks, and the paths written."""
-    from ..presentation.staging_report import render_html
+    from presentation.staging_report import render_html
 
     names = list(suites or SUITES)
     unknown = [n for n in names if n not in SUITES]

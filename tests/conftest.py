@@ -26,7 +26,7 @@ def ksef_dir() -> Path:
 def cli() -> list[str]:
     """The installed console command (falls back to the module when run outside the venv)."""
     exe = Path(sys.executable).with_name("ocr-migrate")
-    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from rollout.cli import main; main()"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from cli import main; main()"]
 
 
 PG_ADMIN_URL = os.environ.get("OCR_MIGRATE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -76,7 +76,7 @@ DOUBLE_DEFAULTS = dict(fail_next=[], failure_rate=0.0, field_error_rate=0.0, mal
 @pytest.fixture(scope="session")
 def double(golden_dir):
     """The local Document AI API double, answering the committed golden documents."""
-    from ocr_engines.documentai_double import DocumentAIDouble
+    from staging.documentai_double import DocumentAIDouble
 
     d = DocumentAIDouble(golden_dir)
     d.start()

@@ -2,13 +2,13 @@
 running for everything else): PostgreSQL in a temp dir, a redis-server on a free port; and a local
 webhook receiver.
 
-The helpers live in ``rollout.staging.processes`` (the staging deployer starts the same servers)."""
+The helpers live in ``staging.processes`` (the staging deployer starts the same servers)."""
 
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from rollout.staging.processes import PrivatePostgres, RedisProcess, free_port
+from staging.processes import PrivatePostgres, RedisProcess, free_port
 
 __all__ = ["Hook", "PrivatePostgres", "RedisProcess", "free_port"]
 

@@ -23,8 +23,8 @@ def store(tmp_path):
 
 
 def test_every_action_has_a_cli_verb_and_an_admin_route():
-    from rollout.cli import app
-    from rollout.service import create_app
+    from cli import app
+    from service.app import create_app
 
     import typer
 
@@ -37,7 +37,7 @@ def test_every_action_has_a_cli_verb_and_an_admin_route():
 def test_the_service_refuses_to_start_when_an_actions_parameters_have_no_body(monkeypatch):
     """The admin routes are made from the registry: an action whose parameters its route's body
     cannot carry stops the service at start, not at the first request."""
-    from rollout.service import create_app
+    from service.app import create_app
 
     monkeypatch.setitem(ACTIONS, "set-shadow-share", actions.Action(
         "set-shadow-share", "Share of shadow reads", stages.move_to, ("share",), ("share",)))
@@ -47,8 +47,8 @@ def test_the_service_refuses_to_start_when_an_actions_parameters_have_no_body(mo
 
 def test_the_staging_test_data_goes_through_the_registry(pg_url, tmp_path):
     """The staging deployer's flags are set with apply_action: audited under the registry's name."""
-    from rollout.staging import STAGING_FLAGS, LocalProcessDeployer, StagingConfig, StagingEndpoints
-    from rollout.staging.config import STAGING_ACTOR
+    from staging import STAGING_FLAGS, LocalProcessDeployer, StagingConfig, StagingEndpoints
+    from staging.config import STAGING_ACTOR
 
     endpoints = StagingEndpoints(service_url="http://127.0.0.1:9", database_url=pg_url,
                                  redis_url="redis://127.0.0.1:6379/11", documentai_endpoint=None)
@@ -89,7 +89,7 @@ def test_set_percentage_goes_either_way_and_puts_google_back(store):
 
 
 def test_restore_puts_a_saved_state_back_through_the_api_and_the_cli(store, tmp_path, cli):
-    from rollout.service import create_app
+    from service.app import create_app
 
     saved = apply_action(store, "advance", "ops", "go", percentage=35).as_dict()
     apply_action(store, "disable", "ops", "incident")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from rollout.staging.processes import end_process_groups, free_port, port_open
+from staging.processes import end_process_groups, free_port, port_open
 from tests.test_ui_plugin import chromium_executable
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -105,7 +105,7 @@ def test_dagbag_has_no_import_errors_and_parses_fast(airflow_home):
     assert out["approve"] == {"form": ["reason"], "fail_on_reject": True, "retries": 0,
                               "downstream": ["stage_2.done", "stage_2.rollback"]}, out["approve"]
     # the choices come from their sources: the action registry (with the underscore aliases) and the suites
-    from rollout.staging.suites import SUITES
+    from staging.suites import SUITES
 
     assert out["choices"] == {"action": ["rollback", "disable", "maintenance-on", "maintenance-off", "maintenance_on",
                                          "maintenance_off"], "suites": list(SUITES)}, out["choices"]

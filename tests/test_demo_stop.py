@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from rollout.staging.processes import port_open, wait_until
+from staging.processes import port_open, wait_until
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

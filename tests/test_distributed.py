@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from rollout.staging.processes import worker_hostname
+from staging.processes import worker_hostname
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -10,7 +10,7 @@ from rollout.distribution import SNAPSHOT_KEY, FlagReader, publish
 from rollout.flags import FlagStore
 from rollout.stages import DEFAULT_FLAGS, Snapshot
 
-from rollout.staging.processes import wait_until
+from staging.processes import wait_until
 
 from .servers import RedisProcess
 

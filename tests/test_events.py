@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, func, select
 
 from rollout.events import EventWriter, OcrEvent, ocr_events, user_bucket
 
-from rollout.staging.processes import wait_until
+from staging.processes import wait_until
 
 from .servers import Hook, PrivatePostgres
 

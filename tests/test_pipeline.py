@@ -8,7 +8,7 @@ from ocr_engines import Limits, get_engine
 from ocr_engines.errors import EngineError, OcrTimeoutError, UnreadableDocumentError
 from rollout import stages
 from rollout.events import EventWriter, ocr_events
-from rollout.pipeline import CircuitBreaker, OcrPipeline, PipelineConfig, RequestRefused
+from service.pipeline import CircuitBreaker, OcrPipeline, PipelineConfig, RequestRefused
 from rollout.router import GOOGLE, OPENSOURCE, RequestContext
 from rollout.stages import Snapshot
 

@@ -16,7 +16,7 @@ from rollout import remediation
 from rollout.distribution import FlagReader
 from rollout.events import EventWriter, ocr_events
 from rollout.flags import FlagStore
-from rollout.pipeline import OcrPipeline
+from service.pipeline import OcrPipeline
 from rollout.router import GOOGLE, OPENSOURCE, RequestContext
 from rollout.settings import Settings
 
@@ -48,7 +48,7 @@ def migration(pg_url, tmp_path, google_engine, fresh):
     writer = EventWriter(pg_url, tmp_path / "spool.jsonl", flush_s=0.05)
     writer.init_schema()
     retention = remediation.RetentionStore(tmp_path / "retained", 3600)
-    from rollout.pipeline import PipelineConfig
+    from service.pipeline import PipelineConfig
 
     pipeline = OcrPipeline(reader.get, {OPENSOURCE: get_engine("tesseract"), GOOGLE: google_engine()}, writer,
                            PipelineConfig(shadow_percentage=100), retention=retention)
@@ -167,7 +167,7 @@ def test_remediation_off_keeps_nothing(pg_url, tmp_path, golden_dir, monkeypatch
     """The service as built from settings: off by default, no document is kept anywhere."""
     from fastapi.testclient import TestClient
 
-    from rollout.service import build_service
+    from service.app import build_service
 
     data = tmp_path / "data"
     for key, value in {"OCR_MIGRATE_DATABASE_URL": pg_url, "OCR_MIGRATE_DATA_DIR": str(data),

@@ -8,8 +8,8 @@ from html.parser import HTMLParser
 import pytest
 from rich.console import Console
 
-from rollout.presentation.dashboard import render_dashboard
-from rollout.presentation.report import PLOTS, render_html, write_html
+from presentation.dashboard import render_dashboard
+from presentation.report import PLOTS, render_html, write_html
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 EVIL = "<script>alert(1)</script>"
@@ -307,7 +307,7 @@ def test_the_cost_ledger_section_shows_pages_and_money():
 
 
 def test_the_staging_report_lists_failed_checks_and_escapes_every_value():
-    from rollout.presentation.staging_report import render_html as render_staging
+    from presentation.staging_report import render_html as render_staging
 
     document = {"status": "failed", "started_at": "2026-12-01T10:00:00", "duration_s": 12.5,
                 "endpoints": {"service_url": "http://127.0.0.1:8001"}, "thresholds": {"field_match_rate": 0.9},

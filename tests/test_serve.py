@@ -62,7 +62,7 @@ def test_a_client_gone_mid_upload_frees_its_place_and_leaves_no_file(service, go
     import glob
     import socket
 
-    from rollout.pipeline import SCRATCH_DIR
+    from service.pipeline import SCRATCH_DIR
 
     url, env = service
     host, port = url.removeprefix("http://").split(":")

@@ -14,9 +14,9 @@ from rollout.actions import apply_action
 from rollout.distribution import FlagReader
 from rollout.events import EventWriter, ocr_events
 from rollout.flags import FlagStore
-from rollout.pipeline import OcrPipeline
+from service.pipeline import OcrPipeline
 from rollout.router import GOOGLE, OPENSOURCE
-from rollout.service import ServiceLimits, create_app
+from service.app import ServiceLimits, create_app
 
 CLIENT, ADMIN = {"X-API-Key": "client-secret"}, {"X-API-Key": "admin-secret"}
 

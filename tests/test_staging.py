@@ -17,10 +17,10 @@ import httpx
 import psutil
 import pytest
 
-from rollout.staging import (COMPOSE_SERVICES, DockerDeployer, LocalProcessDeployer, StagingConfig,
+from staging import (COMPOSE_SERVICES, DockerDeployer, LocalProcessDeployer, StagingConfig,
                              StagingEndpoints, StagingError, get_deployer, run_staging_tests)
-from rollout.staging.config import ensure_keys
-from rollout.staging.processes import (ProcessRecord, is_alive, port_open, start_detached, started_since_boot,
+from staging.config import ensure_keys
+from staging.processes import (ProcessRecord, is_alive, port_open, start_detached, started_since_boot,
                                        stop_process)
 
 from .servers import free_port
@@ -327,11 +327,11 @@ def test_unknown_deployer_and_keys_given_in_the_config(tmp_path):
 
 
 def test_the_package_is_light_to_import_and_never_imports_airflow():
-    probe = ("import sys, rollout.staging; print(sorted(m for m in ('airflow', 'httpx', 'yaml', 'psycopg', "
+    probe = ("import sys, staging; print(sorted(m for m in ('airflow', 'httpx', 'yaml', 'psycopg', "
              "'pytesseract', 'ocr_engines', 'sqlalchemy') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]"
-    sources = Path(__file__).resolve().parent.parent / "rollout" / "staging"
+    sources = Path(__file__).resolve().parent.parent / "staging"
     for path in sources.glob("*.py"):
         assert "import airflow" not in path.read_text() and "from airflow" not in path.read_text(), path
 
@@ -344,7 +344,7 @@ def test_a_service_serves_when_healthy_or_degraded():
 
 
 def test_the_compose_helpers_interpolate_ports_environment_and_ps_output():
-    from rollout.staging.docker import _environment, _interpolate, _parse_port, _parse_ps
+    from staging.docker import _environment, _interpolate, _parse_port, _parse_ps
 
     env = {"SET": "5", "EMPTY": ""}
     assert _interpolate("${SET:-1}|${EMPTY:-2}|${UNSET:-3}", env) == "5|2|3"

@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rollout.staging.processes import end_process_groups
+from staging.processes import end_process_groups
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = ROOT / "plugins"

@@ -26,7 +26,7 @@ def test_a_killed_worker_and_a_killed_ocr_replica_lose_no_task_and_no_acknowledg
     other replica answers alone until it is restarted; the gate decides from events of both
     replicas, and every request the traffic simulator got a 200 for has its event in ocr_events
     (the killed replica's acknowledged but unwritten events come back from its journal)."""
-    from rollout.staging.processes import free_port, port_open
+    from staging.processes import free_port, port_open
 
     argv = [sys.executable, str(ROOT / "scripts" / "distributed.py"), "--exit", "--skip-staging",
             "--stages", "5,100", "--soak-s", "15", "--watch-s", "5", "--kill-worker-during", "stage_1.health_gate",

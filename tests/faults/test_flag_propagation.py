@@ -1,12 +1,12 @@
 """A flag change reaching both OCR replicas (issue 16, item 2): two ``ocr-migrate serve``
 processes sharing PostgreSQL and a redis-server, changes made through either replica's admin API
-or the CLI. The harness is rollout/propagation.py, shared with bench/bench_flag_propagation.py."""
+or the CLI. The harness is staging/propagation.py, shared with bench/bench_flag_propagation.py."""
 
 from __future__ import annotations
 
 import statistics
 
-from rollout.propagation import CHECK_S, Replicas, percentile
+from staging.propagation import CHECK_S, Replicas, percentile
 
 VIAS = ("replica 1", "replica 2", "cli")
 

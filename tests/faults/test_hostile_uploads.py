@@ -15,9 +15,9 @@ from rollout import stages
 from rollout.distribution import FlagReader
 from rollout.events import EventWriter
 from rollout.flags import FlagStore
-from rollout.pipeline import OcrPipeline
+from service.pipeline import OcrPipeline
 from rollout.router import GOOGLE, OPENSOURCE
-from rollout.service import create_app
+from service.app import create_app
 
 from .hostile import cases
 
