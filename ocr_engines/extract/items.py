@@ -184,98 +184,116 @@ def wrapped_descriptions(reader: InvoiceReader, found, header: int | None) -> li
     holds for top-aligned and for centred cells alike). Lines above the first item row and below
     the last one join while they sit in the column and no farther apart than a line's spacing
     allows; a row with anything outside the column (a header, a totals row) ends the cell."""
-    anchors = [r for r, _, _, _ in found]
     plain = [(item["description"], set(), 0.0) for _, item, _, _ in found]
-    if not anchors:
+    column = _DescriptionColumn.find(reader, found, header)
+    if column is None:
         return plain
-    anchor_set = set(anchors)
-    rows = reader.rows
-    first_num_x = min(_numbers_x(rows[r], cell) for r, _, _, cell in found)
-    top = header if header is not None and rows[header].page == rows[anchors[0]].page else None
+    cells = column.cells()
+    return [column.cell_text(a, cell, cells[k]) if cells[k] else plain[k]
+            for k, (a, _, _, cell) in enumerate(found)]
 
-    pitch = statistics.median(rows[r].height for r in anchors)
 
-    def text_only(r: int) -> bool:
+class _DescriptionColumn:
+    """The item table's description column: its item rows (anchors), its left edge and the next
+    cell's, and which rows are lines of its text."""
+
+    def __init__(self, rows: list[Row], anchors: list[int], top: int | None, pitch: float, first_num_x: float):
+        self.rows, self.anchors, self.top, self.pitch, self.first_num_x = rows, anchors, top, pitch, first_num_x
+        self.anchor_set = set(anchors)
+        self.x0 = self.right = 0.0
+
+    @classmethod
+    def find(cls, reader: InvoiceReader, found, header: int | None) -> _DescriptionColumn | None:
+        anchors = [r for r, _, _, _ in found]
+        if not anchors:
+            return None
+        rows = reader.rows
+        top = header if header is not None and rows[header].page == rows[anchors[0]].page else None
+        column = cls(rows, anchors, top, statistics.median(rows[r].height for r in anchors),
+                     min(_numbers_x(rows[r], cell) for r, _, _, cell in found))
+        pitch = column.pitch
+        # The column: where the text-only lines between the item rows start; with one item row, the
+        # lines right above and below it (not a heading or a label farther up: 'Pozycje faktury').
+        near = [r for r in range(anchors[0] + 1, anchors[-1]) if column.text_only(r)]
+        if not near:
+            near = [r for a in anchors for r in (a - 1, a + 1) if 0 <= r < len(rows) and column.text_only(r)
+                    and rows[r].page == rows[a].page
+                    and max(rows[r].y0 - rows[a].y1, rows[a].y0 - rows[r].y1) <= 1.8 * pitch]
+        if not near:
+            return None
+        column.x0 = sorted(rows[r].words[0].x0 for r in near)[len(near) // 2]
+        # The median over the item rows: a description OCR read from its middle on ('rae' for
+        # 'Segregator A4/75', its cell starting past the column's edge) is one row's.
+        edges = sorted(_next_cell_x(rows[r], column.x0, pitch) for r in anchors)
+        column.right = edges[len(edges) // 2]
+        return column
+
+    def text_only(self, r: int) -> bool:
         # a line of text (read by OCR: two letters or three characters, in letters about as tall
         # as the item rows'; a speck OCR read as '8' or 'L' is neither; a text layer's 'l' is one)
-        row = rows[r]
-        return (r not in anchor_set and (top is None or r > top)
+        row = self.rows[r]
+        return (r not in self.anchor_set and (self.top is None or r > self.top)
                 and (sum(ch.isalpha() for ch in row.text) >= 2 or sum(ch.isalnum() for ch in row.text) >= 3
                      or (not row.ocr and any(ch.isalnum() for ch in row.text)))
-                and row.height >= 0.4 * pitch
-                and max(w.x1 for w in row.words) < first_num_x and not find_amounts(row.text))
+                and row.height >= 0.4 * self.pitch
+                and max(w.x1 for w in row.words) < self.first_num_x and not find_amounts(row.text))
 
-    # The column: where the text-only lines between the item rows start; with one item row, the
-    # lines right above and below it (not a heading or a label farther up: 'Pozycje faktury').
-    near = [r for r in range(anchors[0] + 1, anchors[-1]) if text_only(r)]
-    if not near:
-        near = [r for a in anchors for r in (a - 1, a + 1) if 0 <= r < len(rows) and text_only(r)
-                and rows[r].page == rows[a].page
-                and max(rows[r].y0 - rows[a].y1, rows[a].y0 - rows[r].y1) <= 1.8 * pitch]
-    if not near:
-        return plain
-    col_x0 = sorted(rows[r].words[0].x0 for r in near)[len(near) // 2]
-    # The median over the item rows: a description OCR read from its middle on ('rae' for
-    # 'Segregator A4/75', its cell starting past the column's edge) is one row's.
-    edges = sorted(_next_cell_x(rows[r], col_x0, pitch) for r in anchors)
-    right = edges[len(edges) // 2]
+    def inside(self, w: Word) -> bool:
+        return self.x0 - self.pitch <= w.x0 and w.x1 <= self.right
 
-    def inside(w: Word) -> bool:
-        return col_x0 - pitch <= w.x0 and w.x1 <= right
-
-    def in_column(words) -> bool:
+    def in_column(self, words) -> bool:
         # the column's text, with at most a row number left of it and a unit right of it
-        return (any(ch.isalnum() for w in words if inside(w) for ch in w.text)
-                and all(len(w.text) <= 5 and not find_amounts(w.text) for w in words if not inside(w)))
+        return (any(ch.isalnum() for w in words if self.inside(w) for ch in w.text)
+                and all(len(w.text) <= 5 and not find_amounts(w.text) for w in words if not self.inside(w)))
 
-    def column_words(r: int) -> list[Word]:
-        return [w for w in rows[r].words if inside(w)]
+    def column_words(self, r: int) -> list[Word]:
+        return [w for w in self.rows[r].words if self.inside(w)]
 
-    def line(r: int) -> tuple[float, int]:
-        return ((rows[r].y0 + rows[r].y1) / 2, r)
+    def line(self, r: int) -> float:
+        return (self.rows[r].y0 + self.rows[r].y1) / 2
 
-    cells: list[list[int]] = [[] for _ in anchors]
-    for k, a in enumerate(anchors):
-        # Lines between this item row and the next one on the page: split at the widest gap.
-        nxt = anchors[k + 1] if k + 1 < len(anchors) and rows[anchors[k + 1]].page == rows[a].page else None
-        if nxt is not None:
-            between = [r for r in range(a + 1, nxt) if text_only(r)]
-            others = [r for r in range(a + 1, nxt) if r not in between
-                      and any(ch.isalpha() for ch in rows[r].text)]  # an amount's wrapped part is no other row
-            if others or not all(in_column(rows[r].words) for r in between):
-                continue  # something else between the two item rows: leave both as they are
-            ys = [line(a)[0]] + [line(r)[0] for r in between] + [line(nxt)[0]]
-            gaps = [ys[i + 1] - ys[i] for i in range(len(ys) - 1)]
-            cut = max(range(len(gaps)), key=lambda i: (gaps[i], -i))
-            cells[k] += between[:cut]
-            cells[k + 1] += between[cut:]
-    # Above the first item row and below the last one (and at a page's break).
-    for k, a in enumerate(anchors):
-        if k == 0 or rows[anchors[k - 1]].page != rows[a].page:
-            cells[k] = _run(rows, a, -1, text_only, in_column, pitch) + cells[k]
-        if k + 1 == len(anchors) or rows[anchors[k + 1]].page != rows[a].page:
-            cells[k] += _run(rows, a, +1, text_only, in_column, pitch)
+    def cells(self) -> list[list[int]]:
+        """Per item row, the rows of its cell's other lines."""
+        rows, anchors = self.rows, self.anchors
+        cells: list[list[int]] = [[] for _ in anchors]
+        for k, a in enumerate(anchors):
+            # Lines between this item row and the next one on the page: split at the widest gap.
+            nxt = anchors[k + 1] if k + 1 < len(anchors) and rows[anchors[k + 1]].page == rows[a].page else None
+            if nxt is not None:
+                between = [r for r in range(a + 1, nxt) if self.text_only(r)]
+                others = [r for r in range(a + 1, nxt) if r not in between
+                          and any(ch.isalpha() for ch in rows[r].text)]  # an amount's wrapped part is no other row
+                if others or not all(self.in_column(rows[r].words) for r in between):
+                    continue  # something else between the two item rows: leave both as they are
+                ys = [self.line(a)] + [self.line(r) for r in between] + [self.line(nxt)]
+                gaps = [ys[i + 1] - ys[i] for i in range(len(ys) - 1)]
+                cut = max(range(len(gaps)), key=lambda i: (gaps[i], -i))
+                cells[k] += between[:cut]
+                cells[k + 1] += between[cut:]
+        # Above the first item row and below the last one (and at a page's break).
+        for k, a in enumerate(anchors):
+            if k == 0 or rows[anchors[k - 1]].page != rows[a].page:
+                cells[k] = _run(rows, a, -1, self.text_only, self.in_column, self.pitch) + cells[k]
+            if k + 1 == len(anchors) or rows[anchors[k + 1]].page != rows[a].page:
+                cells[k] += _run(rows, a, +1, self.text_only, self.in_column, self.pitch)
+        return cells
 
-    out = []
-    for k, (a, item, _, cell) in enumerate(found):
-        if not cells[k]:
-            out.append(plain[k])
-            continue
+    def cell_text(self, a: int, cell: list[Word], lines_rows: list[int]) -> tuple[str, set[int], float]:
+        """The item's description from its row (``a``, the words ``cell``) and its cell's other lines."""
         # The item row's own line of the cell, with the marks its row-wise reading dropped at
         # its end ('Środek ochrony roślin –' continues on the next line).
-        own = column_words(a) if cell and in_column(cell) else []
+        own = self.column_words(a) if cell and self.in_column(cell) else []
         # A row that lies level with the item row is part of its line (OCR split one line in two:
         # 'skarbowym' above 'Reprezentacja przed urzędem'): its words join the item row's by x.
-        level = [r for r in cells[k] if _level(rows[r], rows[a])]
+        level = [r for r in lines_rows if _level(self.rows[r], self.rows[a])]
         if level:
-            own = sorted(own + [w for r in level for w in column_words(r)], key=lambda w: w.x0)
-        lines = sorted([(line(r)[0], column_words(r)) for r in cells[k] if r not in level]
-                       + ([(line(a)[0], own)] if own else []), key=lambda t: t[0])
+            own = sorted(own + [w for r in level for w in self.column_words(r)], key=lambda w: w.x0)
+        lines = sorted([(self.line(r), self.column_words(r)) for r in lines_rows if r not in level]
+                       + ([(self.line(a), own)] if own else []), key=lambda t: t[0])
         texts = [_tidy(kept) for _, words in lines
                  if (kept := [w for w in words if any(ch.isalnum() for ch in w.text) or set(w.text) <= _MARKS])]
         text = join_lines(texts).strip(" |-–—")
-        out.append((text, set(cells[k]), sum(_evidence(words) for _, words in lines if words is not own)))
-    return out
+        return text, set(lines_rows), sum(_evidence(words) for _, words in lines if words is not own)
 
 
 # Words without a letter or digit that belong to a description ('Środek ochrony – fungicyd',

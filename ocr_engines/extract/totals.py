@@ -257,6 +257,28 @@ def totals(reader: InvoiceReader, table_rows: set[int], items: list[dict[str, st
     the other two, which must have evidence worth two sources. The
     net or the VAT must be printed somewhere: the items confirm totals, never state them alone.
     """
+    cands = _total_candidates(reader, table_rows, items)
+    evidence, printed = _total_evidence(cands)
+    best = _best_triple(evidence, printed)
+    if best:
+        return best
+    # Nothing adds up: report what was labelled (the checks will mark it unreliable).
+    # Without a label, a value two sources agree on (printed twice, a summary's sum) stands.
+    out = {}
+    for name in NAMES:
+        labelled = [f for f, src in cands[name] if src == "label"]
+        if labelled:
+            out[name] = labelled[0]
+            continue
+        strong = [(score, found) for score, found in evidence[name].values() if score >= 2]
+        if strong and name != "net_amount":
+            out[name] = max(strong, key=lambda sf: sf[0])[1]
+    return out
+
+
+def _total_candidates(reader: InvoiceReader, table_rows: set[int],
+                      items: list[dict[str, str]] | None) -> dict[str, list[tuple[Found, str]]]:
+    """Every reading of each total, with its source (a key of ``WEIGHTS``)."""
     cands: dict[str, list[tuple[Found, str]]] = {n: [] for n in NAMES}
     for name, labels in (("total_amount", L.TOTAL), ("net_amount", L.NET), ("total_tax_amount", L.TAX)):
         cands[name] += [(f, "label") for f in labelled_amounts(reader, labels, table_rows)]
@@ -289,9 +311,14 @@ def totals(reader: InvoiceReader, table_rows: set[int], items: list[dict[str, st
         cands["net_amount"].append((Found(format_amount(net), 0.9), "items"))
         if tax is not None:
             cands["total_tax_amount"].append((Found(format_amount(tax), 0.9), "items"))
+    return cands
 
+
+def _total_evidence(cands) -> tuple[dict[str, dict[Decimal, tuple[float, Found]]], set[tuple[str, Decimal]]]:
+    """Per total, each value's evidence (its sources' weights summed, and one reading of it);
+    and the values some part of the page states itself (not only the items)."""
     evidence: dict[str, dict[Decimal, tuple[float, Found]]] = {n: {} for n in NAMES}
-    printed: set[tuple[str, Decimal]] = set()  # values some part of the page states itself
+    printed: set[tuple[str, Decimal]] = set()
     for name in NAMES:
         for found, source in cands[name]:
             value = Decimal(found.value)
@@ -301,7 +328,11 @@ def totals(reader: InvoiceReader, table_rows: set[int], items: list[dict[str, st
                 continue
             sources = {src for f, src in cands[name] if Decimal(f.value) == value}
             evidence[name][value] = (sum(WEIGHTS[src] for src in sources), found)
+    return evidence, printed
 
+
+def _best_triple(evidence, printed) -> dict[str, Found] | None:
+    """The consistent net + VAT = gross with the most evidence, or None."""
     best, best_score = None, 0.0
     for gross, (g_score, g_found) in evidence["total_amount"].items():
         for net, (n_score, n_found) in evidence["net_amount"].items():
@@ -327,20 +358,7 @@ def totals(reader: InvoiceReader, table_rows: set[int], items: list[dict[str, st
                 best_score = score
                 best = {"net_amount": Found(format_amount(net), min(g_found.conf, t_found.conf)),
                         "total_tax_amount": t_found, "total_amount": g_found}
-    if best:
-        return best
-    # Nothing adds up: report what was labelled (the checks will mark it unreliable).
-    # Without a label, a value two sources agree on (printed twice, a summary's sum) stands.
-    out = {}
-    for name in NAMES:
-        labelled = [f for f, src in cands[name] if src == "label"]
-        if labelled:
-            out[name] = labelled[0]
-            continue
-        strong = [(score, found) for score, found in evidence[name].values() if score >= 2]
-        if strong and name != "net_amount":
-            out[name] = max(strong, key=lambda sf: sf[0])[1]
-    return out
+    return best
 
 
 MAX_RATE_ASSIGNMENTS = 50_000  # rates ** unrated items tried at most (4 rates, 7 items)
