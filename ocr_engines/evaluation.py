@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
+import re
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -235,7 +238,10 @@ def _tesseract_inputs(options: dict, add) -> None:
 
 # ---------------------------------------------------------------- running
 
-def _run_one(path: str) -> tuple[dict | None, float, str | None]:
+Read = tuple  # (the result's dict or None, seconds, the error or None)
+
+
+def _run_one(path: str) -> Read:
     start = time.perf_counter()
     try:
         result = worker_engine().extract(Path(path)).to_dict()
@@ -252,28 +258,96 @@ def _start_evaluation_worker(engine_name: str, options: dict, withheld: tuple[st
     start_worker(engine_name, options)
 
 
-def run_documents(
+def engine_version(engine_name: str, options: dict | None = None) -> str:
+    from . import get_engine
+
+    return str(get_engine(engine_name, **(options or {})).version)
+
+
+class ReadCache:
+    """Reads kept on disk by what made them: ``<dir>/<engine>/<version>-<fingerprint>/<sha256>.json``
+    (``engine_fingerprint``: a change to the engine's code, calibration, traineddata, backend or
+    options reads into a new folder; the old one is left for a run that still has the old engine).
+    A failed read (a timeout, a missing binary) is not kept: the next run tries again."""
+
+    def __init__(self, cache_dir: Path, engine_name: str, options: dict | None = None, version: str | None = None):
+        version = version or engine_version(engine_name, options)
+        fingerprint = engine_fingerprint(engine_name, options)[:16]
+        self.folder = Path(cache_dir) / slug(engine_name) / slug(f"{version}-{fingerprint}")
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def get(self, path: Path) -> Read | None:
+        try:
+            entry = json.loads((self.folder / f"{file_digest(path)}.json").read_text())
+            return entry["result"], entry["seconds"], entry["error"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def put(self, path: Path, read: Read) -> None:
+        result, seconds, error = read
+        if error is not None:
+            return
+        target = self.folder / f"{file_digest(path)}.json"
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"result": result, "seconds": seconds, "error": error}))
+        tmp.replace(target)  # atomic: two runs sharing the cache never read half a file
+
+
+def slug(text: str) -> str:
+    """A name safe in a path: runs of anything but letters, digits, '_', '.' and '-' become '_'."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "run"
+
+
+def read_documents(
     docs: list[GoldenDocument], engine_name: str, workers: int, options: dict | None = None,
-    withheld: tuple[str, ...] = (), known: tuple[str, ...] = (),
-) -> Iterator[DocumentScore]:
-    """Extract every document (in ``workers`` processes) and yield its score as it finishes.
+    withheld: tuple[str, ...] = (), known: tuple[str, ...] = (), cache: ReadCache | None = None,
+) -> Iterator[tuple[GoldenDocument, Read]]:
+    """Every document read, as it finishes: from ``cache`` where the same engine read the same
+    bytes before, the rest in ``workers`` processes (spawned: an Airflow worker has threads that
+    fork would copy mid-state), each with the engine loaded once. The one reading loop of the
+    evaluation, the fan-out and the golden gate.
 
     `withheld` wording is taken out of the extractor's lexicon for the run (leave-one-family-
     out: see ``labels.withhold``; `known` is the wording it may keep)."""
     options = options or {}
+    todo = []
+    for doc in docs:
+        cached = cache.get(doc.path) if cache is not None else None
+        if cached is not None:
+            yield doc, cached
+        else:
+            todo.append(doc)
+    if not todo:
+        return
     initargs = (engine_name, options, tuple(withheld), tuple(known))
-    if workers <= 1:
+    if workers <= 1 or len(todo) == 1:
         _start_evaluation_worker(*initargs)
         try:
-            for doc in docs:
-                yield score_document(doc, *_run_one(str(doc.path)))
+            for doc in todo:
+                read = _run_one(str(doc.path))
+                if cache is not None:
+                    cache.put(doc.path, read)
+                yield doc, read
         finally:
             labels.withhold(())
         return
-    with ProcessPoolExecutor(workers, initializer=_start_evaluation_worker, initargs=initargs) as pool:
-        futures = {pool.submit(_run_one, str(doc.path)): doc for doc in docs}
+    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_start_evaluation_worker, initargs=initargs) as pool:
+        futures = {pool.submit(_run_one, str(doc.path)): doc for doc in todo}
         for future in as_completed(futures):
-            yield score_document(futures[future], *future.result())
+            doc, read = futures[future], future.result()
+            if cache is not None:
+                cache.put(doc.path, read)
+            yield doc, read
+
+
+def run_documents(
+    docs: list[GoldenDocument], engine_name: str, workers: int, options: dict | None = None,
+    withheld: tuple[str, ...] = (), known: tuple[str, ...] = (),
+) -> Iterator[DocumentScore]:
+    """Extract every document (``read_documents``) and yield its score as it finishes."""
+    for doc, read in read_documents(docs, engine_name, workers, options, withheld, known):
+        yield score_document(doc, *read)
 
 
 # ---------------------------------------------------------------- reporting

@@ -108,7 +108,7 @@ def check_tesseract(results: list) -> None:
 
 
 def check_gx(results: list) -> None:
-    from rollout.health.golden_gate import declared_expectations, default_gx_dir
+    from rollout.health.gx_suites import declared_expectations, default_gx_dir
 
     gx_dir = default_gx_dir()
     for suite in ("ocr_golden_fields", "ocr_shadow_agreement"):

@@ -19,9 +19,9 @@ from sqlalchemy import insert
 from rollout.events import OcrEvent, ocr_events
 from rollout.events import metadata as events_metadata
 from rollout.flags import make_db
-from rollout.health.golden_gate import (GOLDEN_SUITE, NO_SHADOW_SAMPLE, SHADOW_SUITE, SuiteIntegrityError,
-                                        declared_expectations, default_gx_dir, document_kind, document_name,
+from rollout.health.golden_gate import (GOLDEN_SUITE, NO_SHADOW_SAMPLE, SHADOW_SUITE, document_kind, document_name,
                                         golden_results, gx_history, run_golden_gate, subset_documents)
+from rollout.health.gx_suites import SuiteIntegrityError, declared_expectations, default_gx_dir
 
 pytest.importorskip("great_expectations")
 

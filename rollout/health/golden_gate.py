@@ -7,34 +7,32 @@ in integer grosze) and validates the rows with the suites in ``expectations/gx/e
 events are validated with a second suite. Each suite run is stored in ``gx_validations``; the
 Data Docs site is built into the folder the caller names (the Airflow plugin serves it).
 
-GX, pandas and the OCR engine are imported inside the functions: ``import great_expectations``
-alone takes seconds, and this module is imported by DAG files.
+Great Expectations itself is wrapped in ``gx_suites``; GX, pandas and the OCR engine are imported
+inside the functions: ``import great_expectations`` alone takes seconds, and this module is
+imported by DAG files.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
 import time
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from sqlalchemy import JSON, Boolean, Column, DateTime, Index, Integer, String, Table, Text, insert, inspect, select
 from sqlalchemy.engine import Engine
 
 from ocr_engines.compare import IGNORED, MATCH
-from ocr_engines.evaluation import (LINE_ITEMS, GoldenDocument, engine_fingerprint, file_digest, golden_documents,
-                                    score_document)
+from ocr_engines.evaluation import (LINE_ITEMS, GoldenDocument, ReadCache, engine_version, golden_documents,
+                                    read_documents, score_document, slug as _slug)
 from ocr_engines.normalize import digits_only
 from ocr_engines.result import FIELD_NAMES
 from ocr_engines.validation import CRITICAL_FIELDS, is_valid_iban, is_valid_nip
 
 from ..fanout import pick
 from .golden_subsets import CORPUS_SUBSETS, SPANNING_SUBSETS, SUBSETS
+from .gx_suites import Validator, default_gx_dir
 from .schema import _id, as_utc, jsonable, metadata, recent_rows
 
 log = logging.getLogger(__name__)
@@ -42,7 +40,6 @@ log = logging.getLogger(__name__)
 GOLDEN_SUITE = "ocr_golden_fields"
 SHADOW_SUITE = "ocr_shadow_agreement"
 NO_SHADOW_SAMPLE = "no shadow sample"
-DOCS_SITE = "gate_site"
 
 gx_validations = Table(
     "gx_validations", metadata,
@@ -63,22 +60,6 @@ gx_validations = Table(
 )
 
 
-class SuiteIntegrityError(RuntimeError):
-    """A suite did not load or evaluate every expectation its JSON declares (GX drops an expectation
-    whose class is not registered with only a logged traceback; a gate must not pass on fewer checks)."""
-
-
-def default_gx_dir() -> Path:
-    """``OCR_MIGRATE_GX_DIR``, else ``gx/`` beside the ``expectations`` package (a non-editable
-    install carries it only when the package data includes ``gx/**``)."""
-    override = os.environ.get("OCR_MIGRATE_GX_DIR")
-    if override:
-        return Path(override)
-    import expectations
-
-    return Path(expectations.__file__).resolve().parent / "gx"
-
-
 # ---------------------------------------------------------------- golden rows
 
 
@@ -86,10 +67,11 @@ def golden_results(golden_dir: Path, engine_name: str = "tesseract", subset: str
                    cache_dir: Path | None = None, options: dict | None = None,
                    paths: list[str] | None = None) -> list[dict]:
     """One row per golden document of ``subset`` (see ``subset_documents``): the engine's read
-    scored against the truth. Reads are cached in ``cache_dir`` by engine name and version, the
-    engine's fingerprint (``ocr_engines.evaluation.engine_fingerprint``: its code, calibration,
-    traineddata, backend and options) and the document's sha256, so the gates of one migration run
-    OCR each document once, and a change to what makes a read reads again. ``paths``: only these
+    scored against the truth. Read through ``ocr_engines.evaluation.read_documents``, the reading
+    loop of the evaluation and the fan-out, and cached in ``cache_dir`` by engine name and version,
+    the engine's fingerprint (``evaluation.ReadCache``: its code, calibration, traineddata, backend
+    and options) and the document's sha256, so the gates of one migration run OCR each document
+    once, and a change to what makes a read reads again. ``paths``: only these
     documents of the subset (one shard of the gate, as ``rollout.fanout.split`` made it from
     ``subset_documents``)."""
     golden_dir, docs = subset_documents(Path(golden_dir), subset)
@@ -99,19 +81,9 @@ def golden_results(golden_dir: Path, engine_name: str = "tesseract", subset: str
         from ..settings import get_settings
 
         options = get_settings().engine_options(engine_name)
-    engine, version = _engine_and_version(engine_name, options)
-    cache = _cache_folder(cache_dir, engine_name, version, options) if docs else None
-    reads: dict[str, tuple[dict | None, float, str | None]] = {}
-    todo = []
-    for doc in docs:
-        cached = _cache_get(cache, doc)
-        if cached is not None:
-            reads[str(doc.path)] = cached
-        else:
-            todo.append(doc)
-    for doc, read in _read_documents(engine, engine_name, options, todo, workers):
-        reads[str(doc.path)] = read
-        _cache_put(cache, doc, read)
+    version = engine_version(engine_name, options) if docs else ""
+    cache = ReadCache(cache_dir, engine_name, options, version) if docs and cache_dir is not None else None
+    reads = {str(doc.path): read for doc, read in read_documents(docs, engine_name, workers, options, cache=cache)}
     return [golden_row(doc, *reads[str(doc.path)], golden_dir=golden_dir, engine_name=engine_name,
                        engine_version=version) for doc in docs]
 
@@ -248,89 +220,6 @@ def to_grosze(amount: str | None) -> int | None:
         return None
 
 
-def _engine_and_version(engine_name: str, options: dict):
-    from ocr_engines import get_engine
-
-    engine = get_engine(engine_name, **options)
-    return engine, str(engine.version)
-
-
-def _cache_folder(cache_dir: Path | None, engine_name: str, version: str, options: dict) -> Path | None:
-    """``cache_dir/<engine>/<version>-<fingerprint>``: a change to the engine's code, calibration,
-    traineddata, backend or options reads into a new folder (the old one is left for a run that
-    still has the old engine)."""
-    if cache_dir is None:
-        return None
-    fingerprint = engine_fingerprint(engine_name, options)[:16]
-    folder = Path(cache_dir) / _slug(engine_name) / _slug(f"{version}-{fingerprint}")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _sha256(path: Path) -> str:
-    return file_digest(path)
-
-
-def _cache_get(folder: Path | None, doc: GoldenDocument):
-    if folder is None:
-        return None
-    path = folder / f"{_sha256(doc.path)}.json"
-    try:
-        entry = json.loads(path.read_text())
-        return entry["result"], entry["seconds"], entry["error"]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def _cache_put(folder: Path | None, doc: GoldenDocument, read: tuple) -> None:
-    result, seconds, error = read
-    if folder is None or error is not None:
-        return  # failures (timeouts, a missing binary) are retried by the next gate, not remembered
-    path = folder / f"{_sha256(doc.path)}.json"
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"result": result, "seconds": seconds, "error": error}))
-    tmp.replace(path)  # atomic: two gates sharing the cache never read half a file
-
-
-def _read_one(engine, path: Path) -> tuple[dict | None, float, str | None]:
-    from ocr_engines.errors import OcrError
-
-    start = time.perf_counter()
-    try:
-        return engine.extract(path).to_dict(), time.perf_counter() - start, None
-    except OcrError as exc:
-        return None, time.perf_counter() - start, f"{exc.code}: {exc.message}"
-    except Exception as exc:  # a bug costs one document's score, not the gate
-        return None, time.perf_counter() - start, f"internal_error: {type(exc).__name__}: {exc}"
-
-
-def _pool_read(path: str):
-    from ocr_engines.pool import worker_engine
-
-    return _read_one(worker_engine(), Path(path))
-
-
-def _read_documents(engine, engine_name: str, options: dict, docs: list[GoldenDocument], workers: int):
-    if not docs:
-        return
-    if workers <= 1 or len(docs) == 1:
-        engine.warm_up()
-        for doc in docs:
-            yield doc, _read_one(engine, doc.path)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from ocr_engines.pool import start_worker
-
-    # spawn: an Airflow worker has threads that fork would copy mid-state
-    with ProcessPoolExecutor(min(workers, len(docs)), mp_context=multiprocessing.get_context("spawn"),
-                             initializer=start_worker, initargs=(engine_name, options)) as pool:
-        futures = [(doc, pool.submit(_pool_read, str(doc.path))) for doc in docs]
-        for doc, future in futures:
-            yield doc, future.result()
-
-
 # ---------------------------------------------------------------- shadow rows
 
 
@@ -391,7 +280,7 @@ def run_golden_gate(db: Engine | str, golden_dir: Path, *, engine_name: str = "t
 
     t1 = time.perf_counter()
     data_docs_dir = Path(data_docs_dir).resolve()
-    validator = _Validator(data_docs_dir, gx_dir or default_gx_dir())
+    validator = Validator(data_docs_dir, gx_dir or default_gx_dir())
     run_name = _slug("-".join(str(p) for p in (run_id or "manual", f"stage{stage}" if stage is not None else "")
                               if p))
     outcomes = []
@@ -446,158 +335,6 @@ def init_schema(db: Engine) -> None:
     create_schema(db, gx_validations)
 
 
-def suite_path(name: str, gx_dir: Path | None = None) -> Path:
-    return (gx_dir or default_gx_dir()) / "expectations" / f"{name}.json"
-
-
-def declared_expectations(name: str, gx_dir: Path | None = None) -> list[dict]:
-    """The expectations a suite's JSON declares (what GX must load and evaluate, all of them)."""
-    path = suite_path(name, gx_dir)
-    if not path.is_file():
-        raise FileNotFoundError(f"GX suite {name!r} not found at {path}: point OCR_MIGRATE_GX_DIR at the "
-                                f"repository's expectations/gx, or install the package with its gx/ data")
-    return json.loads(path.read_text())["expectations"]
-
-
-class _Validator:
-    """One ephemeral GX context per gate: suites read from the repo's file-context store, results
-    and Data Docs written under ``data_docs_dir`` (validation JSON in ``.validations/``, so the site
-    index lists every gate validated into the same folder)."""
-
-    def __init__(self, data_docs_dir: Path, gx_dir: Path):
-        self.gx_dir = Path(gx_dir).resolve()
-        self.site = data_docs_dir
-        self.ctx = _gx_context(self.gx_dir, data_docs_dir)
-
-    def validate(self, suite_name: str, asset_name: str, rows: list[dict], run_name: str) -> dict:
-        gx, pd = _gx(), _pandas()
-        from great_expectations.core.run_identifier import RunIdentifier
-
-        declared = declared_expectations(suite_name, self.gx_dir)
-        suite = self.ctx.suites.get(suite_name)
-        loaded = [e.expectation_type for e in suite.expectations]
-        if len(loaded) != len(declared):
-            missing = sorted({d["type"] for d in declared} - set(loaded))
-            raise SuiteIntegrityError(f"suite {suite_name}: the JSON declares {len(declared)} expectations, GX "
-                                      f"loaded {len(loaded)}; dropped (class not registered?): {missing}")
-        frame = pd.DataFrame(rows)
-        for column in sorted({d["kwargs"]["column"] for d in declared if "column" in d["kwargs"]}):
-            if column not in frame.columns:
-                frame[column] = None
-        source = self.ctx.data_sources.add_pandas(f"{suite_name}_source")
-        asset = source.add_dataframe_asset(asset_name)
-        batch = asset.add_batch_definition_whole_dataframe("rows")
-        definition = self.ctx.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{suite_name}_validation", data=batch, suite=suite))
-        result_format = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
-        if "document" in frame.columns:
-            result_format["unexpected_index_column_names"] = ["document"]
-        checkpoint = self.ctx.checkpoints.add(gx.Checkpoint(
-            name=f"{suite_name}_gate", validation_definitions=[definition], result_format=result_format,
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])]))
-        run = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name))
-        (identifier, result), = run.run_results.items()
-        stats = result.statistics
-        if stats["evaluated_expectations"] != len(declared):
-            raise SuiteIntegrityError(f"suite {suite_name}: {stats['evaluated_expectations']} expectations "
-                                      f"evaluated, the JSON declares {len(declared)}")
-        failed, observed = [], {}
-        for er in result.results:
-            summary = _expectation_summary(er)
-            if "observed" in summary:
-                key = summary.get("column") or ("row_count" if "row_count" in summary["expectation"]
-                                                 else summary["expectation"])
-                observed[key] = summary["observed"]
-            if not er.success:
-                failed.append(summary)
-        urls = self.ctx.get_docs_sites_urls(resource_identifier=identifier, site_name=DOCS_SITE)
-        page = _url_path(urls[0]["site_url"]) if urls and urls[0].get("site_url") else None
-        return {"suite": suite_name, "success": bool(result.success), "evaluated": stats["evaluated_expectations"],
-                "successful": stats["successful_expectations"], "failed": failed, "observed": observed,
-                "documents": len(frame), "data_docs": str(page) if page else None}
-
-    def index_path(self) -> Path:
-        return self.site / "index.html"
-
-
-def _expectation_summary(er) -> dict:
-    config = er.expectation_config
-    kwargs = config.kwargs
-    out = {"expectation": config.type}
-    for key in ("column", "min_value", "max_value", "mostly", "value_set"):
-        if kwargs.get(key) is not None:
-            out[key] = kwargs[key]
-    result = er.result or {}
-    if "observed_value" in result:
-        out["observed"] = result["observed_value"]
-    for key in ("element_count", "unexpected_count", "unexpected_percent", "missing_count"):
-        if key in result:
-            out[key] = result[key]
-    if result.get("partial_unexpected_list"):
-        out["unexpected"] = result["partial_unexpected_list"][:10]
-    if result.get("partial_unexpected_index_list"):
-        out["unexpected_documents"] = [i.get("document", i) if isinstance(i, dict) else i
-                                       for i in result["partial_unexpected_index_list"][:10]]
-    info = er.exception_info or {}
-    if info.get("raised_exception"):
-        out["exception"] = info.get("exception_message")
-    else:  # GX 1.x keys exception info by metric
-        for value in info.values():
-            if isinstance(value, dict) and value.get("raised_exception"):
-                out["exception"] = value.get("exception_message")
-                break
-    return jsonable(out)
-
-
-def _gx():
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-
-    for name in ("great_expectations", "great_expectations.data_context"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    return gx
-
-
-def _pandas():
-    import pandas
-
-    return pandas
-
-
-def _gx_context(gx_dir: Path, data_docs_dir: Path):
-    gx = _gx()
-    from great_expectations.data_context.types.base import DataContextConfig, ProgressBarsConfig
-
-    data_docs_dir.mkdir(parents=True, exist_ok=True)
-
-    def files(base: Path) -> dict:
-        return {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(base),
-                "suppress_store_backend_id": True}
-
-    memory = {"class_name": "InMemoryStoreBackend"}
-    config = DataContextConfig(
-        config_version=4,
-        expectations_store_name="expectations_store",
-        validation_results_store_name="validation_results_store",
-        checkpoint_store_name="checkpoint_store",
-        stores={
-            # read-only use of the repo's file-context suites: the same store class and layout
-            "expectations_store": {"class_name": "ExpectationsStore", "store_backend": files(gx_dir / "expectations")},
-            "validation_results_store": {"class_name": "ValidationResultsStore",
-                                         "store_backend": files(data_docs_dir / ".validations")},
-            "checkpoint_store": {"class_name": "CheckpointStore", "store_backend": memory},
-            "validation_definition_store": {"class_name": "ValidationDefinitionStore", "store_backend": memory},
-        },
-        data_docs_sites={DOCS_SITE: {
-            "class_name": "SiteBuilder", "show_how_to_buttons": False,
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(data_docs_dir)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}},
-        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
-        analytics_enabled=False,
-    )
-    return gx.get_context(project_config=config, mode="ephemeral")
-
-
 # ---------------------------------------------------------------- helpers
 
 
@@ -607,11 +344,3 @@ def _db(db: Engine | str) -> Engine:
 
         return make_db(db)
     return db
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "run"
-
-
-def _url_path(url: str) -> Path:
-    return Path(unquote(urlparse(url).path))
