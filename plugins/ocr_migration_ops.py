@@ -65,14 +65,17 @@ def _variable(key: str) -> str | None:
 
 
 def sqlalchemy_url(conn) -> str:
-    """An Airflow connection as an SQLAlchemy URL for our stores (psycopg 3 for PostgreSQL)."""
+    """An Airflow connection as an SQLAlchemy URL for our stores. A PostgreSQL connection is the
+    postgres provider's (``PostgresHook.sqlalchemy_url``: psycopg 3 under SQLAlchemy 2, the
+    connection's ``sqlalchemy_query`` and IAM extras honoured); SQLite, the embedded default, is a
+    file path."""
     if conn.conn_type == "sqlite":
         return f"sqlite:///{conn.host}"
-    uri = conn.get_uri()
-    scheme, rest = uri.split("://", 1)
-    if scheme in ("postgres", "postgresql"):
-        return f"postgresql+psycopg://{rest}"
-    return uri
+    if conn.conn_type in ("postgres", "postgresql"):
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        return PostgresHook(connection=conn).sqlalchemy_url.render_as_string(hide_password=False)
+    return conn.get_uri()
 
 
 def migration_settings():

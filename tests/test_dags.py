@@ -139,6 +139,25 @@ print("RESULT " + json.dumps({"set_ups": set_ups, "verdicts": verdicts}))
 """
 
 
+def test_the_metrics_connection_is_the_postgres_providers(migration_env):
+    """``ocr_metrics_db`` becomes our stores' URL through the postgres provider's hook: psycopg 3,
+    and the connection's ``sqlalchemy_query`` extra honoured (a hand-built URL dropped it)."""
+    env, _ = migration_env
+    probe = (
+        "import json, ocr_migration_ops as ops, sqlalchemy\n"
+        "from airflow.sdk import Connection\n"
+        "conn = Connection.from_uri(__import__('os').environ['AIRFLOW_CONN_OCR_METRICS_DB'], conn_id='ocr_metrics_db')\n"
+        "conn.extra = json.dumps({'sqlalchemy_query': {'application_name': 'ocr-gate'}})\n"
+        "url = ops.sqlalchemy_url(conn)\n"
+        "with sqlalchemy.create_engine(url).connect() as c:\n"
+        "    print(url.split('://')[0], c.execute(sqlalchemy.text('SHOW application_name')).scalar())\n"
+        "print(ops.migration_settings().sqlalchemy_url.split('://')[0])\n")
+    proc = subprocess.run([sys.executable, "-c", probe], env={**env, "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}"},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["postgresql+psycopg", "ocr-gate", "postgresql+psycopg"]
+
+
 def test_the_sensors_set_the_schema_up_once_per_database_not_on_every_poke(migration_env):
     env, db = migration_env
     proc = subprocess.run([sys.executable, "-c", SCHEMA_PROBE], env={**env, "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}"},
