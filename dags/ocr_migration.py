@@ -43,6 +43,8 @@ from airflow.providers.standard.operators.python import (BranchPythonOperator, P
 from airflow.sdk import DAG, Param, TaskGroup, TriggerRule
 
 import ocr_migration_ops as ops
+from ocr_migration_operators import GoldenGateOperator, StageApprovalOperator, approval_form
+from ocr_migration_sensors import PostCutoverSensor, StageGateSensor
 from rollout.health.golden_subsets import GOLDEN_SUBSET_CHOICES
 from rollout.migration import DEFAULT_PLAN, MAX_GOLDEN_SHARDS, MigrationPlan
 
@@ -70,7 +72,7 @@ def golden_gate_tasks(suffix: str = "", trigger_rule=TriggerRule.ALL_SUCCESS, **
     shards = PythonOperator(task_id=f"golden_shards{suffix}", python_callable=ops.golden_shards,
                             trigger_rule=trigger_rule)
     rows = ops.golden_read.override(task_id=f"golden_read{suffix}").expand(shard=shards.output)
-    gate = ops.GoldenGateOperator(task_id=f"golden_gate{suffix}", python_callable=ops.golden_gate,
+    gate = GoldenGateOperator(task_id=f"golden_gate{suffix}", python_callable=ops.golden_gate,
                                   op_kwargs={**gate_kwargs, "shard_rows": rows})
     return shards, gate
 
@@ -137,18 +139,18 @@ with DAG(
         with TaskGroup(group_id, tooltip=f"plan slot {position}") as group:
             set_pct = PythonOperator(task_id="set_percentage", python_callable=ops.set_stage_percentage,
                                      op_kwargs={"position": position})
-            gate = ops.StageGateSensor(task_id="health_gate", position=position,
+            gate = StageGateSensor(task_id="health_gate", position=position,
                                        set_task_id=f"{group_id}.set_percentage")
             golden_split, golden = golden_gate_tasks(position=position)
             branch = BranchPythonOperator(task_id="approval_needed", python_callable=ops.approval_branch,
                                           op_kwargs={"position": position, "group": group_id})
-            approve = ops.StageApprovalOperator(
+            approve = StageApprovalOperator(
                 task_id="approve",
                 subject=f"Stage {position} ({{{{ params.stages[{position - 1}] }}}} % open source) passed its gates: "
                         "advance?",
                 body="The health and golden gates passed for this stage. Approve to continue the migration. "
                      "Reject (with a reason) to roll back to the previous stage and stop the run.",
-                params=ops.approval_form())
+                params=approval_form())
             auto = EmptyOperator(task_id="auto_approved")
             done = EmptyOperator(task_id="done", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
             rollback = PythonOperator(task_id="rollback", python_callable=ops.stage_rollback,
@@ -171,7 +173,7 @@ with DAG(
         backup = PythonOperator(task_id="backup", python_callable=ops.backup_before_cutover)
         switch = PythonOperator(task_id="switch", python_callable=ops.cut_over,
                                 op_kwargs={"backup": "{{ ti.xcom_pull(task_ids='cutover.backup') }}"})
-        watch = ops.PostCutoverSensor(task_id="post_cutover_watch", cutover_task_id="cutover.switch")
+        watch = PostCutoverSensor(task_id="post_cutover_watch", cutover_task_id="cutover.switch")
         # the run's last task: its state is the run's (remediation after a failure is a leaf that
         # succeeds; without this, a failed migration would end "success")
         finished = EmptyOperator(task_id="finished")

@@ -1,272 +1,26 @@
-"""Airflow glue for the migration DAGs: where the stores come from (Connections and Variables,
-falling back to the OCR_MIGRATE_* settings), the gate sensors, and the task callables the DAG
-files wire together. The logic itself lives in ``rollout.migration`` and ``rollout.health``.
-
-Connections / Variables (all optional; unset = the OCR_MIGRATE_* environment):
-  ocr_metrics_db (postgres or sqlite connection) — flag state, events, gates, alerts
-  ocr_redis (redis connection)                    — flag distribution
-  ocr_notifier_webhook (Variable)                 — alerts are POSTed here
-  ocr_golden_dir (Variable)                       — golden invoices for the GX gates
-  ocr_service_url (Variable)                      — the OCR service the monitoring DAG checks
+"""The task callables the migration DAG files wire together (``python_callable=``): plain
+functions over ``rollout.migration`` and ``rollout.health``, with their stores from
+``ocr_migration_hook``. Sensors and operators are in ``ocr_migration_sensors`` and
+``ocr_migration_operators``.
 
 Nothing heavy is imported at module level: DAG files import this at parse time.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import BaseOperatorLink, BaseSensorOperator, Param, PokeReturnValue, task
+from airflow.sdk import task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from ocr_migration_hook import (REPO_ROOT, SERVICE_VAR, Stores, variable, actor, golden_dir, migration_settings,
+                                plan_of, plan_percentage)
+from ocr_migration_operators import rejection_of
+
 log = logging.getLogger(__name__)
-
-METRICS_CONN, REDIS_CONN = "ocr_metrics_db", "ocr_redis"
-WEBHOOK_VAR, GOLDEN_VAR, SERVICE_VAR = "ocr_notifier_webhook", "ocr_golden_dir", "ocr_service_url"
-PRICE_VAR = "ocr_documentai_price_per_page"  # the contracted Document AI price (the cost ledger)
-REPO_ROOT = Path(__file__).resolve().parent.parent
-# How often a waiting gate looks again (reschedule mode: no worker slot is held meanwhile).
-POKE_INTERVAL_S = float(os.environ.get("OCR_MIGRATE_GATE_POKE_S", "60"))
-# reschedule (default): no worker slot held between looks. poke: for short demo intervals, where
-# reschedule-mode sensors hit apache/airflow#71172 (a stale executor event fails the next poke).
-SENSOR_MODE = os.environ.get("OCR_MIGRATE_GATE_MODE", "reschedule")
-
-
-# ------------------------------------------------------------------------------- configuration
-
-
-def _connection(conn_id: str):
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        return BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
-        return None
-    except Exception as exc:  # no Airflow context (e.g. a plain script): the environment decides
-        log.debug("connection %s not readable: %s", conn_id, exc)
-        return None
-
-
-def _variable(key: str) -> str | None:
-    from airflow.sdk import Variable
-
-    try:
-        return Variable.get(key, default=None) or None
-    except Exception as exc:
-        log.debug("variable %s not readable: %s", key, exc)
-        return None
-
-
-def sqlalchemy_url(conn) -> str:
-    """An Airflow connection as an SQLAlchemy URL for our stores. A PostgreSQL connection is the
-    postgres provider's (``PostgresHook.sqlalchemy_url``: psycopg 3 under SQLAlchemy 2, the
-    connection's ``sqlalchemy_query`` and IAM extras honoured); SQLite, the embedded default, is a
-    file path."""
-    if conn.conn_type == "sqlite":
-        return f"sqlite:///{conn.host}"
-    if conn.conn_type in ("postgres", "postgresql"):
-        from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-        return PostgresHook(connection=conn).sqlalchemy_url.render_as_string(hide_password=False)
-    return conn.get_uri()
-
-
-def migration_settings():
-    """The project's Settings with the Airflow Connections/Variables applied over the environment."""
-    from rollout.settings import Settings
-
-    overrides = {}
-    if (conn := _connection(METRICS_CONN)) is not None:
-        overrides["database_url"] = sqlalchemy_url(conn)
-    if (conn := _connection(REDIS_CONN)) is not None:
-        overrides["redis_url"] = conn.get_uri()
-    if (hook := _variable(WEBHOOK_VAR)) is not None:
-        overrides["alert_webhook_url"] = hook
-    if (price := _variable(PRICE_VAR)) is not None:
-        overrides["documentai_price_per_page"] = price
-    return Settings(**overrides)
-
-
-@functools.lru_cache(maxsize=4)
-def metrics_db(url: str):
-    """The metrics and flag database: one SQLAlchemy Engine (and its connection pool) per URL in a
-    worker process, which a sensor poking every minute reuses instead of building its own; its
-    tables are set up on the first look only (``rollout.flags.create_tables``, once per ``db``)."""
-    from rollout.flags import make_db
-
-    return make_db(url)
-
-
-class Stores:
-    """The flag store (publishing changes to Redis), the metrics database ``db`` and the notifiers."""
-
-    def __init__(self):
-        from rollout.distribution import publish
-        from rollout.flags import FlagStore
-        from rollout.health.alerts import notifiers_from
-
-        self.settings = migration_settings()
-        self.db = metrics_db(self.settings.sqlalchemy_url)
-        self.flags = FlagStore(self.db, on_change=lambda snap: publish(self.settings.redis_url, snap))
-        self.notifiers = notifiers_from(self.settings.alert_webhook_url, self.settings.alert_webhook_retries)
-        self.flags.init()
-
-
-def actor(context) -> str:
-    return f"airflow:{context['dag'].dag_id}/{context['run_id']}"
-
-
-def plan_of(context):
-    from rollout.migration import MigrationPlan, PlanError
-
-    try:
-        return MigrationPlan.from_params(dict(context["params"]))
-    except PlanError as exc:
-        raise AirflowFailException(f"invalid migration plan: {exc}") from None
-
-
-def golden_dir() -> Path:
-    return Path(_variable(GOLDEN_VAR) or REPO_ROOT / "expectations" / "golden")
-
-
-# ------------------------------------------------------------------------------ links, operators
-
-
-class DataDocsLink(BaseOperatorLink):
-    """A golden gate's Great Expectations Data Docs, served by the OCR migration UI plugin."""
-
-    name = "Data Docs"
-
-    def get_link(self, operator, *, ti_key) -> str:
-        return "/ocr-migration/data-docs/index.html"
-
-
-class GoldenGateOperator(PythonOperator):
-    """A PythonOperator for the golden gate, with a "Data Docs" link on the task."""
-
-    operator_extra_links = (DataDocsLink(),)
-    ui_color = "#e0f0ff"
-
-
-# ------------------------------------------------------------------------------------ sensors
-
-
-class StageGateSensor(BaseSensorOperator):
-    """Waits until the stage's health gate is PASS and its soak time is over; fails at once on
-    FAIL, and with a clear INCONCLUSIVE message when the stage times out (no rollback then)."""
-
-    template_fields = ("position", "set_task_id")  # the Rendered tab shows which plan slot it judges
-    ui_color = "#ffe4b5"
-
-    def __init__(self, *, position: int, set_task_id: str, **kwargs):
-        kwargs.setdefault("mode", SENSOR_MODE)
-        kwargs.setdefault("poke_interval", POKE_INTERVAL_S)
-        kwargs.setdefault("timeout", 7 * 86400)  # the plan's stage_timeout_s is the real limit
-        # Retries absorb infrastructure failures only (a gate FAIL raises AirflowFailException,
-        # which is never retried): notably apache/airflow#71172, where a reschedule-mode sensor
-        # is failed by the scheduler on a stale executor event from its previous poke.
-        kwargs.setdefault("retries", 5)
-        kwargs.setdefault("retry_delay", timedelta(seconds=5))
-        super().__init__(**kwargs)
-        self.position, self.set_task_id = position, set_task_id
-
-    def poke(self, context) -> bool | PokeReturnValue:
-        from rollout.migration import stage_gate
-
-        plan = plan_of(context)
-        percentage = plan_percentage(plan, self.position)
-        stage = context["ti"].xcom_pull(task_ids=self.set_task_id)
-        since = datetime.fromisoformat(stage["since"])
-        stores = Stores()
-        out = stage_gate(stores.db, stores.flags, since, percentage, plan, context["run_id"], stores.notifiers)
-        self.log.info("gate at %s %%: %s — %s (canary %s, baseline %s documents)", percentage, out["verdict"],
-                      out["reason"], out.get("canary_documents"), out.get("baseline_documents"))
-        if out["status"] == "pass":
-            return PokeReturnValue(True, out)
-        if out["status"] == "fail":
-            raise AirflowFailException(f"gate FAIL at {percentage} %: {out['reason']}")
-        if out["status"] == "timeout":
-            raise AirflowFailException(
-                f"gate still INCONCLUSIVE at {percentage} % after {plan.stage_timeout_s:g} s: {out['reason']}. "
-                "Stopped without advancing or rolling back; decide, then clear this task to look again")
-        return False
-
-
-class PostCutoverSensor(BaseSensorOperator):
-    """The post-cutover watch: success after the watch period without a critical alert and with
-    a PASS gate at 100 % (no evidence by twice the period: failure)."""
-
-    template_fields = ("cutover_task_id",)
-
-    def __init__(self, *, cutover_task_id: str, **kwargs):
-        kwargs.setdefault("mode", SENSOR_MODE)
-        kwargs.setdefault("poke_interval", POKE_INTERVAL_S)
-        kwargs.setdefault("timeout", 30 * 86400)
-        kwargs.setdefault("retries", 3)  # see StageGateSensor
-        kwargs.setdefault("retry_delay", timedelta(seconds=5))
-        super().__init__(**kwargs)
-        self.cutover_task_id = cutover_task_id
-
-    def poke(self, context) -> bool | PokeReturnValue:
-        from rollout.migration import post_cutover_status
-
-        plan = plan_of(context)
-        cut = context["ti"].xcom_pull(task_ids=self.cutover_task_id)
-        stores = Stores()
-        out = post_cutover_status(stores.db, stores.flags, datetime.fromisoformat(cut["at"]),
-                                  plan.post_cutover_watch_s, context["run_id"], stores.notifiers,
-                                  thresholds=plan.thresholds, evidence_wait_s=plan.stage_timeout_s)
-        self.log.info("post-cutover watch: %s — %s", out["status"], out["reason"])
-        if out["status"] == "fail":
-            raise AirflowFailException(f"{out['reason']}; run {cut['rollback_script']} to go back")
-        return PokeReturnValue(True, out) if out["status"] == "pass" else False
-
-
-class StageApprovalOperator(ApprovalOperator):
-    """A stage's human approval (Airflow's Human-in-the-loop: the "Required Actions" page, or
-    ``PATCH /api/v2/dags/…/taskInstances/…/hitlDetails`` with ``{"chosen_options": ["Approve"]}``).
-
-    *Approve* continues the migration. *Reject* fails this task, on purpose and without a retry (a
-    person answered; asking again would be wrong): the stage's ``rollback`` task then returns to
-    the previous percentage, with the reviewer and the reason from the form in the audit log, and
-    the run stops as after a FAIL. The answer is kept in XCom ``approval`` for that task."""
-
-    ui_color = "#e0d4f7"
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("fail_on_reject", True)
-        kwargs.setdefault("retries", 0)
-        super().__init__(**kwargs)
-
-    def execute_complete(self, context, event):
-        if "error" not in event:
-            user = event.get("responded_by_user") or {}
-            context["ti"].xcom_push(key="approval", value={
-                "chosen": list(event.get("chosen_options") or []),
-                "by": str(user.get("name") or user.get("id") or ""),
-                "reason": str((event.get("params_input") or {}).get("reason") or ""),
-                "at": str(event.get("responded_at") or "")})
-        return super().execute_complete(context, event)
-
-
-def approval_form() -> dict:
-    """The approval form's fields. Give them as the operator's ``params`` where it is built (in the
-    DAG file): Airflow merges a task's params with the DAG's when the outermost ``__init__`` is
-    called, and HITLOperator keeps only the task-sourced ones for its form."""
-    return {"reason": Param("", type="string", title="Reason", source="task",
-                            description="why (kept in the audit log)")}
-
-
-def rejection_of(approval: dict | None) -> dict | None:
-    """The approval task's answer when it was a rejection."""
-    return approval if approval and ApprovalOperator.REJECT in (approval.get("chosen") or []) else None
 
 
 # ------------------------------------------------------------------------------ task callables
@@ -278,13 +32,6 @@ def validate_plan(**context) -> dict:
             "require_approval": plan.require_approval, "auto_rollback": plan.auto_rollback}
 
 
-def plan_percentage(plan, position: int) -> int:
-    """The plan slot's percentage; a slot beyond this run's plan is skipped (it does not
-    'succeed': the grid shows the run's real stages)."""
-    percentage = plan.percentage_at(position)
-    if percentage is None:
-        raise AirflowSkipException(f"plan slot {position} is beyond this run's {len(plan.stages)}-stage plan")
-    return percentage
 
 
 def set_stage_percentage(position: int, **context) -> dict:
@@ -607,7 +354,7 @@ def monitoring_check(**context) -> dict:
         judged = judge(stores.db, now - timedelta(hours=1), now, percentage=snap.percentage,
                        run_id=context["run_id"], notifiers=stores.notifiers, source="monitor")
         out.update(verdict=judged.result.verdict, reason=judged.result.reason, alerts_raised=len(judged.raised))
-    url = _variable(SERVICE_VAR)
+    url = variable(SERVICE_VAR)
     if url:
         import httpx
 
@@ -629,14 +376,14 @@ def staging_config(**overrides):
 
     from staging import StagingConfig
 
-    raw = json.loads(_variable(STAGING_VAR) or "{}")
+    raw = json.loads(variable(STAGING_VAR) or "{}")
     settings = migration_settings()
     raw.setdefault("base_dir", str((settings.data_dir / "staging").resolve()))
     return StagingConfig.from_dict({**raw, **overrides})
 
 
 def staging_results_dir() -> Path:
-    return Path(_variable("ocr_staging_results_dir") or REPO_ROOT / "staging_test_results")
+    return Path(variable("ocr_staging_results_dir") or REPO_ROOT / "staging_test_results")
 
 
 def staging_deploy(**context) -> dict:

@@ -21,7 +21,7 @@ cookie, or an ``Authorization: Bearer`` header (``POST /auth/token``). No or an 
 token: 403. Authorization: the user must be allowed the UI (``AccessView.WEBSITE``) and to read the
 ``ocr_migration`` DAG (403 otherwise); a DAG's latest run is only shown to who may read its runs.
 
-Data: the migration database is the one the DAG tasks use: ``ocr_migration_ops.migration_settings()``
+Data: the migration database is the one the DAG tasks use: ``ocr_migration_hook.migration_settings()``
 (the ``ocr_metrics_db`` Airflow connection over the ``OCR_MIGRATE_*`` environment) when that module
 is importable (the api-server puts the plugins folder on ``sys.path``), else
 ``rollout.settings.get_settings()``.
@@ -111,7 +111,7 @@ class LazyASGIApp:
 def migration_settings():
     """The settings the DAG tasks use (Airflow connection over the environment), see the docstring."""
     try:
-        from ocr_migration_ops import migration_settings as from_airflow
+        from ocr_migration_hook import migration_settings as from_airflow
     except ImportError:
         from rollout.settings import get_settings
 
@@ -376,7 +376,7 @@ def _data_docs_link():
     here = os.path.dirname(os.path.abspath(__file__))
     if here not in sys.path:  # Airflow puts the plugins folder on sys.path; a bare import may not
         sys.path.append(here)
-    from ocr_migration_ops import DataDocsLink
+    from ocr_migration_operators import DataDocsLink
 
     return DataDocsLink()
 

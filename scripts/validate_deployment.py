@@ -46,13 +46,13 @@ def check_dags(results: list) -> None:
 
 
 def check_stores(results: list) -> dict:
-    import ocr_migration_ops as ops
+    import ocr_migration_hook as hook
     from sqlalchemy import text
 
     from rollout.flags import make_db
 
-    settings = ops.migration_settings()
-    source = "connection ocr_metrics_db" if ops._connection(ops.METRICS_CONN) else "OCR_MIGRATE_DATABASE_URL / default"
+    settings = hook.migration_settings()
+    source = "connection ocr_metrics_db" if hook.connection_or_none(hook.METRICS_CONN) else "OCR_MIGRATE_DATABASE_URL / default"
     try:
         with make_db(settings.sqlalchemy_url).connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -77,9 +77,9 @@ def check_stores(results: list) -> dict:
 def check_service(results: list, url: str | None) -> None:
     import httpx
 
-    import ocr_migration_ops as ops
+    import ocr_migration_hook as hook
 
-    url = url or ops._variable(ops.SERVICE_VAR) or os.environ.get("OCR_MIGRATE_SERVICE_URL")
+    url = url or hook.variable(hook.SERVICE_VAR) or os.environ.get("OCR_MIGRATE_SERVICE_URL")
     if not url:
         results.append(("OCR service", WARN, "no URL (--service-url, Variable ocr_service_url)"))
         return

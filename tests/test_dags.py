@@ -120,7 +120,7 @@ from datetime import datetime
 
 from sqlalchemy import event
 
-import ocr_migration_ops as ops
+import ocr_migration_hook as ops
 from rollout.events import metadata as events
 from rollout.flags import metadata as flags
 from rollout.health.schema import metadata as gates_and_alerts
@@ -144,7 +144,7 @@ def test_the_metrics_connection_is_the_postgres_providers(migration_env):
     and the connection's ``sqlalchemy_query`` extra honoured (a hand-built URL dropped it)."""
     env, _ = migration_env
     probe = (
-        "import json, ocr_migration_ops as ops, sqlalchemy\n"
+        "import json, ocr_migration_hook as ops, sqlalchemy\n"
         "from airflow.sdk import Connection\n"
         "conn = Connection.from_uri(__import__('os').environ['AIRFLOW_CONN_OCR_METRICS_DB'], conn_id='ocr_metrics_db')\n"
         "conn.extra = json.dumps({'sqlalchemy_query': {'application_name': 'ocr-gate'}})\n"
