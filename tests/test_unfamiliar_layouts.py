@@ -321,23 +321,25 @@ def test_an_item_both_reads_found_takes_the_rate_only_the_other_read_kept():
     assert merge_reads(first, second).line_items[0]["vat_rate"] == "23"
 
 
-def test_a_description_keeps_a_closing_bracket_its_words_opened_and_drops_trailing_noise():
-    def row(*cells):  # words 10 px apart within a cell, cells 80 px apart
-        words, x = [], 0
-        for cell in cells:
-            for t in cell.split(" "):
-                words.append(Word(t, x, 0, x + 12 * len(t), 20))
-                x += 12 * len(t) + 10
-            x += 70
-        return build_rows(words)[0]
+def cells_row(*cells):
+    """A table row: words 10 px apart within a cell, cells 80 px apart."""
+    words, x = [], 0
+    for cell in cells:
+        for t in cell.split(" "):
+            words.append(Word(t, x, 0, x + 12 * len(t), 20))
+            x += 12 * len(t) + 10
+        x += 70
+    return build_rows(words)[0]
 
-    item = parse_item_row(row("1", "Pączki (karton 24 szt )", "45,19", "9", "406,71"), qty_first=False)[0]
+
+def test_a_description_keeps_a_closing_bracket_its_words_opened_and_drops_trailing_noise():
+    item = parse_item_row(cells_row("1", "Pączki (karton 24 szt )", "45,19", "9", "406,71"), qty_first=False)[0]
     assert item["description"] == "Pączki (karton 24 szt)"
     # a row number with a speck, and the description cell's own trailing dash before a junk cell
-    item = parse_item_row(row("/5 Rozliczenie JPK – korekta -", "ay", "280,00", "1", "280,00"), qty_first=False)[0]
+    item = parse_item_row(cells_row("/5 Rozliczenie JPK – korekta -", "ay", "280,00", "1", "280,00"), qty_first=False)[0]
     assert item["description"] == "Rozliczenie JPK – korekta"
     # a quote glued to a number by a speck does not hide the number ('"450,00')
-    item = parse_item_row(row("1", "Porada prawna", '"450,00', "3,25", "godz.", "1462,50"), qty_first=False)[0]
+    item = parse_item_row(cells_row("1", "Porada prawna", '"450,00', "3,25", "godz.", "1462,50"), qty_first=False)[0]
     assert (item["quantity"], item["unit_price"]) == ("3.25", "450.00")
 
 
@@ -385,17 +387,6 @@ def test_a_row_with_its_own_vat_columns_is_an_item_and_a_summary_row_is_not():
     assert parse_item_row(row("Stawka", "23%", "1", "573,56", "361,92", "1", "935,48")) is None
 
 
-def row(*cells):
-    """A table row: words 10 px apart within a cell, cells 80 px apart."""
-    words, x = [], 0
-    for cell in cells:
-        for t in cell.split(" "):
-            words.append(Word(t, x, 0, x + 12 * len(t), 20))
-            x += 12 * len(t) + 10
-        x += 70
-    return build_rows(words)[0]
-
-
 def test_an_item_row_one_misread_digit_off_is_read_from_the_other_two_numbers():
     """A fax misreads one digit of a price or an amount: quantity x the other decides it, when
     only one of them can be the misread one, or a gross column says which."""
@@ -404,28 +395,28 @@ def test_an_item_row_one_misread_digit_off_is_read_from_the_other_two_numbers():
         return item["quantity"], item["unit_price"], item["amount"]
 
     # the amount: 4 x 3 025,55 is 12 102,20, read '17 102,20' (and the price cannot be 17 102,20 / 4)
-    assert numbers(parse_item_row(row("Transport krajowy", "4", "usł.", "3 025,55", "23%", "17 102,20"))) \
+    assert numbers(parse_item_row(cells_row("Transport krajowy", "4", "usł.", "3 025,55", "23%", "17 102,20"))) \
         == ("4", "3025.55", "12102.20")
     # the price: 7,53 x 130,68 = 984,02, read '130,08'; the gross 1 210,34 = 984,02 + 23 % confirms
-    assert numbers(parse_item_row(row("Tłumaczenie techniczne", "753", "130,08", "23%", "984,02", "1210,34"))) \
+    assert numbers(parse_item_row(cells_row("Tłumaczenie techniczne", "753", "130,08", "23%", "984,02", "1210,34"))) \
         == ("7.53", "130.68", "984.02")
     # either could be misread (4 x 542,06 = 2 168,24 or 4 x 532,06 = 2 128,24) and nothing says which
-    assert parse_item_row(row("Wynajem rusztowania", "4", "usł.", "542,06", "23%", "2128,24")) is None
+    assert parse_item_row(cells_row("Wynajem rusztowania", "4", "usł.", "542,06", "23%", "2128,24")) is None
     # ... a gross column does: 2 128,24 + 23 % = 2 617,74
-    assert numbers(parse_item_row(row("Wynajem rusztowania", "4", "542,06", "23%", "2128,24", "2617,74"))) \
+    assert numbers(parse_item_row(cells_row("Wynajem rusztowania", "4", "542,06", "23%", "2128,24", "2617,74"))) \
         == ("4", "532.06", "2128.24")
     # two digits off is not an item; a quantity is never repaired ('nr 4' is not a quantity of 1)
-    assert parse_item_row(row("Naprawa pompy", "4", "usł.", "807,06", "23%", "3501,84"), quotient=False) is None
-    item = parse_item_row(row("Naprawa pompy nr 4", "I", "szt.", "2866,00", "23%", "2866,00"))[0]
+    assert parse_item_row(cells_row("Naprawa pompy", "4", "usł.", "807,06", "23%", "3501,84"), quotient=False) is None
+    item = parse_item_row(cells_row("Naprawa pompy nr 4", "I", "szt.", "2866,00", "23%", "2866,00"))[0]
     assert item["description"].endswith("nr 4") and item["quantity"] == "1"
 
 
 def test_a_lone_stroke_before_a_unit_is_a_count():
-    assert parse_item_row(row("Kawa ziarnista I kg", "35", "102,23", "3578,05"))[0]["description"] == \
+    assert parse_item_row(cells_row("Kawa ziarnista I kg", "35", "102,23", "3578,05"))[0]["description"] == \
         "Kawa ziarnista 1 kg"
-    assert parse_item_row(row("Kawa ziarnista 1 kq", "35", "102,23", "3578,05"))[0]["description"] == \
+    assert parse_item_row(cells_row("Kawa ziarnista 1 kq", "35", "102,23", "3578,05"))[0]["description"] == \
         "Kawa ziarnista 1 kg"
-    assert parse_item_row(row("Jabłka klasa I", "35", "102,23", "3578,05"))[0]["description"] == "Jabłka klasa I"
+    assert parse_item_row(cells_row("Jabłka klasa I", "35", "102,23", "3578,05"))[0]["description"] == "Jabłka klasa I"
 
 
 def test_a_dash_between_two_words_survives_the_speck_filter():
