@@ -449,6 +449,20 @@ def _row_numbers(tokens: list[str], cells: list[int] | None = None) -> list[_Num
     return nums
 
 
+def _factor_columns(nums: list[_Num], k: int, orders):
+    """(i, first_is_qty, quantity, unit price) for every two numbers left of ``nums[k]`` (the
+    amount), in each column order of ``orders``; ``nums[i]`` is the first of the two."""
+    for i in range(k):
+        for j in range(i + 1, k):
+            for first_is_qty in orders:
+                yield (i, first_is_qty, *((nums[i], nums[j]) if first_is_qty else (nums[j], nums[i])))
+
+
+def _described(words, first: int) -> bool:
+    """Whether a word with two letters stands before word ``first``: an item row has a description."""
+    return any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:first])
+
+
 def parse_item_row(row: Row, qty_first: bool | None = True, quotient: bool = True,
                    bare: bool = False) -> tuple[dict[str, str], float, list[Word]] | None:
     """A line item from a table row, found by quantity × unit price = amount, the evidence
@@ -471,28 +485,26 @@ def parse_item_row(row: Row, qty_first: bool | None = True, quotient: bool = Tru
         for amount, a_money in amount_num.readings():
             if not a_money:
                 continue
-            for i in range(k):
-                for j, first_is_qty in ((j, o) for j in range(i + 1, k) for o in orders):
-                    q_num, p_num = (nums[i], nums[j]) if first_is_qty else (nums[j], nums[i])
-                    for q in q_num.quantity_readings():
-                        for price, p_money in p_num.readings():
-                            if not p_money or q <= 0:
-                                continue
-                            if (q * price).quantize(CENT, ROUND_HALF_UP) != amount:
-                                continue
-                            first = nums[i].index
-                            if not bare and not any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:first]):
-                                continue  # no description before the numbers: not an item row
-                            if q < 1 and q * 100 in VAT_RATES and any(
-                                    n.value == price + amount for n in nums if n.index > amount_num.end):
-                                vat_triple = True  # net x rate = VAT, then net + VAT = gross
-                                continue
-                            # Prefer factors right of any number in the description, then the
-                            # net amount (left of gross), then readings as printed.
-                            exact = (price == p_num.value) + (amount == amount_num.value) + (q == q_num.value)
-                            score = (i, -k, exact, first_is_qty)
-                            if best is None or score > best[0]:
-                                best = (score, (q_num, q), (p_num, price), (amount_num, amount), first)
+            for i, first_is_qty, q_num, p_num in _factor_columns(nums, k, orders):
+                for q in q_num.quantity_readings():
+                    for price, p_money in p_num.readings():
+                        if not p_money or q <= 0:
+                            continue
+                        if (q * price).quantize(CENT, ROUND_HALF_UP) != amount:
+                            continue
+                        first = nums[i].index
+                        if not bare and not _described(words, first):
+                            continue  # no description before the numbers: not an item row
+                        if q < 1 and q * 100 in VAT_RATES and any(
+                                n.value == price + amount for n in nums if n.index > amount_num.end):
+                            vat_triple = True  # net x rate = VAT, then net + VAT = gross
+                            continue
+                        # Prefer factors right of any number in the description, then the
+                        # net amount (left of gross), then readings as printed.
+                        exact = (price == p_num.value) + (amount == amount_num.value) + (q == q_num.value)
+                        score = (i, -k, exact, first_is_qty)
+                        if best is None or score > best[0]:
+                            best = (score, (q_num, q), (p_num, price), (amount_num, amount), first)
     if best is None:
         if vat_triple:
             return None  # a totals row (or a per-rate summary row), not an item
@@ -542,30 +554,26 @@ def _one_digit_off(words, nums: list[_Num], orders) -> tuple | None:
         if not a_num.money or a_num.value <= 0:
             continue
         gross = {n.value for n in nums[k + 1:]}
-        for i in range(k):
-            for j, first_is_qty in ((j, o) for j in range(i + 1, k) for o in orders):
-                q_num, p_num = (nums[i], nums[j]) if first_is_qty else (nums[j], nums[i])
-                if not p_num.money or p_num.value <= 0:
-                    continue
-                if not any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:nums[i].index]):
-                    continue
-                price, amount = p_num.value, a_num.value
-                for q in q_num.quantity_readings():
-                    if q <= 0 or q < 1 and q * 100 in VAT_RATES or q > 1 and (q - 1) * 100 in VAT_RATES:
-                        continue  # a rate, or net and gross of one rate: a totals row's shape
-                    readings = []
-                    if _one_digit_apart(amount, net := (q * price).quantize(CENT, ROUND_HALF_UP)):
-                        readings.append((price, net))
-                    unit = (amount / q).quantize(CENT, ROUND_HALF_UP)
-                    if (q * unit).quantize(CENT, ROUND_HALF_UP) == amount and _one_digit_apart(price, unit):
-                        readings.append((unit, amount))
-                    confirmed = [(p, a) for p, a in readings
-                                 if any((a * (100 + r) / 100).quantize(CENT, ROUND_HALF_UP) in gross for r in VAT_RATES if r)]
-                    if len(confirmed) == 1 or len(readings) == 1 and not confirmed:
-                        (rp, ra), = confirmed or readings
-                        score = (bool(confirmed), i, -k, first_is_qty)
-                        if best is None or score > best[0]:
-                            best = (score, (q_num, q), (p_num, rp), (a_num, ra), nums[i].index)
+        for i, first_is_qty, q_num, p_num in _factor_columns(nums, k, orders):
+            if not p_num.money or p_num.value <= 0 or not _described(words, nums[i].index):
+                continue
+            price, amount = p_num.value, a_num.value
+            for q in q_num.quantity_readings():
+                if q <= 0 or q < 1 and q * 100 in VAT_RATES or q > 1 and (q - 1) * 100 in VAT_RATES:
+                    continue  # a rate, or net and gross of one rate: a totals row's shape
+                readings = []
+                if _one_digit_apart(amount, net := (q * price).quantize(CENT, ROUND_HALF_UP)):
+                    readings.append((price, net))
+                unit = (amount / q).quantize(CENT, ROUND_HALF_UP)
+                if (q * unit).quantize(CENT, ROUND_HALF_UP) == amount and _one_digit_apart(price, unit):
+                    readings.append((unit, amount))
+                confirmed = [(p, a) for p, a in readings
+                             if any((a * (100 + r) / 100).quantize(CENT, ROUND_HALF_UP) in gross for r in VAT_RATES if r)]
+                if len(confirmed) == 1 or len(readings) == 1 and not confirmed:
+                    (rp, ra), = confirmed or readings
+                    score = (bool(confirmed), i, -k, first_is_qty)
+                    if best is None or score > best[0]:
+                        best = (score, (q_num, q), (p_num, rp), (a_num, ra), nums[i].index)
     return best
 
 
@@ -585,7 +593,7 @@ def _item_without_quantity(row: Row, words, nums: list[_Num]) -> tuple[dict[str,
         return None  # net, VAT, gross and nothing else (a totals row): the 'quantity' is the rate
     if q < 1 and q * 100 in VAT_RATES and "%" in row.text:
         return None  # net and VAT of a per-rate row ('22% lub  482.40  110.95'): the rate again
-    if not any(sum(ch.isalpha() for ch in w.text) >= 2 for w in words[:p_num.index]):
+    if not _described(words, p_num.index):
         return None
     description, evidence, cell = _item_description(row, p_num.index)
     if sum(ch.isalpha() for ch in description) < 2:
