@@ -243,7 +243,8 @@ def remediate(shard: dict, **context) -> dict:
     google, why_not = remediation.google_reader(stores.settings, stores.flags.snapshot().flags)
     counts = remediation.remediate(stores.db, shard["remediation_id"], shard["request_ids"],
                                    remediation.retention_from(stores.settings), google, why_not,
-                                   remediation.publisher_from(stores.settings))
+                                   remediation.publisher_from(stores.settings),
+                                   stores.settings.remediation_concurrency)
     log.info("remediation %s shard: %s", shard["remediation_id"], counts)
     return {"remediation_id": shard["remediation_id"], **counts}
 

@@ -32,6 +32,7 @@ import logging
 import os
 import shutil
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -224,12 +225,14 @@ def google_reader(settings, flags_state: dict | None):
 
 
 def remediate(db: Engine, remediation_id: int, request_ids: list[str], retention: RetentionStore | None,
-              google, why_not: str | None, publisher=None) -> dict:
+              google, why_not: str | None, publisher=None, concurrency: int = 1) -> dict:
     """Re-read ``request_ids`` with ``google`` (None: list them as needing review, ``why_not``),
-    store each changed result as a correction and publish it. Returns this shard's counts."""
+    ``concurrency`` re-reads in flight, store each changed result as a correction and publish it.
+    Returns this shard's counts."""
     init_schema(db)
     counts = {"retained": 0, "reread": 0, "corrected": 0, "published": 0, "needs_review": 0, "failed": 0}
     c = ocr_corrections.c
+    to_read: list[tuple[dict, dict, Path]] = []
     for request_id in request_ids:
         with db.connect() as conn:
             done = conn.execute(select(c.id, c.published, c.status).where(
@@ -254,14 +257,12 @@ def remediate(db: Engine, remediation_id: int, request_ids: list[str], retention
             _insert(db, {**base, "status": NEEDS_REVIEW, "fields": {"reason": reason}, "corrected_result": None})
             counts["needs_review"] += 1
             continue
-        from ocr_engines.errors import OcrError
-
-        try:
-            corrected = google.extract(kept[0]).to_dict()
-        except OcrError as exc:
+        to_read.append((base, meta, kept[0]))
+    for (base, meta, _), corrected in zip(to_read, reread(google, [doc for _, _, doc in to_read], concurrency)):
+        if not isinstance(corrected, dict):
             counts["failed"] += 1
             _insert(db, {**base, "status": NEEDS_REVIEW, "corrected_result": None,
-                         "fields": {"reason": f"the re-read failed: {exc.code}: {exc.message}"}})
+                         "fields": {"reason": f"the re-read failed: {corrected.code}: {corrected.message}"}})
             counts["needs_review"] += 1
             continue
         counts["reread"] += 1
@@ -273,6 +274,28 @@ def remediate(db: Engine, remediation_id: int, request_ids: list[str], retention
         if publisher is not None:
             counts["published"] += _publish(db, correction_id, publisher)
     return counts
+
+
+def reread(google, documents: list[Path], concurrency: int):
+    """Document AI's reads of ``documents``, in order: each a result dict or the ``OcrError``.
+    Re-reading is waiting on Google (1-4 s a document, median ~2 s), not computing: one read at a
+    time, a shard of 1 000 documents takes over half an hour; ``concurrency`` reads in flight
+    (threads; the client is thread-safe, as the service's concurrent uploads use it) divide that,
+    within the processor's quota of concurrent online requests. The demo's rejected 100 % stage
+    re-read 911 documents from a double that answers in 0.25 s: 66 s one at a time."""
+    from ocr_engines.errors import OcrError
+
+    def one(document: Path):
+        try:
+            return google.extract(document).to_dict()
+        except OcrError as exc:
+            return exc
+
+    if concurrency <= 1 or len(documents) <= 1:
+        yield from map(one, documents)
+        return
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="remediate") as pool:
+        yield from pool.map(one, documents)
 
 
 def _insert(db: Engine, row: dict) -> int:

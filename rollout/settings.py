@@ -87,6 +87,8 @@ class Settings(BaseSettings):
                                    "kept for remediation; deleted after")
     retention_dir: Path | None = Field(default=None, description="where kept documents live (private, 0700): a "
                                        "directory every replica and Airflow worker reaches; default DATA_DIR/retained")
+    remediation_concurrency: int = Field(default=4, ge=1, le=32, description="Document AI re-reads in flight per "
+                                         "remediation shard (within the processor's concurrent-request quota)")
     # Corrections carry invoice values: never the alert webhook.
     corrections_webhook_url: str | None = Field(default=None, description="each correction is POSTed here as JSON")
     corrections_webhook_retries: int = Field(default=3, ge=0, le=10)

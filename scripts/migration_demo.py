@@ -444,7 +444,7 @@ class Demo:
         docs, kinds = mix_documents(self.args.mix, self.sources, size=200)
         batch = 0
         while not self.stop_traffic.is_set():
-            counts = drive_service(url, key, docs, requests=200, users=20_000, concurrency=TRAFFIC_CLIENTS,
+            counts = drive_service(url, key, docs, requests=200, users=20_000, concurrency=self.args.traffic_clients,
                                    user_offset=batch * 200, stop=self.stop_traffic, acknowledged=self.acknowledged,
                                    labels=kinds, by_label=self.traffic_by_kind)
             for k, v in counts.items():
@@ -602,6 +602,8 @@ def build_parser(description: str = __doc__.split("\n\n")[0]) -> argparse.Argume
                         help="the traffic's shares per kind, e.g. " + ",".join(f"{k}={v}" for k, v in DEFAULT_MIX.items()))
     parser.add_argument("--golden-subset", choices=GOLDEN_SUBSET_CHOICES, default=None,
                         help="the documents every golden gate reads (default: the plan's, mixed)")
+    parser.add_argument("--traffic-clients", type=int, default=TRAFFIC_CLIENTS,
+                        help="simulated clients sending at once (default %(default)s: as fast as two cores read)")
     parser.add_argument("--stages", type=lambda text: [int(x) for x in text.split(",")], default=list(DEMO_STAGES),
                         help="the plan's percentages, e.g. 5,15,35,60,85,100 (the plan's six; default "
                              + ",".join(map(str, DEMO_STAGES)) + ")")

@@ -73,6 +73,7 @@ class DocumentAIDouble:
         self.config = config or DoubleConfig()
         self.index: dict[str, tuple[dict, int]] = {}
         self.stats: Counter = Counter()
+        self._waiting = 0
         self._lock = threading.Lock()
         self._rng = random.Random(self.config.seed)
         self._server: ThreadingHTTPServer | None = None
@@ -143,8 +144,13 @@ class DocumentAIDouble:
             malformed = cfg.malformed_next > 0
             if malformed:
                 cfg.malformed_next -= 1
-        if delay:
+        if delay:  # the most requests waiting here at once: what a caller's concurrency reached
+            with self._lock:
+                self._waiting += 1
+                self.stats["peak_in_flight"] = max(self.stats["peak_in_flight"], self._waiting)
             time.sleep(delay)
+            with self._lock:
+                self._waiting -= 1
         m = PROCESS_PATH.match(path)
         if not m or (m["project"], m["location"], m["processor"]) != (cfg.project, cfg.location, cfg.processor_id):
             return _error(404, f"Processor {path.removeprefix('/v1/').removesuffix(':process')} not found.")
