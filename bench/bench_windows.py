@@ -42,7 +42,7 @@ from sqlalchemy.exc import DBAPIError
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rollout.events import metadata, ocr_events  # noqa: E402
+from rollout.db import metadata, ocr_events  # noqa: E402
 from rollout.health.windows import window_metrics, window_series  # noqa: E402
 
 ORIGIN = datetime(2026, 1, 1, tzinfo=timezone.utc)  # the first event

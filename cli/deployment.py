@@ -266,7 +266,8 @@ def local_components(settings) -> dict:
     from sqlalchemy import inspect, text
     from sqlalchemy.exc import SQLAlchemyError
 
-    from rollout.flags import FlagStore, StoreUnavailableError, make_db
+    from rollout.db import current, head, make_db
+    from rollout.flags import FlagStore, StoreUnavailableError
 
     out: dict = {}
     db = make_db(settings.sqlalchemy_url)
@@ -274,7 +275,11 @@ def local_components(settings) -> dict:
         with db.connect() as conn:
             conn.execute(text("SELECT 1"))
         fresh = not inspect(db).has_table("rollout_state")
-        out["database"] = {"status": "ok"}
+        at, newest = current(db), head()
+        out["database"] = {"status": "ok" if at == newest else "behind", "schema": at, "head": newest}
+        if at != newest:
+            out["database"]["error"] = f"schema at {at or 'no revision'}, the code needs {newest}: run " \
+                                       "`ocr-migrate db upgrade`"
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
         out["database"] = {"status": "down", "error": reason}

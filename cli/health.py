@@ -19,16 +19,15 @@ commands = typer.Typer()
 
 
 def metrics_db(output: Output):
-    """The metrics database (the flag database's URL), with the health tables in place."""
+    """The metrics database (the flag database's URL), its schema at head (this command's start)."""
     from sqlalchemy.exc import DBAPIError
 
-    from rollout.flags import make_db
-    from rollout.health.gates import ensure_tables
+    from rollout.db import ensure_schema, make_db
     from rollout.settings import get_settings
 
     db = make_db(get_settings().sqlalchemy_url)
     try:
-        ensure_tables(db)  # an empty report on a fresh install, not an error
+        ensure_schema(db)  # an empty report on a fresh install, not an error
     except DBAPIError as exc:
         fail(output, EXIT_UNAVAILABLE, "metrics_store_unavailable", str(exc.orig).splitlines()[0][:200])
     return db
@@ -143,15 +142,16 @@ def health_figures(hours: float = 1.0) -> dict:
     metrics database cannot be read (the service's own health is still worth showing)."""
     from sqlalchemy.exc import DBAPIError
 
-    from rollout.flags import make_db
+    from rollout.db import make_db
     from rollout.settings import get_settings
     from rollout.health.alerts import AlertStore
-    from rollout.health.gates import ensure_tables, gate_history
+    from rollout.db import ensure_schema
+    from rollout.health.gates import gate_history
     from rollout.health.windows import last_hours, window_metrics
 
     try:
         db = make_db(get_settings().sqlalchemy_url)
-        ensure_tables(db)
+        ensure_schema(db)
         start, end = last_hours(hours)
         latest = gate_history(db, limit=1)
         return {"hours": hours, "engines": [s.as_dict() for s in window_metrics(db, start, end)],

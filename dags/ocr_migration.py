@@ -117,7 +117,9 @@ with DAG(
                                            "side by side on the workers"),
     },
 ) as dag:
+    upgrade = PythonOperator(task_id="upgrade_database", python_callable=ops.upgrade_database)
     validate = PythonOperator(task_id="validate_plan", python_callable=ops.validate_plan)
+    upgrade >> validate
     with TaskGroup("staging", tooltip="staging stack up, test suites, down") as staging:
         needed = ShortCircuitOperator(task_id="needed", python_callable=ops.staging_needed,
                                       ignore_downstream_trigger_rules=False)

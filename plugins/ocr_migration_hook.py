@@ -84,17 +84,19 @@ def migration_settings():
 @functools.lru_cache(maxsize=4)
 def metrics_db(url: str):
     """The metrics and flag database: one SQLAlchemy Engine (and its connection pool) per URL in a
-    worker process, which a sensor poking every minute reuses instead of building its own; its
-    tables are set up on the first look only (``rollout.flags.create_tables``, once per ``db``)."""
-    from rollout.flags import make_db
+    worker process, which a sensor poking every minute reuses instead of building its own. Its
+    schema is the DAG's first task's to upgrade (``Stores(at_start=True)``), never a poke's."""
+    from rollout.db import make_db
 
     return make_db(url)
 
 
 class Stores:
-    """The flag store (publishing changes to Redis), the metrics database ``db`` and the notifiers."""
+    """The flag store (publishing changes to Redis), the metrics database ``db`` and the notifiers.
+    ``at_start`` (a DAG's first task): upgrade the schema (Alembic, ``rollout.db``) and seed the
+    rollout state first; every other task, and every poke, finds them in place."""
 
-    def __init__(self):
+    def __init__(self, at_start: bool = False):
         from rollout.distribution import publish
         from rollout.flags import FlagStore
         from rollout.health.alerts import notifiers_from
@@ -103,7 +105,8 @@ class Stores:
         self.db = metrics_db(self.settings.sqlalchemy_url)
         self.flags = FlagStore(self.db, on_change=lambda snap: publish(self.settings.redis_url, snap))
         self.notifiers = notifiers_from(self.settings.alert_webhook_url, self.settings.alert_webhook_retries)
-        self.flags.init()
+        if at_start:
+            self.flags.init()
 
 
 def actor(context) -> str:

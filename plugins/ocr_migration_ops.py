@@ -26,6 +26,16 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------ task callables
 
 
+def upgrade_database(**context) -> dict:
+    """ocr_migration's first task: the metrics and flag database's schema at head (the Alembic
+    migrations, ``ocr-migrate db upgrade``) and the rollout state seeded. No later task, and no
+    gate's poke, touches the schema."""
+    from rollout.db import current
+
+    stores = Stores(at_start=True)
+    return {"schema": current(stores.db), "rollout_state_version": stores.flags.snapshot().version}
+
+
 def validate_plan(**context) -> dict:
     plan = plan_of(context)
     return {"stages": list(plan.stages), "soak_s": plan.soak_s, "min_documents": plan.min_documents,
@@ -329,7 +339,7 @@ def emergency(**context) -> dict:
         action = None
     if action not in EMERGENCY_ACTIONS:
         raise AirflowFailException(f"unknown action {requested!r}; one of {', '.join(EMERGENCY_ACTIONS)}")
-    stores = Stores()
+    stores = Stores(at_start=True)  # this DAG's first task
     try:
         snap = apply_action(stores.flags, action, actor(context), reason, expect_version=params.get("expect_version"))
     except InvalidTransition as exc:
@@ -347,7 +357,7 @@ def monitoring_check(**context) -> dict:
 
     from rollout.health.judge import judge
 
-    stores = Stores()
+    stores = Stores(at_start=True)  # this DAG's first task
     snap = stores.flags.snapshot()
     now = datetime.now(timezone.utc)
     out = {"stage": snap.stage, "percentage": snap.percentage}

@@ -121,9 +121,13 @@ def migration_settings():
 
 @functools.lru_cache(maxsize=4)
 def _db(url: str):
-    from rollout.flags import make_db
+    """The database the views read, its schema at head from this API server's first look on (a
+    fresh install shows empty figures, not an error)."""
+    from rollout.db import ensure_schema, make_db
 
-    return make_db(url)
+    db = make_db(url)
+    ensure_schema(db)
+    return db
 
 
 def flag_changes(store, limit: int = 10) -> list[dict]:

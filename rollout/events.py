@@ -26,85 +26,23 @@ import re
 import threading
 import time
 import uuid
-import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Float, Index, Integer, MetaData, String,
-                        Table, insert, inspect, text)
+from sqlalchemy import insert, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from .flags import create_schema, make_db, schema_transaction
+from .db import ensure_schema, make_db, ocr_events
 
 log = logging.getLogger(__name__)
-metadata = MetaData()
 
-ocr_events = Table(
-    "ocr_events", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("event_id", String(32), nullable=False, unique=True),  # makes replays idempotent
-    Column("request_id", String(64), nullable=False),
-    Column("user_bucket", String(16)),  # salted hash of the user/tenant id, never the id itself
-    Column("engine", String(16), nullable=False),
-    Column("engine_version", String(64)),  # e.g. '5.5.4 (tesserocr)': the Tesseract version and how it ran
-    # the writer's clock against the database's when it recorded the event (database - writer, ms):
-    # what lets a gate see events a skewed clock dated outside (or inside) its window
-    Column("clock_offset_ms", Integer),
-    # what the customer sent (ocr_engines.documents.upload_kind: digital, scan, photo, fax, xml), so
-    # that figures and gates can be read per kind (a photo reads worse than a digital PDF)
-    Column("kind", String(16)),
-    Column("stage", Integer, nullable=False),
-    Column("percentage", Integer, nullable=False),
-    Column("duration_ms", Integer, nullable=False),
-    Column("success", Boolean, nullable=False),
-    Column("error_class", String(64)),
-    Column("confidence", Float),
-    Column("pages", Integer),
-    Column("fallback", Boolean, nullable=False, default=False),
-    Column("shadow", Boolean, nullable=False, default=False),
-    Column("shadow_agreement", Float),
-    Column("field_agreement", JSON),
-    Index("ix_ocr_events_engine_at", "engine", "at"),
-    # Window figures (health.windows, the gates' samples) read a time range and only these columns: on
-    # PostgreSQL that is an index-only scan of one contiguous slice of this index, so the cost follows
-    # the window, not the table (bench/bench_windows.py: a 1-hour window of ~1 400 events takes ~3 ms
-    # in the server and p95 ~13 ms end to end at 10 M rows, as at 1 M). Shadow rows' agreement figures
-    # still come from the heap. Pages written since the last (auto)vacuum are read from the heap too.
-    # SQLite gets a plain index on ``at``.
-    Index("ix_ocr_events_at_covering", "at",
-          postgresql_include=["engine", "stage", "shadow", "success", "fallback", "duration_ms", "confidence",
-                              "error_class", "kind"]),  # (a table from before keeps its index without kind:
-                                                        # per-kind figures read the heap there, issue 22's Alembic)
-)
-
-
-# Columns added to ocr_events after its first release, all nullable: a database created before
-# gets them from ``add_new_columns`` (the schema migration: ALTER TABLE ... ADD COLUMN).
-NEW_COLUMNS = ("engine_version", "clock_offset_ms", "kind")
 # Events neither the database nor the spool takes wait in memory up to this many times the queue
 # limit (100 000 events of ~1 KiB: ~200 MiB at worst) before they are counted as lost.
 MEMORY_FACTOR = 2
 CLOCK_CHECK_S = 30.0  # how often the writer measures its clock against the database's
-_upgraded: weakref.WeakSet = weakref.WeakSet()
-
-
-def add_new_columns(db: Engine) -> None:
-    """Add the NEW_COLUMNS an existing ocr_events lacks, once per database in this process, under
-    the schema lock (replicas starting at once add each column once). Old rows read NULL."""
-    if db in _upgraded:
-        return
-    with schema_transaction(db) as conn:
-        present = {column["name"] for column in inspect(conn).get_columns("ocr_events")}
-        for name in NEW_COLUMNS:
-            if name not in present:
-                kind = ocr_events.c[name].type.compile(dialect=conn.dialect)
-                conn.execute(text(f"ALTER TABLE ocr_events ADD COLUMN {name} {kind}"))
-                log.warning("ocr_events: added column %s %s", name, kind)
-    _upgraded.add(db)
 
 
 REQUEST_ID_MAX = 64  # the column's length
@@ -230,10 +168,9 @@ class EventWriter:
         self.on_lost = None
 
     def init_schema(self) -> None:
-        """The events table, if absent; replicas starting at once are safe (``flags.create_schema``).
-        A table from before a column was added gets it (``add_new_columns``)."""
-        create_schema(self.db, metadata)
-        add_new_columns(self.db)
+        """The schema at head (``db.ensure_schema``: the migrations, once per process), as at the
+        service's start; replicas starting at once are safe."""
+        ensure_schema(self.db)
 
     # ---------------------------------------------------------------- request path
 
@@ -450,7 +387,6 @@ class EventWriter:
 
     def _probe(self) -> None:
         """``SELECT 1`` under the same stall watch as a write."""
-        from sqlalchemy import text
 
         self._writing_since = time.monotonic()
         try:

@@ -9,47 +9,16 @@ refused ones (``refused``), each with actor, reason, and the state before and af
 from __future__ import annotations
 
 import json
-import weakref
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
-from sqlalchemy import (JSON, Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, insert,
-                        select, text, update)
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from .db import ensure_schema, flag_audit, make_db, rollout_state, schema_transaction
 from .stages import InvalidTransition, Snapshot
-
-metadata = MetaData()
-
-rollout_state = Table(
-    "rollout_state", metadata,
-    Column("id", Integer, primary_key=True),  # always 1: one rollout per deployment
-    Column("version", Integer, nullable=False),
-    Column("stage", Integer, nullable=False),
-    Column("percentage", Integer, nullable=False),
-    Column("flags", JSON, nullable=False),
-    Column("maintenance_reason", Text, nullable=False, default=""),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("updated_by", String(200), nullable=False),
-)
-
-flag_audit = Table(
-    "flag_audit", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False, index=True),
-    Column("actor", String(200), nullable=False),
-    Column("action", String(64), nullable=False),
-    Column("outcome", String(16), nullable=False),  # applied | conflict | refused
-    Column("version_before", Integer),
-    Column("version_after", Integer),
-    Column("before", JSON),
-    Column("after", JSON),
-    Column("reason", Text, nullable=False),
-)
 
 
 class ConcurrentUpdateError(RuntimeError):
@@ -74,72 +43,6 @@ class AuditEntry:
     reason: str
 
 
-# Every database call is bounded: a server that does not answer a connection within
-# CONNECT_TIMEOUT_S, or runs a statement past STATEMENT_TIMEOUT_MS, is an error the callers
-# handle (spool, last-known-good flags, a typed CLI error), not a hang. A server that accepted the
-# connection and then froze (SIGSTOP, a stalled disk) enforces nothing: the event writer and the
-# flag reader watch their own calls for that (``EventWriter.stalled``, ``FlagReader.status``).
-CONNECT_TIMEOUT_S = 5
-STATEMENT_TIMEOUT_MS = 15_000
-POOL_TIMEOUT_S = 10
-
-
-def make_db(url: str) -> Engine:
-    """The SQLAlchemy Engine (``db``) for a flag or metrics database URL, with the bounds above."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        return create_engine(url, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT_S})
-    if url.startswith("postgresql"):
-        return create_engine(url, pool_pre_ping=True, pool_timeout=POOL_TIMEOUT_S, connect_args={
-            "connect_timeout": CONNECT_TIMEOUT_S,
-            "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={STATEMENT_TIMEOUT_MS // 3}",
-            "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3})
-    return create_engine(url, pool_pre_ping=True)
-
-
-# Every schema set-up (flags, events, gates and alerts, GX) in any process takes this lock first.
-SCHEMA_LOCK_KEY = 0x6F63725F6D696772  # b"ocr_migr"
-
-
-@contextmanager
-def schema_transaction(db: Engine) -> Iterator[Connection]:
-    """A transaction in which one process at a time sets a schema up. Without it, replicas starting
-    together on a fresh database both found a table missing and both created it: the second failed
-    (PostgreSQL: a unique violation in its catalog, or 'already exists'; SQLite: 'already exists').
-    PostgreSQL: a transaction-scoped advisory lock (released by the commit, waited for up to the
-    connection's lock_timeout); SQLite: BEGIN IMMEDIATE, the database's write lock (waited for up
-    to its busy timeout), taken before the check, since DDL alone would not begin a transaction."""
-    with db.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-        elif conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        yield conn
-
-
-def create_schema(db: Engine, tables: MetaData | Table) -> None:
-    """Create those of ``tables`` that do not exist yet, in a ``schema_transaction``: the check and
-    the CREATEs of one process see every table another process committed before them."""
-    with schema_transaction(db) as conn:
-        if isinstance(tables, Table):
-            tables.create(conn, checkfirst=True)
-        else:
-            tables.create_all(conn)
-
-
-_set_up: weakref.WeakKeyDictionary[Engine, set[MetaData]] = weakref.WeakKeyDictionary()
-
-
-def create_tables(db: Engine, tables: MetaData) -> None:
-    """``tables.create_all(db)`` once per database (``db``) in this process: a sensor that pokes
-    every minute through the one cached engine of its URL (``metrics_db`` in the Airflow plugin)
-    sets the schema up on its first look, not on every look. A failed attempt is tried again."""
-    done = _set_up.setdefault(db, set())
-    if tables not in done:
-        create_schema(db, tables)
-        done.add(tables)
-
-
 class FlagStore:
     def __init__(self, db: Engine | str, on_change: Callable[[Snapshot], object] | None = None):
         """``on_change`` is called with each applied snapshot (e.g. to publish it to Redis)."""
@@ -147,11 +50,12 @@ class FlagStore:
         self.on_change = on_change
 
     def init(self, actor: str = "system") -> Snapshot:
-        """Create the tables and the initial state (stage 0, seed defaults) if absent. Safe for
-        replicas starting at once: the tables and the seed are each set up under the schema lock
-        (``schema_transaction``), so one of them creates and seeds and the others find it done."""
+        """Upgrade the schema (``db.ensure_schema``: once per process) and seed the initial state
+        (stage 0, seed defaults) if absent. Safe for replicas starting at once: the upgrade and the
+        seed are each done under the schema lock (``schema_transaction``), so one of them upgrades
+        and seeds and the others find it done."""
         try:
-            create_tables(self.db, metadata)
+            ensure_schema(self.db)
             with self.db.connect() as conn:
                 seeded = conn.execute(select(rollout_state.c.id)).first() is not None
             if not seeded:

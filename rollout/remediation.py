@@ -40,8 +40,8 @@ from pathlib import Path
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Engine
 
-from .events import ocr_events
-from .health.schema import as_utc, init_schema, jsonable, ocr_corrections, ocr_remediations
+from .db import ocr_corrections, ocr_events, ocr_remediations
+from .health.schema import as_utc, jsonable
 from .router import GOOGLE, OPENSOURCE
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,6 @@ def changed_fields(served: dict, corrected: dict) -> dict:
 def start(db: Engine, percentage: int, stage: int | None, cause: str, run_id: str | None, window_start: datetime,
           window_end: datetime) -> tuple[int, list[str]]:
     """Open a remediation run for a failed stage's window: (its id, the request ids to re-read)."""
-    init_schema(db)
     served = served_by_open_source(db, window_start, window_end)
     now = datetime.now(timezone.utc)
     with db.begin() as conn:
@@ -229,7 +228,6 @@ def remediate(db: Engine, remediation_id: int, request_ids: list[str], retention
     """Re-read ``request_ids`` with ``google`` (None: list them as needing review, ``why_not``),
     ``concurrency`` re-reads in flight, store each changed result as a correction and publish it.
     Returns this shard's counts."""
-    init_schema(db)
     counts = {"retained": 0, "reread": 0, "corrected": 0, "published": 0, "needs_review": 0, "failed": 0}
     c = ocr_corrections.c
     to_read: list[tuple[dict, dict, Path]] = []
@@ -368,7 +366,6 @@ def summary_line(row: dict) -> str:
 
 def corrections(db: Engine, stage: int | None = None, limit: int = 200) -> list[dict]:
     """Corrections, newest first (``ocr-migrate corrections``); ``stage``: of that stage only."""
-    init_schema(db)
     c = ocr_corrections.c
     query = select(ocr_corrections).order_by(c.created_at.desc(), c.id.desc()).limit(limit)
     if stage is not None:
@@ -378,7 +375,6 @@ def corrections(db: Engine, stage: int | None = None, limit: int = 200) -> list[
 
 
 def remediations(db: Engine, limit: int = 20) -> list[dict]:
-    init_schema(db)
     r = ocr_remediations.c
     with db.connect() as conn:
         return [jsonable(dict(row._mapping)) for row in conn.execute(

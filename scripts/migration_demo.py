@@ -164,6 +164,9 @@ class Demo:
                                          *(arg for folder in self.answered_folders() for arg in ("--golden", str(folder))),
                                          "--port", str(ports["double"]), "--latency-median-s", str(GOOGLE_LATENCY_S)],
                    ocr_env, ports["double"])
+        # the schema first, as a deployment does (Alembic migrations; the service and the DAG's
+        # first task check it again and find it done)
+        subprocess.run([str(BIN / "ocr-migrate"), "db", "upgrade"], env=ocr_env, check=True, capture_output=True)
         subprocess.run([str(BIN / "ocr-migrate"), "set-flag", "enable_accuracy_comparison", "true", "--reason",
                         "demo: shadow-compare a sample of reads"], env=ocr_env, check=True, capture_output=True)
         service_env = dict(ocr_env, OCR_MIGRATE_CLIENT_API_KEYS=f"demo:{client_key}",
@@ -540,7 +543,7 @@ def golden_line(url: str) -> str:
 
 def remediation_lines(url: str, hook) -> list[str]:
     from rollout.remediation import remediations, summary_line
-    from rollout.flags import make_db
+    from rollout.db import make_db
 
     db = make_db(url)
     try:

@@ -49,7 +49,7 @@ def check_stores(results: list) -> dict:
     import ocr_migration_hook as hook
     from sqlalchemy import text
 
-    from rollout.flags import make_db
+    from rollout.db import make_db
 
     settings = hook.migration_settings()
     source = "connection ocr_metrics_db" if hook.connection_or_none(hook.METRICS_CONN) else "OCR_MIGRATE_DATABASE_URL / default"

@@ -131,7 +131,7 @@ class Replicas:
         """When the change to ``version`` was made: its audit row's time, as a Unix time."""
         from sqlalchemy import select
 
-        from rollout.flags import flag_audit, make_db
+        from rollout.db import flag_audit, make_db
 
         self._db = self._db or make_db(self.url)
         with self._db.connect() as conn:

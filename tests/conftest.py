@@ -32,20 +32,57 @@ def cli() -> list[str]:
 PG_ADMIN_URL = os.environ.get("OCR_MIGRATE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A throw-away database on the real PostgreSQL server (CI starts it), dropped afterwards."""
-    from sqlalchemy import create_engine, text
+def _admin():
+    from sqlalchemy import create_engine
 
-    name = f"ocr_migrate_test_{os.getpid()}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+def _recreate(name: str, template: str | None = None) -> str:
+    """Database ``name`` made again (connections a test left open are ended), empty or a copy of
+    ``template``; its URL."""
+    from sqlalchemy import text
+
+    admin = _admin()
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template
+                                                          else "")))
+    admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop(name: str) -> None:
+    from sqlalchemy import text
+
+    admin = _admin()
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_template():
+    """The schema at head, upgraded ONCE per session (``rollout.db.upgrade``: the Alembic
+    migrations, as ``ocr-migrate db upgrade`` runs them): every test's PostgreSQL database is a
+    copy of this one (CREATE DATABASE ... TEMPLATE)."""
+    from rollout.db import make_db, upgrade
+
+    name = f"ocr_migrate_template_{os.getpid()}"
+    db = make_db(_recreate(name))
+    upgrade(db)
+    db.dispose()
+    yield name
+    _drop(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_template):
+    """A throw-away database on the real PostgreSQL server (CI starts it), at the schema's head,
+    dropped afterwards."""
+    name = f"ocr_migrate_test_{os.getpid()}"
+    yield _recreate(name, postgres_template)
+    _drop(name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -57,16 +94,17 @@ def db_url(request, tmp_path):
 
 
 @pytest.fixture
-def pg_url(postgres_url):
-    """The throw-away PostgreSQL database with none of our tables: a clean slate per test."""
-    url = postgres_url
-    from sqlalchemy import create_engine, text
+def pg_url(postgres_url, postgres_template):
+    """The throw-away PostgreSQL database made again from the template per test: a clean slate at
+    the schema's head, with no rows."""
+    return _recreate(postgres_url.rsplit("/", 1)[1], postgres_template)
 
-    db = create_engine(url)
-    with db.begin() as conn:  # a clean slate per test
-        conn.execute(text("DROP TABLE IF EXISTS flag_audit, rollout_state, ocr_events, gate_evaluations, alerts, gx_validations, ocr_remediations, ocr_corrections"))
-    db.dispose()
-    return url
+
+@pytest.fixture
+def pg_empty_url(postgres_url):
+    """The throw-away PostgreSQL database made again EMPTY: no table, no schema version (what a
+    first deployment, or an old database's fixture, starts from)."""
+    return _recreate(postgres_url.rsplit("/", 1)[1])
 
 
 DOUBLE_DEFAULTS = dict(fail_next=[], failure_rate=0.0, field_error_rate=0.0, malformed_next=0,

@@ -43,32 +43,6 @@ def test_events_are_written_in_batches(db_url, tmp_path):
     assert count(db_url) == 1000 and writer.spool_depth() == 0
 
 
-def test_a_table_from_before_engine_version_gets_the_column(db_url, tmp_path):
-    """ocr_events created before events carried the engine version (e.g. '5.5.4 (tesserocr)'):
-    the writer's schema set-up adds the column, old rows read NULL, new events store it."""
-    from sqlalchemy import Column, MetaData, Table, inspect
-
-    db = create_engine(db_url)
-    old = MetaData()
-    Table("ocr_events", old, *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable,
-                                      unique=c.unique) for c in ocr_events.columns if c.name != "engine_version"))
-    ocr_events.drop(db, checkfirst=True)
-    old.create_all(db)
-    with db.begin() as conn:
-        conn.execute(old.tables["ocr_events"].insert().values(**{k: v for k, v in event(1).to_row().items()
-                                                                 if k != "engine_version"}))
-    writer = EventWriter(db_url, tmp_path / "spool.jsonl")
-    writer.init_schema()
-    assert "engine_version" in {c["name"] for c in inspect(db).get_columns("ocr_events")}
-    writer.record(OcrEvent(**{**event(2).to_row(), "event_id": "e2", "engine_version": "5.5.4 (tesserocr)"}))
-    writer.flush()
-    with db.connect() as conn:
-        rows = conn.execute(select(ocr_events.c.request_id, ocr_events.c.engine_version)
-                            .order_by(ocr_events.c.id)).all()
-    assert [tuple(r) for r in rows] == [("r1", None), ("r2", "5.5.4 (tesserocr)")]
-    db.dispose()
-
-
 def test_user_ids_are_never_stored():
     assert user_bucket("jan.kowalski@example.com") != "jan.kowalski@example.com"
     assert len(user_bucket("u1")) == 16 and user_bucket("u1") == user_bucket("u1") != user_bucket("u2")

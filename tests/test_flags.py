@@ -113,12 +113,8 @@ def test_replicas_initialising_a_fresh_database_at_once_all_get_the_one_initial_
     unique violation in PostgreSQL's catalog, or 'already exists'), and init() took the clash for
     'the other one set it up', then found no state. Now every replica gets the initial state and it
     is seeded once."""
-    from rollout.flags import metadata
-
     for _ in range(ROUNDS):
-        db = make_db(db_url)
-        metadata.drop_all(db)  # a fresh database each round
-        db.dispose()
+        fresh_database(db_url)
         stores = [FlagStore(db_url) for _ in range(REPLICAS)]  # each its own engine, as replicas have
         snapshots = {}
         errors = at_once(lambda i: snapshots.__setitem__(i, stores[i].init(actor=f"replica-{i}")))
@@ -129,25 +125,43 @@ def test_replicas_initialising_a_fresh_database_at_once_all_get_the_one_initial_
         assert [e.action for e in FlagStore(db_url).history()] == ["init"]
 
 
-def test_replicas_setting_the_metrics_schema_up_at_once_all_succeed(db_url, tmp_path):
-    """The events, gate, alert and GX tables, set up by replicas (the event writer), the CLI and the
-    DAGs' sensors (the health schema) at the same moment on a fresh database: none may fail."""
-    from rollout.events import EventWriter
-    from rollout.events import metadata as events
-    from rollout.health import golden_gate, schema
-    from rollout.health.gates import ensure_tables
+def fresh_database(url: str) -> None:
+    """No table of ours and no schema version: what a first deployment finds."""
+    from sqlalchemy import text
 
-    set_ups = [lambda db: EventWriter(db, tmp_path / "spool.jsonl").init_schema(), ensure_tables,
-               schema.init_schema, golden_gate.init_schema]
+    from rollout.db import VERSION_TABLE, metadata
+
+    db = make_db(url)
+    metadata.drop_all(db)
+    with db.begin() as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
+    db.dispose()
+
+
+def test_replicas_upgrading_a_fresh_database_at_once_all_succeed(db_url, tmp_path):
+    """The schema's migrations, run by replicas (the event writer, the flag store), the CLI and a
+    DAG's first task (``ocr-migrate db upgrade``) at the same moment on a fresh database: none may
+    fail, and the database ends at the newest revision, recorded once. (Rewritten for Alembic: it
+    ran the old per-table ``create_all`` set-ups side by side.)"""
+    from sqlalchemy import text
+
+    from rollout.db import VERSION_TABLE, current, head, upgrade
+    from rollout.events import EventWriter
+
+    set_ups = [lambda db: EventWriter(db, tmp_path / "spool.jsonl").init_schema(), lambda db: FlagStore(db).init(),
+               upgrade]
     for _ in range(ROUNDS):
-        db = make_db(db_url)
-        events.drop_all(db), schema.metadata.drop_all(db)
-        db.dispose()
+        fresh_database(db_url)
         dbs = [make_db(db_url) for _ in range(REPLICAS)]
         errors = at_once(lambda i: set_ups[i % len(set_ups)](dbs[i]))
         for each in dbs:
             each.dispose()
         assert not errors, errors
+        db = make_db(db_url)
+        assert current(db) == head()
+        with db.connect() as conn:
+            assert conn.execute(text(f"SELECT count(*) FROM {VERSION_TABLE}")).scalar() == 1
+        db.dispose()
 
 
 def test_changes_need_actor_and_reason(store):

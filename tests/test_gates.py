@@ -203,15 +203,10 @@ def test_ksef_reads_are_neither_canary_nor_baseline(window_db):
     assert after.figures == before.figures
 
 
-def test_sqlite_and_postgres_give_the_same_figures(postgres_url, tmp_path):
-    from sqlalchemy import text
-
+def test_sqlite_and_postgres_give_the_same_figures(pg_url, tmp_path):
     results = []
-    for url in (f"sqlite:///{tmp_path / 'parity.db'}", postgres_url):
+    for url in (f"sqlite:///{tmp_path / 'parity.db'}", pg_url):
         db = create_engine(url)
-        if db.dialect.name == "postgresql":
-            with db.begin() as conn:
-                conn.execute(text("DROP TABLE IF EXISTS ocr_events, gate_evaluations, alerts"))
         writer = EventWriter(db, tmp_path / f"spool-{len(results)}.jsonl")
         writer.init_schema()
         write_scenario(writer, "slow", 1500, 35, seed=11)

@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from rollout.events import OcrEvent, ocr_events
-from rollout.events import metadata as events_metadata
-from rollout.flags import make_db
+from rollout.db import make_db, ocr_events, upgrade
+from rollout.events import OcrEvent
 from rollout.health.golden_gate import (GOLDEN_SUITE, NO_SHADOW_SAMPLE, SHADOW_SUITE, document_kind, document_name,
                                         golden_results, gx_history, run_golden_gate, subset_documents)
 from rollout.health.gx_suites import SuiteIntegrityError, declared_expectations, default_gx_dir
@@ -38,7 +37,9 @@ def golden_rows(golden_dir, cache_dir):
 
 def _gate(db, golden_dir, tmp_path, cache_dir, **kw):
     kw.setdefault("run_id", f"test-{uuid.uuid4().hex[:8]}")
-    return run_golden_gate(db, golden_dir, engine_name="tesseract", subset="digital", data_docs_dir=tmp_path / "docs",
+    upgrade(db)  # the schema, as the DAG's first task leaves it
+    kw.setdefault("subset", "digital")
+    return run_golden_gate(db, golden_dir, engine_name="tesseract", data_docs_dir=tmp_path / "docs",
                            cache_dir=cache_dir, **kw)
 
 
@@ -122,7 +123,7 @@ def test_an_amount_off_by_one_grosz_passes(golden_dir, golden_rows, tmp_path, ca
 
 def _shadow_events(db_url, at: datetime, n: int, total_ok_every: int):
     db = make_db(db_url)
-    events_metadata.create_all(db)
+    upgrade(db)
     with db.begin() as conn:
         for i in range(n):
             fields = {"invoice_id": "match", "invoice_date": "match", "supplier_tax_id": "match", "net_amount": "match",
@@ -185,9 +186,8 @@ def test_gate_runs_on_a_committed_renderer_subset(golden_dir, tmp_path, cache_di
     """golden_subset 'ksef-official:digital' (the official KSeF visualiser) or 'ksef-thirdparty:
     digital' (three other renderers): layouts this team did not design instead of the golden set;
     the folder is found by name."""
-    out = run_golden_gate(f"sqlite:///{tmp_path / 'gx.db'}", golden_dir, engine_name="tesseract",
-                          subset=f"{corpus}:digital", data_docs_dir=tmp_path / "docs", cache_dir=cache_dir,
-                          run_id="test-ksef")
+    out = _gate(f"sqlite:///{tmp_path / 'gx.db'}", golden_dir, tmp_path, cache_dir, subset=f"{corpus}:digital",
+                run_id="test-ksef")
     (suite,) = out["suites"]
     assert out["documents"] == suite["documents"] == 6
     assert out["documents_per_kind"] == {f"{corpus}:digital": 6}

@@ -7,8 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import insert
 
-from rollout.events import metadata, ocr_events
-from rollout.flags import make_db
+from rollout.db import make_db, ocr_events, upgrade
 from rollout.health.ledger import cost_ledger
 
 DAY1 = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
@@ -39,7 +38,7 @@ EVENTS = [
 @pytest.fixture
 def events_db(db_url):
     db = make_db(db_url)
-    metadata.create_all(db)
+    upgrade(db)
     with db.begin() as conn:
         conn.execute(insert(ocr_events), EVENTS)
     return db
@@ -80,7 +79,7 @@ def test_the_ledger_per_upload_kind(db_url):
     before kinds were count under None. The kinds add up to the total."""
     kinds = {"r1": "scan", "r2": "digital", "r3": "photo", "r4": "xml", "r5": "scan", "r6": "digital", "r7": None}
     db = make_db(db_url)
-    metadata.create_all(db)
+    upgrade(db)
     with db.begin() as conn:
         conn.execute(insert(ocr_events), [{**e, "kind": kinds[e["request_id"]]} for e in EVENTS])
     ledger = cost_ledger(db, DAY1 - timedelta(hours=1), DAY2 + timedelta(hours=1), Decimal("0.01"))

@@ -7,9 +7,8 @@ import pytest
 from sqlalchemy import insert, update
 
 from rollout.actions import apply_action
-from rollout.flags import FlagStore, flag_audit
-from rollout.health.gates import ensure_tables
-from rollout.health.schema import gate_evaluations, ocr_remediations
+from rollout.db import flag_audit, gate_evaluations, ocr_remediations
+from rollout.flags import FlagStore
 from rollout.health.timeline import remediation_summary, stage_timeline
 
 T = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=2)  # the story's start
@@ -25,7 +24,6 @@ def store(tmp_path):
     apply_action(store, "set-percentage", "test", "stage 2", percentage=15)
     apply_action(store, "set-percentage", "test", "again: no change", percentage=15)
     apply_action(store, "rollback", "ops", "by hand")
-    ensure_tables(store.db)
     with store.db.begin() as conn:
         ids = [r.id for r in conn.execute(flag_audit.select().order_by(flag_audit.c.id))]
         assert len(ids) == 6  # the second 15 % is applied (and audited) but changes no percentage
@@ -86,7 +84,7 @@ def test_a_window_after_the_changes_shows_the_stage_in_force(store):
 
 
 def test_a_fresh_database_has_an_empty_timeline(tmp_path):
-    from rollout.flags import make_db
+    from rollout.db import make_db
 
     tl = stage_timeline(make_db(f"sqlite:///{tmp_path / 'empty.db'}"), T, T + timedelta(hours=1))
     assert tl["span"] is None and tl["stages"] == [] and tl["entries"] == []

@@ -100,10 +100,11 @@ def seed_bad_engine_run(url: str, data_dir: Path) -> dict:
 
     from rollout.actions import apply_action
     from rollout.events import EventWriter
-    from rollout.flags import FlagStore, flag_audit
+    from rollout.db import flag_audit
+    from rollout.flags import FlagStore
     from rollout.health.alerts import Alert, AlertStore
     from rollout.health.gates import evaluate_gate
-    from rollout.health.schema import gate_evaluations, ocr_remediations
+    from rollout.db import gate_evaluations, ocr_remediations
     from rollout.health.simulate import scenario
 
     rng = np.random.default_rng(11)

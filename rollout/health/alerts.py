@@ -19,7 +19,8 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Engine
 
 from .gates import FAIL, INCONCLUSIVE, GateResult
-from .schema import alerts, as_utc, init_schema
+from ..db import alerts
+from .schema import as_utc
 
 log = logging.getLogger(__name__)
 WARNING, CRITICAL = "warning", "critical"
@@ -149,7 +150,6 @@ class AlertStore:
     def __init__(self, db: Engine, notifiers: list[Notifier] | None = None):
         self.db = db
         self.notifiers = notifiers if notifiers is not None else [LogNotifier()]
-        init_schema(db)
 
     def process(self, current: list[Alert], source: str = "gate", resolve_missing: bool = True) -> list[dict]:
         """Raise new alerts, bump open ones with the same key, resolve open alerts of ``source``

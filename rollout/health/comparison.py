@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from ocr_engines.compare import EXTRA, IGNORED, MATCH, MISSING
 
-from ..events import ocr_events
+from ..db import ocr_events
 from ..router import GOOGLE, OPENSOURCE
 from . import stats
 from .gates import Samples, load_samples

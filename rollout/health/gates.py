@@ -28,11 +28,12 @@ import numpy as np
 from sqlalchemy import and_, insert, select
 from sqlalchemy.engine import Engine
 
-from ..events import database_now, ocr_events
+from ..db import gate_evaluations, ocr_events
+from ..events import database_now
 from ..router import GOOGLE, OPENSOURCE
 from ..stages import stage_for
 from . import stats
-from .schema import gate_evaluations, init_schema, jsonable, recent_rows
+from .schema import jsonable, recent_rows
 from .thresholds import Thresholds
 
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
@@ -371,7 +372,6 @@ def evaluate_gate(db: Engine, start: datetime, end: datetime, thresholds: Thresh
     traffic left to compare with, so the comparison is only required below 100 %. ``stage``
     restricts the window to that stage's events; the result is labelled with it, or else with
     the stage of ``percentage`` (the stage being judged)."""
-    ensure_tables(db)
     canary, baseline = load_samples(db, start, end, stage=stage)
     if require_baseline is None:
         require_baseline = percentage is None or percentage < 100
@@ -436,21 +436,8 @@ def clock_check(db: Engine, start: datetime, end: datetime, tolerance_s: float =
                      "replicas' clocks (NTP) and judge again")
 
 
-def ensure_tables(db: Engine) -> None:
-    """The metrics tables (events, gates, alerts), once per database in this process: a fresh
-    install has no events yet, and the gate must say INCONCLUSIVE, not crash on a missing table."""
-    from ..events import add_new_columns
-    from ..events import metadata as events_metadata
-    from ..flags import create_tables
-
-    create_tables(db, events_metadata)
-    add_new_columns(db)
-    init_schema(db)
-
-
 def gate_history(db: Engine, limit: int = 50, run_id: str | None = None) -> list[dict]:
     """Stored evaluations, newest first."""
-    init_schema(db)
     return recent_rows(db, gate_evaluations, "evaluated_at", limit, run_id,
                        ("evaluated_at", "window_start", "window_end"))
 

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Index, Integer, String, Table, Text, insert, inspect, select
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.engine import Engine
 
 from ocr_engines.compare import IGNORED, MATCH
@@ -30,35 +30,17 @@ from ocr_engines.normalize import digits_only
 from ocr_engines.result import FIELD_NAMES
 from ocr_engines.validation import CRITICAL_FIELDS, is_valid_iban, is_valid_nip
 
+from ..db import gx_validations
 from ..fanout import pick
 from .golden_subsets import CORPUS_SUBSETS, SPANNING_SUBSETS, SUBSETS
 from .gx_suites import Validator, default_gx_dir
-from .schema import _id, as_utc, jsonable, metadata, recent_rows
+from .schema import as_utc, jsonable, recent_rows
 
 log = logging.getLogger(__name__)
 
 GOLDEN_SUITE = "ocr_golden_fields"
 SHADOW_SUITE = "ocr_shadow_agreement"
 NO_SHADOW_SAMPLE = "no shadow sample"
-
-gx_validations = Table(
-    "gx_validations", metadata,
-    Column("id", _id, primary_key=True, autoincrement=True),
-    Column("evaluated_at", DateTime(timezone=True), nullable=False),
-    Column("run_id", String(250)),          # the Airflow run (or CLI) that asked
-    Column("stage", Integer),
-    Column("suite", String(100), nullable=False),
-    Column("success", Boolean),             # NULL: not validated (e.g. no shadow sample)
-    Column("evaluated_expectations", Integer, nullable=False),
-    Column("successful_expectations", Integer, nullable=False),
-    Column("unsuccessful_expectations", Integer, nullable=False),
-    Column("documents", Integer, nullable=False),
-    Column("results", JSON, nullable=False),  # failing expectations with observed values, figures
-    Column("data_docs_path", Text),
-    Index("ix_gx_validations_at", "evaluated_at"),
-    Index("ix_gx_validations_run", "run_id", "evaluated_at"),
-)
-
 
 # ---------------------------------------------------------------- golden rows
 
@@ -227,7 +209,7 @@ def shadow_rows(db: Engine | str, start: datetime, end: datetime, limit: int = 5
     """The newest ``limit`` shadow-compared events with start <= at < end, one row each: per-field
     agreement (1 match, 0 mismatch/missing/extra, None ignored or absent) and the document's
     agreement. Events whose control (Google) read failed carry no agreement and are left out."""
-    from ..events import ocr_events
+    from ..db import ocr_events
 
     db = _db(db)
     if not inspect(db).has_table(ocr_events.name):
@@ -293,7 +275,6 @@ def run_golden_gate(db: Engine | str, golden_dir: Path, *, engine_name: str = "t
     index = validator.index_path()
     timings["validate_s"] = round(time.perf_counter() - t1, 3)
 
-    init_schema(db)
     per_kind = documents_per_kind(rows)
     now = datetime.now(timezone.utc)
     ids = []
@@ -323,16 +304,7 @@ def run_golden_gate(db: Engine | str, golden_dir: Path, *, engine_name: str = "t
 def gx_history(db: Engine | str, limit: int = 20, run_id: str | None = None) -> list[dict]:
     """Stored suite runs, newest first."""
     db = _db(db)
-    init_schema(db)
     return recent_rows(db, gx_validations, "evaluated_at", limit, run_id, ("evaluated_at",))
-
-
-def init_schema(db: Engine) -> None:
-    """The GX table, if absent, under the schema lock (``flags.create_schema``): the health schema
-    creates it too, possibly in another process at the same moment."""
-    from ..flags import create_schema
-
-    create_schema(db, gx_validations)
 
 
 # ---------------------------------------------------------------- helpers
@@ -340,7 +312,7 @@ def init_schema(db: Engine) -> None:
 
 def _db(db: Engine | str) -> Engine:
     if isinstance(db, str):
-        from ..flags import make_db
+        from ..db import make_db
 
         return make_db(db)
     return db

@@ -29,7 +29,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import BigInteger, Integer, and_, cast, func, select
 from sqlalchemy.engine import Engine
 
-from ..events import ocr_events
+from ..db import ocr_events
 from ..router import GOOGLE, KSEF, OPENSOURCE
 
 OPEN_ENGINES = (OPENSOURCE, KSEF)  # a page served by either is a page Google did not read

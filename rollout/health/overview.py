@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from ..stages import Snapshot
 from .alerts import AlertStore
 from .comparison import compare_engines
-from .gates import ensure_tables, gate_history
+from .gates import gate_history
 from .ledger import cost_ledger
 from .timeline import stage_timeline
 from .windows import bucket_for_span, data_span, kind_figures, window_metrics, window_series
@@ -32,7 +32,6 @@ def health_snapshot(db: Engine, hours: float, state: Snapshot | None, service: d
     the cost ledger; without it the ledger counts pages."""
     end = end or datetime.now(timezone.utc)
     start = end - timedelta(hours=hours)
-    ensure_tables(db)
     # the plots' buckets fit the traffic actually in the window: a 10-minute run seen in a 24-hour
     # window is a line of 10-second buckets, not one dot per engine
     span = data_span(db, start, end)

@@ -24,7 +24,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import inspect, or_, select
 from sqlalchemy.engine import Engine
 
-from .schema import as_utc, gate_evaluations, ocr_remediations
+from ..db import flag_audit, gate_evaluations, ocr_remediations
+from .schema import as_utc
 
 ROLLBACK_ACTIONS = ("rollback", "disable")
 MAX_ROWS = 5000  # per table and window: a strip, not an archive
@@ -81,7 +82,6 @@ def _iso(value: datetime | None) -> str | None:
 def _stage_changes(conn, start: datetime, end: datetime) -> tuple[list[dict], dict | None]:
     """The applied changes of the percentage in the window (oldest first), and the stage in force
     when it opens (None when the rollout had no state yet)."""
-    from ..flags import flag_audit
     from ..stages import stage_for
 
     a = flag_audit.c

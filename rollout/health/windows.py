@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import BigInteger, and_, func, select
 from sqlalchemy.engine import Engine
 
-from ..events import ocr_events
+from ..db import ocr_events
 from .schema import as_utc
 
 
