@@ -10,6 +10,9 @@ from ocr_engines.extract.values import (capitalise_name_word, clean_name, find_i
 from ocr_engines.lexicon import correct_name_words
 from ocr_engines.normalize import find_amounts, find_dates, fold, format_quantity, parse_amount
 
+# pure logic in seconds: the staging unit suite runs these in the deployed environment
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("text,value", [
     ("1 703,55", "1703.55"), ("1.703,55", "1703.55"), ("1,703.55", "1703.55"), ("1703.55", "1703.55"),

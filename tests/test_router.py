@@ -7,6 +7,9 @@ from rollout.bucketing import bucket, in_rollout
 from rollout.router import GOOGLE, OPENSOURCE, RequestContext, decide
 from rollout.stages import Snapshot
 
+# pure logic in seconds: the staging unit suite runs these in the deployed environment
+pytestmark = pytest.mark.unit
+
 
 def test_bucket_matches_unleash_specification_vectors():
     # Unleash client-specification: normalizedValue("123", "gr1") = 73, ("999", "groupX") = 25.

@@ -152,6 +152,14 @@ def test_staging_suites_on_a_golden_subset(stack, tmp_path):
     html = report_path.read_text()
     assert html.startswith("<!DOCTYPE html>") and "PASSED" in html and "<script" not in html
 
+    # the checks ran as pytest tests: pytest's JUnit XML beside the report, a test case per check
+    from defusedxml import ElementTree
+
+    cases = list(ElementTree.parse(summary["junit_xml"]).getroot().iter("testcase"))
+    assert len(cases) >= sum(len(r["checks"]) for r in suites.values())
+    assert {c.get("classname") for c in cases} == {f"test_{name}" for name in suites}
+    assert document["pytest"]["exit_code"] == 0 and "-m infrastructure or unit or" in document["pytest"]["command"]
+
     # the run put the routing flag back as it found it
     flags = httpx.get(f"{endpoints.service_url}/v1/admin/flags", headers={"X-API-Key": endpoints.admin_key},
                       timeout=5).json()
@@ -170,6 +178,19 @@ def test_failing_suites_fail_the_run_with_reasons(stack, tmp_path):
         run_staging_tests(endpoints, out_dir=tmp_path, suites=["nope"])
     with pytest.raises(StagingError, match="unknown threshold"):
         run_staging_tests(endpoints, out_dir=tmp_path, thresholds={"min_field_match": 0.5})
+
+
+def test_each_suite_is_a_pytest_marker_of_the_staging_checks():
+    """``pytest staging/checks -m <suite>`` collects that suite's checks and nothing else."""
+    from staging.suites import CHECKS_DIR, SUITES
+
+    for name in SUITES:
+        proc = subprocess.run([sys.executable, "-m", "pytest", str(CHECKS_DIR), "--collect-only", "-q", "-m", name,
+                               "-p", "no:cacheprovider", "--rootdir", str(CHECKS_DIR)],
+                              capture_output=True, text=True, timeout=120, cwd=CHECKS_DIR)
+        ids = [line for line in proc.stdout.splitlines() if "::" in line]
+        assert proc.returncode == 0 and ids, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert {i.split("::")[0] for i in ids} == {f"test_{name}.py"}, ids
 
 
 def test_up_again_reuses_what_runs_and_restarts_what_died(stack):
