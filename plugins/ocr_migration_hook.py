@@ -1,6 +1,7 @@
 """Where the migration's stores come from, for every task of the migration DAGs: Airflow
-Connections and Variables, falling back to the OCR_MIGRATE_* settings; ``Stores`` (the flag store
-publishing to Redis, the metrics database, the notifiers) is what a callable or a sensor asks for.
+Connections and Variables, falling back to the OCR_MIGRATE_* settings. ``OcrMigrationHook``
+gives the ``Stores`` (the flag store publishing to Redis, the metrics database, the notifiers) a
+callable or a sensor works with.
 
 Connections / Variables (all optional; unset = the OCR_MIGRATE_* environment):
   ocr_metrics_db (postgres or sqlite connection) — flag state, events, gates, alerts
@@ -18,6 +19,7 @@ import functools
 import logging
 from pathlib import Path
 
+from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 log = logging.getLogger(__name__)
@@ -65,14 +67,14 @@ def sqlalchemy_url(conn) -> str:
     return conn.get_uri()
 
 
-def migration_settings():
+def migration_settings(metrics_conn_id: str = METRICS_CONN, redis_conn_id: str = REDIS_CONN):
     """The project's Settings with the Airflow Connections/Variables applied over the environment."""
     from rollout.settings import Settings
 
     overrides = {}
-    if (conn := connection_or_none(METRICS_CONN)) is not None:
+    if (conn := connection_or_none(metrics_conn_id)) is not None:
         overrides["database_url"] = sqlalchemy_url(conn)
-    if (conn := connection_or_none(REDIS_CONN)) is not None:
+    if (conn := connection_or_none(redis_conn_id)) is not None:
         overrides["redis_url"] = conn.get_uri()
     if (hook := variable(WEBHOOK_VAR)) is not None:
         overrides["alert_webhook_url"] = hook
@@ -85,28 +87,55 @@ def migration_settings():
 def metrics_db(url: str):
     """The metrics and flag database: one SQLAlchemy Engine (and its connection pool) per URL in a
     worker process, which a sensor poking every minute reuses instead of building its own. Its
-    schema is the DAG's first task's to upgrade (``Stores(at_start=True)``), never a poke's."""
+    schema is the DAG's first task's to upgrade (``get_stores(at_start=True)``), never a poke's."""
     from rollout.db import make_db
 
     return make_db(url)
 
 
 class Stores:
-    """The flag store (publishing changes to Redis), the metrics database ``db`` and the notifiers.
-    ``at_start`` (a DAG's first task): upgrade the schema (Alembic, ``rollout.db``) and seed the
-    rollout state first; every other task, and every poke, finds them in place."""
+    """The flag store (publishing changes to Redis), the metrics database ``db``, the notifiers and
+    the settings they came from: what a callable or a sensor works with."""
 
-    def __init__(self, at_start: bool = False):
+    def __init__(self, settings, at_start: bool = False):
         from rollout.distribution import publish
         from rollout.flags import FlagStore
         from rollout.health.alerts import notifiers_from
 
-        self.settings = migration_settings()
-        self.db = metrics_db(self.settings.sqlalchemy_url)
-        self.flags = FlagStore(self.db, on_change=lambda snap: publish(self.settings.redis_url, snap))
-        self.notifiers = notifiers_from(self.settings.alert_webhook_url, self.settings.alert_webhook_retries)
+        self.settings = settings
+        self.db = metrics_db(settings.sqlalchemy_url)
+        self.flags = FlagStore(self.db, on_change=lambda snap: publish(settings.redis_url, snap))
+        self.notifiers = notifiers_from(settings.alert_webhook_url, settings.alert_webhook_retries)
         if at_start:
             self.flags.init()
+
+
+class OcrMigrationHook(BaseHook):
+    """The migration's stores from Airflow's connections, as a provider's hook gives its client:
+    ``ocr_metrics_db`` becomes the database through the postgres provider's hook (SQLite for the
+    embedded default), ``ocr_redis`` the flag distribution, over the Variables and the
+    ``OCR_MIGRATE_*`` settings. ``get_stores(at_start=True)`` (a DAG's first task) also upgrades the
+    schema (Alembic, ``rollout.db``) and seeds the rollout state; every other task, and every
+    poke, finds them in place."""
+
+    conn_name_attr = "metrics_conn_id"
+    default_conn_name = METRICS_CONN
+    conn_type = "postgres"
+    hook_name = "OCR migration stores"
+
+    def __init__(self, metrics_conn_id: str = METRICS_CONN, redis_conn_id: str = REDIS_CONN, **kwargs):
+        super().__init__(**kwargs)
+        self.metrics_conn_id, self.redis_conn_id = metrics_conn_id, redis_conn_id
+
+    def get_settings(self):
+        return migration_settings(self.metrics_conn_id, self.redis_conn_id)
+
+    def get_conn(self):
+        """The metrics and flag database's SQLAlchemy Engine (one per URL in this process)."""
+        return metrics_db(self.get_settings().sqlalchemy_url)
+
+    def get_stores(self, at_start: bool = False) -> Stores:
+        return Stores(self.get_settings(), at_start=at_start)
 
 
 def actor(context) -> str:

@@ -8,6 +8,7 @@ Nothing heavy is imported at module level: DAG files import this at parse time.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from datetime import datetime, timedelta, timezone
@@ -16,8 +17,8 @@ from pathlib import Path
 from airflow.sdk import task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from ocr_migration_hook import (REPO_ROOT, SERVICE_VAR, Stores, variable, actor, golden_dir, migration_settings,
-                                plan_of, plan_percentage)
+from ocr_migration_hook import (REPO_ROOT, SERVICE_VAR, OcrMigrationHook, Stores, actor, golden_dir,
+                                migration_settings, plan_of, plan_percentage, variable)
 from ocr_migration_operators import rejection_of
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def upgrade_database(**context) -> dict:
     gate's poke, touches the schema."""
     from rollout.db import current
 
-    stores = Stores(at_start=True)
+    stores = OcrMigrationHook().get_stores(at_start=True)
     return {"schema": current(stores.db), "rollout_state_version": stores.flags.snapshot().version}
 
 
@@ -49,7 +50,7 @@ def set_stage_percentage(position: int, **context) -> dict:
 
     plan = plan_of(context)
     percentage = plan_percentage(plan, position)
-    stores = Stores()
+    stores = OcrMigrationHook().get_stores()
     out = set_percentage(stores.flags, percentage, actor(context),
                          f"migration stage {position}: {percentage} % open source")
     log.info("stage %s: %s %% (%s since %s)", position, percentage, "set" if out["changed"] else "already",
@@ -98,7 +99,7 @@ def golden_gate(position: int | None = None, shard_rows=None, **context) -> dict
     rows = None
     if shard_rows is not None:
         rows = sorted((row for shard in shard_rows for row in shard), key=lambda row: row["document"])
-    stores = Stores()
+    stores = OcrMigrationHook().get_stores()
     settings = stores.settings
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     result = run_golden_gate(stores.db, golden_dir(), engine_name="tesseract", subset=plan.golden_subset, rows=rows,
@@ -193,7 +194,7 @@ def stage_rollback(position: int, set_task_id: str, golden_task_id: str, approve
     if percentage is None or context["ti"].xcom_pull(task_ids=set_task_id) is None:
         # an earlier stage failed (upstream_failed also fires ONE_FAILED): nothing of ours to undo
         raise AirflowSkipException("this stage never started")
-    stores = Stores()
+    stores = OcrMigrationHook().get_stores()
     rejected = rejection_of(context["ti"].xcom_pull(task_ids=approve_task_id, key="approval"))
     if rejected:
         out = reject_stage(stores.db, stores.flags, percentage, plan, context["run_id"], rejected["by"],
@@ -234,7 +235,7 @@ def remediation_shards(position: int | None, set_task_id: str, rollback_task_id:
         if not started:
             raise AirflowSkipException("no cutover happened: nothing to remediate")
         percentage, since, cause = 100, started["at"], "post-cutover"
-    stores = Stores()
+    stores = OcrMigrationHook().get_stores()
     if not stores.settings.remediation:
         raise AirflowSkipException("remediation is off (OCR_MIGRATE_REMEDIATION): no document was kept to re-read")
     remediation_id, ids = remediation.start(stores.db, percentage, stage_for(percentage), cause, context["run_id"],
@@ -249,7 +250,7 @@ def remediate(shard: dict, **context) -> dict:
     """Re-read one shard with Document AI and publish what changed (needs review when Google is off)."""
     from rollout import remediation
 
-    stores = Stores()
+    stores = OcrMigrationHook().get_stores()
     google, why_not = remediation.google_reader(stores.settings, stores.flags.snapshot().flags)
     counts = remediation.remediate(stores.db, shard["remediation_id"], shard["request_ids"],
                                    remediation.retention_from(stores.settings), google, why_not,
@@ -264,7 +265,7 @@ def remediation_report(shard_counts, **context) -> dict:
     from rollout import remediation
 
     shard_counts = list(shard_counts)
-    stores = Stores()
+    stores = OcrMigrationHook().get_stores()
     row = remediation.finish(stores.db, shard_counts[0]["remediation_id"], shard_counts)
     retention = remediation.retention_from(stores.settings)
     if retention is not None:
@@ -276,7 +277,7 @@ def remediation_report(shard_counts, **context) -> dict:
 def cutover_preconditions(**context) -> dict:
     from rollout.migration import cutover_problems
 
-    stores = Stores()
+    stores = OcrMigrationHook().get_stores()
     problems = cutover_problems(stores.db, plan_of(context), context["run_id"], stores.flags)
     if problems:
         raise AirflowFailException("cutover refused: " + "; ".join(problems))
@@ -286,14 +287,14 @@ def cutover_preconditions(**context) -> dict:
 def backup_before_cutover(**context) -> str:
     from rollout.migration import backup_state
 
-    stores = Stores()
+    stores = OcrMigrationHook().get_stores()
     return str(backup_state(stores.db, stores.flags, stores.settings.data_dir / "backups", context["run_id"]))
 
 
 def cut_over(backup: str, **context) -> dict:
     from rollout.migration import cut_over as switch, write_rollback_script
 
-    stores = Stores()
+    stores = OcrMigrationHook().get_stores()
     script = write_rollback_script(Path(backup), stores.settings.data_dir / "rollback_cutover.sh",
                                    stores.settings.database_url or None)
     state = switch(stores.flags, actor(context), "cutover: all stages passed; Google switched off")
@@ -339,7 +340,7 @@ def emergency(**context) -> dict:
         action = None
     if action not in EMERGENCY_ACTIONS:
         raise AirflowFailException(f"unknown action {requested!r}; one of {', '.join(EMERGENCY_ACTIONS)}")
-    stores = Stores(at_start=True)  # this DAG's first task
+    stores = OcrMigrationHook().get_stores(at_start=True)  # this DAG's first task
     try:
         snap = apply_action(stores.flags, action, actor(context), reason, expect_version=params.get("expect_version"))
     except InvalidTransition as exc:
@@ -357,7 +358,7 @@ def monitoring_check(**context) -> dict:
 
     from rollout.health.judge import judge
 
-    stores = Stores(at_start=True)  # this DAG's first task
+    stores = OcrMigrationHook().get_stores(at_start=True)  # this DAG's first task
     snap = stores.flags.snapshot()
     now = datetime.now(timezone.utc)
     out = {"stage": snap.stage, "percentage": snap.percentage}
@@ -425,12 +426,62 @@ def staging_tests(**context) -> dict:
                                     suites=context["params"].get("staging_suites") or None)
     except StagingError as exc:
         raise AirflowFailException(f"staging tests could not run: {exc}") from None
+    return _staging_outcome(summary)
+
+
+def _staging_outcome(summary: dict) -> dict:
     log.info("staging tests %s: %s; report %s", summary["status"], summary["suites"], summary["report_html"])
     if summary["status"] != "passed":
         failed = {k: v for k, v in summary["suites"].items() if v["status"] != "passed"}
         raise AirflowFailException(f"staging tests failed: {failed}; report {summary['report_html']}")
     return {"status": summary["status"], "report_html": str(summary["report_html"]),
             "results_json": str(summary["results_json"])}
+
+
+# With deployer 'docker' the checks run in a container of the project's image, on the compose
+# network (the staging services by name), through the DockerOperator of dags/ocr_staging_tests.py:
+# staging_container_run prepares the run, the container runs `python -m staging.suites`, and
+# staging_container_report turns its JUnit XML into the report. The secrets never travel: the
+# container reads the staging keys from the staging state volume (read-only).
+STAGING_STATE_IN_CONTAINER, RESULTS_IN_CONTAINER = "/staging", "/results"
+
+
+def staging_where(**context) -> str:
+    """The branch: the checks in this worker (local deployer) or in a container (docker)."""
+    return "run_suites_in_container_prepare" if context["params"].get("deployer") == "docker" else "run_suites"
+
+
+def staging_container_run(**context) -> dict:
+    """The container's run: the stack's endpoints as seen from the compose network (no secrets:
+    a keys file path inside the container), the suites, thresholds and options, the run folder."""
+    from staging import StagingError, get_deployer
+    from staging.suites import checks_environment, prepare_run
+
+    config = staging_config()
+    try:
+        endpoints = get_deployer("docker", config, address="internal").up()
+        run = prepare_run(staging_results_dir(), context["params"].get("staging_suites") or None, None, None)
+    except StagingError as exc:
+        raise AirflowFailException(f"staging tests could not run: {exc}") from None
+    seen = {**endpoints.to_dict(), "keys_file": f"{STAGING_STATE_IN_CONTAINER}/{config.keys_file.name}"}
+    return {"suites": ",".join(run["suites"]), "run_name": run["run_dir"].name, "run_dir": str(run["run_dir"]),
+            "started_at": run["started_at"].isoformat(), "thresholds": run["thresholds"], "options": run["options"],
+            "environment": checks_environment(seen, run["thresholds"], run["options"])}
+
+
+def staging_container_report(**context) -> dict:
+    """The container's JUnit XML as results.json and report.html; a failed suite fails the task."""
+    from staging import StagingError
+    from staging.suites import finish_run
+
+    run = context["ti"].xcom_pull(task_ids="run_suites_in_container_prepare")
+    endpoints = json.loads(run["environment"]["OCR_STAGING_ENDPOINTS"])
+    try:
+        summary = finish_run({**run, "suites": run["suites"].split(",")}, endpoints,
+                             {"command": "python -m staging.suites (container)", "exit_code": None})
+    except StagingError as exc:
+        raise AirflowFailException(f"staging tests did not run in the container: {exc}") from None
+    return _staging_outcome(summary)
 
 
 def staging_teardown(**context) -> dict:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException
 
-from ocr_migration_hook import Stores, plan_of, plan_percentage
+from ocr_migration_hook import OcrMigrationHook, plan_of, plan_percentage
 
 # How often a waiting gate looks again (reschedule mode: no worker slot is held meanwhile).
 POKE_INTERVAL_S = float(os.environ.get("OCR_MIGRATE_GATE_POKE_S", "60"))
@@ -44,7 +44,7 @@ class StageGateSensor(BaseSensorOperator):
         percentage = plan_percentage(plan, self.position)
         stage = context["ti"].xcom_pull(task_ids=self.set_task_id)
         since = datetime.fromisoformat(stage["since"])
-        stores = Stores()
+        stores = OcrMigrationHook().get_stores()
         out = stage_gate(stores.db, stores.flags, since, percentage, plan, context["run_id"], stores.notifiers)
         self.log.info("gate at %s %%: %s — %s (canary %s, baseline %s documents)", percentage, out["verdict"],
                       out["reason"], out.get("canary_documents"), out.get("baseline_documents"))
@@ -79,7 +79,7 @@ class PostCutoverSensor(BaseSensorOperator):
 
         plan = plan_of(context)
         cut = context["ti"].xcom_pull(task_ids=self.cutover_task_id)
-        stores = Stores()
+        stores = OcrMigrationHook().get_stores()
         out = post_cutover_status(stores.db, stores.flags, datetime.fromisoformat(cut["at"]),
                                   plan.post_cutover_watch_s, context["run_id"], stores.notifiers,
                                   thresholds=plan.thresholds, evidence_wait_s=plan.stage_timeout_s)

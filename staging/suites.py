@@ -287,9 +287,26 @@ def run_staging_tests(endpoints: StagingEndpoints, out_dir: Path | str = Path("s
     """Run the suites (default: all, in SUITES order) as pytest tests of ``staging/checks`` and
     write out_dir/<timestamp>/junit.xml, results.json, report.html and out_dir/latest.json.
     Returns the summary: overall status (failed when any suite failed), per-suite status and
-    failed checks, and the paths written."""
-    from presentation.staging_report import render_html
+    failed checks, and the paths written. The checks run in a process of their own, by the
+    command a container runs them with (``checks_command``; the DAG's DockerOperator)."""
+    run = prepare_run(Path(out_dir), suites, thresholds, options)
+    argv = checks_command(run["suites"], run["run_dir"] / "junit.xml")
+    env = {**os.environ, **checks_environment(asdict(endpoints), run["thresholds"], run["options"])}
+    try:
+        proc = subprocess.run(argv, env=env, cwd=CHECKS_DIR, capture_output=True, text=True,
+                              timeout=run["options"]["suite_timeout_s"])
+    except subprocess.TimeoutExpired:
+        raise StagingError(f"the staging checks did not finish within {run['options']['suite_timeout_s']:.0f} s") \
+            from None
+    log = {"command": " ".join(argv[1:]), "exit_code": proc.returncode,
+           "output_tail": "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])}
+    return finish_run(run, endpoints.to_dict(), log)
 
+
+def prepare_run(out_dir: Path, suites: list[str] | None, thresholds: dict | None,
+                options: SuiteOptions | dict | None) -> dict:
+    """Check the choice of suites and thresholds and make the run's folder: what the checks'
+    process (here, or a container) needs, as plain JSON values."""
     names = list(suites or SUITES)
     unknown = [n for n in names if n not in SUITES]
     if unknown:
@@ -298,19 +315,41 @@ def run_staging_tests(endpoints: StagingEndpoints, out_dir: Path | str = Path("s
     if unknown:
         raise StagingError(f"unknown threshold(s) {', '.join(unknown)}; known: {', '.join(DEFAULT_THRESHOLDS)}")
     opts = options if isinstance(options, SuiteOptions) else SuiteOptions.from_dict(options)
-    merged = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
-    plain_options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()}
     started_at = datetime.now(timezone.utc)
-    started = time.perf_counter()
-    run_dir = _new_run_dir(Path(out_dir).absolute(), started_at)
-    junit = run_dir / "junit.xml"
-    pytest_log = _run_checks(endpoints, names, merged, plain_options, junit, opts.suite_timeout_s)
-    results = results_from_junit(junit, names)
-    status = PASSED if all(r.status == PASSED for r in results) else FAILED
+    return {"suites": names, "thresholds": {**DEFAULT_THRESHOLDS, **(thresholds or {})},
+            "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()},
+            "run_dir": _new_run_dir(out_dir.absolute(), started_at), "started_at": started_at,
+            "started": time.perf_counter()}
 
+
+def checks_command(suites: list[str], junit: Path | str, python: str = sys.executable) -> list[str]:
+    """The checks' process: ``python -m staging.suites`` (``main`` below: pytest on staging/checks)."""
+    return [python, "-m", "staging.suites", "--suites", ",".join(suites), "--junit", str(junit)]
+
+
+def checks_environment(endpoints: dict, thresholds: dict, options: dict) -> dict[str, str]:
+    """What the checks read (staging/checks/conftest.py): the endpoints (with the keys, or a
+    ``keys_file`` to read them from) and the run's thresholds and options."""
+    return {"OCR_STAGING_ENDPOINTS": json.dumps(endpoints, default=str),
+            "OCR_STAGING_RUN": json.dumps({"thresholds": thresholds, "options": options}, default=str)}
+
+
+def finish_run(run: dict, endpoints: dict, log: dict) -> dict:
+    """results.json, report.html and latest.json from the run's junit.xml; the summary."""
+    from presentation.staging_report import render_html
+
+    run_dir = Path(run["run_dir"])
+    junit = run_dir / "junit.xml"
+    if not junit.is_file():  # pytest itself could not run (a usage error, an import error in the checks)
+        raise StagingError(f"the staging checks did not run (exit {log.get('exit_code')}): "
+                           f"{str(log.get('output_tail', ''))[-1500:]}")
+    results = results_from_junit(junit, run["suites"])
+    status = PASSED if all(r.status == PASSED for r in results) else FAILED
+    started_at = run["started_at"]
+    started_at = started_at if isinstance(started_at, datetime) else datetime.fromisoformat(started_at)
     summary = {
         "status": status, "started_at": started_at.isoformat(timespec="seconds"),
-        "duration_s": round(time.perf_counter() - started, 2),
+        "duration_s": round((datetime.now(timezone.utc) - started_at).total_seconds(), 2),
         "suites": {r.name: {"status": r.status, "duration_s": r.duration_s, "failed_checks": r.failed_checks,
                             "reason": r.reason} for r in results},
         "passed": [r.name for r in results if r.status == PASSED],
@@ -318,8 +357,8 @@ def run_staging_tests(endpoints: StagingEndpoints, out_dir: Path | str = Path("s
         "run_dir": str(run_dir), "results_json": str(run_dir / "results.json"),
         "report_html": str(run_dir / "report.html"), "junit_xml": str(junit),
     }
-    document = {**summary, "endpoints": endpoints.to_dict(), "thresholds": merged, "options": plain_options,
-                "pytest": pytest_log, "results": [r.to_dict() for r in results]}
+    document = {**summary, "endpoints": endpoints, "thresholds": run["thresholds"], "options": run["options"],
+                "pytest": log, "results": [r.to_dict() for r in results]}
     text = json.dumps(document, indent=1, default=str)
     (run_dir / "results.json").write_text(text)
     (run_dir / "report.html").write_text(render_html(document))
@@ -339,23 +378,25 @@ def _new_run_dir(out_dir: Path, started_at: datetime) -> Path:
     return run_dir
 
 
-def _run_checks(endpoints: StagingEndpoints, names: list[str], thresholds: dict, options: dict, junit: Path,
-                timeout_s: float) -> dict:
-    """pytest on staging/checks, the suites chosen by marker, in a process of its own: the keys
-    travel in its environment, never through a file. Returns its command and output's tail."""
-    argv = [sys.executable, "-m", "pytest", str(CHECKS_DIR), "-m", " or ".join(names), f"--junitxml={junit}",
-            "-o", "junit_family=xunit1", "-o", "junit_suite_name=staging", "-p", "no:cacheprovider",
-            "-p", "no:xdist", "-q", "-rfE", "--rootdir", str(CHECKS_DIR)]
-    env = {**os.environ, "OCR_STAGING_ENDPOINTS": json.dumps(asdict(endpoints), default=str),
-           "OCR_STAGING_RUN": json.dumps({"thresholds": thresholds, "options": options})}
-    try:
-        proc = subprocess.run(argv, env=env, cwd=CHECKS_DIR, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise StagingError(f"the staging checks did not finish within {timeout_s:.0f} s") from None
-    tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
-    if not junit.is_file():  # pytest itself could not run (a usage error, an import error in the checks)
-        raise StagingError(f"the staging checks did not run (pytest exit {proc.returncode}): {tail[-1500:]}")
-    return {"command": " ".join(argv[1:]), "exit_code": proc.returncode, "output_tail": tail}
+def main(argv: list[str] | None = None) -> int:
+    """``python -m staging.suites --suites a,b --junit PATH``: pytest on staging/checks, the suites
+    chosen by marker, JUnit XML to PATH; the endpoints and the run from the environment
+    (``checks_environment``). Its exit code is pytest's."""
+    import argparse
+
+    import pytest
+
+    parser = argparse.ArgumentParser(prog="python -m staging.suites", description=main.__doc__)
+    parser.add_argument("--suites", default=",".join(SUITES), help="comma-separated, of: " + ", ".join(SUITES))
+    parser.add_argument("--junit", required=True, help="where pytest writes its JUnit XML")
+    args = parser.parse_args(argv)
+    names = [n for n in args.suites.split(",") if n]
+    unknown = [n for n in names if n not in SUITES]
+    if unknown:
+        parser.error(f"unknown suite(s) {', '.join(unknown)}")
+    return int(pytest.main([str(CHECKS_DIR), "-m", " or ".join(names), f"--junitxml={args.junit}",
+                            "-o", "junit_family=xunit1", "-o", "junit_suite_name=staging", "-p", "no:cacheprovider",
+                            "-p", "no:xdist", "-q", "-rfE", "--rootdir", str(CHECKS_DIR)]))
 
 
 def results_from_junit(junit: Path, names: list[str]) -> list[SuiteResult]:
@@ -395,3 +436,7 @@ def _reason(message: str) -> str:
     found = re.match(r'failed on setup with "(.*)"$', message.strip(), re.S)
     text = found[1] if found else message
     return text.strip().splitlines()[0][:500] if text.strip() else message[:500]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -112,7 +112,7 @@ def test_dagbag_has_no_import_errors_and_parses_fast(airflow_home):
 
 
 # The DAG's first task on a fresh database, then two looks of a stage's gate as StageGateSensor.poke
-# makes them (each builds its Stores()), in one worker process; SQLAlchemy's before_cursor_execute
+# makes them (each asks the hook for its Stores), in one worker process; SQLAlchemy's before_cursor_execute
 # counts, per phase, every statement that touches the schema (DDL, or the schema's version table).
 SCHEMA_PROBE = """
 import json
@@ -136,23 +136,85 @@ def count(conn, cursor, statement, parameters, context, executemany):
         schema[phase[0]] += 1
 
 
-db = ops.Stores().db
+db = ops.OcrMigrationHook().get_conn()
 metadata.drop_all(db)
 with db.begin() as conn:
     conn.execute(text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
 phase[0] = "first task"
 first = callables.upgrade_database()
 phase[0] = "stage"
-since = set_percentage(ops.Stores().flags, 5, "test", "stage 1")["since"]
+since = set_percentage(ops.OcrMigrationHook().get_stores().flags, 5, "test", "stage 1")["since"]
 phase[0] = "looks"
 verdicts = []
 for _ in range(2):
-    stores = ops.Stores()
+    stores = ops.OcrMigrationHook().get_stores()
     look = stage_gate(stores.db, stores.flags, __import__("datetime").datetime.fromisoformat(since), 5,
                       MigrationPlan(), "probe", stores.notifiers)
     verdicts.append(look["verdict"])
 print("RESULT " + json.dumps({"schema": schema, "verdicts": verdicts, "first": first, "head": head()}))
 """
+
+
+# ocr_staging_tests as the scheduler sees it: the branch's choice per deployer, the graph, and the
+# DockerOperator's container (image, command, environment, mounts, network).
+STAGING_DAG_PROBE = """
+import json
+from airflow.dag_processing.dagbag import DagBag
+import ocr_migration_ops as ops
+
+dag = DagBag().get_dag("ocr_staging_tests")
+op = dag.get_task("run_suites_in_container")
+print("RESULT " + json.dumps({
+    "graph": {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks},
+    "branch": {d: ops.staging_where(params={"deployer": d}) for d in ("local", "docker")},
+    "kind": type(op).__module__ + "." + type(op).__name__,
+    "image": op.image, "command": op.command, "environment": op.environment, "network": op.network_mode,
+    "mounts": [{"source": m["Source"], "target": m["Target"], "type": m["Type"], "read_only": m["ReadOnly"]}
+               for m in op.mounts],
+    "auto_remove": op.auto_remove, "native": dag.render_template_as_native_obj,
+    "report_rule": str(dag.get_task("run_suites_in_container_report").trigger_rule)}))
+"""
+
+
+def test_the_staging_checks_run_in_a_container_through_the_docker_provider_with_deployer_docker(airflow_home):
+    """Structure only (no Docker engine here): the DockerOperator runs the checks' command in the
+    project's image on the compose network, with the volumes the compose file's workers mount."""
+    import yaml
+
+    from staging.suites import checks_command
+
+    proc = subprocess.run([sys.executable, "-c", STAGING_DAG_PROBE], env=airflow_env(airflow_home),
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, proc.stderr[-3000:]
+    out = json.loads(lines[-1][7:])
+    assert out["branch"] == {"local": "run_suites", "docker": "run_suites_in_container_prepare"}
+    assert out["graph"]["where"] == ["run_suites", "run_suites_in_container_prepare"]
+    assert out["graph"]["run_suites_in_container_prepare"] == ["run_suites_in_container"]
+    assert out["graph"]["run_suites_in_container"] == ["run_suites_in_container_report"]
+    assert out["kind"] == "airflow.providers.docker.operators.docker.DockerOperator"
+    assert out["report_rule"].lower().endswith("all_done") and out["native"] is True and out["auto_remove"] == "success"
+    # the container's command is the one run_staging_tests runs here, with the prepared run's values
+    command = checks_command(["SUITES"], "JUNIT", python="python")
+    assert out["command"][:4] == command[:4] and out["command"][5] == command[5]
+    assert "run_suites_in_container_prepare" in out["command"][4] and out["command"][6].startswith("/results/")
+    assert "run_suites_in_container_prepare" in out["environment"] and "['environment']" in out["environment"]
+
+    compose = yaml.safe_load((ROOT / "docker-compose.airflow.yml").read_text())
+    worker = compose["services"]["airflow-worker-1"]
+    volumes = {name: (spec or {}).get("name", name) for name, spec in compose["volumes"].items()}
+    mounted = dict(v.split(":")[:2][::-1] for v in worker["volumes"])  # path in the worker -> source
+    env = worker["environment"]
+    assert out["network"] == compose["networks"]["default"]["name"] == env["OCR_STAGING_NETWORK"]
+    assert out["image"] == compose["x-project-image"]["image"].split(":-", 1)[1].rstrip("}")
+    by_target = {m["target"]: m for m in out["mounts"]}
+    state, results = by_target["/staging"], by_target["/results"]
+    assert state["read_only"] and not results["read_only"] and state["type"] == results["type"] == "volume"
+    # the worker keeps the staging keys and finds the results where the container writes them
+    assert volumes[mounted["/opt/airflow/ocr-data/staging"]] == state["source"] == env["OCR_STAGING_STATE_VOLUME"]
+    assert volumes[mounted[env["AIRFLOW_VAR_OCR_STAGING_RESULTS_DIR"]]] == results["source"] \
+        == env["OCR_STAGING_RESULTS_VOLUME"]
+    assert mounted["/var/run/docker.sock"] == "/var/run/docker.sock"
 
 
 def test_the_metrics_connection_is_the_postgres_providers(migration_env):

@@ -158,7 +158,7 @@ def test_staging_suites_on_a_golden_subset(stack, tmp_path):
     cases = list(ElementTree.parse(summary["junit_xml"]).getroot().iter("testcase"))
     assert len(cases) >= sum(len(r["checks"]) for r in suites.values())
     assert {c.get("classname") for c in cases} == {f"test_{name}" for name in suites}
-    assert document["pytest"]["exit_code"] == 0 and "-m infrastructure or unit or" in document["pytest"]["command"]
+    assert document["pytest"]["exit_code"] == 0 and "--suites infrastructure,unit," in document["pytest"]["command"]
 
     # the run put the routing flag back as it found it
     flags = httpx.get(f"{endpoints.service_url}/v1/admin/flags", headers={"X-API-Key": endpoints.admin_key},
@@ -178,6 +178,28 @@ def test_failing_suites_fail_the_run_with_reasons(stack, tmp_path):
         run_staging_tests(endpoints, out_dir=tmp_path, suites=["nope"])
     with pytest.raises(StagingError, match="unknown threshold"):
         run_staging_tests(endpoints, out_dir=tmp_path, thresholds={"min_field_match": 0.5})
+
+
+def test_the_container_flow_reads_the_keys_from_the_state_file_and_reports_from_the_junit_xml(stack, tmp_path):
+    """What ocr_staging_tests does with deployer docker, without the container: prepare the run,
+    run the checks' command with the endpoints carrying no secret (the keys read from the keys
+    file, as from the read-only state volume), then build the report from its JUnit XML."""
+    from staging.suites import checks_command, checks_environment, finish_run, prepare_run
+
+    endpoints = stack["endpoints"]
+    seen = endpoints.to_dict()
+    assert endpoints.client_key not in json.dumps(seen) and seen["keys_file"]
+    run = prepare_run(tmp_path / "results", ["security"], None, None)
+    env = checks_environment(seen, run["thresholds"], run["options"])
+    assert endpoints.client_key not in json.dumps(env) and endpoints.admin_key not in json.dumps(env)
+    proc = subprocess.run(checks_command(run["suites"], run["run_dir"] / "junit.xml"), env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    summary = finish_run(run, seen, {"command": "container", "exit_code": proc.returncode})
+    assert summary["status"] == "passed" and summary["passed"] == ["security"], summary
+    document = json.loads(Path(summary["results_json"]).read_text())
+    checks = {c["name"]: c for c in document["results"][0]["checks"]}
+    assert checks["admin_with_client_key"]["value"] == 403 and checks["public /metrics"]["passed"]
 
 
 def test_each_suite_is_a_pytest_marker_of_the_staging_checks():

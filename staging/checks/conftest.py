@@ -45,7 +45,7 @@ def endpoints() -> StagingEndpoints:
     if not raw:
         pytest.exit("OCR_STAGING_ENDPOINTS is not set: run the checks through `ocr-migrate` or "
                     "staging.run_staging_tests, which deploy-aware code fills in", returncode=4)
-    return StagingEndpoints(**json.loads(raw))
+    return StagingEndpoints.from_dict(json.loads(raw))
 
 
 @pytest.fixture(scope="session")
