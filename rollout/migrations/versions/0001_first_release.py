@@ -29,6 +29,10 @@ class _Index(tuple):
 
 
 def _tables() -> dict:
+    return {**_flag_tables(), **_event_tables(), **_health_tables()}
+
+
+def _flag_tables() -> dict:
     return {
         "rollout_state": (
             sa.Column("id", sa.Integer, primary_key=True),
@@ -53,6 +57,11 @@ def _tables() -> dict:
             sa.Column("reason", sa.Text, nullable=False),
             _Index("ix_flag_audit_at", "at"),
         ),
+    }
+
+
+def _event_tables() -> dict:
+    return {
         "ocr_events": (
             sa.Column("id", _id, primary_key=True, autoincrement=True),
             sa.Column("at", TZ, nullable=False),
@@ -75,6 +84,11 @@ def _tables() -> dict:
             _Index("ix_ocr_events_at_covering", "at", postgresql_include=[
                 "engine", "stage", "shadow", "success", "fallback", "duration_ms", "confidence", "error_class"]),
         ),
+    }
+
+
+def _health_tables() -> dict:
+    return {
         "gate_evaluations": (
             sa.Column("id", _id, primary_key=True, autoincrement=True),
             sa.Column("evaluated_at", TZ, nullable=False),
