@@ -49,14 +49,18 @@ def check_stores(results: list) -> dict:
     import ocr_migration_hook as hook
     from sqlalchemy import text
 
-    from rollout.db import make_db
+    from rollout.db import current, head, make_db
 
     settings = hook.migration_settings()
     source = "connection ocr_metrics_db" if hook.connection_or_none(hook.METRICS_CONN) else "OCR_MIGRATE_DATABASE_URL / default"
     try:
-        with make_db(settings.sqlalchemy_url).connect() as conn:
+        db = make_db(settings.sqlalchemy_url)
+        with db.connect() as conn:
             conn.execute(text("SELECT 1"))
         results.append(("metrics database", PASS, f"{settings.sqlalchemy_url.split('@')[-1]} ({source})"))
+        at, newest = current(db), head()
+        results.append(("database schema", PASS if at == newest else FAIL, f"revision {at or 'none'}" + (
+            "" if at == newest else f"; the code needs {newest}: run `ocr-migrate db upgrade`")))
     except Exception as exc:  # noqa: BLE001 - any failure is the finding
         results.append(("metrics database", FAIL, f"{source}: {str(exc).splitlines()[0][:160]}"))
     if settings.redis_url:

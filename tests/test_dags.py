@@ -457,6 +457,7 @@ def test_validate_deployment_reports_each_check_and_a_verdict(migration_env):
     status = {c["check"]: c["status"] for c in out["checks"]}
     assert status["DAG import errors"] == "PASS" and status["DAGs present"] == "PASS"
     assert status["metrics database"] == "PASS" and status["redis"] == "PASS"
+    assert status["database schema"] == "PASS"  # the test database is a copy of the upgraded template
     assert status["tesseract"] == "PASS" and status["GX suite ocr_golden_fields"] == "PASS"
     assert status["UI plugin"] == "PASS"
     assert status["OCR service"] == "FAIL"  # nothing listens there: the verdict must say so
