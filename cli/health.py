@@ -142,11 +142,10 @@ def health_figures(hours: float = 1.0) -> dict:
     metrics database cannot be read (the service's own health is still worth showing)."""
     from sqlalchemy.exc import DBAPIError
 
-    from rollout.db import make_db
-    from rollout.settings import get_settings
+    from rollout.db import ensure_schema, make_db
     from rollout.health.alerts import AlertStore
-    from rollout.db import ensure_schema
     from rollout.health.gates import gate_history
+    from rollout.settings import get_settings
     from rollout.health.windows import last_hours, window_metrics
 
     try:

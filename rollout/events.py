@@ -387,7 +387,6 @@ class EventWriter:
 
     def _probe(self) -> None:
         """``SELECT 1`` under the same stall watch as a write."""
-
         self._writing_since = time.monotonic()
         try:
             with self.db.connect() as conn:
