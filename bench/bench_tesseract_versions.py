@@ -3,7 +3,7 @@
 with the same extraction, per field.
 
 Corpora: our own (data/golden-full, generated when absent; --limit N takes its first N
-documents) and ../shared/corpora/ksef-official (all of it). For each field: documents right
+documents), ../shared/corpora/ksef-official and ksef-thirdparty (all of them). For each field: documents right
 with each version, documents lost (right with cli, wrong with tesserocr) and won, and the net
 change; then the overall figures (field exact match, documents with every field right,
 line-item F1).
@@ -11,7 +11,8 @@ line-item F1).
 The rule (issue 17): tesserocr may be the default only if no field's count of right documents
 drops by more than one on either corpus and none of the overall figures is lower.
 
-Usage: python bench/bench_tesseract_versions.py [--golden DIR] [--limit N] [--ksef DIR] [--workers 2]
+Usage: python bench/bench_tesseract_versions.py [--golden DIR] [--limit N] [--ksef DIR] [--thirdparty DIR]
+       [--workers 2]
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def compare(name: str, docs, workers: int) -> dict:
         lost = sum(old[p].get(field, False) and not new[p].get(field, False) for p in judged)
         won = sum(new[p].get(field, False) and not old[p].get(field, False) for p in judged)
         rows.append({"field": field, "documents": len(judged), "cli": right_old, "tesserocr": right_new,
-                     "lost": lost, "won": won, "net": right_new - right_old})
+                     "lost": lost, "won": won, "net": right_new - right_old,
+                     "lost_in": sorted(Path(p).name for p in judged
+                                       if old[p].get(field, False) and not new[p].get(field, False))})
     overall = {k: (old_sum["overall"][k], new_sum["overall"][k]) for k in OVERALL}
     worst = min(r["net"] for r in rows)
     ok = worst >= -MAX_FIELD_LOSS and all(n >= o for o, n in overall.values() if o is not None)
@@ -76,7 +79,7 @@ def print_table(report: dict) -> None:
     print(f"  {'field':<18} {'docs':>5} {'cli':>5} {'tsr':>5} {'lost':>5} {'won':>5} {'net':>5}")
     for r in report["fields"]:
         print(f"  {r['field']:<18} {r['documents']:>5} {r['cli']:>5} {r['tesserocr']:>5} {r['lost']:>5} "
-              f"{r['won']:>5} {r['net']:>+5}")
+              f"{r['won']:>5} {r['net']:>+5}" + (f"  lost: {', '.join(r['lost_in'][:6])}" if r["lost_in"] else ""))
     for k, (old, new) in report["overall"].items():
         print(f"  {k:<18} cli {old}  tesserocr {new}")
     for g, (old, new) in report["groups"].items():
@@ -91,6 +94,7 @@ def main() -> None:
     parser.add_argument("--golden", type=Path, default=ROOT / "data" / "golden-full")
     parser.add_argument("--limit", type=int, default=0, help="the first N documents of --golden (0: all)")
     parser.add_argument("--ksef", type=Path, default=ROOT.parent / "shared" / "corpora" / "ksef-official")
+    parser.add_argument("--thirdparty", type=Path, default=ROOT.parent / "shared" / "corpora" / "ksef-thirdparty")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     if not (args.golden / "manifest.json").is_file():
@@ -99,8 +103,9 @@ def main() -> None:
         generate_corpus(args.golden, count=100, workers=args.workers)
     ours = golden_documents(args.golden)
     reports = [compare(f"our corpus ({args.golden.name})", ours[:args.limit] if args.limit else ours, args.workers)]
-    if (args.ksef / "manifest.json").is_file():
-        reports.append(compare("ksef-official", golden_documents(args.ksef), args.workers))
+    for name, folder in (("ksef-official", args.ksef), ("ksef-thirdparty", args.thirdparty)):
+        if (folder / "manifest.json").is_file():
+            reports.append(compare(name, golden_documents(folder), args.workers))
     for report in reports:
         print_table(report)
     keep = all(r["tesserocr_no_worse"] for r in reports)

@@ -60,6 +60,10 @@ def test_iban_requires_mod97():
     assert find_iban("PL61 1090 1014 0000 0712 1981 2874") == "PL61109010140000071219812874"
     assert find_iban("61 1090 1014 0000 0712 1981 2874") == "PL61109010140000071219812874"
     assert find_iban("PL61 1090 1014 0000 0712 1981 2875") is None
+    # a space read as a hyphen or a dash (Tesseract 5.5): the checksum still decides
+    assert find_iban("PL61 1090-1014 0000 0712\u20131981 2874") == "PL61109010140000071219812874"
+    assert find_iban("GB29 NWBK-6016 1331 9268 19") == "GB29NWBK60161331926819"
+    assert find_iban("PL61 1090-1014 0000 0712 1981 2875") is None
 
 
 def test_invoice_id_stops_before_the_date():

@@ -222,13 +222,18 @@ def find_tax_id(text: str) -> tuple[str, float] | None:
     return best
 
 
-_IBAN_RE = re.compile(rf"(?:\b([A-Z]{{2}}) ?)?([{_D}]{{2}}(?: ?[{_D}]{{4}}){{6}})(?![0-9])")
+# Between an IBAN's groups: a space as printed, or a space OCR read as a hyphen or a dash
+# (Tesseract 5.5 in-process does: 'PL61 1090-1014 ...'). The checksum (mod 97) still decides, so a
+# separator can only let a real IBAN through, not make one up.
+_IBAN_SEP = "[ \\-\u2013]?"
+_IBAN_RE = re.compile(rf"(?:\b([A-Z]{{2}}) ?)?([{_D}]{{2}}(?:{_IBAN_SEP}[{_D}]{{4}}){{6}})(?![0-9])")
 
 
 # Any country's IBAN as printed: two letters, two check digits, then up to 30 letters and digits
 # in groups ('GB29 NWBK 6016 1331 9268 19', 'DE89370400440532013000'): foreign ones carry letters
 # (a UK sort bank code), so the Polish all-digit pattern above misses them.
-_ANY_IBAN_RE = re.compile(r"\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)(?![A-Z0-9])")
+_ANY_IBAN_RE = re.compile(rf"\b([A-Z]{{2}}\d{{2}}(?:{_IBAN_SEP}[A-Z0-9]{{4}}){{2,7}}(?:{_IBAN_SEP}[A-Z0-9]{{1,3}})?)"
+                          r"(?![A-Z0-9])")
 
 
 def find_iban(text: str) -> str | None:
@@ -238,7 +243,7 @@ def find_iban(text: str) -> str | None:
         if len(digits) == 26 and is_valid_iban(country + digits):
             return country + digits
     for m in _ANY_IBAN_RE.finditer(text):
-        value = m.group(1).replace(" ", "")
+        value = re.sub(r"[ \-\u2013]", "", m.group(1))
         if is_valid_iban(value):
             return value
     return None
