@@ -78,7 +78,7 @@ def fix_id_digits(value: str) -> str:
 
 # "Sp. z o.o." is the most common legal form; Tesseract reads its o's as zeros or capitals, and
 # loses its dots on blurred scans ('Sp zoo.').
-_SP_Z_OO = re.compile(r"\bSp[.,]? ?[zZ2] ?[0oO]\.? ?[0oO]\.?(?=\s|$|,)")
+_SP_Z_OO = re.compile(r"\bSp[.,]? ?[zZ2]{1,2} ?[0oO]\.? ?[0oO]\.?(?=\s|$|,)")  # 'Sp. Zz 0.0.' (Tesseract 5.5)
 
 
 _LEGAL_FORM_OCR = (
@@ -174,7 +174,8 @@ def fix_description_punctuation(text: str) -> str:
 
 def clean_name(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip(" :;,")
-    text = re.sub(r"^[-–—|•·*]+ ?(?=[^\W\d_])", "", text)  # a rule or a bullet before the name ('- Łódzkie Sukno', a fax)
+    # a rule, a bullet or a speck's stroke before the name ('- Łódzkie Sukno' on a fax, '/ Bóbr s.c.')
+    text = re.sub(r"^[-–—|•·*/\\]+ ?(?=[^\W\d_])", "", text)
     text = re.sub(r"(?<!\S),,(?=\w)", "„", text)  # OCR reads an opening „ as two commas
     text = re.sub(r"„\s+", "„", re.sub(r"\s+”", "”", text))  # quotes hug what they quote
     return _SP_Z_OO.sub("Sp. z o.o.", text)
@@ -236,12 +237,22 @@ _ANY_IBAN_RE = re.compile(rf"\b([A-Z]{{2}}\d{{2}}(?:{_IBAN_SEP}[A-Z0-9]{{4}}){{2
                           r"(?![A-Z0-9])")
 
 
+# A Polish IBAN whose spacing OCR moved ('PL6711450669493481348812812 7': a space inside the last
+# group): 'PL', then 26 digits with at most one separator after any of them. Only after 'PL', and
+# the checksum decides, so runs of other numbers do not pass for one.
+_LOOSE_PL_IBAN_RE = re.compile(rf"\bPL{_IBAN_SEP}((?:[{_D}]{_IBAN_SEP}){{25}}[{_D}])(?![0-9])")
+
+
 def find_iban(text: str) -> str | None:
     for m in _IBAN_RE.finditer(text):
         country = m.group(1) or "PL"
         digits = digits_only(m.group(2).translate(_AS_DIGITS))
         if len(digits) == 26 and is_valid_iban(country + digits):
             return country + digits
+    for m in _LOOSE_PL_IBAN_RE.finditer(text):
+        digits = digits_only(m.group(1).translate(_AS_DIGITS))
+        if len(digits) == 26 and is_valid_iban("PL" + digits):
+            return "PL" + digits
     for m in _ANY_IBAN_RE.finditer(text):
         value = re.sub(r"[ \-\u2013]", "", m.group(1))
         if is_valid_iban(value):
