@@ -51,6 +51,12 @@ class Output(str, Enum):
 OutputOpt = typer.Option(Output.table, "--output", "-o", help="table for people, json for machines")
 
 
+def error_line(exc: BaseException) -> str:
+    """A store's error as one short line: the driver's own message (SQLAlchemy's ``orig``) when
+    there is one, its first line, at most 200 characters."""
+    return str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+
+
 def fail(output: Output, code: int, error: str, message: str) -> None:
     if output is Output.json:
         print(json.dumps({"error": error, "message": message}))

@@ -11,7 +11,7 @@ import json
 
 import typer
 
-from .common import EXIT_UNAVAILABLE, Output, OutputOpt, console, fail
+from .common import EXIT_UNAVAILABLE, Output, OutputOpt, console, error_line, fail
 
 commands = typer.Typer(no_args_is_help=True, help="the database's schema: upgrade it, see where it stands")
 UrlOpt = typer.Option(None, "--url", help="a database URL (default: the settings' flag and metrics database)")
@@ -38,7 +38,7 @@ def upgrade(url: str | None = UrlOpt, revision: str = typer.Option("head", help=
         before, after = run(db, revision)
         snap = FlagStore(db).init() if revision == "head" else None
     except (SQLAlchemyError, StoreUnavailableError) as exc:
-        fail(output, EXIT_UNAVAILABLE, "database_unavailable", str(getattr(exc, "orig", exc)).splitlines()[0][:200])
+        fail(output, EXIT_UNAVAILABLE, "database_unavailable", error_line(exc))
     out = {"before": before, "after": after, "upgraded": before != after,
            "rollout_state_version": snap.version if snap else None}
     if output is Output.json:
@@ -58,7 +58,7 @@ def current(url: str | None = UrlOpt, output: Output = OutputOpt):
     try:
         at = revision(make_db(_url(url)))
     except SQLAlchemyError as exc:
-        fail(output, EXIT_UNAVAILABLE, "database_unavailable", str(getattr(exc, "orig", exc)).splitlines()[0][:200])
+        fail(output, EXIT_UNAVAILABLE, "database_unavailable", error_line(exc))
     out = {"current": at, "head": head(), "up_to_date": at == head()}
     if output is Output.json:
         print(json.dumps(out))

@@ -17,7 +17,8 @@ import typer
 from rich.table import Table
 
 from presentation.formatting import safe
-from .common import EXIT_CONFIG, EXIT_DEGRADED, EXIT_REFUSED, EXIT_UNAVAILABLE, Output, OutputOpt, console, fail
+from .common import (EXIT_CONFIG, EXIT_DEGRADED, EXIT_REFUSED, EXIT_UNAVAILABLE, Output, OutputOpt, console,
+                     error_line, fail)
 
 commands = typer.Typer()
 
@@ -281,7 +282,7 @@ def local_components(settings) -> dict:
             out["database"]["error"] = f"schema at {at or 'no revision'}, the code needs {newest}: run " \
                                        "`ocr-migrate db upgrade`"
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+        reason = error_line(exc)
         out["database"] = {"status": "down", "error": reason}
         out["flags"] = {"status": "down", "error": reason}
     else:
@@ -294,7 +295,7 @@ def local_components(settings) -> dict:
                 out["flags"] = {"status": "ok", "version": snap.version, "stage": snap.stage,
                                 "percentage": snap.percentage, "flags": snap.as_dict()["flags"]}
             except StoreUnavailableError as exc:
-                out["flags"] = {"status": "down", "error": str(exc).splitlines()[0][:200]}
+                out["flags"] = {"status": "down", "error": error_line(exc)}
     if not settings.redis_url:
         out["redis"] = {"status": "not configured"}
     else:

@@ -13,7 +13,8 @@ import typer
 from rich.table import Table
 
 from presentation.formatting import safe
-from .common import EXIT_CONFIG, EXIT_GATE_FAIL, EXIT_GATE_INCONCLUSIVE, EXIT_UNAVAILABLE, Output, OutputOpt, console, fail
+from .common import (EXIT_CONFIG, EXIT_GATE_FAIL, EXIT_GATE_INCONCLUSIVE, EXIT_UNAVAILABLE, Output, OutputOpt,
+                     console, error_line, fail)
 
 commands = typer.Typer()
 
@@ -29,7 +30,7 @@ def metrics_db(output: Output):
     try:
         ensure_schema(db)  # an empty report on a fresh install, not an error
     except DBAPIError as exc:
-        fail(output, EXIT_UNAVAILABLE, "metrics_store_unavailable", str(exc.orig).splitlines()[0][:200])
+        fail(output, EXIT_UNAVAILABLE, "metrics_store_unavailable", error_line(exc))
     return db
 
 
@@ -157,7 +158,7 @@ def health_figures(hours: float = 1.0) -> dict:
                 "latest_gate": latest[0] if latest else None,
                 "open_alerts": AlertStore(db, notifiers=[]).recent(20, open_only=True)}
     except DBAPIError as exc:
-        return {"error": str(exc.orig).splitlines()[0][:200]}
+        return {"error": error_line(exc)}
 
 
 def print_health_figures(figures: dict) -> None:
@@ -211,7 +212,7 @@ def report(hours: float = typer.Option(1.0, min=0.01, help="the window: the last
             write_html(health_snapshot(db, hours, state, end=end, price_per_page=price, currency=currency),
                        html)
     except DBAPIError as exc:
-        fail(output, EXIT_UNAVAILABLE, "metrics_store_unavailable", str(exc.orig).splitlines()[0][:200])
+        fail(output, EXIT_UNAVAILABLE, "metrics_store_unavailable", error_line(exc))
     except OSError as exc:
         fail(output, EXIT_CONFIG, "cannot_write_report", f"{html}: {exc}")
     if output is Output.json:
@@ -368,7 +369,7 @@ def monitor(refresh: float = typer.Option(5.0, min=0.2, help="seconds between re
                                    price_per_page=settings.documentai_price_per_page,
                                    currency=settings.documentai_price_currency)
         except DBAPIError as exc:  # keep monitoring through a database blip
-            return {"error": str(exc.orig).splitlines()[0][:200]}
+            return {"error": error_line(exc)}
 
     stop_at = time.monotonic() + duration if duration else None
     if output is Output.json:

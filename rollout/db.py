@@ -283,17 +283,21 @@ def head() -> str:
 
 def current(db: Engine | str) -> str | None:
     """The revision the database is at (None: never upgraded)."""
+    with as_engine(db).connect() as conn:
+        return migration_context(conn).get_current_revision()
+
+
+def migration_context(conn: Connection):
+    """Alembic's view of a connection's database, with our version table."""
     from alembic.runtime.migration import MigrationContext
 
-    db = _engine(db)
-    with db.connect() as conn:
-        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+    return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
 
 
 def upgrade(db: Engine | str, revision: str = "head") -> tuple[str | None, str | None]:
     """Apply the migrations the database lacks, in one transaction under the schema lock (replicas
     starting together: one upgrades, the others wait and find it done). Returns (before, after)."""
-    db = _engine(db)
+    db = as_engine(db)
     out = _migrate(db, "upgrade", revision)
     _upgraded.add(db)
     return out
@@ -302,19 +306,18 @@ def upgrade(db: Engine | str, revision: str = "head") -> tuple[str | None, str |
 def downgrade(db: Engine | str, revision: str) -> tuple[str | None, str | None]:
     """Undo migrations down to ``revision`` ('base': none left, every table of ours dropped), as
     ``upgrade`` does them: one transaction, under the schema lock. Returns (before, after)."""
-    db = _engine(db)
+    db = as_engine(db)
     _upgraded.discard(db)
     return _migrate(db, "downgrade", revision)
 
 
 def _migrate(db: Engine, direction: str, revision: str) -> tuple[str | None, str | None]:
     from alembic import command
-    from alembic.runtime.migration import MigrationContext
 
     with schema_transaction(db, lock_timeout=UPGRADE_LOCK_TIMEOUT) as conn:
-        before = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+        before = migration_context(conn).get_current_revision()
         getattr(command, direction)(alembic_config(conn), revision)
-        after = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+        after = migration_context(conn).get_current_revision()
     if before != after:
         log.warning("database %s: %s %s -> %s", db.url.render_as_string(hide_password=True), direction, before,
                     after)
@@ -331,5 +334,6 @@ def ensure_schema(db: Engine) -> None:
         upgrade(db)
 
 
-def _engine(db: Engine | str) -> Engine:
+def as_engine(db: Engine | str) -> Engine:
+    """``db`` itself, or the Engine of a URL (``make_db``): what every store takes."""
     return make_db(db) if isinstance(db, str) else db

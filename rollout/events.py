@@ -35,7 +35,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from .db import ensure_schema, make_db, ocr_events
+from .db import as_engine, ensure_schema, ocr_events
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class EventWriter:
         (a frozen server answers no timeout): new events go to the spool, not to memory.
         ``probe_s``: with nothing written for this long, the writer asks the database ``SELECT 1``,
         so that its health is known while the service is idle too (0: never)."""
-        self.db = make_db(db) if isinstance(db, str) else db
+        self.db = as_engine(db)
         self.spool_path = Path(spool_path)
         self.spool_path.parent.mkdir(parents=True, exist_ok=True)
         self.batch_size, self.flush_s, self.max_queue, self.retry_s = batch_size, flush_s, max_queue, retry_s

@@ -17,7 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from .db import ensure_schema, flag_audit, make_db, rollout_state, schema_transaction
+from .db import as_engine, ensure_schema, flag_audit, rollout_state, schema_transaction
 from .stages import InvalidTransition, Snapshot
 
 
@@ -46,7 +46,7 @@ class AuditEntry:
 class FlagStore:
     def __init__(self, db: Engine | str, on_change: Callable[[Snapshot], object] | None = None):
         """``on_change`` is called with each applied snapshot (e.g. to publish it to Redis)."""
-        self.db = make_db(db) if isinstance(db, str) else db
+        self.db = as_engine(db)
         self.on_change = on_change
 
     def init(self, actor: str = "system") -> Snapshot:

@@ -334,6 +334,13 @@ def checks_environment(endpoints: dict, thresholds: dict, options: dict) -> dict
             "OCR_STAGING_RUN": json.dumps({"thresholds": thresholds, "options": options}, default=str)}
 
 
+def run_from_environment() -> tuple[dict, SuiteOptions]:
+    """The run's thresholds (the defaults with its own over them) and options, as the checks'
+    process reads them from ``checks_environment``."""
+    run = json.loads(os.environ.get("OCR_STAGING_RUN") or "{}")
+    return {**DEFAULT_THRESHOLDS, **(run.get("thresholds") or {})}, SuiteOptions.from_dict(run.get("options"))
+
+
 def finish_run(run: dict, endpoints: dict, log: dict) -> dict:
     """results.json, report.html and latest.json from the run's junit.xml; the summary."""
     from presentation.staging_report import render_html

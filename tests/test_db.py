@@ -12,7 +12,8 @@ import subprocess
 import pytest
 from sqlalchemy import select, text
 
-from rollout.db import VERSION_TABLE, current, downgrade, head, make_db, metadata, ocr_events, upgrade
+from rollout.db import (VERSION_TABLE, current, downgrade, head, make_db, metadata, migration_context, ocr_events,
+                        upgrade)
 from rollout.events import EventWriter, OcrEvent
 from rollout.flags import FlagStore
 from tests.conftest import ROOT
@@ -34,10 +35,9 @@ def load(fixture: str, dialect: str, url: str) -> None:
 def differences(db) -> list:
     """What the migrated schema lacks or has beyond the models (Alembic's autogenerate comparison)."""
     from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
 
     with db.connect() as conn:
-        return compare_metadata(MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}), metadata)
+        return compare_metadata(migration_context(conn), metadata)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

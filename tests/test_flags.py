@@ -5,7 +5,8 @@ import threading
 import pytest
 
 from rollout import stages
-from rollout.flags import ConcurrentUpdateError, FlagStore, make_db
+from rollout.db import make_db
+from rollout.flags import ConcurrentUpdateError, FlagStore
 from rollout.stages import InvalidTransition, Snapshot
 
 

@@ -30,7 +30,7 @@ from ocr_engines.normalize import digits_only
 from ocr_engines.result import FIELD_NAMES
 from ocr_engines.validation import CRITICAL_FIELDS, is_valid_iban, is_valid_nip
 
-from ..db import gx_validations
+from ..db import as_engine, gx_validations
 from ..fanout import pick
 from .golden_subsets import CORPUS_SUBSETS, SPANNING_SUBSETS, SUBSETS
 from .gx_suites import Validator, default_gx_dir
@@ -211,7 +211,7 @@ def shadow_rows(db: Engine | str, start: datetime, end: datetime, limit: int = 5
     agreement. Events whose control (Google) read failed carry no agreement and are left out."""
     from ..db import ocr_events
 
-    db = _db(db)
+    db = as_engine(db)
     if not inspect(db).has_table(ocr_events.name):
         return []
     e = ocr_events.c
@@ -244,7 +244,7 @@ def run_golden_gate(db: Engine | str, golden_dir: Path, *, engine_name: str = "t
     suite; build Data Docs into ``data_docs_dir``. ``success`` is False when any validated suite
     failed: that blocks the stage. A shadow sample smaller than ``min_shadow_rows`` is reported as
     not validated (success None), not as a failure."""
-    db = _db(db)
+    db = as_engine(db)
     timings = {}
     t0 = time.perf_counter()
     if rows is None:
@@ -303,16 +303,6 @@ def run_golden_gate(db: Engine | str, golden_dir: Path, *, engine_name: str = "t
 
 def gx_history(db: Engine | str, limit: int = 20, run_id: str | None = None) -> list[dict]:
     """Stored suite runs, newest first."""
-    db = _db(db)
+    db = as_engine(db)
     return recent_rows(db, gx_validations, "evaluated_at", limit, run_id, ("evaluated_at",))
 
-
-# ---------------------------------------------------------------- helpers
-
-
-def _db(db: Engine | str) -> Engine:
-    if isinstance(db, str):
-        from ..db import make_db
-
-        return make_db(db)
-    return db

@@ -19,8 +19,8 @@ import os
 import pytest
 
 from staging.config import StagingEndpoints
-from staging.suites import (DEFAULT_THRESHOLDS, NEEDS_OPENSOURCE, SUITES, SuiteOptions, forced_opensource,
-                            integration_requests)
+from staging.suites import (NEEDS_OPENSOURCE, SUITES, SuiteOptions, forced_opensource, integration_requests,
+                            run_from_environment)
 
 
 def pytest_configure(config):
@@ -35,10 +35,6 @@ def pytest_collection_modifyitems(items):
                                     default=len(order)))
 
 
-def _run() -> dict:
-    return json.loads(os.environ.get("OCR_STAGING_RUN") or "{}")
-
-
 @pytest.fixture(scope="session")
 def endpoints() -> StagingEndpoints:
     raw = os.environ.get("OCR_STAGING_ENDPOINTS")
@@ -50,12 +46,12 @@ def endpoints() -> StagingEndpoints:
 
 @pytest.fixture(scope="session")
 def thresholds() -> dict:
-    return {**DEFAULT_THRESHOLDS, **(_run().get("thresholds") or {})}
+    return run_from_environment()[0]
 
 
 @pytest.fixture(scope="session")
 def options() -> SuiteOptions:
-    return SuiteOptions.from_dict(_run().get("options"))
+    return run_from_environment()[1]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -3,14 +3,11 @@ names, types and normalised formats (docs/architecture.md's extraction contract)
 
 from __future__ import annotations
 
-import json
-import os
-
 import pytest
 
 from staging.config import _golden_variants
 from staging.suites import (ENVELOPE_KEYS, SuiteOptions, format_problems, item_problems, name_diff, post_document,
-                            type_problems)
+                            run_from_environment, type_problems)
 
 pytestmark = pytest.mark.api_compatibility
 
@@ -21,8 +18,7 @@ def _documents(options: SuiteOptions) -> list:
 
 def pytest_generate_tests(metafunc):
     if "document" in metafunc.fixturenames:
-        options = SuiteOptions.from_dict(json.loads(os.environ.get("OCR_STAGING_RUN") or "{}").get("options"))
-        names = [p.name for p in _documents(options)] or ["(no golden digital PDF)"]
+        names = [p.name for p in _documents(run_from_environment()[1])] or ["(no golden digital PDF)"]
         metafunc.parametrize("document", names)
 
 
