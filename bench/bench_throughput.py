@@ -3,6 +3,13 @@ same run (absolute times on a shared 2-core box are noise; ratios are not). The 
 are timed in the order A B C on the first half of the pages and C B A on the second (``abba``),
 so that a load that drifts during the run falls on all of them alike.
 
+0. Whole documents, the engine as it is deployed (its default configuration: backend, capture
+   normalisation, second look) against one raw `tesseract` CLI pass over the same pages (the
+   anchor: each page as the engine receives it, an image as uploaded, a PDF page rendered at
+   OCR_MIGRATE_RENDER_DPI to a PNG before the timing), in CPU time with children included, on
+   the scans of ksef-official, ksef-thirdparty and our corpus; the same with the second look off;
+   how often the second look was taken; the worker's peak memory on the 2-page scans. The ratio
+   is the engine's CPU time over the raw CLI's (lower is better).    target: <= 0.85x (0.75x stretch)
 1. Scanned pages, 2 workers, the first pass (full extraction, no second look), Tesseract in the
    worker (the tesserocr backend), against two anchors on the same pages, as ratios of the CPU
    time a page costs (the worker's own and its Tesseract children's; the wall-time ratios are
@@ -21,7 +28,8 @@ so that a load that drifts during the run falls on all of them alike.
 3. Peak memory per worker: the tesserocr worker (Tesseract inside it) and the bare reader; the
    cli backend's Python worker and its Tesseract process.
 
-Usage: python bench/bench_throughput.py [--golden DIR] [--pages N] [--ksef DIR]
+Usage: python bench/bench_throughput.py [--golden DIR] [--pages N] [--ksef DIR] [--thirdparty DIR]
+                                       [--documents N] [--whole-only]
 """
 
 from __future__ import annotations
@@ -135,15 +143,18 @@ def _noop(_):
     return None
 
 
-def abba(configs: dict[str, dict], items: list[str]) -> dict[str, tuple[float, list]]:
+def abba(configs: dict[str, dict], items: list, anchor_items=None) -> dict[str, tuple[float, list]]:
     """Each configuration (``timed_pool``'s arguments) timed on the first half of the items in
     order, then on the second half in reverse order (A B C, C B A): a load on this shared box that
-    drifts during the run falls on every configuration alike. (seconds, results in item order)."""
+    drifts during the run falls on every configuration alike. (seconds, results in item order).
+    ``anchor_items``: what the configuration named 'raw' reads instead of a part of the items
+    (the raw CLI's page files for those documents)."""
     half = len(items) // 2
     out: dict[str, tuple[float, list]] = {name: (0.0, []) for name in configs}
     for part, names in ((items[:half], list(configs)), (items[half:], list(configs)[::-1])):
         for name in names:
-            seconds, results = timed_pool(items=part, **configs[name])
+            these = anchor_items(part) if anchor_items and name == "raw" else part
+            seconds, results = timed_pool(items=these, **configs[name])
             out[name] = (out[name][0] + seconds, out[name][1] + results)
     return out
 
@@ -201,6 +212,81 @@ def bench_ocr_throughput(golden: Path, pages: int) -> dict:
     }
 
 
+def raw_tesseract_pages(pages: list[str]) -> None:
+    """One raw CLI pass over each page of a document (the whole-document anchor)."""
+    for page in pages:
+        raw_tesseract(page)
+
+
+raw_document_task = partial(measured, raw_tesseract_pages)
+
+
+def anchor_pages(path: Path, tmp: Path) -> list[str]:
+    """A document's pages as the engine receives them, for the raw CLI: an image as uploaded (a
+    multi-frame TIFF is one run over all its frames, as the CLI reads it), a PDF's pages rendered
+    at the engine's DPI (greyscale, as the engine renders them) to PNG files."""
+    from ocr_engines import documents as docs
+
+    if docs.sniff_type(path) != docs.PDF:
+        return [str(path)]
+    import pypdfium2 as pdfium
+
+    limits = docs.Limits()
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        out = []
+        for i in range(len(pdf)):
+            image, dpi = docs.render_page(pdf[i], limits.render_dpi, limits.max_pixels)
+            file = tmp / f"{path.parent.name}-{path.stem}-{i}.png"
+            image.save(file, dpi=(dpi, dpi))
+            out.append(str(file))
+        return out
+    finally:
+        pdf.close()
+
+
+def bench_whole_documents(corpora: dict[str, Path], limit: int | None) -> dict:
+    """Section 0: the default engine over whole scanned documents against one raw CLI pass over
+    their pages, per corpus and in all, with the second look on (the default) and off."""
+    from ocr_engines.tesseract import TesseractEngine
+
+    out: dict[str, dict] = {}
+    engine_default = TesseractEngine()
+    default_backend = engine_default.backend.name
+    with tempfile.TemporaryDirectory(prefix="bench-whole-") as tmp:
+        for name, root in corpora.items():
+            if not root.is_dir():
+                continue
+            docs_ = [d.path for d in golden_documents(root) if d.group != "digital"][:limit]
+            pages = [anchor_pages(d, Path(tmp)) for d in docs_]
+            raw_tesseract(pages[0][0])  # the page cache and the traineddata warm
+            items = [str(d) for d in docs_]
+            by_doc = dict(zip(items, pages))
+            runs = abba({
+                "raw": dict(fn=raw_document_task),
+                "default": dict(fn=engine_task, engine="tesseract", options={}),
+                "first": dict(fn=engine_task, engine="tesseract", options=FIRST_PASS),
+            }, items, anchor_items=lambda part: [by_doc[i] for i in part])
+            raw, default, first = (runs[k][1] for k in ("raw", "default", "first"))
+            out[name] = {
+                "documents": len(items),
+                "pages": sum(len(p) for p in pages),
+                "raw_cpu_s": sum(r[2] for r in raw),
+                "default_cpu_s": sum(r[2] for r in default),
+                "first_cpu_s": sum(r[2] for r in first),
+                "second_looks": sum("second_look_ocr" in r[0]["timings_ms"] for r in default),
+                "peak_worker_rss_mib": _mib(max(r[1] for r in default)),
+            }
+    total = {k: sum(c[k] for c in out.values()) for k in ("documents", "pages", "raw_cpu_s", "default_cpu_s",
+                                                             "first_cpu_s", "second_looks")}
+    total["peak_worker_rss_mib"] = max(c["peak_worker_rss_mib"] for c in out.values())
+    out["all"] = total
+    for figures in out.values():
+        figures["default_vs_raw"] = round(figures["default_cpu_s"] / figures["raw_cpu_s"], 3)
+        figures["first_vs_raw"] = round(figures["first_cpu_s"] / figures["raw_cpu_s"], 3)
+    return {"backend": default_backend, "corpora": out}
+
+
 def bench_second_look(ksef: Path) -> dict | None:
     """ksef-official's 2-page scans (PDFs; a layout we did not design, half of them degraded) with
     the second look off and on: its share of the reading time, and of the documents; and the
@@ -222,8 +308,8 @@ def bench_second_look(ksef: Path) -> dict | None:
         "per_look_vs_first_pass": round(
             sum(r["timings_ms"]["second_look_ocr"] + r["timings_ms"].get("second_look_extract", 0) for r in looked)
             / max(sum(r["timings_ms"].get("ocr", 0) for r in looked), 1), 2),
-        "first_pass_vs_cli_backend": round(cpu_ms(cli) / cpu_ms(first), 3),
-        "wall_first_pass_vs_cli_backend": round(runs["cli"][0] / runs["first"][0], 3),
+        "cli_backend_vs_first_pass": round(cpu_ms(cli) / cpu_ms(first), 3),
+        "wall_cli_backend_vs_first_pass": round(runs["cli"][0] / runs["first"][0], 3),
     }
 
 
@@ -271,7 +357,23 @@ def main() -> None:
     parser.add_argument("--golden", type=Path, default=ROOT / "expectations" / "golden")
     parser.add_argument("--pages", type=int, default=12)
     parser.add_argument("--ksef", type=Path, default=ROOT.parent / "shared" / "corpora" / "ksef-official")
+    parser.add_argument("--thirdparty", type=Path,
+                        default=ROOT.parent / "shared" / "corpora" / "ksef-thirdparty")
+    parser.add_argument("--documents", type=int, default=None,
+                        help="whole-document section: at most N scans of each corpus (default: all)")
+    parser.add_argument("--whole-only", action="store_true", help="only the whole-document section")
     args = parser.parse_args()
+    whole = bench_whole_documents({"ksef-official": args.ksef, "ksef-thirdparty": args.thirdparty,
+                                   "our corpus": args.golden}, args.documents)
+    for name, f in whole["corpora"].items():
+        print(f"whole documents, {name}: {f['documents']} scanned documents, {f['pages']} pages, CPU time with "
+              f"children: default engine ({whole['backend']} backend, capture, second look) {f['default_vs_raw']}x "
+              f"one raw tesseract CLI pass (target <= 0.85, stretch 0.75); second look off {f['first_vs_raw']}x; "
+              f"second look taken on {f['second_looks']} of {f['documents']}; peak worker RSS "
+              f"{f['peak_worker_rss_mib']} MiB")
+    if args.whole_only:
+        print(json.dumps({"whole_documents": whole}))
+        return
     ocr = bench_ocr_throughput(args.golden, args.pages)
     cpu, wall = ocr["cpu_ms_per_page"], ocr["wall_pages_per_s"]
     print(f"scanned pages, first pass, 2 workers, {ocr['pages']} pages, engine {ocr['version']}, CPU time a page: "
@@ -289,8 +391,9 @@ def main() -> None:
           f"{ocr['wall_with_second_look_vs_raw_cli']}x; {ocr['second_looks']} of {ocr['pages']} pages took it)")
     second = bench_second_look(args.ksef)
     if second:
-        print(f"ksef-official scans (2-page PDFs, rendered in memory): first pass "
-              f"{second['first_pass_vs_cli_backend']}x the cli backend's CPU time (wall {second['wall_first_pass_vs_cli_backend']}x); second look taken "
+        print(f"ksef-official scans (2-page PDFs, rendered in memory): the cli backend's first pass costs "
+              f"{second['cli_backend_vs_first_pass']}x the in-process one's CPU time (wall "
+              f"{second['wall_cli_backend_vs_first_pass']}x); second look taken "
               f"on {second['second_looks']} of {second['documents']} documents, {second['cpu_share']:.1%} of the "
               f"CPU time; one look costs {second['per_look_vs_first_pass']}x the first pass's OCR of that document")
     print(f"peak memory per worker: tesserocr engine worker {ocr['peak_worker_rss_mib']} MiB (Tesseract inside), "
@@ -300,7 +403,7 @@ def main() -> None:
     print(f"digital PDFs: text layer {text['text_layer_pages_per_s']} pages/s vs OCR of the same pages "
           f"{text['ocr_pages_per_s']} pages/s: {text['speedup']}x (target >= 20x); "
           f"text layer all truth fields: {text['text_layer_docs_with_all_truth_fields']}")
-    print(json.dumps({"ocr": ocr, "second_look": second, "text_layer": text}))
+    print(json.dumps({"whole_documents": whole, "ocr": ocr, "second_look": second, "text_layer": text}))
 
 
 if __name__ == "__main__":

@@ -209,22 +209,23 @@ class TesseractEngine(Engine):
         info = docs.inspect_image(path, self.limits)
         watch.lap("load")
         dpi = docs.estimated_dpi(info)
-        normalised = self._normalised_frames(path, info.frames, dpi) if self.capture else None
+        frames = self._normalised_frames(path, info.frames, dpi) if self.capture else None
         watch.lap("capture")
-        if normalised is None or all(image is None for image, _, _ in normalised):
-            # The file as uploaded (the CLI: all TIFF frames in one process; tesserocr: frame by
-            # frame): no re-encoding.
+        if frames is None or (not self.backend.in_memory and not any(changed for *_, changed in frames)):
+            # The file as uploaded (the CLI: all TIFF frames in one process): no re-encoding.
             words = self.backend.read_file(path, info.frames, dpi, self.languages, self.limits.page_timeout_s,
                                            self.psm)
-            sources = [(path, i, dpi, normalised[i][2] if normalised else None) for i in range(info.frames)]
         else:
-            words, sources = {}, []
-            for i, (image, page_dpi, report) in enumerate(normalised):
-                image = image if image is not None else _frame(path, i)
-                words[i] = self.backend.read_image(image, page_dpi, self.languages, self.limits.page_timeout_s,
-                                                   self.psm, f"{path.name} page {i + 1}")
-                sources.append((image, 0, page_dpi, report))
+            words = {i: self.backend.read_image(image if image is not None else _frame(path, i), page_dpi,
+                                                self.languages, self.limits.page_timeout_s, self.psm,
+                                                f"{path.name} page {i + 1}")
+                     for i, (image, page_dpi, _, _) in enumerate(frames)}
         watch.lap("ocr")
+        # A frame decoded once (``_normalised_frames``) is what the orientation check, the dash
+        # measurement, the QR codes and the second look read too, not the file again.
+        sources = [(path, i, dpi, None) for i in range(info.frames)] if frames is None else [
+            (image, 0, page_dpi, report) if image is not None else (path, i, page_dpi, report)
+            for i, (image, page_dpi, report, _) in enumerate(frames)]
         out = []
         for i, (source, frame, page_dpi, report) in enumerate(sources):
             page_words = words.get(i, [])
@@ -236,17 +237,26 @@ class TesseractEngine(Engine):
         watch.lap("orientation")
         return out
 
-    def _normalised_frames(self, path: Path, frames: int, dpi: int) -> list[tuple]:
-        """(normalised image or None when the frame needs nothing, its DPI, PageCapture) per frame."""
+    def _normalised_frames(self, path: Path, frames: int, dpi: int) -> list[tuple] | None:
+        """Per frame: the image to read (normalised, or as decoded; None when a frame that needs
+        nothing is past the memory budget), the DPI to read it at, its PageCapture and whether
+        normalisation changed it. Decoded frames are kept up to IN_MEMORY_PIXELS a document, as rendered PDF
+        pages are. None when a frame cannot be decoded here (Tesseract reads the file as it is)."""
         out = []
+        budget = IN_MEMORY_PIXELS
         for i in range(frames):
             try:
                 image = _frame(path, i)
             except Exception as exc:  # noqa: BLE001 (an image only Tesseract decodes: it reads it as it is)
                 log.warning("capture normalisation skipped on %s: %s: %s", path.name, type(exc).__name__, exc)
-                return [(None, dpi, None)] * frames
+                return None
             normal, page_dpi, report = cap.normalise(image, dpi, self.target_xheight_px, self.limits.max_pixels)
-            out.append((None if normal is image else normal, page_dpi, report))
+            changed = normal is not image
+            pixels = normal.width * normal.height
+            keep = changed or pixels <= budget
+            budget -= pixels if keep else 0
+            # a page left as it is is read at the file's resolution, as when the file itself is read
+            out.append((normal if keep else None, page_dpi if changed else dpi, report, changed))
         return out
 
     def _orient(self, words: list[Word], source, frame: int, dpi: int, report: cap.PageCapture,
