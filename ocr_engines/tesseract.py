@@ -19,7 +19,7 @@ from .extract.reader import Found
 from .layout import EN_DASH_LENGTH, Row, Word, build_rows, deskewed, en_dashes, skew_angle
 from .result import ExtractionResult, FieldValue
 from .calibration import document_confidence
-from .tesseract_backends import get_backend
+from .tesseract_backends import NETPBM_MODES, get_backend
 from .validation import apply_checks
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ DEFAULT_PSM = 3
 DEFAULT_BACKEND = "cli"
 # Rendered PDF pages an in-process backend reads are kept in memory (for the en-dash measurement
 # and the second look) up to this many pixels a document, ~7 A4 pages at 300 DPI; later pages
-# are kept as PNG files in the scratch directory, as the CLI backend keeps every page.
+# are kept as Netpbm files in the scratch directory, as the CLI backend keeps every page.
 IN_MEMORY_PIXELS = 64_000_000
 
 
@@ -317,7 +317,7 @@ class TesseractEngine(Engine):
     def _pdf_page(self, pdf, i: int, tmp: Path, name: str, in_memory: list[int]) -> tuple:
         """(text-layer words, None, 0, [], None) or ([], rendered image, its DPI, its QR codes, its
         PageCapture) for page i. The render is normalised (``capture``) and stays in memory (a PIL
-        image) while ``in_memory`` has pixels left for it, else it is written to a PNG file; the QR
+        image) while ``in_memory`` has pixels left for it, else it is written to a file; the QR
         codes are decoded from the render in memory (a few ms, where decoding the file again would
         cost 100)."""
         try:
@@ -334,8 +334,10 @@ class TesseractEngine(Engine):
             if pixels <= in_memory[0]:
                 in_memory[0] -= pixels
                 return [], image, dpi, codes, report
-            file = tmp / f"page-{i}.png"
-            image.save(file)
+            # Netpbm, not PNG: no compression to pay for (``tesseract_backends.netpbm_file``)
+            netpbm = image.mode in NETPBM_MODES
+            file = tmp / f"page-{i}.{'pnm' if netpbm else 'png'}"
+            image.save(file, format="PPM" if netpbm else "PNG")
             return [], file, dpi, codes, report
         except OcrError:
             raise
