@@ -229,10 +229,8 @@ def anchor_pages(path: Path, tmp: Path) -> list[str]:
 
     if docs.sniff_type(path) != docs.PDF:
         return [str(path)]
-    import pypdfium2 as pdfium
-
     limits = docs.Limits()
-    pdf = pdfium.PdfDocument(str(path))
+    pdf = docs.open_pdf(path, limits)
     try:
         out = []
         for i in range(len(pdf)):
@@ -251,8 +249,6 @@ def bench_whole_documents(corpora: dict[str, Path], limit: int | None) -> dict:
     from ocr_engines.tesseract import TesseractEngine
 
     out: dict[str, dict] = {}
-    engine_default = TesseractEngine()
-    default_backend = engine_default.backend.name
     with tempfile.TemporaryDirectory(prefix="bench-whole-") as tmp:
         for name, root in corpora.items():
             if not root.is_dir():
@@ -284,7 +280,7 @@ def bench_whole_documents(corpora: dict[str, Path], limit: int | None) -> dict:
     for figures in out.values():
         figures["default_vs_raw"] = round(figures["default_cpu_s"] / figures["raw_cpu_s"], 3)
         figures["first_vs_raw"] = round(figures["first_cpu_s"] / figures["raw_cpu_s"], 3)
-    return {"backend": default_backend, "corpora": out}
+    return {"backend": TesseractEngine().backend.name, "corpora": out}
 
 
 def bench_second_look(ksef: Path) -> dict | None:

@@ -102,6 +102,29 @@ class _Labels:
         self._starts: dict[str, tuple[int, ...]] = {}
         self._splits: dict[str, tuple[int, ...]] = {}
 
+    def at(self, words: list[str], i: int) -> tuple[str, int] | None:
+        """(label, words it spans) of the first candidate starting at word i."""
+        word = words[i]
+        possible = self.starting(word)
+        if i + 1 < len(words) and self.one_word:
+            possible = sorted({*possible, *self.split(word + words[i + 1])})
+        if self.always:
+            possible = sorted({*possible, *self.always})
+        for k in possible:
+            label, parts, joined = self.entries[k]
+            n = len(parts)
+            # OCR joins words ('Datawystawienia:'): a multi-word label may be one read word.
+            if n > 1 and len(joined) >= 10 and Levenshtein.normalized_similarity(word, joined) >= 0.9:
+                return label, 1
+            if i + n > len(words):
+                continue
+            if all(words_equal(words[i + j], p) for j, p in enumerate(parts)):
+                return label, n
+            # OCR splits words ('Na bywca', 'N umer'): a one-word label may span two read words.
+            if n == 1 and i + 1 < len(words) and len(parts[0]) >= 5 and words_equal(word + words[i + 1], parts[0]):
+                return label, 2
+        return None
+
     def starting(self, word: str) -> tuple[int, ...]:
         """The labels whose first word is ``word`` (``words_equal``) or that OCR read as it, joined."""
         found = self._starts.get(word)
@@ -151,11 +174,12 @@ class InvoiceReader:
     def find_labels(self, candidates: tuple[str, ...], anchored: bool = False) -> list[LabelHit]:
         """Every place a label occurs, in reading order; one hit (the longest label) per place."""
         hits = []
+        labels = _indexed(candidates)
         for r, row in enumerate(self.folded):
             for s, words in enumerate(row):
                 starts = [0] if anchored else range(len(words))
                 for i in starts:
-                    hit = self._label_at(words, i, candidates)
+                    hit = labels.at(words, i)
                     if hit and hit[0] in L.GENERIC and not self._generic_ok(words, i, hit[1]):
                         continue
                     if hit:
@@ -180,27 +204,7 @@ class InvoiceReader:
     @staticmethod
     def _label_at(words: list[str], i: int, candidates: tuple[str, ...]):
         """(label, words it spans) of the first candidate label starting at word i."""
-        labels = _indexed(candidates)
-        word = words[i]
-        possible = labels.starting(word)
-        if i + 1 < len(words) and labels.one_word:
-            possible = sorted({*possible, *labels.split(word + words[i + 1])})
-        if labels.always:
-            possible = sorted({*possible, *labels.always})
-        for k in possible:
-            label, parts, joined = labels.entries[k]
-            n = len(parts)
-            # OCR joins words ('Datawystawienia:'): a multi-word label may be one read word.
-            if n > 1 and len(joined) >= 10 and Levenshtein.normalized_similarity(word, joined) >= 0.9:
-                return label, 1
-            if i + n > len(words):
-                continue
-            if all(words_equal(words[i + j], p) for j, p in enumerate(parts)):
-                return label, n
-            # OCR splits words ('Na bywca', 'N umer'): a one-word label may span two read words.
-            if n == 1 and i + 1 < len(words) and len(parts[0]) >= 5 and words_equal(word + words[i + 1], parts[0]):
-                return label, 2
-        return None
+        return _indexed(candidates).at(words, i)
 
     def remainder(self, hit: LabelHit) -> str:
         seg = self.rows[hit.row].segments[hit.seg]
