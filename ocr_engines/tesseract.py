@@ -14,7 +14,7 @@ from . import ksef_link, preprocess
 from .base import Engine, Stopwatch, register
 from .errors import CorruptDocumentError, OcrError
 from .extract import read_invoice
-from .extract.merge import merge_reads, needs_second_look
+from .extract.merge import merge_reads, needs_second_look, second_look_pages
 from .extract.reader import Found
 from .layout import EN_DASH_LENGTH, Row, Word, build_rows, deskewed, en_dashes, skew_angle
 from .result import ExtractionResult, FieldValue
@@ -105,9 +105,10 @@ class TesseractEngine(Engine):
                 pages = self._read_image(path, watch)
             extraction, warnings = self._read_fields(pages)
             watch.lap("extract")
-            scanned = [p for p in pages if p.image is not None]
+            scanned = {i for i, p in enumerate(pages) if p.image is not None}
             if scanned and self.second_look and needs_second_look(extraction, warnings):
-                second = self._second_look(pages)
+                rows = [row for page in pages for row in page.rows]
+                second = self._second_look(pages, second_look_pages(extraction, warnings, rows, scanned))
                 watch.lap("second_look_ocr")
                 again, _ = self._read_fields(second)
                 extraction = merge_reads(extraction, again)
@@ -181,15 +182,15 @@ class TesseractEngine(Engine):
         apply_checks(extraction.fields, extraction.line_items, warnings)
         return extraction, warnings
 
-    def _second_look(self, pages: list[PageRead]) -> list[PageRead]:
-        """The OCR'd pages read again from ink-only images (``preprocess``, in memory); text-layer
-        pages as they were. A page the second look cannot read (an image only Tesseract could
-        decode, a timeout) keeps its first read: the look may improve a document, never fail it."""
+    def _second_look(self, pages: list[PageRead], which: set[int]) -> list[PageRead]:
+        """The OCR'd pages in ``which`` read again from ink-only images (``preprocess``, in memory);
+        the other pages as they were. A page the second look cannot read (an image only Tesseract
+        could decode, a timeout) keeps its first read: the look may improve a document, never fail it."""
         import PIL.Image
 
         out = []
         for i, page in enumerate(pages):
-            if page.image is None:
+            if page.image is None or i not in which:
                 out.append(page)
                 continue
             try:

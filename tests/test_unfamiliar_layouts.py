@@ -466,6 +466,38 @@ def test_a_complete_first_read_needs_no_second_look():
     assert needs_second_look(read, [])  # every invoice sells something: no item read is a miss
 
 
+
+def test_a_second_look_re_reads_only_the_pages_where_the_problem_is():
+    """A missed field whose label page 2 prints: page 2; a guessed or failing field: its page;
+    an invoice number or items found nowhere: every OCR'd page."""
+    from ocr_engines.extract.merge import second_look_pages
+    from ocr_engines.layout import Row
+
+    rows = [Row(0, []), Row(0, []), Row(1, []), Row(1, [])]
+    read = _read(invoice_id=("A", 1), invoice_date=("2026-01-01", 1), supplier_name=("X", 1), total_amount=("1.23", 1))
+    for name, row in (("invoice_id", 0), ("invoice_date", 1), ("supplier_name", 1), ("total_amount", 3)):
+        read.fields[name].row = row
+    read.line_items = [_item("Pióro", "1.00")]
+    both = {0, 1}
+    assert second_look_pages(read, [], rows, both) == set()
+    read.expected, read.expected_pages = read.expected | {"supplier_iban"}, {"supplier_iban": frozenset({1})}
+    assert second_look_pages(read, [], rows, both) == {1}  # 'Nr konta' printed on page 2, no IBAN read
+    assert second_look_pages(read, [], rows, {0}) == set()  # page 2 has a text layer: nothing to re-read
+    read.expected = read.expected - {"supplier_iban"}
+    read.fields["supplier_name"].guessed = True
+    assert second_look_pages(read, [], rows, both) == {0}
+    read.fields["supplier_name"].guessed = False
+    assert second_look_pages(read, ["total_amount: net + VAT does not equal the total"], rows, both) == {1}
+    # the totals are read again together: net's label on page 1 (an item table's header), the total on page 2
+    read.expected, read.expected_pages = read.expected | {"net_amount"}, {"net_amount": frozenset({0})}
+    assert second_look_pages(read, [], rows, both) == {0, 1}
+    read.expected, read.expected_pages = read.expected - {"net_amount"}, {}
+    assert second_look_pages(read, ["line_items: amounts add up to 2.00, not the net total 1.00"], rows, both) == both
+    del read.fields["invoice_id"]
+    assert second_look_pages(read, [], rows, both) == both
+    read.fields["invoice_id"], read.line_items = Found("A", 1, row=0), []
+    assert second_look_pages(read, [], rows, both) == both
+
 def _item(description: str, amount: str, rate: str = "23") -> dict[str, str]:
     return {"description": description, "quantity": "1", "unit_price": amount, "amount": amount, "vat_rate": rate}
 
@@ -535,15 +567,16 @@ def test_fields_whose_label_is_printed_are_expected(tmp_path):
     from ocr_engines.extract.reader import InvoiceReader
 
     rows = build_rows([Word("Termin", 0, 0, 60, 10), Word("płatności:", 64, 0, 130, 10), Word("Razem", 0, 30, 50, 40)])
-    expected = expected_fields(InvoiceReader(rows), set())
+    expected, pages = expected_fields(InvoiceReader(rows), set())
     assert "due_date" in expected and "invoice_id" in expected
+    assert pages == {"due_date": frozenset({0})}  # where the label is: a second look re-reads that page
     assert "net_amount" not in expected and "supplier_iban" not in expected
     summary = build_rows([Word("Podsumowanie", 0, 0, 90, 10), Word("stawek", 94, 0, 140, 10),
                           Word("podatku", 144, 0, 200, 10), Word("VAT", 0, 30, 30, 40)])
-    assert {"net_amount", "total_tax_amount"} <= expected_fields(InvoiceReader(summary), set())
+    assert {"net_amount", "total_tax_amount"} <= expected_fields(InvoiceReader(summary), set())[0]
     vat_column = build_rows([Word("VAT", 0, 30, 30, 40), Word("23%", 0, 50, 30, 60)])
-    assert "total_tax_amount" not in expected_fields(InvoiceReader(vat_column), {1})  # a rate in an item row
-    assert "total_tax_amount" in expected_fields(InvoiceReader(vat_column), set())  # a rate outside the items
+    assert "total_tax_amount" not in expected_fields(InvoiceReader(vat_column), {1})[0]  # a rate in an item row
+    assert "total_tax_amount" in expected_fields(InvoiceReader(vat_column), set())[0]  # a rate outside the items
 
 
 def test_the_calibration_fit_never_lowers_probability_as_confidence_rises():
@@ -571,4 +604,4 @@ def test_a_second_look_that_cannot_read_a_page_keeps_the_first_read(tmp_path):
     from ocr_engines.tesseract import PageRead
 
     first = [PageRead([], tmp_path / "gone.png", 0, 300)]
-    assert get_engine("tesseract")._second_look(first) == first
+    assert get_engine("tesseract")._second_look(first, {0}) == first

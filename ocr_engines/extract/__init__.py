@@ -54,20 +54,27 @@ class Extraction:
     expected: frozenset[str] = frozenset(ALWAYS_EXPECTED)
     item_evidence: list[float] = field(default_factory=list)  # per line item: ``items.ItemTable``
     rates: RateEvidence = field(default_factory=RateEvidence)  # what fills an item's lost rate
+    # Where a field expected because of what the page prints is printed: its label's pages (or a
+    # rate summary's). A second look for that field re-reads those pages (``merge.second_look_pages``).
+    expected_pages: dict[str, frozenset[int]] = field(default_factory=dict)
 
 
-def expected_fields(reader: InvoiceReader, table_rows: set[int]) -> frozenset[str]:
+def expected_fields(reader: InvoiceReader, table_rows: set[int]) -> tuple[frozenset[str], dict[str, frozenset[int]]]:
     """The fields this invoice should have: every invoice's, those whose own label it prints
     (one-word labels such as a 'VAT' column header do not count: they say too little), and the
     net and VAT when a VAT rate is printed outside the item table (a per-rate summary, whose
-    title or amounts OCR may have lost)."""
-    out = set(ALWAYS_EXPECTED)
+    title or amounts OCR may have lost); and for the latter two kinds, the pages that print
+    what made them expected."""
+    pages: dict[str, set[int]] = {}
     for name, labels in expected_when_labelled():
-        if reader.find_labels(tuple(label for label in labels if label not in L.GENERIC)):
-            out.add(name)
-    if any(r not in table_rows and (found := row_rates(row.text)) and found[0] for r, row in enumerate(reader.rows)):
-        out |= {"net_amount", "total_tax_amount"}
-    return frozenset(out)
+        for hit in reader.find_labels(tuple(label for label in labels if label not in L.GENERIC)):
+            pages.setdefault(name, set()).add(reader.rows[hit.row].page)
+    summary = {row.page for r, row in enumerate(reader.rows)
+               if r not in table_rows and (found := row_rates(row.text)) and found[0]}
+    if summary:
+        for name in ("net_amount", "total_tax_amount"):
+            pages[name] = pages.get(name, set()) | summary
+    return frozenset(ALWAYS_EXPECTED) | frozenset(pages), {k: frozenset(v) for k, v in pages.items()}
 
 
 def unlabelled_parties(reader: InvoiceReader, f: dict[str, Found]) -> None:
@@ -354,7 +361,7 @@ def read_invoice(rows: list[Row], ocr: bool = False) -> Extraction:
     out.line_items = fill_item_rates(out.line_items, out.rates, f)
     if money:
         f["currency"] = money
-    out.expected = expected_fields(reader, item_rows)
+    out.expected, out.expected_pages = expected_fields(reader, item_rows)
     if ocr:
         correct_ocr_text(out, polish=is_polish(rows))
     return out
