@@ -29,7 +29,7 @@ so that a load that drifts during the run falls on all of them alike.
    cli backend's Python worker and its Tesseract process.
 
 Usage: python bench/bench_throughput.py [--golden DIR] [--pages N] [--ksef DIR] [--thirdparty DIR]
-                                       [--documents N] [--whole-only]
+                                       [--documents N] [--whole-only] [--backend cli|tesserocr]
 """
 
 from __future__ import annotations
@@ -243,10 +243,13 @@ def anchor_pages(path: Path, tmp: Path) -> list[str]:
         pdf.close()
 
 
-def bench_whole_documents(corpora: dict[str, Path], limit: int | None) -> dict:
+def bench_whole_documents(corpora: dict[str, Path], limit: int | None, backend: str | None = None) -> dict:
     """Section 0: the default engine over whole scanned documents against one raw CLI pass over
-    their pages, per corpus and in all, with the second look on (the default) and off."""
+    their pages, per corpus and in all, with the second look on (the default) and off.
+    ``backend``: the same with another Tesseract backend than the default (``--backend``)."""
     from ocr_engines.tesseract import TesseractEngine
+
+    chosen = {"backend": backend} if backend else {}
 
     out: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-whole-") as tmp:
@@ -260,8 +263,8 @@ def bench_whole_documents(corpora: dict[str, Path], limit: int | None) -> dict:
             by_doc = dict(zip(items, pages))
             runs = abba({
                 "raw": dict(fn=raw_document_task),
-                "default": dict(fn=engine_task, engine="tesseract", options={}),
-                "first": dict(fn=engine_task, engine="tesseract", options=FIRST_PASS),
+                "default": dict(fn=engine_task, engine="tesseract", options=chosen),
+                "first": dict(fn=engine_task, engine="tesseract", options={**chosen, **FIRST_PASS}),
             }, items, anchor_items=lambda part: [by_doc[i] for i in part])
             raw, default, first = (runs[k][1] for k in ("raw", "default", "first"))
             out[name] = {
@@ -280,7 +283,7 @@ def bench_whole_documents(corpora: dict[str, Path], limit: int | None) -> dict:
     for figures in out.values():
         figures["default_vs_raw"] = round(figures["default_cpu_s"] / figures["raw_cpu_s"], 3)
         figures["first_vs_raw"] = round(figures["first_cpu_s"] / figures["raw_cpu_s"], 3)
-    return {"backend": TesseractEngine().backend.name, "corpora": out}
+    return {"backend": TesseractEngine(**chosen).backend.name, "corpora": out}
 
 
 def bench_second_look(ksef: Path) -> dict | None:
@@ -358,12 +361,15 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=None,
                         help="whole-document section: at most N scans of each corpus (default: all)")
     parser.add_argument("--whole-only", action="store_true", help="only the whole-document section")
+    parser.add_argument("--backend", choices=("cli", "tesserocr"), default=None,
+                        help="whole-document section: this Tesseract backend instead of the default")
     args = parser.parse_args()
     whole = bench_whole_documents({"ksef-official": args.ksef, "ksef-thirdparty": args.thirdparty,
-                                   "our corpus": args.golden}, args.documents)
+                                   "our corpus": args.golden}, args.documents, args.backend)
     for name, f in whole["corpora"].items():
         print(f"whole documents, {name}: {f['documents']} scanned documents, {f['pages']} pages, CPU time with "
-              f"children: default engine ({whole['backend']} backend, capture, second look) {f['default_vs_raw']}x "
+              f"children: {'default ' if not args.backend else ''}engine ({whole['backend']} backend, capture, "
+              f"second look) {f['default_vs_raw']}x "
               f"one raw tesseract CLI pass (target <= 0.85, stretch 0.75); second look off {f['first_vs_raw']}x; "
               f"second look taken on {f['second_looks']} of {f['documents']}; peak worker RSS "
               f"{f['peak_worker_rss_mib']} MiB")
